@@ -1,0 +1,114 @@
+/* admin.c: the admin listener on the main thread: /healthz and /readyz. */
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "admin.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "routes.h"
+
+static struct evhttp *admin_http;
+static struct routes_reader *admin_reader;
+
+bool
+admin_ready(void)
+{
+	bool ready;
+
+	routes_read_begin(admin_reader);
+	ready = routes_current() != NULL;
+	routes_read_end(admin_reader);
+	return ready;
+}
+
+static void
+admin_reply(struct evhttp_request *req, int code, struct evbuffer *b)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		"application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_send_reply(req, code, NULL, b);
+}
+
+static void
+admin_readyz(struct evhttp_request *req, struct evbuffer *b)
+{
+	const struct routes_snapshot *s = routes_read_begin(admin_reader);
+	const char *db = db_is_up() ? "up" : "down";
+
+	if (!s) {
+		routes_read_end(admin_reader);
+		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
+		admin_reply(req, 503, b);
+		return;
+	}
+	evbuffer_add_printf(b,
+		"{\"ready\":true,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
+		"\"loaded_at_ms\":%lld,\"database\":\"%s\"}",
+		s->source == ROUTES_FROM_DATABASE ? "database" : "snapshot",
+		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db);
+	routes_read_end(admin_reader);
+	admin_reply(req, 200, b);
+}
+
+static void
+admin_cb(struct evhttp_request *req, void *arg)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	struct evbuffer *b = evbuffer_new();
+
+	if (!b) {
+		evhttp_send_error(req, 503, NULL);
+		return;
+	}
+	if (!path)
+		path = "";
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
+			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+			evbuffer_add_printf(b, "{\"error\":\"method not allowed\"}");
+			admin_reply(req, 405, b);
+		} else if (path[1] == 'h') {
+			evbuffer_add_printf(b, "{\"status\":\"ok\"}");
+			admin_reply(req, 200, b);
+		} else {
+			admin_readyz(req, b);
+		}
+	} else {
+		evbuffer_add_printf(b, "{\"error\":\"not found\"}");
+		admin_reply(req, 404, b);
+	}
+	evbuffer_free(b);
+}
+
+bool
+admin_setup(struct event_base *base, const struct config *cfg)
+{
+	admin_reader = routes_reader_register();
+	admin_http = evhttp_new(base);
+	if (!admin_http || !admin_reader)
+		return false;
+	evhttp_set_timeout(admin_http, 10);
+	evhttp_set_max_body_size(admin_http, 1 << 20);
+	evhttp_set_allowed_methods(admin_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
+	evhttp_set_gencb(admin_http, admin_cb, NULL);
+	if (!http_bind(base, admin_http, cfg->admin_listen, 0))
+		return false;
+	log_info("admin: listening on %s", cfg->admin_listen);
+	return true;
+}
+
+void
+admin_cleanup(void)
+{
+	if (admin_http)
+		evhttp_free(admin_http);
+	admin_http = NULL;
+}

@@ -1,0 +1,698 @@
+/* changes.c: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "changes.h"
+#include "config.h"
+#include "db.h"
+#include "e164.h"
+#include "log.h"
+#include "migrate.h"
+#include "routes.h"
+#include "snapshot.h"
+
+#define CHANGES_CHANNEL "callrouted_changes"
+#define CHANGES_BATCH 5000      /* numbers re-read by one query */
+#define CHANGES_SAVE_DELAY_MS 1000
+
+#define SQL_ACCOUNTS                                                                            \
+	"SELECT id, agency_id, provider, slug, api_key, webhook_secret, webhook_auth "           \
+	"FROM provider_accounts;"
+#define SQL_AGENTS                                                                              \
+	"SELECT a.id, a.agency_id, a.client_id, a.provider, a.provider_agent_id, a.name, c.name "\
+	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
+#define SQL_ACTIVE "SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
+#define SQL_RELEASED                                                                            \
+	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                   \
+	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "               \
+	"WHERE q.e164 = p.e164 AND q.status = 'active') ORDER BY e164, id DESC;"
+#define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+
+static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_VERSION_SQL;
+static const char sql_full[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
+static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENTS "COMMIT";
+static const char sql_numbers[] =
+	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
+	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
+
+enum changes_query { Q_NONE, Q_HELLO, Q_FULL, Q_CATALOG, Q_NUMBERS };
+
+static struct {
+	int64_t refresh_ms;
+	struct event *refresh_ev;
+	struct event *save_ev;
+	bool checked_once;     /* the schema version was checked once in this process */
+	bool want_full, want_catalog;
+	uint64_t *pending;     /* E.164 keys to re-read */
+	size_t n_pending, cap_pending;
+
+	enum changes_query q;
+	int q_index;           /* which result of the query in flight */
+	bool q_bad;            /* a result could not be used: discard the whole query */
+	struct timespec t0;
+	struct routes_catalog *new_cat;
+	struct routes_snapshot *new_snap;
+	uint64_t *inflight;    /* keys of the Q_NUMBERS in flight */
+	size_t n_inflight;
+	size_t skipped;        /* rows that failed validation */
+} ch;
+
+static double
+changes_elapsed(void)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - ch.t0.tv_sec) + (double)(t1.tv_nsec - ch.t0.tv_nsec) / 1e9;
+}
+
+static int64_t
+changes_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+changes_pending_add(uint64_t key)
+{
+	if (ch.n_pending == ch.cap_pending) {
+		size_t cap = ch.cap_pending ? ch.cap_pending * 2 : 64;
+		uint64_t *p = realloc(ch.pending, cap * sizeof(*p));
+
+		if (!p) {
+			/* cannot remember it: fall back to a full reload */
+			log_error("changes: out of memory queueing a change; reloading everything");
+			ch.want_full = true;
+			return;
+		}
+		ch.pending = p;
+		ch.cap_pending = cap;
+	}
+	ch.pending[ch.n_pending++] = key;
+}
+
+static void
+changes_reset_query(void)
+{
+	routes_catalog_unref(ch.new_cat);
+	ch.new_cat = NULL;
+	routes_snapshot_free(ch.new_snap);
+	ch.new_snap = NULL;
+	free(ch.inflight);
+	ch.inflight = NULL;
+	ch.n_inflight = 0;
+	ch.q = Q_NONE;
+	ch.q_index = 0;
+	ch.q_bad = false;
+	ch.skipped = 0;
+}
+
+static bool
+changes_u64(const PGresult *r, int row, int col, uint64_t *out)
+{
+	const char *v;
+	char *end;
+
+	if (PQgetisnull(r, row, col)) {
+		*out = 0;
+		return true;
+	}
+	v = PQgetvalue(r, row, col);
+	*out = strtoull(v, &end, 10);
+	return *v && *end == 0 && *out > 0;
+}
+
+static const char *
+changes_str(const PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
+}
+
+static bool
+changes_expect(const PGresult *r, int ncols)
+{
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) != ncols) {
+		log_error("changes: unexpected result shape (%s, %d columns)",
+			PQresStatus(PQresultStatus(r)), PQnfields(r));
+		ch.q_bad = true;
+		return false;
+	}
+	return true;
+}
+
+static void
+changes_read_accounts(const PGresult *r)
+{
+	if (!changes_expect(r, 7))
+		return;
+	ch.new_cat = routes_catalog_new();
+	if (!ch.new_cat) {
+		ch.q_bad = true;
+		return;
+	}
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct route_account a = { 0 };
+		const char *prov = changes_str(r, i, 2), *auth = changes_str(r, i, 6);
+
+		a.slug = changes_str(r, i, 3);
+		a.api_key = changes_str(r, i, 4);
+		a.webhook_secret = changes_str(r, i, 5);
+		if (!changes_u64(r, i, 0, &a.id) || !changes_u64(r, i, 1, &a.agency_id) || !prov ||
+		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.slug || !*a.slug ||
+		    !a.api_key || (auth && strcmp(auth, "hmac") != 0 && strcmp(auth, "bearer") != 0)) {
+			log_warning("changes: skipping invalid provider_accounts row %s",
+				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+			ch.skipped++;
+			continue;
+		}
+		if (a.webhook_secret && !*a.webhook_secret)
+			a.webhook_secret = NULL;
+		a.auth = auth && strcmp(auth, "bearer") == 0 ? WEBHOOK_AUTH_BEARER : WEBHOOK_AUTH_HMAC;
+		if (!routes_catalog_add_account(ch.new_cat, &a)) {
+			ch.q_bad = true;
+			return;
+		}
+	}
+}
+
+static void
+changes_read_agents(const PGresult *r)
+{
+	if (!ch.new_cat || !changes_expect(r, 7))
+		return;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct route_agent a = { 0 };
+		const char *prov = changes_str(r, i, 3);
+
+		a.provider_agent_id = changes_str(r, i, 4);
+		a.name = changes_str(r, i, 5);
+		a.client_name = changes_str(r, i, 6);
+		if (!changes_u64(r, i, 0, &a.id) || !changes_u64(r, i, 1, &a.agency_id) ||
+		    !changes_u64(r, i, 2, &a.client_id) || !prov ||
+		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.provider_agent_id ||
+		    !*a.provider_agent_id || !a.name) {
+			log_warning("changes: skipping invalid agents row %s",
+				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+			ch.skipped++;
+			continue;
+		}
+		if (!routes_catalog_add_agent(ch.new_cat, &a)) {
+			ch.q_bad = true;
+			return;
+		}
+	}
+	if (!routes_catalog_finish(ch.new_cat)) {
+		log_error("changes: duplicate account slug or agent id in the catalog");
+		ch.q_bad = true;
+	}
+}
+
+/* One phone_numbers row into a slot of the new snapshot's catalog; false: skip it. */
+static bool
+changes_number_slot(const PGresult *r, int i, const struct routes_catalog *cat, bool released,
+	struct route_slot *sl)
+{
+	const char *e164 = changes_str(r, i, 0);
+	uint64_t agent_id = 0, account_id;
+	int acct_col = released ? 2 : 3;
+
+	memset(sl, 0, sizeof(*sl));
+	if (!e164 || !e164_parse(e164, strlen(e164), &sl->key) ||
+	    !changes_u64(r, i, 1, &sl->number_id) || (!released && !changes_u64(r, i, 2, &agent_id)) ||
+	    !changes_u64(r, i, acct_col, &account_id) || account_id == 0)
+		return false;
+	sl->account_idx = routes_catalog_account_idx(cat, account_id);
+	if (sl->account_idx == ROUTE_NONE)
+		return false;
+	if (released)
+		sl->agent_idx = ROUTE_RELEASED;
+	else if (agent_id == 0)
+		sl->agent_idx = ROUTE_NONE;
+	else if ((sl->agent_idx = routes_catalog_agent_idx(cat, agent_id)) == ROUTE_NONE)
+		return false;
+	return true;
+}
+
+static void
+changes_read_numbers(const PGresult *r, bool released)
+{
+	struct route_slot sl;
+
+	if (!ch.new_cat || !changes_expect(r, released ? 3 : 4))
+		return;
+	if (!released) {
+		ch.new_snap = routes_snapshot_new(ch.new_cat, (size_t)PQntuples(r) + 1024);
+		if (!ch.new_snap) {
+			log_error("changes: out of memory for %d numbers", PQntuples(r));
+			ch.q_bad = true;
+			return;
+		}
+	}
+	if (!ch.new_snap)
+		return;
+	for (int i = 0; i < PQntuples(r); i++) {
+		if (!changes_number_slot(r, i, ch.new_cat, released, &sl)) {
+			if (ch.skipped++ < 10)
+				log_warning("changes: skipping invalid phone_numbers row %s",
+					changes_str(r, i, 1) ? changes_str(r, i, 1) : "?");
+			continue;
+		}
+		if (!route_table_put(&ch.new_snap->numbers, &sl)) {
+			ch.q_bad = true;
+			return;
+		}
+	}
+}
+
+/* Re-read numbers: apply onto a copy of the current table. */
+static void
+changes_read_changed(const PGresult *r)
+{
+	const struct routes_snapshot *cur = routes_current();
+	struct route_slot sl;
+
+	if (!cur || !changes_expect(r, 5))
+		return;
+	/* a number assigned to an agent we do not know yet: the catalog first, then again */
+	for (int i = 0; i < PQntuples(r); i++) {
+		uint64_t agent_id;
+		const char *st = changes_str(r, i, 4);
+
+		if (st && strcmp(st, "active") == 0 && changes_u64(r, i, 2, &agent_id) &&
+		    agent_id != 0 && routes_catalog_agent_idx(cur->catalog, agent_id) == ROUTE_NONE) {
+			ch.want_catalog = true;
+			for (size_t k = 0; k < ch.n_inflight; k++)
+				changes_pending_add(ch.inflight[k]);
+			ch.q_bad = true;
+			return;
+		}
+	}
+	ch.new_snap = calloc(1, sizeof(*ch.new_snap));
+	if (!ch.new_snap || !route_table_copy(&ch.new_snap->numbers, &cur->numbers)) {
+		free(ch.new_snap);
+		ch.new_snap = NULL;
+		ch.q_bad = true;
+		return;
+	}
+	ch.new_snap->catalog = cur->catalog;
+	routes_catalog_ref(cur->catalog);
+	for (size_t k = 0; k < ch.n_inflight; k++)
+		route_table_del(&ch.new_snap->numbers, ch.inflight[k]);
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *st = changes_str(r, i, 4);
+		bool released = !st || strcmp(st, "active") != 0;
+		const char *e164 = changes_str(r, i, 0);
+		uint64_t agent_id = 0, account_id = 0;
+
+		memset(&sl, 0, sizeof(sl));
+		if (!e164 || !e164_parse(e164, strlen(e164), &sl.key) ||
+		    !changes_u64(r, i, 1, &sl.number_id) || !changes_u64(r, i, 2, &agent_id) ||
+		    !changes_u64(r, i, 3, &account_id) ||
+		    (sl.account_idx = routes_catalog_account_idx(cur->catalog, account_id)) ==
+			    ROUTE_NONE) {
+			log_warning("changes: skipping invalid phone_numbers row %s",
+				changes_str(r, i, 1) ? changes_str(r, i, 1) : "?");
+			continue;
+		}
+		if (released)
+			sl.agent_idx = ROUTE_RELEASED;
+		else if (agent_id == 0)
+			sl.agent_idx = ROUTE_NONE;
+		else
+			sl.agent_idx = routes_catalog_agent_idx(cur->catalog, agent_id);
+		if (!route_table_put(&ch.new_snap->numbers, &sl)) {
+			ch.q_bad = true;
+			return;
+		}
+	}
+}
+
+/* A new catalog under the current numbers: re-point every slot by id. */
+static struct routes_snapshot *
+changes_remap(const struct routes_snapshot *cur, struct routes_catalog *cat)
+{
+	const struct routes_catalog *old = cur->catalog;
+	struct routes_snapshot *s = calloc(1, sizeof(*s));
+	uint32_t *agent_map = NULL, *acct_map = NULL;
+
+	if (!s)
+		return NULL;
+	agent_map = malloc(((size_t)old->n_agents + 1) * sizeof(*agent_map));
+	acct_map = malloc(((size_t)old->n_accounts + 1) * sizeof(*acct_map));
+	if (!agent_map || !acct_map || !route_table_init(&s->numbers, cur->numbers.count + 1024))
+		goto fail;
+	for (uint32_t i = 0; i < old->n_agents; i++)
+		agent_map[i] = routes_catalog_agent_idx(cat, old->agents[i].id);
+	for (uint32_t i = 0; i < old->n_accounts; i++)
+		acct_map[i] = routes_catalog_account_idx(cat, old->accounts[i].id);
+	for (size_t i = 0; i <= cur->numbers.mask; i++) {
+		struct route_slot sl = cur->numbers.slots[i];
+
+		if (sl.key == 0 || sl.account_idx >= old->n_accounts ||
+		    acct_map[sl.account_idx] == ROUTE_NONE)
+			continue;
+		sl.account_idx = acct_map[sl.account_idx];
+		if (sl.agent_idx < old->n_agents)
+			sl.agent_idx = agent_map[sl.agent_idx]; /* gone: ROUTE_NONE */
+		if (!route_table_put(&s->numbers, &sl))
+			goto fail;
+	}
+	free(agent_map);
+	free(acct_map);
+	s->catalog = cat;
+	routes_catalog_ref(cat);
+	return s;
+fail:
+	free(agent_map);
+	free(acct_map);
+	route_table_free(&s->numbers);
+	free(s);
+	return NULL;
+}
+
+static void
+changes_save_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct routes_snapshot *cur = routes_current();
+
+	if (cur && cur->source == ROUTES_FROM_DATABASE)
+		snapshot_save(cur);
+}
+
+static void
+changes_publish(struct routes_snapshot *s, const char *what)
+{
+	const struct routes_snapshot *cur = routes_current();
+	struct timeval tv = { CHANGES_SAVE_DELAY_MS / 1000, (CHANGES_SAVE_DELAY_MS % 1000) * 1000 };
+
+	s->generation = (cur ? cur->generation : 0) + 1;
+	s->source = ROUTES_FROM_DATABASE;
+	s->loaded_at_ms = changes_now_ms();
+	routes_publish(s);
+	if (strcmp(what, "full") == 0)
+		log_info("routes: loaded %u numbers in %.3f s (generation %llu, %u agents, %u "
+			 "accounts%s)",
+			s->numbers.count, changes_elapsed(), (unsigned long long)s->generation,
+			s->catalog->n_agents, s->catalog->n_accounts,
+			ch.skipped ? ", some invalid rows skipped" : "");
+	else
+		log_debug("routes: %s update in %.3f s (generation %llu, %u numbers)", what,
+			changes_elapsed(), (unsigned long long)s->generation, s->numbers.count);
+	if (!evtimer_pending(ch.save_ev, NULL))
+		evtimer_add(ch.save_ev, &tv);
+}
+
+void
+changes_result(PGresult *r)
+{
+	int i = ch.q_index++;
+
+	if (ch.q_bad)
+		return;
+	switch (ch.q) {
+	case Q_HELLO:
+		if (i == 1 && changes_expect(r, 1) && PQntuples(r) == 1) {
+			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_target_version();
+
+			if (v != want) {
+				if (v < 0)
+					log_error("db: the database has no callrouted schema: run "
+						  "callrouted --migrate");
+				else if (v < want)
+					log_error("db: the database schema is at version %d, older "
+						  "than this binary's %d: run callrouted --migrate",
+						v, want);
+				else
+					log_error("db: the database schema is at version %d, newer "
+						  "than this binary's %d: upgrade callrouted",
+						v, want);
+				ch.q_bad = true;
+				if (!ch.checked_once)
+					db_fatal(1);
+			}
+			ch.checked_once = true;
+		}
+		break;
+	case Q_FULL:
+		/* BEGIN, accounts, agents, active numbers, released numbers, COMMIT */
+		if (i == 1)
+			changes_read_accounts(r);
+		else if (i == 2)
+			changes_read_agents(r);
+		else if (i == 3)
+			changes_read_numbers(r, false);
+		else if (i == 4)
+			changes_read_numbers(r, true);
+		break;
+	case Q_CATALOG:
+		if (i == 1)
+			changes_read_accounts(r);
+		else if (i == 2)
+			changes_read_agents(r);
+		break;
+	case Q_NUMBERS:
+		changes_read_changed(r);
+		break;
+	case Q_NONE:
+		break;
+	}
+}
+
+void
+changes_done(bool ok)
+{
+	enum changes_query q = ch.q;
+
+	if (!ok || ch.q_bad) {
+		if (q == Q_HELLO) {
+			changes_reset_query();
+			db_disconnect("schema check failed");
+			return;
+		}
+		if (q == Q_FULL || q == Q_CATALOG)
+			log_error("routes: %s reload failed; keeping generation %llu",
+				q == Q_FULL ? "full" : "catalog",
+				routes_current() ? (unsigned long long)routes_current()->generation : 0ULL);
+		if (!ok && q == Q_NUMBERS) {
+			for (size_t k = 0; k < ch.n_inflight; k++)
+				changes_pending_add(ch.inflight[k]);
+		}
+		changes_reset_query();
+		return;
+	}
+	switch (q) {
+	case Q_HELLO:
+		ch.want_full = true;
+		break;
+	case Q_FULL:
+		if (ch.new_snap) {
+			changes_publish(ch.new_snap, "full");
+			ch.new_snap = NULL;
+		}
+		break;
+	case Q_CATALOG: {
+		const struct routes_snapshot *cur = routes_current();
+		struct routes_snapshot *s;
+
+		if (!ch.new_cat)
+			break;
+		if (!cur) {
+			ch.want_full = true;
+			break;
+		}
+		s = changes_remap(cur, ch.new_cat);
+		if (!s) {
+			log_error("routes: out of memory applying a catalog change; reloading all");
+			ch.want_full = true;
+			break;
+		}
+		changes_publish(s, "catalog");
+		break;
+	}
+	case Q_NUMBERS:
+		if (ch.new_snap) {
+			changes_publish(ch.new_snap, "numbers");
+			ch.new_snap = NULL;
+		}
+		break;
+	case Q_NONE:
+		break;
+	}
+	changes_reset_query();
+}
+
+static void
+changes_start(enum changes_query q, const char *sql, int nparams, const char *const *params)
+{
+	changes_reset_query();
+	ch.q = q;
+	clock_gettime(CLOCK_MONOTONIC, &ch.t0);
+	if (!db_send(sql, nparams, params))
+		changes_reset_query();
+}
+
+void
+changes_pump(void)
+{
+	if (!db_idle() || ch.q != Q_NONE)
+		return;
+	if (!ch.checked_once) {
+		/* not reachable: connected() sends the hello first */
+		return;
+	}
+	if (ch.want_full) {
+		ch.want_full = false;
+		ch.want_catalog = false;
+		ch.n_pending = 0; /* the full reload reads them all */
+		changes_start(Q_FULL, sql_full, 0, NULL);
+		return;
+	}
+	if (!routes_current())
+		return;
+	if (ch.want_catalog) {
+		ch.want_catalog = false;
+		changes_start(Q_CATALOG, sql_catalog, 0, NULL);
+		return;
+	}
+	if (ch.n_pending > 0) {
+		size_t n = ch.n_pending < CHANGES_BATCH ? ch.n_pending : CHANGES_BATCH;
+		char *arr = malloc(n * (E164_BUFSIZE + 3) + 3), *p;
+		const char *params[1];
+
+		if (!arr)
+			return;
+		p = arr;
+		*p++ = '{';
+		for (size_t i = 0; i < n; i++) {
+			if (i)
+				*p++ = ',';
+			p += e164_format(ch.pending[ch.n_pending - n + i], p, E164_BUFSIZE);
+		}
+		*p++ = '}';
+		*p = 0;
+		params[0] = arr;
+		changes_reset_query();
+		ch.inflight = malloc(n * sizeof(*ch.inflight));
+		if (!ch.inflight) {
+			free(arr);
+			return;
+		}
+		memcpy(ch.inflight, ch.pending + ch.n_pending - n, n * sizeof(*ch.inflight));
+		ch.n_inflight = n;
+		ch.n_pending -= n;
+		ch.q = Q_NUMBERS;
+		clock_gettime(CLOCK_MONOTONIC, &ch.t0);
+		if (!db_send(sql_numbers, 1, params)) {
+			for (size_t k = 0; k < ch.n_inflight; k++)
+				changes_pending_add(ch.inflight[k]);
+			changes_reset_query();
+		}
+		free(arr);
+	}
+}
+
+void
+changes_connected(void)
+{
+	changes_reset_query();
+	ch.q = Q_HELLO;
+	if (!db_send(sql_hello, 0, NULL))
+		changes_reset_query();
+	/* whatever was missed while away: the full reload after the hello covers it */
+	ch.n_pending = 0;
+	ch.want_catalog = false;
+}
+
+void
+changes_disconnected(void)
+{
+	changes_reset_query();
+}
+
+void
+changes_request_full(void)
+{
+	ch.want_full = true;
+}
+
+void
+changes_notify(const char *channel, const char *payload)
+{
+	json_error_t err;
+	json_t *j, *t, *nums;
+	const char *table;
+
+	if (strcmp(channel, CHANGES_CHANNEL) != 0)
+		return;
+	j = json_loads(payload, 0, &err);
+	t = j ? json_object_get(j, "t") : NULL;
+	table = json_is_string(t) ? json_string_value(t) : NULL;
+	if (!table) {
+		log_warning("changes: unreadable notification, reloading all: %.200s", payload);
+		ch.want_full = true;
+		json_decref(j);
+		return;
+	}
+	log_debug("changes: notification %.200s", payload);
+	if (strcmp(table, "phone_numbers") != 0) {
+		ch.want_catalog = true;
+		json_decref(j);
+		return;
+	}
+	nums = json_object_get(j, "e164");
+	if (!json_is_array(nums) || json_is_true(json_object_get(j, "all"))) {
+		ch.want_full = true;
+		json_decref(j);
+		return;
+	}
+	for (size_t i = 0; i < json_array_size(nums); i++) {
+		json_t *v = json_array_get(nums, i);
+		uint64_t key;
+
+		if (json_is_string(v) &&
+		    e164_parse(json_string_value(v), json_string_length(v), &key))
+			changes_pending_add(key);
+	}
+	json_decref(j);
+}
+
+static void
+changes_refresh_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ch.want_full = true;
+	changes_pump();
+}
+
+bool
+changes_setup(const struct config *cfg)
+{
+	struct timeval tv = { cfg->refresh_interval_ms / 1000,
+		(cfg->refresh_interval_ms % 1000) * 1000 };
+
+	ch.refresh_ms = cfg->refresh_interval_ms;
+	ch.refresh_ev = event_new(db_base(), -1, EV_PERSIST, changes_refresh_cb, NULL);
+	ch.save_ev = evtimer_new(db_base(), changes_save_cb, NULL);
+	if (!ch.refresh_ev || !ch.save_ev)
+		return false;
+	event_add(ch.refresh_ev, &tv);
+	return true;
+}
+
+void
+changes_cleanup(void)
+{
+	changes_reset_query();
+	if (ch.refresh_ev)
+		event_free(ch.refresh_ev);
+	if (ch.save_ev)
+		event_free(ch.save_ev);
+	free(ch.pending);
+	memset(&ch, 0, sizeof(ch));
+}

@@ -1,0 +1,450 @@
+/* config.c: the key table; parse -> validate -> publish a new configuration block. */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+enum config_type { CF_STRING, CF_ADDR, CF_DURATION, CF_SIZE, CF_LOGLEVEL, CF_WORKERS, CF_FILE };
+
+struct config_key {
+	const char *name;
+	enum config_type type;
+	const char *def;   /* default as written in the file; NULL = none */
+	size_t offset;     /* into struct config; for CF_FILE the string it fills */
+	int64_t min, max;  /* bounds for numbers (ms for durations) */
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct config, f)
+
+static const struct config_key config_keys[] = {
+	{ "database_url", CF_STRING, NULL, OFF(database_url), 0, 0,
+	  "libpq connection string or URI of the PostgreSQL database" },
+	{ "database_url_file", CF_FILE, NULL, OFF(database_url), 0, 0,
+	  "file whose first line is database_url (keeps the secret out of this file)" },
+	{ "listen", CF_ADDR, "0.0.0.0:8080", OFF(listen), 0, 0,
+	  "address:port of the webhook listener" },
+	{ "admin_listen", CF_ADDR, "127.0.0.1:9090", OFF(admin_listen), 0, 0,
+	  "address:port of the admin listener (health, readiness, admin API)" },
+	{ "state_dir", CF_STRING, "/var/lib/callrouted", OFF(state_dir), 0, 0,
+	  "directory for the route snapshot and the journal" },
+	{ "log_level", CF_LOGLEVEL, "info", OFF(log_level), 0, 0,
+	  "error, warning, info or debug" },
+	{ "refresh_interval", CF_DURATION, "300s", OFF(refresh_interval_ms), 1000, 86400000,
+	  "period of the full reload of the route table (safety net under LISTEN/NOTIFY)" },
+	{ "reconnect_interval", CF_DURATION, "1s", OFF(reconnect_interval_ms), 10, 3600000,
+	  "delay before reconnecting to PostgreSQL after a failure" },
+	{ "signature_tolerance", CF_DURATION, "300s", OFF(signature_tolerance_ms), 1000, 86400000,
+	  "replay window for signed webhooks that carry a timestamp" },
+	{ "max_body_bytes", CF_SIZE, "1048576", OFF(max_body_bytes), 256, 64 << 20,
+	  "largest webhook body accepted (413 above)" },
+	{ "workers", CF_WORKERS, "auto", OFF(workers), 0, 256,
+	  "webhook worker threads: auto (one per core) or a number" },
+	{ "instance_name", CF_STRING, "", OFF(instance_name), 0, 0,
+	  "name of this instance in logs and records (empty: the host name)" },
+	{ "vapi_no_agent_message", CF_STRING, "Sorry, this number is not in service.",
+	  OFF(vapi_no_agent_message), 0, 0,
+	  "what Vapi says to a caller of a number with no agent" },
+};
+
+#define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
+
+static const char *const *config_names_cache;
+
+const char *const *
+config_key_names(void)
+{
+	static const char *names[N_KEYS + 1];
+
+	if (!config_names_cache) {
+		for (size_t i = 0; i < N_KEYS; i++)
+			names[i] = config_keys[i].name;
+		names[N_KEYS] = NULL;
+		config_names_cache = names;
+	}
+	return config_names_cache;
+}
+
+void
+config_print_keys(FILE *f)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		fprintf(f, "  %-22s %-10s %s\n", config_keys[i].name,
+			config_keys[i].def ? (*config_keys[i].def ? config_keys[i].def : "\"\"") : "-",
+			config_keys[i].help);
+}
+
+/* "300", "300s", "250ms", "5m", "1h" -> milliseconds */
+static bool
+config_parse_duration(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*v))
+		return false;
+	n = strtoll(v, &end, 10);
+	if (errno || n < 0 || n > 1000000000LL)
+		return false;
+	if (*end == 0 || strcmp(end, "s") == 0)
+		*out = n * 1000;
+	else if (strcmp(end, "ms") == 0)
+		*out = n;
+	else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+		*out = n * 60000;
+	else if (strcmp(end, "h") == 0)
+		*out = n * 3600000;
+	else
+		return false;
+	return true;
+}
+
+/* "1048576", "64K", "1M" -> bytes */
+static bool
+config_parse_size(const char *v, int64_t *out)
+{
+	char *end;
+	long long n;
+
+	errno = 0;
+	if (!isdigit((unsigned char)*v))
+		return false;
+	n = strtoll(v, &end, 10);
+	if (errno || n < 0 || n > (1LL << 40))
+		return false;
+	if (*end == 0 || strcmp(end, "B") == 0)
+		*out = n;
+	else if (strcmp(end, "K") == 0 || strcmp(end, "k") == 0 || strcmp(end, "KiB") == 0)
+		*out = n << 10;
+	else if (strcmp(end, "M") == 0 || strcmp(end, "MiB") == 0)
+		*out = n << 20;
+	else
+		return false;
+	return true;
+}
+
+static char *
+config_read_secret_file(const char *path, char *why, size_t whylen)
+{
+	FILE *f = fopen(path, "re");
+	char buf[4096];
+	size_t n;
+
+	if (!f) {
+		snprintf(why, whylen, "could not open \"%s\": %s", path, strerror(errno));
+		return NULL;
+	}
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	buf[strcspn(buf, "\r\n")] = 0;
+	if (!*buf) {
+		snprintf(why, whylen, "\"%s\" is empty", path);
+		return NULL;
+	}
+	return strdup(buf);
+}
+
+/* "host:port" or "[v6]:port" with a port from 1 to 65535 */
+static bool
+config_valid_addr(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == v)
+		return false;
+	if (*v == '[' && colon[-1] != ']')
+		return false;
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	return !errno && *end == 0 && end != colon + 1 && port >= 1 && port <= 65535;
+}
+
+/* Set one key; on failure fill why and return false. */
+static bool
+config_set(struct config *c, const struct config_key *k, const char *v, char *why, size_t whylen)
+{
+	char *base = (char *)c + k->offset;
+	int64_t n;
+
+	switch (k->type) {
+	case CF_ADDR:
+		if (!config_valid_addr(v)) {
+			snprintf(why, whylen, "\"%s\" is not host:port (like 0.0.0.0:8080 or [::1]:9090)", v);
+			return false;
+		}
+		/* fall through */
+	case CF_STRING: {
+		char *s = strdup(v);
+
+		if (!s) {
+			snprintf(why, whylen, "out of memory");
+			return false;
+		}
+		free(*(char **)base);
+		*(char **)base = s;
+		return true;
+	}
+	case CF_FILE: {
+		char *s = config_read_secret_file(v, why, whylen);
+
+		if (!s)
+			return false;
+		free(*(char **)base);
+		*(char **)base = s;
+		return true;
+	}
+	case CF_DURATION:
+		if (!config_parse_duration(v, &n)) {
+			snprintf(why, whylen, "\"%s\" is not a duration (like 250ms, 30s, 5m, 1h)", v);
+			return false;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(why, whylen, "%s is out of range (%lldms..%lldms)", v,
+				(long long)k->min, (long long)k->max);
+			return false;
+		}
+		*(int64_t *)base = n;
+		return true;
+	case CF_SIZE:
+		if (!config_parse_size(v, &n)) {
+			snprintf(why, whylen, "\"%s\" is not a size in bytes (like 65536, 64K, 1M)", v);
+			return false;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(why, whylen, "%s is out of range (%lld..%lld bytes)", v,
+				(long long)k->min, (long long)k->max);
+			return false;
+		}
+		*(size_t *)base = (size_t)n;
+		return true;
+	case CF_LOGLEVEL: {
+		int l = log_level_from_name(v);
+
+		if (l < 0) {
+			snprintf(why, whylen, "\"%s\" is not one of error, warning, info, debug", v);
+			return false;
+		}
+		*(int *)base = l;
+		return true;
+	}
+	case CF_WORKERS: {
+		char *end;
+		long w;
+
+		if (strcmp(v, "auto") == 0) {
+			*(int *)base = 0;
+			return true;
+		}
+		errno = 0;
+		w = strtol(v, &end, 10);
+		if (errno || *end || end == v || w < 1 || w > k->max) {
+			snprintf(why, whylen, "\"%s\" is not auto or a number from 1 to %lld", v,
+				(long long)k->max);
+			return false;
+		}
+		*(int *)base = (int)w;
+		return true;
+	}
+	}
+	return false;
+}
+
+static const struct config_key *
+config_find(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return &config_keys[i];
+	return NULL;
+}
+
+void
+config_free(struct config *c)
+{
+	if (!c)
+		return;
+	free(c->database_url);
+	free(c->listen);
+	free(c->admin_listen);
+	free(c->state_dir);
+	free(c->instance_name);
+	free(c->vapi_no_agent_message);
+	free(c);
+}
+
+static char *
+config_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n'))
+		*--e = 0;
+	return s;
+}
+
+/* Split "key = value" (value optionally double-quoted, with \" and \\ escapes). */
+static bool
+config_split(char *line, char **key, char **val, char *why, size_t whylen)
+{
+	char *eq = strchr(line, '='), *v, *w;
+
+	if (!eq) {
+		snprintf(why, whylen, "expected \"key = value\"");
+		return false;
+	}
+	*eq = 0;
+	*key = config_trim(line);
+	v = config_trim(eq + 1);
+	if (*v == '"') {
+		char *start = ++v, *rest;
+
+		for (w = start;; v++) {
+			if (*v == 0) {
+				snprintf(why, whylen, "unterminated quoted value");
+				return false;
+			}
+			if (*v == '"')
+				break;
+			if (*v == '\\' && (v[1] == '"' || v[1] == '\\'))
+				v++;
+			*w++ = *v;
+		}
+		rest = config_trim(v + 1);
+		if (*rest != 0 && *rest != '#') {
+			snprintf(why, whylen, "text after the closing quote");
+			return false;
+		}
+		*w = 0;
+		*val = start;
+		return true;
+	}
+	/* unquoted: a '#' starts a comment */
+	w = strchr(v, '#');
+	if (w)
+		*w = 0;
+	*val = config_trim(v);
+	return true;
+}
+
+struct config *
+config_load(const char *path)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	bool seen[N_KEYS] = { false };
+	char why[512], *line = NULL;
+	size_t cap = 0;
+	unsigned lineno = 0;
+	FILE *f = NULL;
+	bool ok = true;
+
+	if (!c)
+		return NULL;
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (config_keys[i].def && !config_set(c, &config_keys[i], config_keys[i].def, why,
+						      sizeof(why))) {
+			log_error("config: default of %s: %s", config_keys[i].name, why);
+			goto fail;
+		}
+
+	f = fopen(path, "re");
+	if (!f) {
+		log_error("config: could not open \"%s\": %s", path, strerror(errno));
+		goto fail;
+	}
+	while (getline(&line, &cap, f) >= 0) {
+		char *s, *key, *val;
+		const struct config_key *k;
+
+		lineno++;
+		s = config_trim(line);
+		if (*s == 0 || *s == '#')
+			continue;
+		if (!config_split(s, &key, &val, why, sizeof(why))) {
+			log_error("config: %s:%u: %s", path, lineno, why);
+			ok = false;
+			continue;
+		}
+		k = config_find(key);
+		if (!k) {
+			log_error("config: %s:%u: unknown key \"%s\"", path, lineno, key);
+			ok = false;
+			continue;
+		}
+		if (seen[k - config_keys]) {
+			log_error("config: %s:%u: %s: set twice", path, lineno, key);
+			ok = false;
+			continue;
+		}
+		seen[k - config_keys] = true;
+		if (!config_set(c, k, val, why, sizeof(why))) {
+			log_error("config: %s:%u: %s: %s", path, lineno, key, why);
+			ok = false;
+		}
+	}
+	if (ferror(f)) {
+		log_error("config: could not read \"%s\": %s", path, strerror(errno));
+		ok = false;
+	}
+	if (!ok)
+		goto fail;
+
+	if (seen[config_find("database_url") - config_keys] &&
+	    seen[config_find("database_url_file") - config_keys]) {
+		log_error("config: %s: database_url and database_url_file are both set", path);
+		goto fail;
+	}
+	if (!c->database_url) {
+		/* systemd credentials (LoadCredential=database_url:...) */
+		const char *cd = getenv("CREDENTIALS_DIRECTORY");
+
+		if (cd) {
+			char p[PATH_MAX];
+
+			snprintf(p, sizeof(p), "%s/database_url", cd);
+			if (access(p, R_OK) == 0)
+				c->database_url = config_read_secret_file(p, why, sizeof(why));
+		}
+	}
+	if (!c->database_url) {
+		log_error("config: %s: database_url is not set (nor database_url_file, nor a "
+			  "database_url credential)", path);
+		goto fail;
+	}
+	if (!*c->state_dir) {
+		log_error("config: %s: state_dir: must not be empty", path);
+		goto fail;
+	}
+	if (!*c->instance_name) {
+		char host[256];
+
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "callrouted");
+		host[sizeof(host) - 1] = 0;
+		free(c->instance_name);
+		c->instance_name = strdup(host);
+		if (!c->instance_name)
+			goto fail;
+	}
+	free(line);
+	fclose(f);
+	return c;
+fail:
+	free(line);
+	if (f)
+		fclose(f);
+	config_free(c);
+	return NULL;
+}

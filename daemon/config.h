@@ -1,0 +1,33 @@
+/* config.h: the configuration block and its key table. */
+#ifndef CALLROUTED_CONFIG_H
+#define CALLROUTED_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct config {
+	char *database_url;
+	char *listen;          /* host:port of the webhook listener */
+	char *admin_listen;    /* host:port of the admin listener */
+	char *state_dir;
+	int log_level;         /* LOG_ERROR .. LOG_DEBUG */
+	int64_t refresh_interval_ms;
+	int64_t reconnect_interval_ms;
+	int64_t signature_tolerance_ms;
+	size_t max_body_bytes;
+	int workers;           /* 0 = auto: one per core */
+	char *instance_name;
+	char *vapi_no_agent_message;
+};
+
+/* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns NULL. */
+struct config *config_load(const char *path);
+void config_free(struct config *c);
+/* Print every key with its default and help line (for --help and the conf test). */
+void config_print_keys(FILE *f);
+/* Names of every key, NULL-terminated (for the test that checks conf/callrouted.conf). */
+const char *const *config_key_names(void);
+
+#endif

@@ -1,0 +1,25 @@
+/* log.h: leveled logging to stderr, with systemd priority prefixes when under journald. */
+#ifndef CALLROUTED_LOG_H
+#define CALLROUTED_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+extern int log_current_level;
+
+void log_setup(void);
+void log_set_level(int level);
+int log_level_from_name(const char *s);
+void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The level check comes first so disabled messages cost no formatting. */
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warning(...) \
+	do { if (log_current_level >= LOG_LEVEL_WARNING) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__); } while (0)
+#define log_info(...) \
+	do { if (log_current_level >= LOG_LEVEL_INFO) log_msg(LOG_LEVEL_INFO, __VA_ARGS__); } while (0)
+#define log_debug(...) \
+	do { if (log_current_level >= LOG_LEVEL_DEBUG) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+
+#endif

@@ -1,0 +1,207 @@
+/* main.c: command line, start-up order, signals and the main loop (admin listener). */
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/ssl.h>
+#include <systemd/sd-daemon.h>
+
+#include "admin.h"
+#include "config.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "migrate.h"
+#include "routes.h"
+#include "snapshot.h"
+
+static struct event_base *main_base;
+static struct event *main_fatal_ev;
+static atomic_int main_exit_code;
+static bool main_notified_ready;
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: callrouted -c FILE [--check-config | --migrate]\n"
+		"       callrouted --version | --help\n"
+		"\n"
+		"  -c, --config FILE   configuration file (key = value lines)\n"
+		"      --check-config  validate the configuration and exit\n"
+		"      --migrate       apply pending database migrations and exit\n"
+		"  -V, --version       print the version and exit\n"
+		"  -h, --help          print this help and exit\n"
+		"\n"
+		"configuration keys (default, meaning):\n");
+	config_print_keys(f);
+}
+
+/* Called from the db thread. */
+static void
+main_fatal(int code)
+{
+	atomic_store(&main_exit_code, code);
+	event_active(main_fatal_ev, EV_TIMEOUT, 0);
+}
+
+static void
+main_fatal_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_error("main: stopping after a fatal error");
+	event_base_loopbreak(main_base);
+}
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	static int terms;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		if (terms++ > 0) {
+			log_warning("main: second %s, exiting at once", strsignal((int)sig));
+			_exit(1);
+		}
+		log_info("main: %s, shutting down", strsignal((int)sig));
+		sd_notify(0, "STOPPING=1");
+		event_base_loopbreak(main_base);
+		break;
+	case SIGHUP:
+		log_info("main: SIGHUP, reloading the route table");
+		db_request_reload();
+		break;
+	}
+}
+
+/* Housekeeping every 100 ms: free retired snapshots, tell systemd once we are ready. */
+static void
+main_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	routes_reclaim();
+	if (!main_notified_ready && admin_ready()) {
+		const struct routes_snapshot *s = routes_current();
+
+		main_notified_ready = true;
+		log_info("main: ready (routes from %s)",
+			s && s->source == ROUTES_FROM_FILE ? "the snapshot file" : "the database");
+		sd_notify(0, "READY=1");
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'k' },
+		{ "migrate", no_argument, NULL, 'm' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *conf_path = NULL;
+	bool check = false, migrate = false;
+	struct config *cfg = NULL;
+	struct event *sig_ev[3] = { NULL }, *tick_ev = NULL;
+	struct routes_snapshot *snap;
+	struct timeval tick = { 0, 100000 };
+	int c, code = 1;
+
+	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c': conf_path = optarg; break;
+		case 'k': check = true; break;
+		case 'm': migrate = true; break;
+		case 'V': printf("callrouted %s\n", CALLROUTED_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (!conf_path || optind != argc || (check && migrate)) {
+		usage(stderr);
+		return 2;
+	}
+	log_setup();
+	cfg = config_load(conf_path);
+	if (!cfg)
+		return 1;
+	log_set_level(cfg->log_level);
+	if (check) {
+		printf("%s: configuration is valid\n", conf_path);
+		config_free(cfg);
+		return 0;
+	}
+	if (migrate) {
+		code = migrate_run(cfg->database_url) ? 0 : 1;
+		config_free(cfg);
+		return code;
+	}
+
+	log_info("main: callrouted %s starting (instance %s)", CALLROUTED_VERSION,
+		cfg->instance_name);
+	signal(SIGPIPE, SIG_IGN);
+	if (evthread_use_pthreads() != 0) {
+		log_error("main: libevent has no pthreads support");
+		goto done;
+	}
+	OPENSSL_init_ssl(0, NULL);
+	main_base = event_base_new();
+	if (!main_base)
+		goto done;
+	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
+
+	/* 1. the last good table, so a database outage at start still routes */
+	snap = snapshot_load(cfg->state_dir);
+	if (snap) {
+		log_info("routes: loaded %u numbers from the snapshot file (generation %llu)",
+			snap->numbers.count, (unsigned long long)snap->generation);
+		routes_publish(snap);
+	}
+	if (!snapshot_setup(cfg->state_dir))
+		goto done;
+	/* 2. the database thread: LISTEN, version check, full reload */
+	if (!db_setup(cfg, main_fatal) || !db_start())
+		goto done;
+	/* 3. listeners */
+	if (!http_setup(cfg) || !admin_setup(main_base, cfg) || !http_start())
+		goto done;
+
+	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
+	sig_ev[1] = evsignal_new(main_base, SIGINT, main_signal_cb, NULL);
+	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
+	tick_ev = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);
+	for (int i = 0; i < 3; i++)
+		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
+			goto done;
+	if (!tick_ev || event_add(tick_ev, &tick) != 0)
+		goto done;
+
+	event_base_dispatch(main_base);
+	code = atomic_load(&main_exit_code);
+done:
+	http_stop();
+	admin_cleanup();
+	db_stop();
+	snapshot_cleanup();
+	routes_shutdown();
+	for (int i = 0; i < 3; i++)
+		if (sig_ev[i])
+			event_free(sig_ev[i]);
+	if (tick_ev)
+		event_free(tick_ev);
+	if (main_fatal_ev)
+		event_free(main_fatal_ev);
+	if (main_base)
+		event_base_free(main_base);
+	config_free(cfg);
+	libevent_global_shutdown();
+	log_info("main: exit %d", code);
+	return code;
+}

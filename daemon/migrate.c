@@ -1,0 +1,98 @@
+/* migrate.c: applying the embedded SQL migrations (`callrouted --migrate`). */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <libpq-fe.h>
+
+#include "log.h"
+#include "migrate.h"
+
+int
+migrate_target_version(void)
+{
+	return migrations_count ? migrations[migrations_count - 1].version : 0;
+}
+
+static bool
+migrate_exec(PGconn *conn, const char *sql, const char *what)
+{
+	PGresult *r = PQexec(conn, sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		log_error("migrate: %s: %s", what, PQresultErrorMessage(r));
+	PQclear(r);
+	return ok;
+}
+
+bool
+migrate_run(const char *conninfo)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+	PGresult *r;
+	int current;
+	bool ok = false;
+
+	if (PQstatus(conn) != CONNECTION_OK) {
+		log_error("migrate: could not connect to the database: %s", PQerrorMessage(conn));
+		goto done;
+	}
+	if (!migrate_exec(conn, "SET client_min_messages = warning", "set") ||
+	    !migrate_exec(conn,
+		    "CREATE TABLE IF NOT EXISTS callrouted_schema_migrations ("
+		    " version int PRIMARY KEY, name text NOT NULL,"
+		    " applied_at timestamptz NOT NULL DEFAULT now())",
+		    "create callrouted_schema_migrations"))
+		goto done;
+	/* one migrator at a time */
+	if (!migrate_exec(conn, "SELECT pg_advisory_lock(4242001)", "lock"))
+		goto done;
+	r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM callrouted_schema_migrations");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		log_error("migrate: could not read the schema version: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		goto done;
+	}
+	current = atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	if (current > migrate_target_version()) {
+		log_error("migrate: the database schema is at version %d, newer than this binary's %d",
+			current, migrate_target_version());
+		goto done;
+	}
+	for (size_t i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		char ver[32];
+		const char *params[2] = { ver, m->name };
+
+		if (m->version <= current)
+			continue;
+		snprintf(ver, sizeof(ver), "%d", m->version);
+		if (!migrate_exec(conn, "BEGIN", "begin"))
+			goto done;
+		if (!migrate_exec(conn, m->sql, m->name)) {
+			migrate_exec(conn, "ROLLBACK", "rollback");
+			goto done;
+		}
+		r = PQexecParams(conn,
+			"INSERT INTO callrouted_schema_migrations (version, name) VALUES ($1, $2)", 2,
+			NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			log_error("migrate: could not record %s: %s", m->name,
+				PQresultErrorMessage(r));
+			PQclear(r);
+			migrate_exec(conn, "ROLLBACK", "rollback");
+			goto done;
+		}
+		PQclear(r);
+		if (!migrate_exec(conn, "COMMIT", "commit"))
+			goto done;
+		log_info("migrate: applied %s", m->name);
+		current = m->version;
+	}
+	log_info("migrate: schema is at version %d", current);
+	ok = true;
+done:
+	PQfinish(conn);
+	return ok;
+}

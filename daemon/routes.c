@@ -1,0 +1,573 @@
+/* routes.c: the route snapshot: number table, catalog, lookup, publication and reclamation. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "routes.h"
+
+static const char *const provider_names[PROVIDER_COUNT] = { "retell", "vapi", "bland" };
+
+const char *
+provider_name(enum provider_id p)
+{
+	return (unsigned)p < PROVIDER_COUNT ? provider_names[p] : "?";
+}
+
+bool
+provider_from_name(const char *s, size_t len, enum provider_id *out)
+{
+	for (int i = 0; i < PROVIDER_COUNT; i++)
+		if (strlen(provider_names[i]) == len && memcmp(s, provider_names[i], len) == 0) {
+			*out = (enum provider_id)i;
+			return true;
+		}
+	return false;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The number table                                                                            */
+
+static inline uint64_t
+route_hash(uint64_t k)
+{
+	/* splitmix64 finaliser: E.164 keys are dense in their low digits */
+	k ^= k >> 30;
+	k *= 0xbf58476d1ce4e5b9ULL;
+	k ^= k >> 27;
+	k *= 0x94d049bb133111ebULL;
+	k ^= k >> 31;
+	return k;
+}
+
+bool
+route_table_init(struct route_table *t, size_t n)
+{
+	size_t cap = 16;
+
+	while (cap < n * 2)
+		cap <<= 1;
+	if (cap > (size_t)1 << 31)
+		return false;
+	t->slots = calloc(cap, sizeof(*t->slots));
+	if (!t->slots)
+		return false;
+	t->mask = (uint32_t)(cap - 1);
+	t->count = 0;
+	return true;
+}
+
+bool
+route_table_copy(struct route_table *dst, const struct route_table *src)
+{
+	size_t bytes = ((size_t)src->mask + 1) * sizeof(*src->slots);
+
+	dst->slots = malloc(bytes);
+	if (!dst->slots)
+		return false;
+	memcpy(dst->slots, src->slots, bytes);
+	dst->mask = src->mask;
+	dst->count = src->count;
+	return true;
+}
+
+void
+route_table_free(struct route_table *t)
+{
+	free(t->slots);
+	t->slots = NULL;
+	t->mask = 0;
+	t->count = 0;
+}
+
+size_t
+route_table_bytes(const struct route_table *t)
+{
+	return t->slots ? ((size_t)t->mask + 1) * sizeof(*t->slots) : 0;
+}
+
+static void
+route_table_insert_new(struct route_table *t, const struct route_slot *s)
+{
+	uint32_t i = (uint32_t)route_hash(s->key) & t->mask;
+
+	while (t->slots[i].key != 0)
+		i = (i + 1) & t->mask;
+	t->slots[i] = *s;
+	t->count++;
+}
+
+static bool
+route_table_grow(struct route_table *t)
+{
+	struct route_table n;
+
+	if (!route_table_init(&n, ((size_t)t->mask + 1)))
+		return false;
+	for (size_t i = 0; i <= t->mask; i++)
+		if (t->slots[i].key != 0)
+			route_table_insert_new(&n, &t->slots[i]);
+	free(t->slots);
+	*t = n;
+	return true;
+}
+
+bool
+route_table_put(struct route_table *t, const struct route_slot *s)
+{
+	uint32_t i;
+
+	if (s->key == 0 || !t->slots)
+		return false;
+	for (i = (uint32_t)route_hash(s->key) & t->mask; t->slots[i].key != 0;
+	     i = (i + 1) & t->mask)
+		if (t->slots[i].key == s->key) {
+			t->slots[i] = *s;
+			return true;
+		}
+	if (((uint64_t)t->count + 1) * 4 > ((uint64_t)t->mask + 1) * 3) {
+		if (!route_table_grow(t))
+			return false;
+		route_table_insert_new(t, s);
+		return true;
+	}
+	t->slots[i] = *s;
+	t->count++;
+	return true;
+}
+
+const struct route_slot *
+route_table_get(const struct route_table *t, uint64_t key)
+{
+	if (key == 0 || !t->slots)
+		return NULL;
+	for (uint32_t i = (uint32_t)route_hash(key) & t->mask; t->slots[i].key != 0;
+	     i = (i + 1) & t->mask)
+		if (t->slots[i].key == key)
+			return &t->slots[i];
+	return NULL;
+}
+
+bool
+route_table_del(struct route_table *t, uint64_t key)
+{
+	struct route_slot *sl = t->slots;
+	uint32_t i, j;
+
+	if (key == 0 || !sl)
+		return false;
+	for (i = (uint32_t)route_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+		if (sl[i].key == 0)
+			return false;
+		if (sl[i].key == key)
+			break;
+	}
+	/* backward-shift deletion: pull later members of the cluster into the hole */
+	for (j = i;;) {
+		uint32_t home;
+
+		sl[i].key = 0;
+		for (;;) {
+			j = (j + 1) & t->mask;
+			if (sl[j].key == 0) {
+				t->count--;
+				return true;
+			}
+			home = (uint32_t)route_hash(sl[j].key) & t->mask;
+			/* j's entry may move to i only if its home is not cyclically in (i, j] */
+			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
+				break;
+		}
+		sl[i] = sl[j];
+		i = j;
+	}
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The catalog                                                                                 */
+
+struct routes_catalog *
+routes_catalog_new(void)
+{
+	struct routes_catalog *c = calloc(1, sizeof(*c));
+
+	if (c)
+		atomic_init(&c->refs, 1);
+	return c;
+}
+
+void
+routes_catalog_ref(struct routes_catalog *c)
+{
+	atomic_fetch_add(&c->refs, 1);
+}
+
+void
+routes_catalog_unref(struct routes_catalog *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	free(c->accounts);
+	free(c->agents);
+	free(c->strings);
+	free(c);
+}
+
+/* Strings are stored as offsets (+1, 0 = NULL) until routes_catalog_finish fixes them up,
+ * since the arena may move while it grows. */
+static const char *
+catalog_str(struct routes_catalog *c, const char *s, bool *ok)
+{
+	size_t n;
+
+	if (!s)
+		return NULL;
+	n = strlen(s) + 1;
+	if (c->strings_len + n > c->strings_cap) {
+		size_t cap = c->strings_cap ? c->strings_cap : 4096;
+		char *p;
+
+		while (cap < c->strings_len + n)
+			cap *= 2;
+		p = realloc(c->strings, cap);
+		if (!p) {
+			*ok = false;
+			return NULL;
+		}
+		c->strings = p;
+		c->strings_cap = cap;
+	}
+	memcpy(c->strings + c->strings_len, s, n);
+	c->strings_len += n;
+	return (const char *)(uintptr_t)(c->strings_len - n + 1);
+}
+
+static const char *
+catalog_fix(const struct routes_catalog *c, const char *off)
+{
+	return off ? c->strings + ((uintptr_t)off - 1) : NULL;
+}
+
+bool
+routes_catalog_add_account(struct routes_catalog *c, const struct route_account *a)
+{
+	struct route_account *p;
+	bool ok = true;
+
+	if (c->n_accounts == c->cap_accounts) {
+		uint32_t cap = c->cap_accounts ? c->cap_accounts * 2 : 8;
+
+		p = realloc(c->accounts, (size_t)cap * sizeof(*p));
+		if (!p)
+			return false;
+		c->accounts = p;
+		c->cap_accounts = cap;
+	}
+	p = &c->accounts[c->n_accounts];
+	*p = *a;
+	p->slug = catalog_str(c, a->slug, &ok);
+	p->api_key = catalog_str(c, a->api_key, &ok);
+	p->webhook_secret = catalog_str(c, a->webhook_secret, &ok);
+	if (!ok)
+		return false;
+	c->n_accounts++;
+	return true;
+}
+
+bool
+routes_catalog_add_agent(struct routes_catalog *c, const struct route_agent *a)
+{
+	struct route_agent *p;
+	bool ok = true;
+
+	if (c->n_agents == ROUTE_RELEASED)
+		return false;
+	if (c->n_agents == c->cap_agents) {
+		uint32_t cap = c->cap_agents ? c->cap_agents * 2 : 8;
+
+		if (cap > ROUTE_RELEASED)
+			cap = ROUTE_RELEASED;
+		p = realloc(c->agents, (size_t)cap * sizeof(*p));
+		if (!p)
+			return false;
+		c->agents = p;
+		c->cap_agents = cap;
+	}
+	p = &c->agents[c->n_agents];
+	*p = *a;
+	p->provider_agent_id = catalog_str(c, a->provider_agent_id, &ok);
+	p->name = catalog_str(c, a->name, &ok);
+	p->client_name = catalog_str(c, a->client_name, &ok);
+	if (!ok)
+		return false;
+	c->n_agents++;
+	return true;
+}
+
+static int
+catalog_cmp_account(const void *a, const void *b)
+{
+	return strcmp(((const struct route_account *)a)->slug,
+		((const struct route_account *)b)->slug);
+}
+
+static int
+catalog_cmp_agent(const void *a, const void *b)
+{
+	uint64_t x = ((const struct route_agent *)a)->id, y = ((const struct route_agent *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+bool
+routes_catalog_finish(struct routes_catalog *c)
+{
+	for (uint32_t i = 0; i < c->n_accounts; i++) {
+		c->accounts[i].slug = catalog_fix(c, c->accounts[i].slug);
+		c->accounts[i].api_key = catalog_fix(c, c->accounts[i].api_key);
+		c->accounts[i].webhook_secret = catalog_fix(c, c->accounts[i].webhook_secret);
+	}
+	for (uint32_t i = 0; i < c->n_agents; i++) {
+		c->agents[i].provider_agent_id = catalog_fix(c, c->agents[i].provider_agent_id);
+		c->agents[i].name = catalog_fix(c, c->agents[i].name);
+		c->agents[i].client_name = catalog_fix(c, c->agents[i].client_name);
+	}
+	if (c->n_accounts)
+		qsort(c->accounts, c->n_accounts, sizeof(*c->accounts), catalog_cmp_account);
+	if (c->n_agents)
+		qsort(c->agents, c->n_agents, sizeof(*c->agents), catalog_cmp_agent);
+	for (uint32_t i = 1; i < c->n_accounts; i++)
+		if (strcmp(c->accounts[i - 1].slug, c->accounts[i].slug) == 0)
+			return false;
+	for (uint32_t i = 1; i < c->n_agents; i++)
+		if (c->agents[i - 1].id == c->agents[i].id)
+			return false;
+	return true;
+}
+
+const struct route_account *
+routes_catalog_account(const struct routes_catalog *c, const char *slug, size_t len)
+{
+	uint32_t lo = 0, hi = c->n_accounts;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const char *s = c->accounts[mid].slug;
+		int r = strncmp(s, slug, len);
+
+		if (r == 0)
+			r = s[len] == 0 ? 0 : 1;
+		if (r == 0)
+			return &c->accounts[mid];
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+uint32_t
+routes_catalog_agent_idx(const struct routes_catalog *c, uint64_t agent_id)
+{
+	uint32_t lo = 0, hi = c->n_agents;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (c->agents[mid].id == agent_id)
+			return mid;
+		if (c->agents[mid].id < agent_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return ROUTE_NONE;
+}
+
+uint32_t
+routes_catalog_account_idx(const struct routes_catalog *c, uint64_t account_id)
+{
+	/* accounts are few and sorted by slug: a scan is fine */
+	for (uint32_t i = 0; i < c->n_accounts; i++)
+		if (c->accounts[i].id == account_id)
+			return i;
+	return ROUTE_NONE;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Snapshots and lookups                                                                       */
+
+struct routes_snapshot *
+routes_snapshot_new(struct routes_catalog *cat, size_t n_numbers)
+{
+	struct routes_snapshot *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	if (!route_table_init(&s->numbers, n_numbers)) {
+		free(s);
+		return NULL;
+	}
+	s->catalog = cat;
+	routes_catalog_ref(cat);
+	return s;
+}
+
+void
+routes_snapshot_free(struct routes_snapshot *s)
+{
+	if (!s)
+		return;
+	route_table_free(&s->numbers);
+	routes_catalog_unref(s->catalog);
+	free(s);
+}
+
+static const char *const route_result_names[ROUTE_RESULT_COUNT] = {
+	"hit", "unassigned", "unknown", "released",
+};
+
+const char *
+route_result_name(enum route_result r)
+{
+	return (unsigned)r < ROUTE_RESULT_COUNT ? route_result_names[r] : "?";
+}
+
+enum route_result
+routes_lookup(const struct routes_snapshot *s, const struct route_account *acct, uint64_t key,
+	struct route_answer *out)
+{
+	const struct route_slot *sl = route_table_get(&s->numbers, key);
+	const struct routes_catalog *c = s->catalog;
+
+	memset(out, 0, sizeof(*out));
+	if (!sl || sl->account_idx >= c->n_accounts || c->accounts[sl->account_idx].id != acct->id)
+		return out->result = ROUTE_UNKNOWN;
+	out->number_id = sl->number_id;
+	if (sl->agent_idx == ROUTE_RELEASED)
+		return out->result = ROUTE_RELEASED_NUM;
+	if (sl->agent_idx >= c->n_agents)
+		return out->result = ROUTE_UNASSIGNED;
+	out->agent = &c->agents[sl->agent_idx];
+	/* the database guarantees these; a corrupt snapshot file must not break the rule */
+	if (out->agent->agency_id != acct->agency_id || out->agent->provider != acct->provider) {
+		out->agent = NULL;
+		return out->result = ROUTE_UNASSIGNED;
+	}
+	return out->result = ROUTE_HIT;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Publication and reclamation.
+ *
+ * Quiescent-state reclamation: a reader announces the global epoch it saw when it entered a
+ * read section and ROUTES_IDLE when it leaves.  Publishing swaps the pointer, then bumps the
+ * epoch to E and retires the old snapshot with E.  A reader that can still hold the old
+ * snapshot loaded the pointer before the swap, so it announced an epoch < E (all accesses are
+ * sequentially consistent).  A retired snapshot is freed when every reader is idle or has
+ * announced >= E.  Readers never lock; the publisher never waits.                             */
+
+#define ROUTES_IDLE UINT64_MAX
+#define ROUTES_MAX_READERS 512
+
+struct routes_reader {
+	_Alignas(64) _Atomic uint64_t epoch;
+};
+
+static _Atomic(struct routes_snapshot *) routes_cur;
+static _Atomic uint64_t routes_epoch = 1;
+static struct routes_reader routes_readers[ROUTES_MAX_READERS];
+static _Atomic unsigned routes_nreaders;
+static struct routes_snapshot *routes_retired; /* publisher-side only */
+static pthread_mutex_t routes_pub_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct routes_reader *
+routes_reader_register(void)
+{
+	unsigned i = atomic_fetch_add(&routes_nreaders, 1);
+
+	if (i >= ROUTES_MAX_READERS) {
+		atomic_fetch_sub(&routes_nreaders, 1);
+		return NULL;
+	}
+	atomic_store(&routes_readers[i].epoch, ROUTES_IDLE);
+	return &routes_readers[i];
+}
+
+const struct routes_snapshot *
+routes_read_begin(struct routes_reader *r)
+{
+	atomic_store(&r->epoch, atomic_load(&routes_epoch));
+	return atomic_load(&routes_cur);
+}
+
+void
+routes_read_end(struct routes_reader *r)
+{
+	atomic_store_explicit(&r->epoch, ROUTES_IDLE, memory_order_release);
+}
+
+const struct routes_snapshot *
+routes_current(void)
+{
+	return atomic_load(&routes_cur);
+}
+
+void
+routes_publish(struct routes_snapshot *s)
+{
+	struct routes_snapshot *old;
+
+	pthread_mutex_lock(&routes_pub_lock);
+	old = atomic_exchange(&routes_cur, s);
+	if (old) {
+		old->retired_epoch = atomic_fetch_add(&routes_epoch, 1) + 1;
+		old->retired_next = routes_retired;
+		routes_retired = old;
+	}
+	pthread_mutex_unlock(&routes_pub_lock);
+	routes_reclaim();
+}
+
+size_t
+routes_reclaim(void)
+{
+	struct routes_snapshot **pp, *s;
+	uint64_t min = ROUTES_IDLE;
+	unsigned n = atomic_load(&routes_nreaders);
+	size_t left = 0;
+
+	pthread_mutex_lock(&routes_pub_lock);
+	for (unsigned i = 0; i < n && i < ROUTES_MAX_READERS; i++) {
+		uint64_t e = atomic_load(&routes_readers[i].epoch);
+
+		if (e < min)
+			min = e;
+	}
+	for (pp = &routes_retired; (s = *pp) != NULL;) {
+		if (min >= s->retired_epoch) {
+			*pp = s->retired_next;
+			routes_snapshot_free(s);
+		} else {
+			pp = &s->retired_next;
+			left++;
+		}
+	}
+	pthread_mutex_unlock(&routes_pub_lock);
+	return left;
+}
+
+void
+routes_shutdown(void)
+{
+	struct routes_snapshot *s;
+
+	pthread_mutex_lock(&routes_pub_lock);
+	while ((s = routes_retired) != NULL) {
+		routes_retired = s->retired_next;
+		routes_snapshot_free(s);
+	}
+	routes_snapshot_free(atomic_exchange(&routes_cur, NULL));
+	pthread_mutex_unlock(&routes_pub_lock);
+}

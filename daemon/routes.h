@@ -1,0 +1,148 @@
+/* routes.h: the route snapshot (number -> agent): hash table, catalog, lookup, publish, reclaim. */
+#ifndef CALLROUTED_ROUTES_H
+#define CALLROUTED_ROUTES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum provider_id { PROVIDER_RETELL = 0, PROVIDER_VAPI, PROVIDER_BLAND, PROVIDER_COUNT };
+
+const char *provider_name(enum provider_id p);
+bool provider_from_name(const char *s, size_t len, enum provider_id *out);
+
+enum webhook_auth { WEBHOOK_AUTH_HMAC = 0, WEBHOOK_AUTH_BEARER };
+
+/* ---- the number table: open addressing, linear probing, backward-shift deletion ---- */
+
+#define ROUTE_NONE UINT32_MAX            /* agent_idx: number active but unassigned */
+#define ROUTE_RELEASED (UINT32_MAX - 1)  /* agent_idx: number released, no active row */
+
+struct route_slot {
+	uint64_t key;         /* E.164 key (e164.h); 0 = empty slot */
+	uint64_t number_id;   /* phone_numbers.id */
+	uint32_t agent_idx;   /* index into the catalog's agents, or ROUTE_NONE / ROUTE_RELEASED */
+	uint32_t account_idx; /* index into the catalog's accounts */
+};
+
+struct route_table {
+	struct route_slot *slots;
+	uint32_t mask;  /* capacity - 1; capacity is a power of two */
+	uint32_t count;
+};
+
+/* Sized for n entries at a load factor of at most 1/2 after growth. */
+bool route_table_init(struct route_table *t, size_t n) __attribute__((warn_unused_result));
+bool route_table_copy(struct route_table *dst, const struct route_table *src)
+	__attribute__((warn_unused_result));
+void route_table_free(struct route_table *t);
+/* Insert or replace; grows when above 3/4 full.  key must not be 0. */
+bool route_table_put(struct route_table *t, const struct route_slot *s)
+	__attribute__((warn_unused_result));
+const struct route_slot *route_table_get(const struct route_table *t, uint64_t key);
+bool route_table_del(struct route_table *t, uint64_t key);
+size_t route_table_bytes(const struct route_table *t);
+
+/* ---- the catalog: agencies' accounts and agents (small, rebuilt whole) ---- */
+
+struct route_account {
+	uint64_t id;
+	uint64_t agency_id;
+	enum provider_id provider;
+	enum webhook_auth auth;
+	const char *slug;
+	const char *api_key;
+	const char *webhook_secret; /* NULL when not set */
+};
+
+struct route_agent {
+	uint64_t id;
+	uint64_t agency_id;
+	uint64_t client_id; /* 0 = none */
+	enum provider_id provider;
+	const char *provider_agent_id;
+	const char *name;
+	const char *client_name; /* NULL when no client */
+};
+
+struct routes_catalog {
+	atomic_int refs;
+	struct route_account *accounts; /* sorted by slug */
+	uint32_t n_accounts, cap_accounts;
+	struct route_agent *agents;     /* sorted by id */
+	uint32_t n_agents, cap_agents;
+	char *strings;                  /* arena holding every string above */
+	size_t strings_len, strings_cap;
+};
+
+struct routes_catalog *routes_catalog_new(void);
+void routes_catalog_ref(struct routes_catalog *c);
+void routes_catalog_unref(struct routes_catalog *c);
+/* Copy a string into the catalog's arena; NULL on allocation failure.  Call
+ * routes_catalog_finish() once all strings are in, to fix up pointers. */
+bool routes_catalog_add_account(struct routes_catalog *c, const struct route_account *a);
+bool routes_catalog_add_agent(struct routes_catalog *c, const struct route_agent *a);
+bool routes_catalog_finish(struct routes_catalog *c);
+const struct route_account *routes_catalog_account(const struct routes_catalog *c,
+	const char *slug, size_t len);
+/* Index of the agent with this id, or ROUTE_NONE. */
+uint32_t routes_catalog_agent_idx(const struct routes_catalog *c, uint64_t agent_id);
+uint32_t routes_catalog_account_idx(const struct routes_catalog *c, uint64_t account_id);
+
+/* ---- snapshots ---- */
+
+enum routes_source { ROUTES_FROM_DATABASE = 0, ROUTES_FROM_FILE };
+
+struct routes_snapshot {
+	uint64_t generation;
+	enum routes_source source;
+	int64_t loaded_at_ms; /* wall clock, ms since epoch */
+	struct routes_catalog *catalog;
+	struct route_table numbers;
+	struct routes_snapshot *retired_next; /* reclaim list */
+	uint64_t retired_epoch;
+};
+
+struct routes_snapshot *routes_snapshot_new(struct routes_catalog *cat, size_t n_numbers);
+void routes_snapshot_free(struct routes_snapshot *s);
+
+/* What a lookup says about a number called through an account. */
+enum route_result {
+	ROUTE_HIT = 0,       /* assigned to an agent of this account */
+	ROUTE_UNASSIGNED,    /* active number of this account, no agent */
+	ROUTE_UNKNOWN,       /* not a number we know, or one of another account */
+	ROUTE_RELEASED_NUM,  /* released */
+	ROUTE_RESULT_COUNT
+};
+const char *route_result_name(enum route_result r);
+
+/* A lookup's answer, valid while the reader's read section lasts. */
+struct route_answer {
+	enum route_result result;
+	uint64_t number_id;
+	const struct route_agent *agent; /* set for ROUTE_HIT */
+};
+
+enum route_result routes_lookup(const struct routes_snapshot *s, const struct route_account *acct,
+	uint64_t key, struct route_answer *out);
+
+/* ---- publication and reclamation (quiescent-state based) ---- */
+
+struct routes_reader;
+
+/* Each worker thread registers one reader; read sections must be short (one request). */
+struct routes_reader *routes_reader_register(void);
+const struct routes_snapshot *routes_read_begin(struct routes_reader *r);
+void routes_read_end(struct routes_reader *r);
+
+/* Publish s (ownership passes); the previous snapshot is retired. Single publisher at a time. */
+void routes_publish(struct routes_snapshot *s);
+/* Free retired snapshots that no reader can still see. Returns how many remain retired. */
+size_t routes_reclaim(void);
+/* The current snapshot for the publisher's own use (db thread); NULL before the first. */
+const struct routes_snapshot *routes_current(void);
+/* Free everything at exit (no reader may be active). */
+void routes_shutdown(void);
+
+#endif

@@ -1,0 +1,62 @@
+/* webhook.h: webhook request handling shared by the providers (dispatch, answers, errors). */
+#ifndef CALLROUTED_WEBHOOK_H
+#define CALLROUTED_WEBHOOK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "routes.h"
+#include "signature.h"
+
+struct config;
+
+/* One webhook request in flight on a worker (lives for the length of the callback). */
+struct webhook_req {
+	struct evhttp_request *req;
+	const struct config *cfg;
+	const struct routes_snapshot *snap;
+	const struct route_account *acct;
+	const unsigned char *body;
+	size_t len;
+	json_t *json;          /* parsed body (object) */
+	int64_t now_ms;
+	bool token_auth;       /* authenticated by a token, not a body signature (Bland look-up) */
+	int status;            /* answer */
+	struct evbuffer *out;  /* answer body (JSON) */
+	const char *event;     /* event name for logs */
+};
+
+struct provider_ops {
+	const char *name;
+	enum sig_result (*verify)(struct webhook_req *w);
+	void (*handle)(struct webhook_req *w);
+};
+
+extern const struct provider_ops provider_retell;
+extern const struct provider_ops provider_vapi;
+extern const struct provider_ops provider_bland;
+
+const char *webhook_header(const struct webhook_req *w, const char *name);
+
+/* Answers. */
+void webhook_error(struct webhook_req *w, int status, const char *reason);
+void webhook_empty(struct webhook_req *w);   /* 200 {} */
+/* Append s as a JSON string (quotes and escapes). */
+void webhook_json_str(struct evbuffer *b, const char *s);
+/* Append the variables object {"agent_name":…,"client_name":…} and the metadata object
+ * {"callrouted_agency_id":…,…} of a hit. */
+void webhook_json_vars(struct evbuffer *b, const struct route_agent *a);
+void webhook_json_meta(struct evbuffer *b, const struct route_agent *a, uint64_t number_id);
+
+/* Look up a number given as text in the request; on a bad number answers 400 and returns false. */
+bool webhook_route(struct webhook_req *w, const char *number, struct route_answer *ans);
+
+/* The worker's request entry point for /v1/webhooks/... */
+void webhook_handle(struct evhttp_request *req, const struct config *cfg,
+	const struct routes_snapshot *snap);
+
+#endif
