@@ -118,15 +118,24 @@ static bool
 changes_u64(const PGresult *r, int row, int col, uint64_t *out)
 {
 	const char *v;
-	char *end;
+	uint64_t n = 0;
+	int len, i;
 
 	if (PQgetisnull(r, row, col)) {
 		*out = 0;
 		return true;
 	}
 	v = PQgetvalue(r, row, col);
-	*out = strtoull(v, &end, 10);
-	return *v && *end == 0 && *out > 0;
+	len = PQgetlength(r, row, col);
+	if (len < 1 || len > 18) /* bigint ids above 10^18 are not ours */
+		return false;
+	for (i = 0; i < len; i++) {
+		if (v[i] < '0' || v[i] > '9')
+			return false;
+		n = n * 10 + (uint64_t)(v[i] - '0');
+	}
+	*out = n;
+	return n > 0;
 }
 
 static const char *
@@ -243,32 +252,40 @@ changes_number_slot(const PGresult *r, int i, const struct routes_catalog *cat, 
 static void
 changes_read_numbers(const PGresult *r, bool released)
 {
-	struct route_slot sl;
+	enum { BATCH = 256 };
+	struct route_slot batch[BATCH];
+	size_t nb = 0;
+	int rows = PQntuples(r);
 
 	if (!ch.new_cat || !changes_expect(r, released ? 3 : 4))
 		return;
 	if (!released) {
-		ch.new_snap = routes_snapshot_new(ch.new_cat, (size_t)PQntuples(r) + 1024);
+		ch.new_snap = routes_snapshot_new(ch.new_cat, (size_t)rows + 1024);
 		if (!ch.new_snap) {
-			log_error("changes: out of memory for %d numbers", PQntuples(r));
+			log_error("changes: out of memory for %d numbers", rows);
 			ch.q_bad = true;
 			return;
 		}
 	}
 	if (!ch.new_snap)
 		return;
-	for (int i = 0; i < PQntuples(r); i++) {
-		if (!changes_number_slot(r, i, ch.new_cat, released, &sl)) {
+	for (int i = 0; i < rows; i++) {
+		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",
 					changes_str(r, i, 1) ? changes_str(r, i, 1) : "?");
 			continue;
 		}
-		if (!route_table_put(&ch.new_snap->numbers, &sl)) {
-			ch.q_bad = true;
-			return;
+		if (++nb == BATCH || i == rows - 1) {
+			if (!route_table_put_many(&ch.new_snap->numbers, batch, nb)) {
+				ch.q_bad = true;
+				return;
+			}
+			nb = 0;
 		}
 	}
+	if (nb && !route_table_put_many(&ch.new_snap->numbers, batch, nb))
+		ch.q_bad = true;
 }
 
 /* Re-read numbers: apply onto a copy of the current table. */

@@ -136,6 +136,23 @@ route_table_put(struct route_table *t, const struct route_slot *s)
 	return true;
 }
 
+bool
+route_table_put_many(struct route_table *t, const struct route_slot *s, size_t n)
+{
+	/* homes are random in a table far larger than the caches: fetch a window ahead */
+	enum { AHEAD = 16 };
+
+	for (size_t i = 0; i < n && i < AHEAD; i++)
+		__builtin_prefetch(&t->slots[route_hash(s[i].key) & t->mask], 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i + AHEAD < n)
+			__builtin_prefetch(&t->slots[route_hash(s[i + AHEAD].key) & t->mask], 1);
+		if (!route_table_put(t, &s[i]))
+			return false;
+	}
+	return true;
+}
+
 const struct route_slot *
 route_table_get(const struct route_table *t, uint64_t key)
 {
@@ -208,6 +225,9 @@ routes_catalog_unref(struct routes_catalog *c)
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
 	free(c->accounts);
+	free(c->account_by_id);
+	free(c->agent_dense);
+	free(c->account_dense);
 	free(c->agents);
 	free(c->strings);
 	free(c);
@@ -319,6 +339,21 @@ catalog_cmp_agent(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* qsort has no context argument; finish() runs on one thread at a time per catalog, but
+ * catalogs are built on the db thread and in tests: keep the pointer thread-local. */
+static _Thread_local const struct route_account *catalog_sort_accounts;
+
+#define CATALOG_DENSE_MAX (1u << 22) /* ids below this get a direct map (16 MiB at most) */
+
+static int
+catalog_cmp_account_id(const void *a, const void *b)
+{
+	uint64_t x = catalog_sort_accounts[*(const uint32_t *)a].id;
+	uint64_t y = catalog_sort_accounts[*(const uint32_t *)b].id;
+
+	return x < y ? -1 : x > y;
+}
+
 bool
 routes_catalog_finish(struct routes_catalog *c)
 {
@@ -339,6 +374,46 @@ routes_catalog_finish(struct routes_catalog *c)
 	for (uint32_t i = 1; i < c->n_accounts; i++)
 		if (strcmp(c->accounts[i - 1].slug, c->accounts[i].slug) == 0)
 			return false;
+	free(c->account_by_id);
+	c->account_by_id = malloc(((size_t)c->n_accounts + 1) * sizeof(*c->account_by_id));
+	if (!c->account_by_id)
+		return false;
+	for (uint32_t i = 0; i < c->n_accounts; i++)
+		c->account_by_id[i] = i;
+	catalog_sort_accounts = c->accounts;
+	if (c->n_accounts)
+		qsort(c->account_by_id, c->n_accounts, sizeof(*c->account_by_id),
+			catalog_cmp_account_id);
+	for (uint32_t i = 1; i < c->n_accounts; i++)
+		if (c->accounts[c->account_by_id[i - 1]].id == c->accounts[c->account_by_id[i]].id)
+			return false;
+	/* identity ids are dense: a direct map makes the 1M-row load cheap; sparse ids bsearch */
+	free(c->agent_dense);
+	free(c->account_dense);
+	c->agent_dense = c->account_dense = NULL;
+	c->agent_dense_n = c->account_dense_n = 0;
+	if (c->n_agents && c->agents[c->n_agents - 1].id < CATALOG_DENSE_MAX) {
+		uint64_t n = c->agents[c->n_agents - 1].id + 1;
+
+		c->agent_dense = malloc(n * sizeof(uint32_t));
+		if (c->agent_dense) {
+			memset(c->agent_dense, 0xff, n * sizeof(uint32_t));
+			for (uint32_t i = 0; i < c->n_agents; i++)
+				c->agent_dense[c->agents[i].id] = i;
+			c->agent_dense_n = n;
+		}
+	}
+	if (c->n_accounts && c->accounts[c->account_by_id[c->n_accounts - 1]].id < CATALOG_DENSE_MAX) {
+		uint64_t n = c->accounts[c->account_by_id[c->n_accounts - 1]].id + 1;
+
+		c->account_dense = malloc(n * sizeof(uint32_t));
+		if (c->account_dense) {
+			memset(c->account_dense, 0xff, n * sizeof(uint32_t));
+			for (uint32_t i = 0; i < c->n_accounts; i++)
+				c->account_dense[c->accounts[i].id] = i;
+			c->account_dense_n = n;
+		}
+	}
 	for (uint32_t i = 1; i < c->n_agents; i++)
 		if (c->agents[i - 1].id == c->agents[i].id)
 			return false;
@@ -372,6 +447,8 @@ routes_catalog_agent_idx(const struct routes_catalog *c, uint64_t agent_id)
 {
 	uint32_t lo = 0, hi = c->n_agents;
 
+	if (c->agent_dense_n)
+		return agent_id < c->agent_dense_n ? c->agent_dense[agent_id] : ROUTE_NONE;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 
@@ -388,10 +465,21 @@ routes_catalog_agent_idx(const struct routes_catalog *c, uint64_t agent_id)
 uint32_t
 routes_catalog_account_idx(const struct routes_catalog *c, uint64_t account_id)
 {
-	/* accounts are few and sorted by slug: a scan is fine */
-	for (uint32_t i = 0; i < c->n_accounts; i++)
-		if (c->accounts[i].id == account_id)
-			return i;
+	uint32_t lo = 0, hi = c->n_accounts;
+
+	if (c->account_dense_n)
+		return account_id < c->account_dense_n ? c->account_dense[account_id] : ROUTE_NONE;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint64_t id = c->accounts[c->account_by_id[mid]].id;
+
+		if (id == account_id)
+			return c->account_by_id[mid];
+		if (id < account_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
 	return ROUTE_NONE;
 }
 

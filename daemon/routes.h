@@ -43,6 +43,9 @@ bool route_table_put(struct route_table *t, const struct route_slot *s)
 const struct route_slot *route_table_get(const struct route_table *t, uint64_t key);
 bool route_table_del(struct route_table *t, uint64_t key);
 size_t route_table_bytes(const struct route_table *t);
+/* Bulk insert of n slots (prefetching their homes first): for loads of many rows. */
+bool route_table_put_many(struct route_table *t, const struct route_slot *s, size_t n)
+	__attribute__((warn_unused_result));
 
 /* ---- the catalog: agencies' accounts and agents (small, rebuilt whole) ---- */
 
@@ -72,6 +75,10 @@ struct routes_catalog {
 	uint32_t n_accounts, cap_accounts;
 	struct route_agent *agents;     /* sorted by id */
 	uint32_t n_agents, cap_agents;
+	uint32_t *account_by_id;        /* indices into accounts, sorted by account id */
+	uint32_t *agent_dense;          /* agent id -> index (ROUTE_NONE: no such agent) */
+	uint32_t *account_dense;        /* account id -> index */
+	uint64_t agent_dense_n, account_dense_n; /* sizes of the dense maps (0: none, bsearch) */
 	char *strings;                  /* arena holding every string above */
 	size_t strings_len, strings_cap;
 };

@@ -71,6 +71,7 @@ CREATE TABLE phone_numbers (
 -- at most one active row per number
 CREATE UNIQUE INDEX phone_numbers_active_e164 ON phone_numbers (e164) WHERE status = 'active';
 CREATE INDEX phone_numbers_e164 ON phone_numbers (e164);
+CREATE INDEX phone_numbers_released_e164 ON phone_numbers (e164) WHERE status = 'released';
 CREATE INDEX phone_numbers_agent ON phone_numbers (agent_id) WHERE agent_id IS NOT NULL;
 
 -- Change feed: pg_notify('callrouted_changes', json).
