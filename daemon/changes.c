@@ -25,6 +25,8 @@
 #define SQL_AGENTS                                                                              \
 	"SELECT a.id, a.agency_id, a.client_id, a.provider, a.provider_agent_id, a.name, c.name "\
 	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
+#define SQL_AGENCIES                                                                            \
+	"SELECT id, rate_micros_per_min, billing_initial_s, billing_increment_s FROM agencies;"
 #define SQL_ACTIVE "SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
 #define SQL_RELEASED                                                                            \
 	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                   \
@@ -33,8 +35,9 @@
 #define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 
 static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_VERSION_SQL;
-static const char sql_full[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
-static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENTS "COMMIT";
+static const char sql_full[] =
+	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
+static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS "COMMIT";
 static const char sql_numbers[] =
 	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
@@ -42,6 +45,7 @@ static const char sql_numbers[] =
 enum changes_query { Q_NONE, Q_HELLO, Q_FULL, Q_CATALOG, Q_NUMBERS };
 
 static struct {
+	struct db_conn *conn;
 	int64_t refresh_ms;
 	struct event *refresh_ev;
 	struct event *save_ev;
@@ -185,6 +189,41 @@ changes_read_accounts(const PGresult *r)
 			a.webhook_secret = NULL;
 		a.auth = auth && strcmp(auth, "bearer") == 0 ? WEBHOOK_AUTH_BEARER : WEBHOOK_AUTH_HMAC;
 		if (!routes_catalog_add_account(ch.new_cat, &a)) {
+			ch.q_bad = true;
+			return;
+		}
+	}
+}
+
+static void
+changes_read_agencies(const PGresult *r)
+{
+	if (!ch.new_cat || !changes_expect(r, 4))
+		return;
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct route_agency a = { 0 };
+		uint64_t rate, ini, inc;
+
+		if (!changes_u64(r, i, 0, &a.id) || PQgetisnull(r, i, 1) ||
+		    !changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) || ini > 86400 ||
+		    inc > 86400) {
+			log_warning("changes: skipping invalid agencies row %s",
+				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+			ch.skipped++;
+			continue;
+		}
+		/* rate 0 is valid (free), which changes_u64 refuses */
+		rate = strtoull(PQgetvalue(r, i, 1), NULL, 10);
+		a.rate_micros_per_min = (int64_t)rate;
+		a.billing_initial_s = (int32_t)ini;
+		a.billing_increment_s = (int32_t)inc;
+		if (rate > 100000000ULL) {
+			log_warning("changes: agency %llu: rate %llu above $100/min; skipped",
+				(unsigned long long)a.id, (unsigned long long)rate);
+			ch.skipped++;
+			continue;
+		}
+		if (!routes_catalog_add_agency(ch.new_cat, &a)) {
 			ch.q_bad = true;
 			return;
 		}
@@ -426,8 +465,8 @@ changes_publish(struct routes_snapshot *s, const char *what)
 		evtimer_add(ch.save_ev, &tv);
 }
 
-void
-changes_result(PGresult *r)
+static void
+changes_result(struct db_conn *c, PGresult *r)
 {
 	int i = ch.q_index++;
 
@@ -438,6 +477,7 @@ changes_result(PGresult *r)
 		if (i == 1 && changes_expect(r, 1) && PQntuples(r) == 1) {
 			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_target_version();
 
+			db_set_schema_ok(v == want);
 			if (v != want) {
 				if (v < 0)
 					log_error("db: the database has no callrouted schema: run "
@@ -458,20 +498,24 @@ changes_result(PGresult *r)
 		}
 		break;
 	case Q_FULL:
-		/* BEGIN, accounts, agents, active numbers, released numbers, COMMIT */
+		/* BEGIN, accounts, agencies, agents, active numbers, released numbers, COMMIT */
 		if (i == 1)
 			changes_read_accounts(r);
 		else if (i == 2)
-			changes_read_agents(r);
+			changes_read_agencies(r);
 		else if (i == 3)
-			changes_read_numbers(r, false);
+			changes_read_agents(r);
 		else if (i == 4)
+			changes_read_numbers(r, false);
+		else if (i == 5)
 			changes_read_numbers(r, true);
 		break;
 	case Q_CATALOG:
 		if (i == 1)
 			changes_read_accounts(r);
 		else if (i == 2)
+			changes_read_agencies(r);
+		else if (i == 3)
 			changes_read_agents(r);
 		break;
 	case Q_NUMBERS:
@@ -482,15 +526,15 @@ changes_result(PGresult *r)
 	}
 }
 
-void
-changes_done(bool ok)
+static void
+changes_done(struct db_conn *c, bool ok)
 {
 	enum changes_query q = ch.q;
 
 	if (!ok || ch.q_bad) {
 		if (q == Q_HELLO) {
 			changes_reset_query();
-			db_disconnect("schema check failed");
+			db_disconnect(ch.conn, "schema check failed");
 			return;
 		}
 		if (q == Q_FULL || q == Q_CATALOG)
@@ -551,14 +595,14 @@ changes_start(enum changes_query q, const char *sql, int nparams, const char *co
 	changes_reset_query();
 	ch.q = q;
 	clock_gettime(CLOCK_MONOTONIC, &ch.t0);
-	if (!db_send(sql, nparams, params))
+	if (!db_send(ch.conn, sql, nparams, params))
 		changes_reset_query();
 }
 
-void
-changes_pump(void)
+static void
+changes_pump(struct db_conn *c)
 {
-	if (!db_idle() || ch.q != Q_NONE)
+	if (!db_idle(ch.conn) || ch.q != Q_NONE)
 		return;
 	if (!ch.checked_once) {
 		/* not reachable: connected() sends the hello first */
@@ -606,7 +650,7 @@ changes_pump(void)
 		ch.n_pending -= n;
 		ch.q = Q_NUMBERS;
 		clock_gettime(CLOCK_MONOTONIC, &ch.t0);
-		if (!db_send(sql_numbers, 1, params)) {
+		if (!db_send(ch.conn, sql_numbers, 1, params)) {
 			for (size_t k = 0; k < ch.n_inflight; k++)
 				changes_pending_add(ch.inflight[k]);
 			changes_reset_query();
@@ -615,20 +659,20 @@ changes_pump(void)
 	}
 }
 
-void
-changes_connected(void)
+static void
+changes_connected(struct db_conn *c)
 {
 	changes_reset_query();
 	ch.q = Q_HELLO;
-	if (!db_send(sql_hello, 0, NULL))
+	if (!db_send(ch.conn, sql_hello, 0, NULL))
 		changes_reset_query();
 	/* whatever was missed while away: the full reload after the hello covers it */
 	ch.n_pending = 0;
 	ch.want_catalog = false;
 }
 
-void
-changes_disconnected(void)
+static void
+changes_disconnected(struct db_conn *c)
 {
 	changes_reset_query();
 }
@@ -637,10 +681,11 @@ void
 changes_request_full(void)
 {
 	ch.want_full = true;
+	db_wake(ch.conn);
 }
 
-void
-changes_notify(const char *channel, const char *payload)
+static void
+changes_notify(struct db_conn *c, const char *channel, const char *payload)
 {
 	json_error_t err;
 	json_t *j, *t, *nums;
@@ -684,22 +729,33 @@ static void
 changes_refresh_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ch.want_full = true;
-	changes_pump();
+	db_wake(ch.conn);
 }
 
-bool
+static const struct db_conn_ops changes_ops = {
+	.name = "routes",
+	.connected = changes_connected,
+	.disconnected = changes_disconnected,
+	.notify = changes_notify,
+	.result = changes_result,
+	.done = changes_done,
+	.pump = changes_pump,
+};
+
+struct db_conn *
 changes_setup(const struct config *cfg)
 {
 	struct timeval tv = { cfg->refresh_interval_ms / 1000,
 		(cfg->refresh_interval_ms % 1000) * 1000 };
 
 	ch.refresh_ms = cfg->refresh_interval_ms;
+	ch.conn = db_conn_new(&changes_ops);
 	ch.refresh_ev = event_new(db_base(), -1, EV_PERSIST, changes_refresh_cb, NULL);
 	ch.save_ev = evtimer_new(db_base(), changes_save_cb, NULL);
-	if (!ch.refresh_ev || !ch.save_ev)
-		return false;
+	if (!ch.conn || !ch.refresh_ev || !ch.save_ev)
+		return NULL;
 	event_add(ch.refresh_ev, &tv);
-	return true;
+	return ch.conn;
 }
 
 void

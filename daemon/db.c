@@ -1,9 +1,9 @@
-/* db.c: the database thread: libpq async connection state machine on its own event_base. */
+/* db.c: the database thread: libpq async connection state machines on its own event_base. */
 #include <errno.h>
-#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,12 +13,30 @@
 #include "changes.h"
 #include "config.h"
 #include "db.h"
+#include "ledger.h"
 #include "log.h"
 
 #define DB_CONNECT_TIMEOUT_MS 5000
 #define DB_QUERY_TIMEOUT_MS 60000
+#define DB_MAX_CONNS 4
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
+
+struct db_conn {
+	const struct db_conn_ops *ops;
+	PGconn *conn;
+	enum db_state state;
+	bool busy;          /* a query is in flight */
+	bool query_failed;  /* an error result came for the query in flight */
+	bool want_write;    /* output not yet flushed */
+	bool ever_up;
+	unsigned long failures; /* connection attempts failed in a row */
+	struct event *sock_ev;
+	struct event *timer_ev; /* reconnect, connect timeout or query timeout */
+	struct event *wake_ev;
+	char sqlstate[6];   /* of the last error result */
+	atomic_bool up;
+};
 
 static struct {
 	struct event_base *base;
@@ -27,24 +45,17 @@ static struct {
 	char *conninfo;
 	int64_t reconnect_ms;
 	db_fatal_fn fatal;
-
-	PGconn *conn;
-	enum db_state state;
-	bool busy;          /* a query is in flight */
-	bool query_failed;  /* an error result came for the query in flight */
-	bool want_write;    /* output not yet flushed */
-	bool ever_up;
-	struct event *sock_ev;
-	struct event *timer_ev;   /* reconnect, connect timeout or query timeout */
+	struct db_conn *conns[DB_MAX_CONNS];
+	int nconns;
+	struct db_conn *routes;   /* changes.c's connection: its state is "the database" */
 	struct event *reload_ev;  /* SIGHUP from another thread */
 	struct event *stop_ev;
-	unsigned long failures; /* connection attempts failed in a row */
-	atomic_bool up;
 	atomic_ulong reconnects;
+	atomic_bool schema_ok;
 } db;
 
 static void db_sock_cb(evutil_socket_t fd, short what, void *arg);
-static void db_connect_start(void);
+static void db_connect_start(struct db_conn *c);
 
 struct event_base *
 db_base(void)
@@ -55,7 +66,13 @@ db_base(void)
 bool
 db_is_up(void)
 {
-	return atomic_load(&db.up);
+	return db.routes && atomic_load(&db.routes->up);
+}
+
+bool
+db_conn_up(const struct db_conn *c)
+{
+	return atomic_load(&c->up);
 }
 
 unsigned long
@@ -64,43 +81,67 @@ db_reconnects(void)
 	return atomic_load(&db.reconnects);
 }
 
-bool
-db_idle(void)
+void
+db_set_schema_ok(bool ok)
 {
-	return db.state == DB_UP && !db.busy;
+	atomic_store(&db.schema_ok, ok);
+}
+
+bool
+db_schema_ok(void)
+{
+	return atomic_load(&db.schema_ok);
+}
+
+const char *
+db_sqlstate(const struct db_conn *c)
+{
+	return c->sqlstate;
+}
+
+bool
+db_idle(const struct db_conn *c)
+{
+	return c->state == DB_UP && !c->busy;
+}
+
+void
+db_wake(struct db_conn *c)
+{
+	event_active(c->wake_ev, EV_TIMEOUT, 0);
 }
 
 static void
-db_timer(int64_t ms)
+db_timer(struct db_conn *c, int64_t ms)
 {
 	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
 
-	evtimer_add(db.timer_ev, &tv);
+	evtimer_add(c->timer_ev, &tv);
 }
 
 /* (Re)arm the socket event for what libpq waits on. */
 static void
-db_watch(short what)
+db_watch(struct db_conn *c, short what)
 {
-	if (db.sock_ev) {
-		event_free(db.sock_ev);
-		db.sock_ev = NULL;
+	if (c->sock_ev) {
+		event_free(c->sock_ev);
+		c->sock_ev = NULL;
 	}
-	if (!db.conn || PQsocket(db.conn) < 0)
+	if (!c->conn || PQsocket(c->conn) < 0)
 		return;
-	db.sock_ev = event_new(db.base, PQsocket(db.conn), what | EV_PERSIST, db_sock_cb, NULL);
-	if (db.sock_ev)
-		event_add(db.sock_ev, NULL);
+	c->sock_ev = event_new(db.base, PQsocket(c->conn), what | EV_PERSIST, db_sock_cb, c);
+	if (c->sock_ev)
+		event_add(c->sock_ev, NULL);
 }
 
 void
-db_disconnect(const char *why)
+db_disconnect(struct db_conn *c, const char *why)
 {
-	bool was_up = db.state == DB_UP;
+	bool was_up = c->state == DB_UP;
 	char msg[512];
 	size_t n;
 
-	if (db.state == DB_DOWN)
+	if (c->state == DB_DOWN)
 		return;
 	/* libpq messages span lines: keep one log line */
 	snprintf(msg, sizeof(msg), "%s", why ? why : "");
@@ -111,212 +152,268 @@ db_disconnect(const char *why)
 	while (n > 0 && msg[n - 1] == ' ')
 		msg[--n] = 0;
 	if (was_up) {
-		log_warning("db: connection lost: %s", msg);
-		db.failures = 0;
-	} else if (db.failures++ % 60 == 0) {
+		log_warning("db: %s connection lost: %s", c->ops->name, msg);
+		c->failures = 0;
+	} else if (c->failures++ % 60 == 0) {
 		/* first failure, then once a minute at the default interval */
-		log_warning("db: could not connect (attempt %lu): %s", db.failures, msg);
+		log_warning("db: %s: could not connect (attempt %lu): %s", c->ops->name,
+			c->failures, msg);
 	} else {
-		log_debug("db: could not connect (attempt %lu): %s", db.failures, msg);
+		log_debug("db: %s: could not connect (attempt %lu): %s", c->ops->name, c->failures,
+			msg);
 	}
-	if (db.sock_ev) {
-		event_free(db.sock_ev);
-		db.sock_ev = NULL;
+	if (c->sock_ev) {
+		event_free(c->sock_ev);
+		c->sock_ev = NULL;
 	}
-	PQfinish(db.conn);
-	db.conn = NULL;
-	db.state = DB_DOWN;
-	db.busy = false;
-	db.want_write = false;
-	atomic_store(&db.up, false);
+	PQfinish(c->conn);
+	c->conn = NULL;
+	c->state = DB_DOWN;
+	c->busy = false;
+	c->want_write = false;
+	atomic_store(&c->up, false);
 	if (was_up)
-		changes_disconnected();
-	db_timer(db.reconnect_ms);
+		c->ops->disconnected(c);
+	db_timer(c, db.reconnect_ms);
 }
 
 static void
-db_flush(void)
+db_flush(struct db_conn *c)
 {
-	int r = PQflush(db.conn);
+	int r = PQflush(c->conn);
 
 	if (r < 0) {
-		db_disconnect(PQerrorMessage(db.conn));
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	if ((r == 1) != db.want_write) {
-		db.want_write = r == 1;
-		db_watch(db.want_write ? EV_READ | EV_WRITE : EV_READ);
+	if ((r == 1) != c->want_write) {
+		c->want_write = r == 1;
+		db_watch(c, c->want_write ? EV_READ | EV_WRITE : EV_READ);
 	}
 }
 
 bool
-db_send(const char *sql, int nparams, const char *const *params)
+db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params)
 {
 	int ok;
 
-	if (!db_idle())
+	if (!db_idle(c))
 		return false;
 	if (nparams > 0)
-		ok = PQsendQueryParams(db.conn, sql, nparams, NULL, params, NULL, NULL, 0);
+		ok = PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
 	else
-		ok = PQsendQuery(db.conn, sql);
+		ok = PQsendQuery(c->conn, sql);
 	if (!ok) {
-		db_disconnect(PQerrorMessage(db.conn));
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return false;
 	}
-	db.busy = true;
-	db.query_failed = false;
-	db_timer(DB_QUERY_TIMEOUT_MS);
-	db_flush();
-	return db.state == DB_UP;
+	c->busy = true;
+	c->query_failed = false;
+	c->sqlstate[0] = 0;
+	db_timer(c, DB_QUERY_TIMEOUT_MS);
+	db_flush(c);
+	return c->state == DB_UP;
 }
 
 /* Read what arrived: notifications, results of the query in flight. */
 static void
-db_read(void)
+db_read(struct db_conn *c)
 {
 	PGnotify *n;
 
-	if (!PQconsumeInput(db.conn)) {
-		db_disconnect(PQerrorMessage(db.conn));
+	if (!PQconsumeInput(c->conn)) {
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	while (db.busy && !PQisBusy(db.conn)) {
-		PGresult *r = PQgetResult(db.conn);
+	while (c->busy && !PQisBusy(c->conn)) {
+		PGresult *r = PQgetResult(c->conn);
 
 		if (!r) {
-			bool ok = !db.query_failed;
+			bool ok = !c->query_failed;
 
-			db.busy = false;
-			evtimer_del(db.timer_ev);
-			changes_done(ok);
-			if (db.state != DB_UP)
+			c->busy = false;
+			evtimer_del(c->timer_ev);
+			c->ops->done(c, ok);
+			if (c->state != DB_UP)
 				return;
 			break;
 		}
 		switch (PQresultStatus(r)) {
 		case PGRES_FATAL_ERROR:
 		case PGRES_BAD_RESPONSE:
-		case PGRES_NONFATAL_ERROR:
-			db.query_failed = true;
-			log_error("db: query failed: %s", PQresultErrorMessage(r));
+		case PGRES_NONFATAL_ERROR: {
+			const char *m = PQresultErrorMessage(r);
+			const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+			snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", st ? st : "");
+			c->query_failed = true;
+			log_error("db: %s query failed: %.*s", c->ops->name,
+				(int)strcspn(m, "\n"), m);
 			break;
+		}
 		default:
-			if (!db.query_failed)
-				changes_result(r);
+			if (!c->query_failed)
+				c->ops->result(c, r);
 			break;
 		}
 		PQclear(r);
-		if (db.state != DB_UP)
+		if (c->state != DB_UP)
 			return;
 	}
-	while (db.conn && (n = PQnotifies(db.conn)) != NULL) {
-		changes_notify(n->relname, n->extra);
+	while (c->conn && (n = PQnotifies(c->conn)) != NULL) {
+		if (c->ops->notify)
+			c->ops->notify(c, n->relname, n->extra);
 		PQfreemem(n);
 	}
-	if (db.conn && PQstatus(db.conn) == CONNECTION_BAD) {
-		db_disconnect("connection closed");
+	if (c->conn && PQstatus(c->conn) == CONNECTION_BAD) {
+		db_disconnect(c, "connection closed");
 		return;
 	}
-	if (db.state == DB_UP && !db.busy)
-		changes_pump();
+	if (c->state == DB_UP && !c->busy)
+		c->ops->pump(c);
 }
 
 static void
-db_connect_poll(void)
+db_connect_poll(struct db_conn *c)
 {
-	switch (PQconnectPoll(db.conn)) {
+	switch (PQconnectPoll(c->conn)) {
 	case PGRES_POLLING_READING:
-		db_watch(EV_READ);
+		db_watch(c, EV_READ);
 		return;
 	case PGRES_POLLING_WRITING:
-		db_watch(EV_WRITE);
+		db_watch(c, EV_WRITE);
 		return;
 	case PGRES_POLLING_OK:
 		break;
 	default:
-		db_disconnect(PQerrorMessage(db.conn));
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	if (PQsetnonblocking(db.conn, 1) != 0) {
-		db_disconnect(PQerrorMessage(db.conn));
+	if (PQsetnonblocking(c->conn, 1) != 0) {
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	evtimer_del(db.timer_ev);
-	if (db.failures || db.ever_up)
+	evtimer_del(c->timer_ev);
+	if (c->failures || c->ever_up)
 		atomic_fetch_add(&db.reconnects, 1);
-	db.failures = 0;
-	db.ever_up = true;
-	db.state = DB_UP;
-	db.busy = false;
-	atomic_store(&db.up, true);
-	log_info("db: connected to %s:%s database \"%s\"", PQhost(db.conn), PQport(db.conn),
-		PQdb(db.conn));
-	db_watch(EV_READ);
-	changes_connected();
-	if (db.state == DB_UP && !db.busy)
-		changes_pump();
+	c->failures = 0;
+	c->ever_up = true;
+	c->state = DB_UP;
+	c->busy = false;
+	atomic_store(&c->up, true);
+	log_info("db: %s connected to %s:%s database \"%s\"", c->ops->name, PQhost(c->conn),
+		PQport(c->conn), PQdb(c->conn));
+	db_watch(c, EV_READ);
+	c->ops->connected(c);
+	if (c->state == DB_UP && !c->busy)
+		c->ops->pump(c);
 }
 
 static void
 db_sock_cb(evutil_socket_t fd, short what, void *arg)
 {
-	if (db.state == DB_CONNECTING) {
-		db_connect_poll();
+	struct db_conn *c = arg;
+
+	if (c->state == DB_CONNECTING) {
+		db_connect_poll(c);
 		return;
 	}
-	if (db.state != DB_UP)
+	if (c->state != DB_UP)
 		return;
 	if (what & EV_WRITE) {
-		db_flush();
-		if (db.state != DB_UP)
+		db_flush(c);
+		if (c->state != DB_UP)
 			return;
 	}
 	if (what & EV_READ)
-		db_read();
+		db_read(c);
 }
 
 static void
 db_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	switch (db.state) {
+	struct db_conn *c = arg;
+
+	switch (c->state) {
 	case DB_DOWN:
-		db_connect_start();
+		db_connect_start(c);
 		break;
 	case DB_CONNECTING:
-		db_disconnect("connection timed out");
+		db_disconnect(c, "connection timed out");
 		break;
 	case DB_UP:
-		if (db.busy)
-			db_disconnect("query timed out");
+		if (c->busy)
+			db_disconnect(c, "query timed out");
 		break;
 	}
 }
 
 static void
-db_connect_start(void)
+db_wake_cb(evutil_socket_t fd, short what, void *arg)
 {
-	db.conn = PQconnectStart(db.conninfo);
-	if (!db.conn) {
+	struct db_conn *c = arg;
+
+	if (db_idle(c))
+		c->ops->pump(c);
+}
+
+static void
+db_connect_start(struct db_conn *c)
+{
+	c->conn = PQconnectStart(db.conninfo);
+	if (!c->conn) {
 		log_error("db: out of memory starting a connection");
-		db_timer(db.reconnect_ms);
+		db_timer(c, db.reconnect_ms);
 		return;
 	}
-	db.state = DB_CONNECTING;
-	if (PQstatus(db.conn) == CONNECTION_BAD) {
-		db_disconnect(PQerrorMessage(db.conn));
+	c->state = DB_CONNECTING;
+	if (PQstatus(c->conn) == CONNECTION_BAD) {
+		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	db_timer(DB_CONNECT_TIMEOUT_MS);
-	db_watch(EV_WRITE); /* PQconnectStart: behave as if PGRES_POLLING_WRITING */
+	db_timer(c, DB_CONNECT_TIMEOUT_MS);
+	db_watch(c, EV_WRITE); /* PQconnectStart: behave as if PGRES_POLLING_WRITING */
+}
+
+struct db_conn *
+db_conn_new(const struct db_conn_ops *ops)
+{
+	struct db_conn *c;
+
+	if (db.nconns == DB_MAX_CONNS)
+		return NULL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->ops = ops;
+	c->timer_ev = evtimer_new(db.base, db_timer_cb, c);
+	c->wake_ev = event_new(db.base, -1, 0, db_wake_cb, c);
+	if (!c->timer_ev || !c->wake_ev) {
+		if (c->timer_ev)
+			event_free(c->timer_ev);
+		free(c);
+		return NULL;
+	}
+	db.conns[db.nconns++] = c;
+	return c;
+}
+
+static void
+db_conn_free(struct db_conn *c)
+{
+	if (c->sock_ev)
+		event_free(c->sock_ev);
+	event_free(c->timer_ev);
+	event_free(c->wake_ev);
+	if (c->conn)
+		PQfinish(c->conn);
+	free(c);
 }
 
 static void
 db_reload_cb(evutil_socket_t fd, short what, void *arg)
 {
 	changes_request_full();
-	if (db_idle())
-		changes_pump();
 }
 
 static void
@@ -332,6 +429,13 @@ db_request_reload(void)
 		event_active(db.reload_ev, EV_TIMEOUT, 0);
 }
 
+void
+db_fatal(int code)
+{
+	if (db.fatal)
+		db.fatal(code);
+}
+
 bool
 db_setup(const struct config *cfg, db_fatal_fn fatal)
 {
@@ -341,19 +445,14 @@ db_setup(const struct config *cfg, db_fatal_fn fatal)
 	db.conninfo = strdup(cfg->database_url);
 	db.reconnect_ms = cfg->reconnect_interval_ms;
 	db.fatal = fatal;
-	db.timer_ev = evtimer_new(db.base, db_timer_cb, NULL);
 	db.reload_ev = event_new(db.base, -1, 0, db_reload_cb, NULL);
 	db.stop_ev = event_new(db.base, -1, 0, db_stop_cb, NULL);
-	if (!db.conninfo || !db.timer_ev || !db.reload_ev || !db.stop_ev)
+	if (!db.conninfo || !db.reload_ev || !db.stop_ev)
 		return false;
-	return changes_setup(cfg);
-}
-
-void
-db_fatal(int code)
-{
-	if (db.fatal)
-		db.fatal(code);
+	db.routes = changes_setup(cfg);
+	if (!db.routes)
+		return false;
+	return ledger_db_setup(cfg);
 }
 
 static void *
@@ -363,7 +462,8 @@ db_thread(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
-	db_connect_start();
+	for (int i = 0; i < db.nconns; i++)
+		db_connect_start(db.conns[i]);
 	event_base_dispatch(db.base);
 	return NULL;
 }
@@ -388,16 +488,13 @@ db_stop(void)
 		db.started = false;
 	}
 	changes_cleanup();
-	if (db.sock_ev)
-		event_free(db.sock_ev);
-	if (db.timer_ev)
-		event_free(db.timer_ev);
+	ledger_db_cleanup();
+	for (int i = 0; i < db.nconns; i++)
+		db_conn_free(db.conns[i]);
 	if (db.reload_ev)
 		event_free(db.reload_ev);
 	if (db.stop_ev)
 		event_free(db.stop_ev);
-	if (db.conn)
-		PQfinish(db.conn);
 	if (db.base)
 		event_base_free(db.base);
 	free(db.conninfo);

@@ -1,4 +1,4 @@
-/* db.h: the database thread: one libpq connection driven asynchronously on its own event_base. */
+/* db.h: the database thread: libpq connections driven asynchronously on its own event_base. */
 #ifndef CALLROUTED_DB_H
 #define CALLROUTED_DB_H
 
@@ -17,20 +17,42 @@ bool db_start(void) __attribute__((warn_unused_result)); /* starts the thread */
 void db_stop(void);                                      /* joins the thread, frees all */
 
 /* Any thread. */
-bool db_is_up(void);
+bool db_is_up(void);          /* the routes connection is up */
 void db_request_reload(void);
 unsigned long db_reconnects(void);
 
-/* ---- for changes.c, on the db thread only ---- */
+/* ---- for the connection owners (changes.c, ledger.c), on the db thread only ---- */
+
+struct db_conn;
+
+/* What a connection's owner is told; every callback runs on the db thread. */
+struct db_conn_ops {
+	const char *name;
+	void (*connected)(struct db_conn *c);
+	void (*disconnected)(struct db_conn *c);
+	void (*notify)(struct db_conn *c, const char *channel, const char *payload);
+	void (*result)(struct db_conn *c, PGresult *r); /* each result of the query; caller clears */
+	void (*done)(struct db_conn *c, bool ok);       /* the query finished (ok: no error result) */
+	void (*pump)(struct db_conn *c);                /* idle: send the next piece of work */
+};
 
 struct event_base *db_base(void);
-/* Send a query (one or more statements, or one statement with text params) on the idle
- * connection; results come to changes_result() then changes_done().  False if not idle. */
-bool db_send(const char *sql, int nparams, const char *const *params);
-bool db_idle(void);
+struct db_conn *db_conn_new(const struct db_conn_ops *ops);
+/* Send a query (several statements, or one with text params) on the idle connection;
+ * results come to ops->result() then ops->done().  False if not idle or it failed. */
+bool db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params);
+bool db_idle(const struct db_conn *c);
+bool db_conn_up(const struct db_conn *c);
+/* SQLSTATE of the last error result of the connection's last query ("" if none). */
+const char *db_sqlstate(const struct db_conn *c);
+/* Drop the connection; it reconnects after reconnect_interval. */
+void db_disconnect(struct db_conn *c, const char *why);
+/* Ask for a pump on the next loop pass (from the db thread or, with care, any thread). */
+void db_wake(struct db_conn *c);
 /* Stop the process with this exit code (logged by the caller). */
 void db_fatal(int code);
-/* Drop the connection (e.g. a protocol surprise); reconnects after reconnect_interval. */
-void db_disconnect(const char *why);
+/* The schema version was checked on this process's first connection and matches. */
+void db_set_schema_ok(bool ok);
+bool db_schema_ok(void);
 
 #endif

@@ -13,6 +13,8 @@
 
 #include "config.h"
 #include "http.h"
+#include "journal.h"
+#include "ledger.h"
 #include "log.h"
 #include "routes.h"
 #include "webhook.h"
@@ -24,6 +26,7 @@ struct http_worker {
 	struct event_base *base;
 	struct evhttp *http;
 	struct routes_reader *reader;
+	struct journal_waiter *waiter;
 	const struct config *cfg;
 };
 
@@ -68,7 +71,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	struct http_worker *w = arg;
 	const struct routes_snapshot *snap = routes_read_begin(w->reader);
 
-	webhook_handle(req, w->cfg, snap);
+	webhook_handle(req, w->cfg, snap, w->waiter);
 	routes_read_end(w->reader);
 }
 
@@ -108,7 +111,8 @@ http_setup(const struct config *cfg)
 		w->base = event_base_new();
 		w->http = w->base ? evhttp_new(w->base) : NULL;
 		w->reader = routes_reader_register();
-		if (!w->http || !w->reader) {
+		w->waiter = w->base ? journal_waiter_new(w->base, ledger_journal_done) : NULL;
+		if (!w->http || !w->reader || !w->waiter) {
 			log_error("http: could not create worker %d", i);
 			return false;
 		}
@@ -151,6 +155,8 @@ http_stop(void)
 
 		if (w->running)
 			pthread_join(w->thread, NULL);
+		/* answers of appends completed after the loop stopped: the client retries */
+		journal_waiter_free(w->waiter);
 		if (w->http)
 			evhttp_free(w->http);
 		if (w->base)

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "migrate.h"
 #include "routes.h"
@@ -166,10 +167,13 @@ main(int argc, char **argv)
 	}
 	if (!snapshot_setup(cfg->state_dir))
 		goto done;
-	/* 2. the database thread: LISTEN, version check, full reload */
-	if (!db_setup(cfg, main_fatal) || !db_start())
+	/* 2. the journal: replay what was made durable before; the drain starts with the db */
+	if (!journal_setup(cfg->state_dir))
 		goto done;
-	/* 3. listeners */
+	/* 3. the database thread: LISTEN, version check, full reload; the ledger drain */
+	if (!db_setup(cfg, main_fatal) || !journal_start() || !db_start())
+		goto done;
+	/* 4. listeners */
 	if (!http_setup(cfg) || !admin_setup(main_base, cfg) || !http_start())
 		goto done;
 
@@ -186,8 +190,10 @@ main(int argc, char **argv)
 	event_base_dispatch(main_base);
 	code = atomic_load(&main_exit_code);
 done:
+	/* workers first (no new events), then the journal completes what it holds, then the db */
 	http_stop();
 	admin_cleanup();
+	journal_stop();
 	db_stop();
 	snapshot_cleanup();
 	routes_shutdown();

@@ -228,6 +228,8 @@ routes_catalog_unref(struct routes_catalog *c)
 	free(c->account_by_id);
 	free(c->agent_dense);
 	free(c->account_dense);
+	free(c->agent_by_pid);
+	free(c->agencies);
 	free(c->agents);
 	free(c->strings);
 	free(c);
@@ -324,6 +326,90 @@ routes_catalog_add_agent(struct routes_catalog *c, const struct route_agent *a)
 	return true;
 }
 
+bool
+routes_catalog_add_agency(struct routes_catalog *c, const struct route_agency *a)
+{
+	if (c->n_agencies == c->cap_agencies) {
+		uint32_t cap = c->cap_agencies ? c->cap_agencies * 2 : 8;
+		struct route_agency *p = realloc(c->agencies, (size_t)cap * sizeof(*p));
+
+		if (!p)
+			return false;
+		c->agencies = p;
+		c->cap_agencies = cap;
+	}
+	c->agencies[c->n_agencies++] = *a;
+	return true;
+}
+
+static int
+catalog_cmp_agency(const void *a, const void *b)
+{
+	uint64_t x = ((const struct route_agency *)a)->id, y = ((const struct route_agency *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static _Thread_local const struct route_agent *catalog_sort_agents;
+
+static int
+catalog_cmp_agent_pid(const void *a, const void *b)
+{
+	const struct route_agent *x = &catalog_sort_agents[*(const uint32_t *)a];
+	const struct route_agent *y = &catalog_sort_agents[*(const uint32_t *)b];
+
+	if (x->provider != y->provider)
+		return x->provider < y->provider ? -1 : 1;
+	return strcmp(x->provider_agent_id, y->provider_agent_id);
+}
+
+const struct route_agency *
+routes_catalog_agency(const struct routes_catalog *c, uint64_t id)
+{
+	uint32_t lo = 0, hi = c->n_agencies;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (c->agencies[mid].id == id)
+			return &c->agencies[mid];
+		if (c->agencies[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct route_agent *
+routes_catalog_agent_by_pid(const struct routes_catalog *c, enum provider_id p, const char *pid)
+{
+	uint32_t lo = 0, hi = c->n_agents;
+
+	if (!pid || !c->agent_by_pid)
+		return NULL;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		const struct route_agent *a = &c->agents[c->agent_by_pid[mid]];
+		int r = a->provider != p ? (a->provider < p ? -1 : 1) :
+					   strcmp(a->provider_agent_id, pid);
+
+		if (r == 0)
+			return a;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const struct route_slot *
+routes_number(const struct routes_snapshot *s, uint64_t key)
+{
+	return route_table_get(&s->numbers, key);
+}
+
 static int
 catalog_cmp_account(const void *a, const void *b)
 {
@@ -387,6 +473,20 @@ routes_catalog_finish(struct routes_catalog *c)
 	for (uint32_t i = 1; i < c->n_accounts; i++)
 		if (c->accounts[c->account_by_id[i - 1]].id == c->accounts[c->account_by_id[i]].id)
 			return false;
+	if (c->n_agencies)
+		qsort(c->agencies, c->n_agencies, sizeof(*c->agencies), catalog_cmp_agency);
+	for (uint32_t i = 1; i < c->n_agencies; i++)
+		if (c->agencies[i - 1].id == c->agencies[i].id)
+			return false;
+	free(c->agent_by_pid);
+	c->agent_by_pid = malloc(((size_t)c->n_agents + 1) * sizeof(*c->agent_by_pid));
+	if (!c->agent_by_pid)
+		return false;
+	for (uint32_t i = 0; i < c->n_agents; i++)
+		c->agent_by_pid[i] = i;
+	catalog_sort_agents = c->agents;
+	if (c->n_agents)
+		qsort(c->agent_by_pid, c->n_agents, sizeof(*c->agent_by_pid), catalog_cmp_agent_pid);
 	/* identity ids are dense: a direct map makes the 1M-row load cheap; sparse ids bsearch */
 	free(c->agent_dense);
 	free(c->account_dense);

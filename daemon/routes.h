@@ -69,12 +69,22 @@ struct route_agent {
 	const char *client_name; /* NULL when no client */
 };
 
+struct route_agency {
+	uint64_t id;
+	int64_t rate_micros_per_min;
+	int32_t billing_initial_s;
+	int32_t billing_increment_s;
+};
+
 struct routes_catalog {
 	atomic_int refs;
 	struct route_account *accounts; /* sorted by slug */
 	uint32_t n_accounts, cap_accounts;
 	struct route_agent *agents;     /* sorted by id */
 	uint32_t n_agents, cap_agents;
+	struct route_agency *agencies;  /* sorted by id */
+	uint32_t n_agencies, cap_agencies;
+	uint32_t *agent_by_pid;         /* indices into agents, sorted by (provider, provider_agent_id) */
 	uint32_t *account_by_id;        /* indices into accounts, sorted by account id */
 	uint32_t *agent_dense;          /* agent id -> index (ROUTE_NONE: no such agent) */
 	uint32_t *account_dense;        /* account id -> index */
@@ -90,7 +100,12 @@ void routes_catalog_unref(struct routes_catalog *c);
  * routes_catalog_finish() once all strings are in, to fix up pointers. */
 bool routes_catalog_add_account(struct routes_catalog *c, const struct route_account *a);
 bool routes_catalog_add_agent(struct routes_catalog *c, const struct route_agent *a);
+bool routes_catalog_add_agency(struct routes_catalog *c, const struct route_agency *a);
 bool routes_catalog_finish(struct routes_catalog *c);
+const struct route_agency *routes_catalog_agency(const struct routes_catalog *c, uint64_t id);
+/* The agent a provider calls provider_agent_id, or NULL. */
+const struct route_agent *routes_catalog_agent_by_pid(const struct routes_catalog *c,
+	enum provider_id p, const char *provider_agent_id);
 const struct route_account *routes_catalog_account(const struct routes_catalog *c,
 	const char *slug, size_t len);
 /* Index of the agent with this id, or ROUTE_NONE. */
@@ -130,6 +145,9 @@ struct route_answer {
 	uint64_t number_id;
 	const struct route_agent *agent; /* set for ROUTE_HIT */
 };
+
+/* The number's slot whatever its account (for attributing call events): NULL if unknown. */
+const struct route_slot *routes_number(const struct routes_snapshot *s, uint64_t key);
 
 enum route_result routes_lookup(const struct routes_snapshot *s, const struct route_account *acct,
 	uint64_t key, struct route_answer *out);

@@ -16,15 +16,17 @@
 
 /*
  * File format (little endian as written by this host; the magic names the byte order):
- *   "CRSNAP01"  u64 generation  i64 loaded_at_ms  u32 n_accounts  u32 n_agents  u64 n_numbers
+ *   "CRSNAP02"  u64 generation  i64 loaded_at_ms  u32 n_accounts  u32 n_agents  u64 n_numbers
+ *   u32 n_agencies
  *   accounts: u64 id, u64 agency_id, u8 provider, u8 auth, str slug, str api_key, str secret
+ *   agencies: u64 id, i64 rate_micros_per_min, i32 billing_initial_s, i32 billing_increment_s
  *   agents:   u64 id, u64 agency_id, u64 client_id, u8 provider, str agent_id, str name, str client
  *   numbers:  u64 key, u64 number_id, u32 agent_idx, u32 account_idx
  *   SHA-256 of all the above
  * str = u32 length (UINT32_MAX = NULL) + bytes.  Indices refer to the catalog in its sorted
  * order, which decoding rebuilds.  The file holds provider secrets: mode 0600.
  */
-#define SNAP_MAGIC "CRSNAP01"
+#define SNAP_MAGIC "CRSNAP02"
 #define SNAP_STR_MAX 4096
 
 struct snap_buf {
@@ -98,6 +100,7 @@ snapshot_encode(const struct routes_snapshot *s, unsigned char **buf, size_t *le
 	sb_u32(&b, c->n_accounts);
 	sb_u32(&b, c->n_agents);
 	sb_u64(&b, s->numbers.count);
+	sb_u32(&b, c->n_agencies);
 	for (uint32_t i = 0; i < c->n_accounts; i++) {
 		const struct route_account *a = &c->accounts[i];
 
@@ -108,6 +111,14 @@ snapshot_encode(const struct routes_snapshot *s, unsigned char **buf, size_t *le
 		sb_str(&b, a->slug);
 		sb_str(&b, a->api_key);
 		sb_str(&b, a->webhook_secret);
+	}
+	for (uint32_t i = 0; i < c->n_agencies; i++) {
+		const struct route_agency *a = &c->agencies[i];
+
+		sb_u64(&b, a->id);
+		sb_u64(&b, (uint64_t)a->rate_micros_per_min);
+		sb_u32(&b, (uint32_t)a->billing_initial_s);
+		sb_u32(&b, (uint32_t)a->billing_increment_s);
 	}
 	for (uint32_t i = 0; i < c->n_agents; i++) {
 		const struct route_agent *a = &c->agents[i];
@@ -190,7 +201,7 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 	struct routes_catalog *c = NULL;
 	struct routes_snapshot *s = NULL;
 	uint64_t gen, at, n_numbers;
-	uint32_t n_accounts, n_agents;
+	uint32_t n_accounts, n_agents, n_agencies;
 	char *s1 = NULL, *s2 = NULL, *s3 = NULL;
 
 	*why = "truncated";
@@ -206,8 +217,12 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 	r.p = buf + 8;
 	r.left = len - 8 - SHA256_DIGEST_LENGTH;
 	if (!rd_get(&r, &gen, 8) || !rd_get(&r, &at, 8) || !rd_get(&r, &n_accounts, 4) ||
-	    !rd_get(&r, &n_agents, 4) || !rd_get(&r, &n_numbers, 8))
+	    !rd_get(&r, &n_agents, 4) || !rd_get(&r, &n_numbers, 8) || !rd_get(&r, &n_agencies, 4))
 		return NULL;
+	if (n_agencies > r.left / 24) {
+		*why = "counts out of range";
+		return NULL;
+	}
 	if (n_agents >= ROUTE_RELEASED || n_numbers > r.left / 24 || n_accounts > r.left / 22 ||
 	    n_agents > r.left / 37) {
 		*why = "counts out of range";
@@ -236,6 +251,22 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 			goto oom;
 		free(s1), free(s2), free(s3);
 		s1 = s2 = s3 = NULL;
+	}
+	for (uint32_t i = 0; i < n_agencies; i++) {
+		struct route_agency a = { 0 };
+		uint32_t ini, inc;
+
+		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.rate_micros_per_min, 8) ||
+		    !rd_get(&r, &ini, 4) || !rd_get(&r, &inc, 4))
+			goto fail;
+		if (a.rate_micros_per_min < 0 || ini < 1 || ini > 86400 || inc < 1 || inc > 86400) {
+			*why = "bad agency record";
+			goto fail;
+		}
+		a.billing_initial_s = (int32_t)ini;
+		a.billing_increment_s = (int32_t)inc;
+		if (!routes_catalog_add_agency(c, &a))
+			goto oom;
 	}
 	for (uint32_t i = 0; i < n_agents; i++) {
 		struct route_agent a = { 0 };

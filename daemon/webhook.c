@@ -211,9 +211,10 @@ webhook_process(struct webhook_req *w, const char *path)
 
 void
 webhook_handle(struct evhttp_request *req, const struct config *cfg,
-	const struct routes_snapshot *snap)
+	const struct routes_snapshot *snap, struct journal_waiter *waiter)
 {
-	struct webhook_req w = { .req = req, .cfg = cfg, .snap = snap, .status = 500 };
+	struct webhook_req w = { .req = req, .cfg = cfg, .snap = snap, .status = 500,
+		.waiter = waiter };
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
@@ -226,7 +227,8 @@ webhook_handle(struct evhttp_request *req, const struct config *cfg,
 		webhook_error(&w, 404, "not found");
 	else
 		webhook_process(&w, path);
-	webhook_reply(&w);
+	if (!w.deferred)
+		webhook_reply(&w);
 	json_decref(w.json);
 	evbuffer_free(w.out);
 }

@@ -28,6 +28,8 @@ struct webhook_req {
 	int status;            /* answer */
 	struct evbuffer *out;  /* answer body (JSON) */
 	const char *event;     /* event name for logs */
+	struct journal_waiter *waiter; /* the worker's, for call events */
+	bool deferred;         /* answered later (when the event is durable) */
 };
 
 struct provider_ops {
@@ -56,7 +58,8 @@ void webhook_json_meta(struct evbuffer *b, const struct route_agent *a, uint64_t
 bool webhook_route(struct webhook_req *w, const char *number, struct route_answer *ans);
 
 /* The worker's request entry point for /v1/webhooks/... */
+struct journal_waiter;
 void webhook_handle(struct evhttp_request *req, const struct config *cfg,
-	const struct routes_snapshot *snap);
+	const struct routes_snapshot *snap, struct journal_waiter *waiter);
 
 #endif

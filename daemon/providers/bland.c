@@ -2,6 +2,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "ledger.h"
+#include "rating.h"
 #include "webhook.h"
 
 /*
@@ -49,6 +51,53 @@ bland_dynamic_data(struct webhook_req *w)
 	evbuffer_add(w->out, "}", 1);
 }
 
+static const char *
+bland_str(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/*
+ * The post-call webhook (the call object).  Duration: corrected_duration (seconds, a string)
+ * x 1000, else call_length (minutes) x 60000.  Never connected: completed false or duration 0.
+ * The agent is the pathway the number is bound to (our agents' provider_agent_id for Bland).
+ */
+static void
+bland_post_call(struct webhook_req *w)
+{
+	struct call_event ev = { .kind = CALL_ENDED, .duration_ms = -1, .started_ms = -1,
+		.ended_ms = -1 };
+	json_t *inbound = json_object_get(w->json, "inbound");
+	json_t *len = json_object_get(w->json, "call_length");
+	const char *cd = bland_str(w->json, "corrected_duration"), *t;
+	int64_t ms;
+
+	ev.call_id = bland_str(w->json, "call_id");
+	if (!ev.call_id)
+		ev.call_id = bland_str(w->json, "c_id");
+	ev.dir = json_is_true(inbound) ? CALL_DIR_INBOUND :
+		json_is_false(inbound) ? CALL_DIR_OUTBOUND : CALL_DIR_UNKNOWN;
+	ev.from = bland_str(w->json, "from");
+	ev.to = bland_str(w->json, "to");
+	ev.provider_agent_id = bland_str(w->json, "pathway_id");
+	if ((t = bland_str(w->json, "started_at")) && rating_parse_iso8601_ms(t, &ms))
+		ev.started_ms = ms;
+	if ((t = bland_str(w->json, "end_at")) && rating_parse_iso8601_ms(t, &ms))
+		ev.ended_ms = ms;
+	if (cd && rating_parse_seconds_string_ms(cd, &ms))
+		ev.duration_ms = ms;
+	else if (json_is_number(len) && rating_minutes_to_ms(json_number_value(len), &ms))
+		ev.duration_ms = ms;
+	ev.end_reason = bland_str(w->json, "error_message");
+	if (!ev.end_reason)
+		ev.end_reason = bland_str(w->json, "call_ended_by");
+	ev.connected = json_is_true(json_object_get(w->json, "completed")) && ev.duration_ms > 0;
+	ev.rated = !ev.connected || ev.duration_ms >= 0;
+	ledger_submit(w, &ev);
+}
+
 static void
 bland_handle(struct webhook_req *w)
 {
@@ -64,9 +113,20 @@ bland_handle(struct webhook_req *w)
 		webhook_error(w, 401, "unauthorized");
 		return;
 	}
-	/* post-call webhooks and live events: acknowledged (ledger: later) */
-	w->event = json_object_get(w->json, "category") ? "live-event" : "post-call";
-	webhook_empty(w);
+	/* live webhook_events bodies ({message, call_id, category, log_level}): ignored */
+	if (json_object_get(w->json, "category") && json_object_get(w->json, "log_level")) {
+		w->event = "live-event";
+		webhook_empty(w);
+		return;
+	}
+	/* enrichment payloads (citations, transcripts) carry event_type: nothing to bill */
+	if (json_object_get(w->json, "event_type")) {
+		w->event = "enrichment";
+		webhook_empty(w);
+		return;
+	}
+	w->event = "post-call";
+	bland_post_call(w);
 }
 
 const struct provider_ops provider_bland = {

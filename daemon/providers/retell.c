@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "ledger.h"
 #include "webhook.h"
 
 static enum sig_result
@@ -46,6 +47,62 @@ retell_inbound(struct webhook_req *w)
 	evbuffer_add_printf(w->out, "}}");
 }
 
+/* Disconnection reasons of calls that never connected (providers.md). */
+static const char *const retell_not_connected[] = {
+	"dial_failed", "dial_no_answer", "dial_busy", "invalid_destination",
+};
+
+static int64_t
+retell_ms(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+}
+
+/*
+ * call_started / call_ended / call_analyzed.  Duration: call.duration_ms, else
+ * end_timestamp - start_timestamp.  Never connected: no start_timestamp, or a dial_* /
+ * invalid_destination disconnection reason.  call_analyzed repeats call_ended's facts: it is an
+ * end event too, and the ledger's key makes them one row.
+ */
+static void
+retell_call_event(struct webhook_req *w, enum call_kind kind)
+{
+	json_t *call = json_object_get(w->json, "call");
+	struct call_event ev = { .kind = kind, .started_ms = -1, .ended_ms = -1,
+		.duration_ms = -1 };
+	const char *dir;
+
+	if (!json_is_object(call)) {
+		webhook_error(w, 400, "missing call");
+		return;
+	}
+	ev.call_id = retell_str(call, "call_id");
+	dir = retell_str(call, "direction");
+	ev.dir = !dir ? CALL_DIR_UNKNOWN :
+		strcmp(dir, "inbound") == 0 ? CALL_DIR_INBOUND :
+		strcmp(dir, "outbound") == 0 ? CALL_DIR_OUTBOUND : CALL_DIR_UNKNOWN;
+	ev.from = retell_str(call, "from_number");
+	ev.to = retell_str(call, "to_number");
+	ev.provider_agent_id = retell_str(call, "agent_id");
+	ev.started_ms = retell_ms(call, "start_timestamp");
+	ev.ended_ms = retell_ms(call, "end_timestamp");
+	ev.end_reason = retell_str(call, "disconnection_reason");
+	ev.connected = ev.started_ms >= 0;
+	for (size_t i = 0; ev.end_reason && i < sizeof(retell_not_connected) / sizeof(char *); i++)
+		if (strcmp(ev.end_reason, retell_not_connected[i]) == 0)
+			ev.connected = false;
+	if (kind == CALL_ENDED) {
+		ev.duration_ms = retell_ms(call, "duration_ms");
+		if (ev.duration_ms < 0 && ev.started_ms >= 0 && ev.ended_ms >= ev.started_ms)
+			ev.duration_ms = ev.ended_ms - ev.started_ms;
+		/* connected with no duration anywhere: we cannot bill what we cannot measure */
+		ev.rated = !ev.connected || ev.duration_ms >= 0;
+	}
+	ledger_submit(w, &ev);
+}
+
 static void
 retell_handle(struct webhook_req *w)
 {
@@ -60,7 +117,15 @@ retell_handle(struct webhook_req *w)
 		retell_inbound(w);
 		return;
 	}
-	/* call_started, call_ended, call_analyzed and the rest: acknowledged (ledger: later) */
+	if (strcmp(ev, "call_started") == 0) {
+		retell_call_event(w, CALL_STARTED);
+		return;
+	}
+	if (strcmp(ev, "call_ended") == 0 || strcmp(ev, "call_analyzed") == 0) {
+		retell_call_event(w, CALL_ENDED);
+		return;
+	}
+	/* transcript_updated, transfer_* and what may come: acknowledged, ignored */
 	webhook_empty(w);
 }
 

@@ -2,6 +2,8 @@
 #include <string.h>
 
 #include "config.h"
+#include "ledger.h"
+#include "rating.h"
 #include "webhook.h"
 
 static enum sig_result
@@ -40,6 +42,70 @@ vapi_assistant_request(struct webhook_req *w, json_t *msg)
 	evbuffer_add_printf(w->out, "}}");
 }
 
+static const char *
+vapi_str(json_t *o, const char *key)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* startedAt / endedAt: message level, else the call object's; -1 if absent or unreadable. */
+static int64_t
+vapi_time(json_t *msg, json_t *call, const char *key)
+{
+	const char *s = vapi_str(msg, key);
+	int64_t ms;
+
+	if (!s)
+		s = vapi_str(call, key);
+	return s && rating_parse_iso8601_ms(s, &ms) ? ms : -1;
+}
+
+/*
+ * status-update (in-progress: started; ended: ended) and end-of-call-report (ended).  Vapi has
+ * no duration field: duration = endedAt - startedAt.  No startedAt: never connected.  A
+ * status-update "ended" without endedAt marks the call ended but is not rated: the
+ * end-of-call-report that follows is.
+ */
+static void
+vapi_call_event(struct webhook_req *w, json_t *msg, enum call_kind kind)
+{
+	json_t *call = json_object_get(msg, "call");
+	struct call_event ev = { .kind = kind, .duration_ms = -1 };
+	const char *type = vapi_str(call, "type");
+	const char *ours = vapi_str(json_object_get(msg, "phoneNumber"), "number");
+	const char *customer = vapi_str(json_object_get(call, "customer"), "number");
+
+	if (!json_is_object(call)) {
+		webhook_error(w, 400, "missing message.call");
+		return;
+	}
+	if (!customer)
+		customer = vapi_str(json_object_get(msg, "customer"), "number");
+	ev.call_id = vapi_str(call, "id");
+	if (type && strcmp(type, "inboundPhoneCall") == 0) {
+		ev.dir = CALL_DIR_INBOUND;
+		ev.from = customer;
+		ev.to = ours;
+	} else if (type && strcmp(type, "outboundPhoneCall") == 0) {
+		ev.dir = CALL_DIR_OUTBOUND;
+		ev.from = ours;
+		ev.to = customer;
+	}
+	ev.provider_agent_id = vapi_str(call, "assistantId");
+	ev.started_ms = vapi_time(msg, call, "startedAt");
+	ev.ended_ms = vapi_time(msg, call, "endedAt");
+	ev.end_reason = vapi_str(msg, "endedReason");
+	ev.connected = ev.started_ms >= 0;
+	if (kind == CALL_ENDED) {
+		if (ev.connected && ev.ended_ms >= ev.started_ms)
+			ev.duration_ms = ev.ended_ms - ev.started_ms;
+		ev.rated = !ev.connected || ev.duration_ms >= 0;
+	}
+	ledger_submit(w, &ev);
+}
+
 static void
 vapi_handle(struct webhook_req *w)
 {
@@ -59,7 +125,23 @@ vapi_handle(struct webhook_req *w)
 		vapi_assistant_request(w, msg);
 		return;
 	}
-	/* status-update, end-of-call-report and the chatty rest: acknowledged (ledger: later) */
+	if (strcmp(w->event, "end-of-call-report") == 0) {
+		vapi_call_event(w, msg, CALL_ENDED);
+		return;
+	}
+	if (strcmp(w->event, "status-update") == 0) {
+		const char *st = vapi_str(msg, "status");
+
+		if (st && strcmp(st, "in-progress") == 0) {
+			vapi_call_event(w, msg, CALL_STARTED);
+			return;
+		}
+		if (st && strcmp(st, "ended") == 0) {
+			vapi_call_event(w, msg, CALL_ENDED);
+			return;
+		}
+	}
+	/* conversation-update, speech-update and the chatty rest: acknowledged, ignored */
 	webhook_empty(w);
 }
 

@@ -1,0 +1,63 @@
+/* journal.h: the durable local journal of call events: append with group commit, replay, drain. */
+#ifndef CALLROUTED_JOURNAL_H
+#define CALLROUTED_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+#define JOURNAL_MAX_RECORD (64 * 1024)
+
+/*
+ * Records: u32 length, u32 CRC-32C over (seq, payload), u64 seq, payload.  Segments
+ * state_dir/journal/<first seq, 16 hex digits>.jnl, never appended to after a restart or a
+ * write error (a new segment starts).  A writer thread owns the file: it takes every append
+ * queued since its last pass, writes them with one write(), fdatasync()s once (group commit)
+ * and then completes each append on the thread that asked, through that thread's waiter.
+ */
+
+/* A thread that appends (a worker) owns one waiter: completions come back on its base. */
+struct journal_waiter;
+typedef void (*journal_done_fn)(void *arg, bool durable);
+
+struct journal_waiter *journal_waiter_new(struct event_base *base, journal_done_fn done);
+void journal_waiter_free(struct journal_waiter *w);
+
+/* Open (creating) the journal in dir, replay it: find the last good record and the
+ * checkpoint; a torn or corrupt record is reported and skipped.  Before any thread starts. */
+bool journal_setup(const char *state_dir) __attribute__((warn_unused_result));
+bool journal_start(void) __attribute__((warn_unused_result));
+/* Complete every queued append, then stop the writer thread and close. */
+void journal_stop(void);
+
+/* Queue payload for appending; done(arg, durable) runs later on w's base.  False (nothing
+ * queued) if the record is too large or the journal is stopped. */
+bool journal_append(struct journal_waiter *w, const void *payload, size_t len, void *arg)
+	__attribute__((warn_unused_result));
+
+/* ---- the drain side (one reader thread, the db thread) ---- */
+
+/* Called (from the writer thread) after records become durable; set by the reader. */
+void journal_set_durable_hook(void (*hook)(void *), void *arg);
+
+typedef bool (*journal_record_fn)(uint64_t seq, const void *payload, size_t len, void *arg);
+/* Read up to max durable records after the last one read (starting at the checkpoint);
+ * cb returns false to stop early (that record is read again next time).  Returns count. */
+size_t journal_read(size_t max, journal_record_fn cb, void *arg);
+/* Rewind reading to just after the checkpoint (after a failed batch). */
+void journal_rewind(void);
+/* Everything up to seq (records of them read since the last checkpoint) is in PostgreSQL:
+ * remember it, recycle whole segments below it. */
+void journal_checkpoint(uint64_t seq, uint64_t records);
+
+struct journal_stats {
+	uint64_t durable_seq, checkpoint_seq;
+	uint64_t pending;        /* durable, not yet checkpointed */
+	uint64_t bytes_on_disk;
+	uint64_t appends, append_failures, fsyncs, torn_records;
+};
+void journal_get_stats(struct journal_stats *s);
+
+#endif

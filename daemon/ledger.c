@@ -1,0 +1,524 @@
+/* ledger.c: call lifecycle events -> journal -> PostgreSQL (calls, usage_ledger), exactly once. */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "config.h"
+#include "db.h"
+#include "e164.h"
+#include "journal.h"
+#include "ledger.h"
+#include "log.h"
+#include "rating.h"
+#include "webhook.h"
+
+/*
+ * A journal record is the event as it was understood when it arrived: the provider's facts,
+ * the attribution from the route table of that moment and the price from the agency's plan
+ * of that moment, as one JSON object.  The drain turns a batch of records into one statement
+ * that upserts calls and inserts billable calls into usage_ledger with ON CONFLICT DO
+ * NOTHING on (provider, provider_call_id): a record drained twice (a lost checkpoint), an
+ * event retried by the provider or the same event landing on two instances make one row.
+ */
+
+#define LEDGER_BATCH 500
+#define LEDGER_COLS 22
+#define LEDGER_RETRY_MS 1000
+
+static const char *const ledger_col_keys[LEDGER_COLS] = {
+	"p", "id", "k", "d", "num", "from", "to", "pa", "st", "en", "dur", "c", "r", "why",
+	"ag", "cl", "a", "n", "mm", "rate", "bs", "amt",
+};
+
+static const char *const ledger_dir_names[] = { "unknown", "inbound", "outbound" };
+
+static struct {
+	_Atomic uint64_t rows_written, calls_written, billed_seconds, amount_micros, batches,
+		batch_failures, unattributed, agent_mismatches, events_rejected;
+} ls;
+
+void
+ledger_get_stats(struct ledger_stats *s)
+{
+	s->rows_written = atomic_load(&ls.rows_written);
+	s->calls_written = atomic_load(&ls.calls_written);
+	s->billed_seconds = atomic_load(&ls.billed_seconds);
+	s->amount_micros = atomic_load(&ls.amount_micros);
+	s->batches = atomic_load(&ls.batches);
+	s->batch_failures = atomic_load(&ls.batch_failures);
+	s->unattributed = atomic_load(&ls.unattributed);
+	s->agent_mismatches = atomic_load(&ls.agent_mismatches);
+	s->events_rejected = atomic_load(&ls.events_rejected);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Worker side                                                                                 */
+
+static void
+ledger_reply(struct evhttp_request *req, int code, const char *body)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+		"application/json");
+	if (b)
+		evbuffer_add(b, body, strlen(body));
+	evhttp_send_reply(req, code, NULL, b);
+	if (b)
+		evbuffer_free(b);
+}
+
+void
+ledger_journal_done(void *arg, bool durable)
+{
+	struct evhttp_request *req = arg;
+
+	/* libevent keeps a request whose client went away until we answer (and then frees it) */
+	if (durable)
+		ledger_reply(req, 200, "{}");
+	else
+		ledger_reply(req, 503, "{\"error\":\"event could not be made durable; retry\"}");
+}
+
+static void
+ledger_set_i64(json_t *o, const char *key, int64_t v)
+{
+	json_object_set_new(o, key, v >= 0 ? json_integer(v) : json_null());
+}
+
+static void
+ledger_set_str(json_t *o, const char *key, const char *v)
+{
+	json_object_set_new(o, key, v ? json_string(v) : json_null());
+}
+
+void
+ledger_submit(struct webhook_req *w, const struct call_event *ev)
+{
+	const struct routes_catalog *cat = w->snap->catalog;
+	const char *ours = NULL;
+	const struct route_slot *sl = NULL;
+	const struct route_agent *agent = NULL, *evagent;
+	const struct route_agency *agency = NULL;
+	struct rating_result rr = { 0, 0 };
+	struct rating_plan plan = { 0, 0, 0 };
+	char num[E164_BUFSIZE] = "";
+	uint64_t key = 0, agency_id = 0;
+	bool mismatch = false;
+	json_t *o;
+	char *payload;
+
+	if (!ev->call_id || !*ev->call_id || strlen(ev->call_id) > 256) {
+		webhook_error(w, 400, "missing call id");
+		return;
+	}
+	/* our number: inbound calls come to it, outbound calls come from it */
+	if (ev->dir == CALL_DIR_INBOUND)
+		ours = ev->to;
+	else if (ev->dir == CALL_DIR_OUTBOUND)
+		ours = ev->from;
+	if (ours && e164_parse(ours, strlen(ours), &key)) {
+		sl = routes_number(w->snap, key);
+		e164_format(key, num, sizeof(num));
+	}
+	/* attribution: only a number of this account (a number of another account is unknown) */
+	if (sl && sl->account_idx < cat->n_accounts &&
+	    cat->accounts[sl->account_idx].id == w->acct->id) {
+		agency_id = w->acct->agency_id;
+		if (sl->agent_idx < cat->n_agents)
+			agent = &cat->agents[sl->agent_idx];
+		evagent = routes_catalog_agent_by_pid(cat, w->acct->provider, ev->provider_agent_id);
+		if (evagent && evagent->agency_id != agency_id)
+			evagent = NULL;
+		if (ev->provider_agent_id && agent &&
+		    strcmp(ev->provider_agent_id, agent->provider_agent_id) != 0) {
+			mismatch = true;
+			atomic_fetch_add(&ls.agent_mismatches, 1);
+			log_warning("ledger: %s/%s call %s: the provider says agent %s, number %s is "
+				    "assigned to %s",
+				provider_name(w->acct->provider), w->acct->slug, ev->call_id,
+				ev->provider_agent_id, num, agent->provider_agent_id);
+		}
+		/* the agent that took the call, when we know it; else the number's */
+		if (evagent)
+			agent = evagent;
+	} else {
+		sl = NULL;
+		atomic_fetch_add(&ls.unattributed, 1);
+		log_info("ledger: %s/%s call %s on a number the platform does not know (%s): "
+			 "recorded unattributed",
+			provider_name(w->acct->provider), w->acct->slug, ev->call_id,
+			ours ? ours : "none");
+	}
+	if (agency_id)
+		agency = routes_catalog_agency(cat, agency_id);
+	if (agency) {
+		plan.rate_micros_per_min = agency->rate_micros_per_min;
+		plan.initial_s = agency->billing_initial_s;
+		plan.increment_s = agency->billing_increment_s;
+	}
+	if (ev->kind == CALL_ENDED && ev->rated && agency &&
+	    !rating_rate_call(ev->connected, ev->duration_ms < 0 ? 0 : ev->duration_ms, &plan,
+		    &rr)) {
+		log_warning("ledger: %s/%s call %s: cannot rate %" PRId64 " ms at %" PRId64
+			    "/min %d/%d",
+			provider_name(w->acct->provider), w->acct->slug, ev->call_id, ev->duration_ms,
+			plan.rate_micros_per_min, plan.initial_s, plan.increment_s);
+		atomic_fetch_add(&ls.events_rejected, 1);
+		webhook_error(w, 400, "call duration out of range");
+		return;
+	}
+
+	o = json_object();
+	ledger_set_str(o, "p", provider_name(w->acct->provider));
+	ledger_set_str(o, "id", ev->call_id);
+	ledger_set_str(o, "k", ev->kind == CALL_ENDED ? "end" : "start");
+	ledger_set_str(o, "d", ledger_dir_names[ev->dir]);
+	ledger_set_str(o, "num", *num ? num : NULL);
+	ledger_set_str(o, "from", ev->from);
+	ledger_set_str(o, "to", ev->to);
+	ledger_set_str(o, "pa", ev->provider_agent_id);
+	ledger_set_i64(o, "st", ev->started_ms);
+	ledger_set_i64(o, "en", ev->ended_ms);
+	ledger_set_i64(o, "dur", ev->duration_ms);
+	json_object_set_new(o, "c", json_boolean(ev->connected));
+	json_object_set_new(o, "r", json_boolean(ev->kind == CALL_ENDED && ev->rated));
+	ledger_set_str(o, "why", ev->end_reason);
+	ledger_set_i64(o, "ag", agency_id ? (int64_t)agency_id : -1);
+	ledger_set_i64(o, "cl", agent && agent->client_id ? (int64_t)agent->client_id : -1);
+	ledger_set_i64(o, "a", agent ? (int64_t)agent->id : -1);
+	ledger_set_i64(o, "n", sl ? (int64_t)sl->number_id : -1);
+	json_object_set_new(o, "mm", json_boolean(mismatch));
+	ledger_set_i64(o, "rate", agency ? plan.rate_micros_per_min : -1);
+	ledger_set_i64(o, "bs", rr.billed_seconds);
+	ledger_set_i64(o, "amt", rr.amount_micros);
+	json_object_set_new(o, "at", json_integer(w->now_ms));
+	payload = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	if (!payload || !w->waiter || !journal_append(w->waiter, payload, strlen(payload), w->req)) {
+		free(payload);
+		webhook_error(w, 503, "event could not be made durable; retry");
+		return;
+	}
+	free(payload);
+	w->deferred = true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* db thread side: the drain                                                                   */
+
+static struct {
+	struct db_conn *conn;
+	char *instance;
+	struct event *retry_ev;
+	struct event *tick_ev;  /* safety net: look at the journal every second */
+	bool in_flight;
+	size_t max_batch;
+	/* the batch in flight */
+	char **params;      /* 1 + LEDGER_COLS * n, owned */
+	size_t n;
+	uint64_t last_seq;
+	char *sql;
+	size_t sql_n;       /* rows sql was built for */
+	bool result_seen;
+} ld;
+
+static void
+ledger_batch_free(void)
+{
+	if (ld.params)
+		for (size_t i = 1; i < 1 + LEDGER_COLS * ld.n; i++)
+			free(ld.params[i]);
+	ld.n = 0;
+	ld.last_seq = 0;
+	ld.result_seen = false;
+}
+
+static char *
+ledger_json_text(json_t *v)
+{
+	char buf[32];
+
+	if (!v || json_is_null(v))
+		return NULL;
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_integer(v)) {
+		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+		return strdup(buf);
+	}
+	if (json_is_boolean(v))
+		return strdup(json_is_true(v) ? "t" : "f");
+	return NULL;
+}
+
+static bool
+ledger_take_record(uint64_t seq, const void *payload, size_t len, void *arg)
+{
+	json_error_t err;
+	json_t *o = json_loadb(payload, len, 0, &err);
+	char **row = ld.params + 1 + LEDGER_COLS * ld.n;
+
+	if (!json_is_object(o) || !json_is_string(json_object_get(o, "p")) ||
+	    !json_is_string(json_object_get(o, "id"))) {
+		/* written by us and checksummed: a record we cannot read is a bug; keep it */
+		log_error("ledger: journal record %" PRIu64 " is not a call event; skipped", seq);
+		atomic_fetch_add(&ls.events_rejected, 1);
+		json_decref(o);
+		ld.last_seq = seq;
+		return true;
+	}
+	for (int i = 0; i < LEDGER_COLS; i++)
+		row[i] = ledger_json_text(json_object_get(o, ledger_col_keys[i]));
+	json_decref(o);
+	ld.n++;
+	ld.last_seq = seq;
+	return true;
+}
+
+static bool
+ledger_build_sql(size_t n)
+{
+	struct evbuffer *b;
+	size_t len;
+	int p = 2;
+
+	if (ld.sql && ld.sql_n == n)
+		return true;
+	b = evbuffer_new();
+	if (!b)
+		return false;
+	evbuffer_add_printf(b, "WITH ev (p, id, k, d, num, frm, too, pa, st, en, dur, c, r, why, "
+			       "ag, cl, a, n, mm, rate, bs, amt) AS (VALUES ");
+	for (size_t i = 0; i < n; i++) {
+		evbuffer_add_printf(b, "%s(", i ? "," : "");
+		for (int k = 0; k < LEDGER_COLS; k++)
+			evbuffer_add_printf(b, "%s$%d%s", k ? "," : "", p++, i == 0 ? "::text" : "");
+		evbuffer_add(b, ")", 1);
+	}
+	evbuffer_add_printf(b,
+		"), d AS (SELECT DISTINCT ON (p, id) * FROM ev "
+		"ORDER BY p, id, (k = 'end') DESC, (r = 't') DESC), "
+		"c AS (INSERT INTO calls AS x (provider, provider_call_id, direction, number_id, e164, "
+		"agent_id, agency_id, client_id, provider_agent_id, from_number, to_number, status, "
+		"connected, started_at, ended_at, duration_ms, end_reason, agent_mismatch) "
+		"SELECT p, id, d, n::bigint, num, a::bigint, ag::bigint, cl::bigint, pa, frm, too, "
+		"CASE WHEN k = 'end' THEN 'ended' ELSE 'in_progress' END, "
+		"CASE WHEN k = 'end' THEN c::boolean END, "
+		"to_timestamp(st::bigint / 1000.0), to_timestamp(en::bigint / 1000.0), "
+		"CASE WHEN r = 't' THEN dur::bigint END, why, mm::boolean FROM d "
+		"ON CONFLICT (provider, provider_call_id) DO UPDATE SET "
+		"status = CASE WHEN x.status = 'ended' OR EXCLUDED.status = 'ended' "
+		"THEN 'ended' ELSE 'in_progress' END, "
+		"connected = coalesce(EXCLUDED.connected, x.connected), "
+		"started_at = coalesce(x.started_at, EXCLUDED.started_at), "
+		"ended_at = coalesce(EXCLUDED.ended_at, x.ended_at), "
+		"duration_ms = coalesce(EXCLUDED.duration_ms, x.duration_ms), "
+		"end_reason = coalesce(EXCLUDED.end_reason, x.end_reason), "
+		"number_id = coalesce(EXCLUDED.number_id, x.number_id), "
+		"e164 = coalesce(EXCLUDED.e164, x.e164), "
+		"agent_id = coalesce(EXCLUDED.agent_id, x.agent_id), "
+		"agency_id = coalesce(EXCLUDED.agency_id, x.agency_id), "
+		"client_id = coalesce(EXCLUDED.client_id, x.client_id), "
+		"provider_agent_id = coalesce(EXCLUDED.provider_agent_id, x.provider_agent_id), "
+		"from_number = coalesce(EXCLUDED.from_number, x.from_number), "
+		"to_number = coalesce(EXCLUDED.to_number, x.to_number), "
+		"agent_mismatch = x.agent_mismatch OR EXCLUDED.agent_mismatch, "
+		"updated_at = now() RETURNING 1), "
+		"l AS (INSERT INTO usage_ledger (provider, provider_call_id, agency_id, client_id, "
+		"agent_id, number_id, direction, started_at, ended_at, duration_ms, billed_seconds, "
+		"rate_micros_per_min, amount_micros, recorded_by) "
+		"SELECT p, id, ag::bigint, cl::bigint, a::bigint, n::bigint, d, "
+		"to_timestamp(st::bigint / 1000.0), to_timestamp(en::bigint / 1000.0), dur::bigint, "
+		"bs::bigint, rate::bigint, amt::bigint, $1 FROM d "
+		"WHERE k = 'end' AND r = 't' AND c = 't' AND ag IS NOT NULL AND bs::bigint > 0 "
+		"ON CONFLICT (provider, provider_call_id) DO NOTHING "
+		"RETURNING billed_seconds, amount_micros) "
+		"SELECT (SELECT count(*) FROM c), count(*), coalesce(sum(billed_seconds), 0), "
+		"coalesce(sum(amount_micros), 0) FROM l");
+	len = evbuffer_get_length(b);
+	free(ld.sql);
+	ld.sql = malloc(len + 1);
+	if (!ld.sql) {
+		evbuffer_free(b);
+		ld.sql_n = 0;
+		return false;
+	}
+	evbuffer_remove(b, ld.sql, len);
+	ld.sql[len] = 0;
+	ld.sql_n = n;
+	evbuffer_free(b);
+	return true;
+}
+
+static void
+ledger_retry_later(void)
+{
+	struct timeval tv = { LEDGER_RETRY_MS / 1000, (LEDGER_RETRY_MS % 1000) * 1000 };
+
+	evtimer_add(ld.retry_ev, &tv);
+}
+
+static void
+ledger_pump(struct db_conn *c)
+{
+	if (ld.in_flight || !db_idle(c) || !db_schema_ok() || evtimer_pending(ld.retry_ev, NULL))
+		return;
+	ledger_batch_free();
+	journal_read(ld.max_batch, ledger_take_record, NULL);
+	if (ld.n == 0) {
+		if (ld.last_seq) /* only unreadable records: move past them */
+			journal_checkpoint(ld.last_seq, 0);
+		return;
+	}
+	if (!ledger_build_sql(ld.n)) {
+		journal_rewind();
+		ledger_batch_free();
+		ledger_retry_later();
+		return;
+	}
+	ld.params[0] = ld.instance;
+	ld.in_flight = db_send(c, ld.sql, (int)(1 + LEDGER_COLS * ld.n),
+		(const char *const *)ld.params);
+	if (!ld.in_flight) {
+		journal_rewind();
+		ledger_batch_free();
+	}
+}
+
+static void
+ledger_result(struct db_conn *c, PGresult *r)
+{
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 4)
+		return;
+	ld.result_seen = true;
+	atomic_fetch_add(&ls.calls_written, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+	atomic_fetch_add(&ls.rows_written, strtoull(PQgetvalue(r, 0, 1), NULL, 10));
+	atomic_fetch_add(&ls.billed_seconds, strtoull(PQgetvalue(r, 0, 2), NULL, 10));
+	atomic_fetch_add(&ls.amount_micros, strtoull(PQgetvalue(r, 0, 3), NULL, 10));
+}
+
+/* A data error (class 22 or 23) on one record: it will never go in; set it aside. */
+static void
+ledger_reject_one(void)
+{
+	log_error("ledger: journal record %" PRIu64 " (call %s/%s) refused by the database "
+		  "(SQLSTATE %s); skipped",
+		ld.last_seq, ld.params[1] ? ld.params[1] : "?", ld.params[2] ? ld.params[2] : "?",
+		db_sqlstate(ld.conn));
+	atomic_fetch_add(&ls.events_rejected, 1);
+	journal_checkpoint(ld.last_seq, 1);
+}
+
+static void
+ledger_done(struct db_conn *c, bool ok)
+{
+	const char *st = db_sqlstate(c);
+	bool data_error = st[0] == '2' && (st[1] == '2' || st[1] == '3');
+
+	ld.in_flight = false;
+	if (ok && ld.result_seen) {
+		atomic_fetch_add(&ls.batches, 1);
+		journal_checkpoint(ld.last_seq, ld.n);
+		log_debug("ledger: drained %zu event%s up to record %" PRIu64, ld.n,
+			ld.n == 1 ? "" : "s", ld.last_seq);
+		ledger_batch_free();
+		if (ld.max_batch < LEDGER_BATCH)
+			ld.max_batch = ld.max_batch * 2 > LEDGER_BATCH ? LEDGER_BATCH : ld.max_batch * 2;
+		db_wake(c);
+		return;
+	}
+	atomic_fetch_add(&ls.batch_failures, 1);
+	if (data_error && ld.n == 1) {
+		ledger_reject_one();
+		ledger_batch_free();
+		db_wake(c);
+		return;
+	}
+	journal_rewind();
+	if (data_error) {
+		/* find the record the database refuses: one at a time until past it */
+		ld.max_batch = 1;
+		ledger_batch_free();
+		db_wake(c);
+		return;
+	}
+	ledger_batch_free();
+	ledger_retry_later();
+}
+
+static void
+ledger_connected(struct db_conn *c)
+{
+}
+
+static void
+ledger_disconnected(struct db_conn *c)
+{
+	/* a batch in flight may or may not have committed: read it again, it is idempotent */
+	ld.in_flight = false;
+	journal_rewind();
+	ledger_batch_free();
+}
+
+static void
+ledger_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	db_wake(ld.conn);
+}
+
+static void
+ledger_durable_hook(void *arg)
+{
+	db_wake(ld.conn);
+}
+
+static const struct db_conn_ops ledger_ops = {
+	.name = "ledger",
+	.connected = ledger_connected,
+	.disconnected = ledger_disconnected,
+	.notify = NULL,
+	.result = ledger_result,
+	.done = ledger_done,
+	.pump = ledger_pump,
+};
+
+bool
+ledger_db_setup(const struct config *cfg)
+{
+	struct timeval tick = { 1, 0 };
+
+	ld.conn = db_conn_new(&ledger_ops);
+	ld.instance = strdup(cfg->instance_name);
+	ld.retry_ev = evtimer_new(db_base(), ledger_retry_cb, NULL);
+	ld.tick_ev = event_new(db_base(), -1, EV_PERSIST, ledger_retry_cb, NULL);
+	ld.params = calloc(1 + (size_t)LEDGER_COLS * LEDGER_BATCH, sizeof(*ld.params));
+	ld.max_batch = LEDGER_BATCH;
+	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.tick_ev || !ld.params)
+		return false;
+	event_add(ld.tick_ev, &tick);
+	journal_set_durable_hook(ledger_durable_hook, NULL);
+	return true;
+}
+
+void
+ledger_db_cleanup(void)
+{
+	journal_set_durable_hook(NULL, NULL);
+	ledger_batch_free();
+	if (ld.retry_ev)
+		event_free(ld.retry_ev);
+	if (ld.tick_ev)
+		event_free(ld.tick_ev);
+	free(ld.params);
+	free(ld.instance);
+	free(ld.sql);
+	memset(&ld, 0, sizeof(ld));
+}
