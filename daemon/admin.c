@@ -9,6 +9,7 @@
 #include "config.h"
 #include "db.h"
 #include "http.h"
+#include "journal.h"
 #include "log.h"
 #include "routes.h"
 
@@ -40,7 +41,9 @@ admin_readyz(struct evhttp_request *req, struct evbuffer *b)
 {
 	const struct routes_snapshot *s = routes_read_begin(admin_reader);
 	const char *db = db_is_up() ? "up" : "down";
+	struct journal_stats js;
 
+	journal_get_stats(&js);
 	if (!s) {
 		routes_read_end(admin_reader);
 		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
@@ -49,9 +52,12 @@ admin_readyz(struct evhttp_request *req, struct evbuffer *b)
 	}
 	evbuffer_add_printf(b,
 		"{\"ready\":true,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
-		"\"loaded_at_ms\":%lld,\"database\":\"%s\"}",
+		"\"loaded_at_ms\":%lld,\"database\":\"%s\",\"journal\":{\"pending\":%llu,"
+		"\"bytes\":%llu,\"durable_seq\":%llu,\"checkpoint_seq\":%llu}}",
 		s->source == ROUTES_FROM_DATABASE ? "database" : "snapshot",
-		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db);
+		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db,
+		(unsigned long long)js.pending, (unsigned long long)js.bytes_on_disk,
+		(unsigned long long)js.durable_seq, (unsigned long long)js.checkpoint_seq);
 	routes_read_end(admin_reader);
 	admin_reply(req, 200, b);
 }
