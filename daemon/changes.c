@@ -34,7 +34,7 @@
 	"WHERE q.e164 = p.e164 AND q.status = 'active') ORDER BY e164, id DESC;"
 #define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 
-static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_VERSION_SQL;
+static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_EXISTS_SQL;
 static const char sql_full[] =
 	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
 static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS "COMMIT";
@@ -42,7 +42,7 @@ static const char sql_numbers[] =
 	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
 
-enum changes_query { Q_NONE, Q_HELLO, Q_FULL, Q_CATALOG, Q_NUMBERS };
+enum changes_query { Q_NONE, Q_HELLO, Q_VERSION, Q_FULL, Q_CATALOG, Q_NUMBERS };
 
 static struct {
 	struct db_conn *conn;
@@ -50,6 +50,7 @@ static struct {
 	struct event *refresh_ev;
 	struct event *save_ev;
 	bool checked_once;     /* the schema version was checked once in this process */
+	bool schema_table;     /* the hello found the migrations table */
 	bool want_full, want_catalog;
 	uint64_t *pending;     /* E.164 keys to re-read */
 	size_t n_pending, cap_pending;
@@ -64,6 +65,9 @@ static struct {
 	size_t n_inflight;
 	size_t skipped;        /* rows that failed validation */
 } ch;
+
+static void changes_start(enum changes_query q, const char *sql, int nparams,
+	const char *const *params);
 
 static double
 changes_elapsed(void)
@@ -465,6 +469,17 @@ changes_publish(struct routes_snapshot *s, const char *what)
 		evtimer_add(ch.save_ev, &tv);
 }
 
+/* Refused schema: fatal on the first check of this process, else retry later. */
+static void
+changes_schema_mismatch(void)
+{
+	db_set_schema_ok(false);
+	ch.q_bad = true;
+	if (!ch.checked_once)
+		db_fatal(1);
+	ch.checked_once = true;
+}
+
 static void
 changes_result(struct db_conn *c, PGresult *r)
 {
@@ -474,26 +489,31 @@ changes_result(struct db_conn *c, PGresult *r)
 		return;
 	switch (ch.q) {
 	case Q_HELLO:
+		/* LISTEN, then: does the migrations table exist? */
 		if (i == 1 && changes_expect(r, 1) && PQntuples(r) == 1) {
+			ch.schema_table = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+			if (!ch.schema_table) {
+				log_error("db: the database has no callrouted schema: run "
+					  "callrouted --migrate");
+				changes_schema_mismatch();
+			}
+		}
+		break;
+	case Q_VERSION:
+		if (i == 0 && changes_expect(r, 1) && PQntuples(r) == 1) {
 			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_target_version();
 
 			db_set_schema_ok(v == want);
-			if (v != want) {
-				if (v < 0)
-					log_error("db: the database has no callrouted schema: run "
-						  "callrouted --migrate");
-				else if (v < want)
-					log_error("db: the database schema is at version %d, older "
-						  "than this binary's %d: run callrouted --migrate",
-						v, want);
-				else
-					log_error("db: the database schema is at version %d, newer "
-						  "than this binary's %d: upgrade callrouted",
-						v, want);
-				ch.q_bad = true;
-				if (!ch.checked_once)
-					db_fatal(1);
-			}
+			if (v < want)
+				log_error("db: the database schema is at version %d, older than this "
+					  "binary's %d: run callrouted --migrate",
+					v, want);
+			else if (v > want)
+				log_error("db: the database schema is at version %d, newer than this "
+					  "binary's %d: upgrade callrouted",
+					v, want);
+			if (v != want)
+				changes_schema_mismatch();
 			ch.checked_once = true;
 		}
 		break;
@@ -532,7 +552,7 @@ changes_done(struct db_conn *c, bool ok)
 	enum changes_query q = ch.q;
 
 	if (!ok || ch.q_bad) {
-		if (q == Q_HELLO) {
+		if (q == Q_HELLO || q == Q_VERSION) {
 			changes_reset_query();
 			db_disconnect(ch.conn, "schema check failed");
 			return;
@@ -550,6 +570,10 @@ changes_done(struct db_conn *c, bool ok)
 	}
 	switch (q) {
 	case Q_HELLO:
+		changes_reset_query();
+		changes_start(Q_VERSION, MIGRATE_VERSION_SQL, 0, NULL);
+		return;
+	case Q_VERSION:
 		ch.want_full = true;
 		break;
 	case Q_FULL:
@@ -761,6 +785,9 @@ changes_setup(const struct config *cfg)
 void
 changes_cleanup(void)
 {
+	/* a change published in the last second is not on disk yet: save it now */
+	if (ch.save_ev && evtimer_pending(ch.save_ev, NULL))
+		changes_save_cb(-1, 0, NULL);
 	changes_reset_query();
 	if (ch.refresh_ev)
 		event_free(ch.refresh_ev);
