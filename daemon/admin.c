@@ -1,5 +1,7 @@
 /* admin.c: the admin listener on the main thread: /healthz and /readyz. */
+#include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -11,9 +13,11 @@
 #include "http.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 
 static struct evhttp *admin_http;
+static bool admin_test_hooks;
 static struct routes_reader *admin_reader;
 
 bool
@@ -50,16 +54,20 @@ admin_readyz(struct evhttp_request *req, struct evbuffer *b)
 		admin_reply(req, 503, b);
 		return;
 	}
+	/* ready: routes loaded and the journal writable (DESIGN.md); a database outage is not
+	 * a reason to take this instance out of rotation: it routes and journals */
 	evbuffer_add_printf(b,
-		"{\"ready\":true,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
-		"\"loaded_at_ms\":%lld,\"database\":\"%s\",\"journal\":{\"pending\":%llu,"
-		"\"bytes\":%llu,\"durable_seq\":%llu,\"checkpoint_seq\":%llu}}",
+		"{\"ready\":%s,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
+		"\"loaded_at_ms\":%lld,\"database\":\"%s\",\"journal\":{\"writable\":%s,"
+		"\"pending\":%llu,\"bytes\":%llu,\"durable_seq\":%llu,\"checkpoint_seq\":%llu}}",
+		js.writable ? "true" : "false",
 		s->source == ROUTES_FROM_DATABASE ? "database" : "snapshot",
 		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db,
-		(unsigned long long)js.pending, (unsigned long long)js.bytes_on_disk,
-		(unsigned long long)js.durable_seq, (unsigned long long)js.checkpoint_seq);
+		js.writable ? "true" : "false", (unsigned long long)js.pending,
+		(unsigned long long)js.bytes_on_disk, (unsigned long long)js.durable_seq,
+		(unsigned long long)js.checkpoint_seq);
 	routes_read_end(admin_reader);
-	admin_reply(req, 200, b);
+	admin_reply(req, js.writable ? 200 : 503, b);
 }
 
 static void
@@ -75,7 +83,28 @@ admin_cb(struct evhttp_request *req, void *arg)
 	}
 	if (!path)
 		path = "";
-	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
+	if (strcmp(path, "/debug/stall") == 0 && cmd == EVHTTP_REQ_POST && admin_test_hooks) {
+		/* test hook (CALLROUTED_TEST_HOOKS=1): block a worker to prove the watchdog */
+		struct evkeyvalq q;
+		const char *wk, *ms;
+		bool ok = false;
+
+		TAILQ_INIT(&q);
+		if (evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) ?
+				evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) : "", &q) == 0 &&
+		    (wk = evhttp_find_header(&q, "worker")) && (ms = evhttp_find_header(&q, "ms")))
+			ok = http_debug_stall(atoi(wk), atoi(ms));
+		evhttp_clear_headers(&q);
+		evbuffer_add_printf(b, ok ? "{\"stalling\":true}" : "{\"error\":\"bad worker or ms\"}");
+		admin_reply(req, ok ? 200 : 400, b);
+	} else if (strcmp(path, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+		routes_read_begin(admin_reader);
+		metrics_render(b);
+		routes_read_end(admin_reader);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			"text/plain; version=0.0.4; charset=utf-8");
+		evhttp_send_reply(req, 200, NULL, b);
+	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
 		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
 			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
 			evbuffer_add_printf(b, "{\"error\":\"method not allowed\"}");
@@ -97,6 +126,9 @@ bool
 admin_setup(struct event_base *base, const struct config *cfg)
 {
 	admin_reader = routes_reader_register();
+	admin_test_hooks = getenv("CALLROUTED_TEST_HOOKS") && strcmp(getenv("CALLROUTED_TEST_HOOKS"), "1") == 0;
+	if (admin_test_hooks)
+		log_warning("admin: test hooks are enabled (CALLROUTED_TEST_HOOKS=1)");
 	admin_http = evhttp_new(base);
 	if (!admin_http || !admin_reader)
 		return false;

@@ -11,6 +11,7 @@
 #include "db.h"
 #include "e164.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "routes.h"
 #include "snapshot.h"
@@ -452,6 +453,11 @@ changes_publish(struct routes_snapshot *s, const char *what)
 	const struct routes_snapshot *cur = routes_current();
 	struct timeval tv = { CHANGES_SAVE_DELAY_MS / 1000, (CHANGES_SAVE_DELAY_MS % 1000) * 1000 };
 
+	int kind = strcmp(what, "full") == 0 ? MR_FULL :
+		   strcmp(what, "catalog") == 0 ? MR_CATALOG : MR_NUMBERS;
+
+	METRICS_INC(routes_reloads, kind * 2);
+	METRICS_OBSERVE(routes_reload_duration, kind, (uint64_t)(changes_elapsed() * 1e9));
 	s->generation = (cur ? cur->generation : 0) + 1;
 	s->source = ROUTES_FROM_DATABASE;
 	s->loaded_at_ms = changes_now_ms();
@@ -557,6 +563,9 @@ changes_done(struct db_conn *c, bool ok)
 			db_disconnect(ch.conn, "schema check failed");
 			return;
 		}
+		if (q == Q_FULL || q == Q_CATALOG || q == Q_NUMBERS)
+			METRICS_INC(routes_reloads,
+				(q == Q_FULL ? MR_FULL : q == Q_CATALOG ? MR_CATALOG : MR_NUMBERS) * 2 + 1);
 		if (q == Q_FULL || q == Q_CATALOG)
 			log_error("routes: %s reload failed; keeping generation %llu",
 				q == Q_FULL ? "full" : "catalog",
@@ -717,6 +726,7 @@ changes_notify(struct db_conn *c, const char *channel, const char *payload)
 
 	if (strcmp(channel, CHANGES_CHANNEL) != 0)
 		return;
+	METRICS_INC(changes_notifications, 0);
 	j = json_loads(payload, 0, &err);
 	t = j ? json_object_get(j, "t") : NULL;
 	table = json_is_string(t) ? json_string_value(t) : NULL;

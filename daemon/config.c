@@ -1,6 +1,7 @@
 /* config.c: the key table; parse -> validate -> publish a new configuration block. */
 #include <ctype.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,87 @@ static const struct config_key config_keys[] = {
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
 static const char *const *config_names_cache;
+
+static _Atomic(struct config *) config_cur;
+static struct config *config_old[64]; /* replaced blocks (main thread only) */
+static size_t config_nold;
+
+const struct config *
+config_current(void)
+{
+	return atomic_load(&config_cur);
+}
+
+void
+config_publish(struct config *c)
+{
+	struct config *old = atomic_exchange(&config_cur, c);
+
+	if (!old)
+		return;
+	if (config_nold == sizeof(config_old) / sizeof(config_old[0])) {
+		/* 64 reloads in one life: let the newest kept block go (a few hundred bytes)
+		 * rather than free it under a reader */
+		config_old[config_nold - 1] = old;
+		return;
+	}
+	config_old[config_nold++] = old;
+}
+
+void
+config_free_all(void)
+{
+	config_free(atomic_exchange(&config_cur, NULL));
+	for (size_t i = 0; i < config_nold; i++)
+		config_free(config_old[i]);
+	config_nold = 0;
+}
+
+static bool
+config_str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+bool
+config_reconcile(const struct config *old, struct config *new)
+{
+	bool ok = true;
+
+#define KEEP_STR(f)                                                                              \
+	if (config_str_changed(old->f, new->f)) {                                                \
+		log_warning("config: %s changed: it takes effect at the next restart", #f);       \
+		free(new->f);                                                                   \
+		new->f = old->f ? strdup(old->f) : NULL;                                        \
+		ok = false;                                                                     \
+	}
+#define KEEP_NUM(f)                                                                              \
+	if (old->f != new->f) {                                                                  \
+		log_warning("config: %s changed: it takes effect at the next restart", #f);       \
+		new->f = old->f;                                                                \
+		ok = false;                                                                     \
+	}
+	KEEP_STR(database_url)
+	KEEP_STR(listen)
+	KEEP_STR(admin_listen)
+	KEEP_STR(state_dir)
+	KEEP_STR(instance_name)
+	KEEP_NUM(workers)
+	KEEP_NUM(refresh_interval_ms)
+	KEEP_NUM(reconnect_interval_ms)
+#undef KEEP_STR
+#undef KEEP_NUM
+	if (old->log_level != new->log_level)
+		log_info("config: log_level is now %d", new->log_level);
+	if (old->signature_tolerance_ms != new->signature_tolerance_ms)
+		log_info("config: signature_tolerance is now %lld ms",
+			(long long)new->signature_tolerance_ms);
+	if (old->max_body_bytes != new->max_body_bytes)
+		log_info("config: max_body_bytes is now %zu", new->max_body_bytes);
+	if (config_str_changed(old->vapi_no_agent_message, new->vapi_no_agent_message))
+		log_info("config: vapi_no_agent_message changed");
+	return ok;
+}
 
 const char *const *
 config_key_names(void)

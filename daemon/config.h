@@ -25,6 +25,14 @@ struct config {
 /* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns NULL. */
 struct config *config_load(const char *path);
 void config_free(struct config *c);
+/* The configuration in force, for any thread; publish replaces it (SIGHUP).  Old blocks are
+ * kept until config_free_all() at exit, so a reader never sees one freed. */
+const struct config *config_current(void);
+void config_publish(struct config *c);
+void config_free_all(void);
+/* Log what changed from old to new; false if a key that needs a restart changed (those keep
+ * their old values in new, so the running process stays consistent). */
+bool config_reconcile(const struct config *old, struct config *new);
 /* Print every key with its default and help line (for --help and the conf test). */
 void config_print_keys(FILE *f);
 /* Names of every key, NULL-terminated (for the test that checks conf/callrouted.conf). */

@@ -15,6 +15,7 @@
 #include "db.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 
 #define DB_CONNECT_TIMEOUT_MS 5000
 #define DB_QUERY_TIMEOUT_MS 60000
@@ -50,6 +51,8 @@ static struct {
 	struct db_conn *routes;   /* changes.c's connection: its state is "the database" */
 	struct event *reload_ev;  /* SIGHUP from another thread */
 	struct event *stop_ev;
+	struct event *beat_ev;    /* the watchdog's proof that this loop turns */
+	struct metrics_thread *metrics;
 	atomic_ulong reconnects;
 	atomic_bool schema_ok;
 } db;
@@ -417,6 +420,12 @@ db_reload_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+db_beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	metrics_beat();
+}
+
+static void
 db_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(db.base);
@@ -439,6 +448,8 @@ db_fatal(int code)
 bool
 db_setup(const struct config *cfg, db_fatal_fn fatal)
 {
+	struct timeval beat = { 0, 100000 };
+
 	db.base = event_base_new();
 	if (!db.base)
 		return false;
@@ -447,8 +458,11 @@ db_setup(const struct config *cfg, db_fatal_fn fatal)
 	db.fatal = fatal;
 	db.reload_ev = event_new(db.base, -1, 0, db_reload_cb, NULL);
 	db.stop_ev = event_new(db.base, -1, 0, db_stop_cb, NULL);
-	if (!db.conninfo || !db.reload_ev || !db.stop_ev)
+	db.beat_ev = event_new(db.base, -1, EV_PERSIST, db_beat_cb, NULL);
+	db.metrics = metrics_thread_new("db", true);
+	if (!db.conninfo || !db.reload_ev || !db.stop_ev || !db.beat_ev || !db.metrics)
 		return false;
+	event_add(db.beat_ev, &beat);
 	db.routes = changes_setup(cfg);
 	if (!db.routes)
 		return false;
@@ -462,6 +476,7 @@ db_thread(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	metrics_self = db.metrics;
 	for (int i = 0; i < db.nconns; i++)
 		db_connect_start(db.conns[i]);
 	event_base_dispatch(db.base);
@@ -495,6 +510,8 @@ db_stop(void)
 		event_free(db.reload_ev);
 	if (db.stop_ev)
 		event_free(db.stop_ev);
+	if (db.beat_ev)
+		event_free(db.beat_ev);
 	if (db.base)
 		event_base_free(db.base);
 	free(db.conninfo);

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,19 +17,26 @@
 #include "journal.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "routes.h"
 #include "webhook.h"
 
 struct http_worker {
 	int id;
+	char name[24];
+	struct event *beat_ev;
 	pthread_t thread;
 	bool running;
 	struct event_base *base;
 	struct evhttp *http;
 	struct routes_reader *reader;
+	struct metrics_thread *metrics;
 	struct journal_waiter *waiter;
 	const struct config *cfg;
+	struct evhttp_bound_socket *bound;
 };
+
+#define HTTP_BEAT_MS 100
 
 static struct http_worker *http_w;
 static int http_n;
@@ -39,30 +47,32 @@ http_workers(void)
 	return http_n;
 }
 
-bool
+struct evhttp_bound_socket *
 http_bind(struct event_base *base, struct evhttp *http, const char *addr, unsigned flags)
 {
+	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss);
 	struct evconnlistener *l;
 
 	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
 		log_error("http: \"%s\" is not an address:port", addr);
-		return false;
+		return NULL;
 	}
 	l = evconnlistener_new_bind(base, NULL, NULL,
 		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_REUSEABLE | flags, 1024,
 		(struct sockaddr *)&ss, sslen);
 	if (!l) {
 		log_error("http: could not listen on %s: %s", addr, strerror(errno));
-		return false;
+		return NULL;
 	}
-	if (!evhttp_bind_listener(http, l)) {
+	bs = evhttp_bind_listener(http, l);
+	if (!bs) {
 		evconnlistener_free(l);
 		log_error("http: could not bind evhttp to %s", addr);
-		return false;
+		return NULL;
 	}
-	return true;
+	return bs;
 }
 
 static void
@@ -71,19 +81,33 @@ http_request_cb(struct evhttp_request *req, void *arg)
 	struct http_worker *w = arg;
 	const struct routes_snapshot *snap = routes_read_begin(w->reader);
 
-	webhook_handle(req, w->cfg, snap, w->waiter);
+	webhook_handle(req, config_current(), snap, w->waiter);
 	routes_read_end(w->reader);
+}
+
+/* Proof of progress for the watchdog: a timer that only fires if the loop turns. */
+static void
+http_beat_cb(evutil_socket_t fd, short what, void *arg)
+{
+	metrics_beat();
 }
 
 static void *
 http_thread(void *arg)
 {
 	struct http_worker *w = arg;
+	struct timeval beat = { 0, HTTP_BEAT_MS * 1000 };
 	sigset_t all;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	metrics_self = w->metrics;
+	w->beat_ev = event_new(w->base, -1, EV_PERSIST, http_beat_cb, w);
+	if (w->beat_ev)
+		event_add(w->beat_ev, &beat);
 	event_base_dispatch(w->base);
+	if (w->beat_ev)
+		event_free(w->beat_ev);
 	return NULL;
 }
 
@@ -111,8 +135,11 @@ http_setup(const struct config *cfg)
 		w->base = event_base_new();
 		w->http = w->base ? evhttp_new(w->base) : NULL;
 		w->reader = routes_reader_register();
+		snprintf(w->name, sizeof(w->name), "worker %d", i);
+		/* registered here (main thread, before scrapes), adopted by the worker thread */
+		w->metrics = metrics_thread_new(w->name, true);
 		w->waiter = w->base ? journal_waiter_new(w->base, ledger_journal_done) : NULL;
-		if (!w->http || !w->reader || !w->waiter) {
+		if (!w->http || !w->reader || !w->waiter || !w->metrics) {
 			log_error("http: could not create worker %d", i);
 			return false;
 		}
@@ -124,11 +151,69 @@ http_setup(const struct config *cfg)
 			EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
 		evhttp_set_default_content_type(w->http, "application/json");
 		evhttp_set_gencb(w->http, http_request_cb, w);
-		if (!http_bind(w->base, w->http, cfg->listen, LEV_OPT_REUSEABLE_PORT))
+		w->bound = http_bind(w->base, w->http, cfg->listen, LEV_OPT_REUSEABLE_PORT);
+		if (!w->bound)
 			return false;
 	}
 	log_info("http: listening on %s with %d worker%s", cfg->listen, n, n == 1 ? "" : "s");
 	return true;
+}
+
+/* ---- work posted to a worker's own loop ---- */
+
+static void
+http_apply_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	const struct config *cfg = config_current();
+
+	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_bytes);
+}
+
+static void
+http_stop_accepting_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+
+	if (w->bound) {
+		evhttp_del_accept_socket(w->http, w->bound);
+		w->bound = NULL;
+	}
+}
+
+static int http_stall_ms;
+
+static void
+http_stall_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timespec ts = { http_stall_ms / 1000, (long)(http_stall_ms % 1000) * 1000000 };
+
+	log_warning("http: test hook: stalling this worker for %d ms", http_stall_ms);
+	nanosleep(&ts, NULL);
+}
+
+void
+http_apply_config(void)
+{
+	for (int i = 0; i < http_n; i++)
+		event_base_once(http_w[i].base, -1, EV_TIMEOUT, http_apply_cb, &http_w[i], NULL);
+}
+
+void
+http_stop_accepting(void)
+{
+	for (int i = 0; i < http_n; i++)
+		event_base_once(http_w[i].base, -1, EV_TIMEOUT, http_stop_accepting_cb, &http_w[i],
+			NULL);
+}
+
+bool
+http_debug_stall(int worker, int ms)
+{
+	if (worker < 0 || worker >= http_n || ms <= 0 || ms > 60000)
+		return false;
+	http_stall_ms = ms;
+	return event_base_once(http_w[worker].base, -1, EV_TIMEOUT, http_stall_cb, NULL, NULL) == 0;
 }
 
 bool
@@ -145,11 +230,15 @@ http_start(void)
 }
 
 void
-http_stop(void)
+http_stop(int flush_ms)
 {
+	struct timeval tv = { flush_ms / 1000, (flush_ms % 1000) * 1000 };
+
+	/* loopexit: callbacks already active (answers of durable events) run first, and the
+	 * loop goes on for flush_ms so those answers reach their clients */
 	for (int i = 0; i < http_n; i++)
 		if (http_w[i].running)
-			event_base_loopbreak(http_w[i].base);
+			event_base_loopexit(http_w[i].base, flush_ms > 0 ? &tv : NULL);
 	for (int i = 0; i < http_n; i++) {
 		struct http_worker *w = &http_w[i];
 

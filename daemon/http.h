@@ -11,12 +11,20 @@ struct config;
 /* Create the workers and bind their listeners (errors are logged: port in use, bad address). */
 bool http_setup(const struct config *cfg) __attribute__((warn_unused_result));
 bool http_start(void) __attribute__((warn_unused_result));
-void http_stop(void);
+void http_stop(int flush_ms);
 int http_workers(void);
+
+/* Apply the reloadable keys of config_current() on every worker (max_body_bytes). */
+void http_apply_config(void);
+/* Close the listeners (graceful stop): connections in progress are served. */
+void http_stop_accepting(void);
+/* Test hook: block a worker's loop for ms (CALLROUTED_TEST_HOOKS=1 only). */
+bool http_debug_stall(int worker, int ms);
 
 /* Bind an evhttp to "host:port" through a listener with the given extra LEV_OPT_ flags. */
 struct evhttp;
-bool http_bind(struct event_base *base, struct evhttp *http, const char *addr, unsigned flags)
-	__attribute__((warn_unused_result));
+struct evhttp_bound_socket;
+struct evhttp_bound_socket *http_bind(struct event_base *base, struct evhttp *http,
+	const char *addr, unsigned flags) __attribute__((warn_unused_result));
 
 #endif

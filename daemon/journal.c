@@ -18,6 +18,7 @@
 
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 
 #define JOURNAL_DIR "journal"
 #define JOURNAL_SEGMENT_BYTES (64u << 20)
@@ -92,6 +93,7 @@ static struct {
 	pthread_cond_t qcond;
 	struct journal_item *qhead, *qtail;
 	bool stop;
+	bool writing;        /* the writer holds a group */
 
 	/* writer thread only */
 	int fd;
@@ -118,6 +120,7 @@ static struct {
 	void *hook_arg;
 
 	atomic_uint_fast64_t appends, append_failures, fsyncs, torn, bytes;
+	atomic_bool failing;
 } jn = { .fd = -1, .r_fd = -1 };
 
 static pthread_mutex_t jn_init_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -288,6 +291,8 @@ journal_write_group(struct journal_item *list)
 	struct journal_item *it;
 	bool roll;
 
+	uint64_t t0 = metrics_now_ns();
+
 	if (jn.fd < 0 && !journal_open_segment())
 		goto fail;
 	for (it = list; it; it = it->next)
@@ -318,6 +323,9 @@ journal_write_group(struct journal_item *list)
 		log_error("journal: could not fdatasync: %s", strerror(errno));
 		goto fail_close;
 	}
+	METRICS_OBSERVE(journal_fsync_duration, 0, metrics_now_ns() - t0);
+	if (atomic_exchange(&jn.failing, false))
+		log_info("journal: writing again after failures");
 	atomic_fetch_add(&jn.fsyncs, 1);
 	atomic_fetch_add(&jn.appends, n);
 	atomic_fetch_add(&jn.bytes, off);
@@ -338,6 +346,7 @@ fail_close:
 	/* what reached the disk of this group is not counted durable; start a new segment */
 	journal_close_segment();
 fail:
+	atomic_store(&jn.failing, true);
 	for (it = list; it; it = it->next)
 		atomic_fetch_add(&jn.append_failures, 1);
 	journal_complete(list, false);
@@ -350,6 +359,7 @@ journal_thread(void *arg)
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	metrics_thread_register("journal", false);
 	pthread_mutex_lock(&jn.qlock);
 	for (;;) {
 		struct journal_item *list;
@@ -360,12 +370,25 @@ journal_thread(void *arg)
 		jn.qhead = jn.qtail = NULL;
 		if (!list)
 			break;
+		jn.writing = true;
 		pthread_mutex_unlock(&jn.qlock);
 		journal_write_group(list);
 		pthread_mutex_lock(&jn.qlock);
+		jn.writing = false;
 	}
 	pthread_mutex_unlock(&jn.qlock);
 	return NULL;
+}
+
+bool
+journal_idle(void)
+{
+	bool idle;
+
+	pthread_mutex_lock(&jn.qlock);
+	idle = !jn.qhead && !jn.writing;
+	pthread_mutex_unlock(&jn.qlock);
+	return idle;
 }
 
 bool
@@ -746,4 +769,5 @@ journal_get_stats(struct journal_stats *s)
 	s->append_failures = atomic_load(&jn.append_failures);
 	s->fsyncs = atomic_load(&jn.fsyncs);
 	s->torn_records = atomic_load(&jn.torn);
+	s->writable = !atomic_load(&jn.failing);
 }

@@ -37,6 +37,9 @@ void journal_stop(void);
 bool journal_append(struct journal_waiter *w, const void *payload, size_t len, void *arg)
 	__attribute__((warn_unused_result));
 
+/* Nothing queued and no group being written (for a graceful stop). */
+bool journal_idle(void);
+
 /* ---- the drain side (one reader thread, the db thread) ---- */
 
 /* Called (from the writer thread) after records become durable; set by the reader. */
@@ -57,6 +60,7 @@ struct journal_stats {
 	uint64_t pending;        /* durable, not yet checkpointed */
 	uint64_t bytes_on_disk;
 	uint64_t appends, append_failures, fsyncs, torn_records;
+	bool writable;           /* false after a failed write until one succeeds */
 };
 void journal_get_stats(struct journal_stats *s);
 

@@ -16,6 +16,7 @@
 #include "journal.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "rating.h"
 #include "webhook.h"
 
@@ -40,17 +41,21 @@ static const char *const ledger_col_keys[LEDGER_COLS] = {
 static const char *const ledger_dir_names[] = { "unknown", "inbound", "outbound" };
 
 static struct {
-	_Atomic uint64_t rows_written, calls_written, billed_seconds, amount_micros, batches,
-		batch_failures, unattributed, agent_mismatches, events_rejected;
+	_Atomic uint64_t rows[PROVIDER_COUNT], billed_seconds[PROVIDER_COUNT],
+		amount_micros[PROVIDER_COUNT];
+	_Atomic uint64_t calls_written, batches, batch_failures, unattributed, agent_mismatches,
+		events_rejected;
 } ls;
 
 void
 ledger_get_stats(struct ledger_stats *s)
 {
-	s->rows_written = atomic_load(&ls.rows_written);
+	for (int p = 0; p < PROVIDER_COUNT; p++) {
+		s->rows[p] = atomic_load(&ls.rows[p]);
+		s->billed_seconds[p] = atomic_load(&ls.billed_seconds[p]);
+		s->amount_micros[p] = atomic_load(&ls.amount_micros[p]);
+	}
 	s->calls_written = atomic_load(&ls.calls_written);
-	s->billed_seconds = atomic_load(&ls.billed_seconds);
-	s->amount_micros = atomic_load(&ls.amount_micros);
 	s->batches = atomic_load(&ls.batches);
 	s->batch_failures = atomic_load(&ls.batch_failures);
 	s->unattributed = atomic_load(&ls.unattributed);
@@ -75,16 +80,28 @@ ledger_reply(struct evhttp_request *req, int code, const char *body)
 		evbuffer_free(b);
 }
 
+/* A request waiting for its event to be durable. */
+struct ledger_wait {
+	struct evhttp_request *req;
+	uint64_t t0_ns, queued_ns;
+	unsigned provider_idx;
+	const char *event; /* a static string (the metrics name) */
+};
+
 void
 ledger_journal_done(void *arg, bool durable)
 {
-	struct evhttp_request *req = arg;
+	struct ledger_wait *lw = arg;
+	int code = durable ? 200 : 503;
 
+	METRICS_OBSERVE(journal_append_duration, 0, metrics_now_ns() - lw->queued_ns);
 	/* libevent keeps a request whose client went away until we answer (and then frees it) */
 	if (durable)
-		ledger_reply(req, 200, "{}");
+		ledger_reply(lw->req, code, "{}");
 	else
-		ledger_reply(req, 503, "{\"error\":\"event could not be made durable; retry\"}");
+		ledger_reply(lw->req, code, "{\"error\":\"event could not be made durable; retry\"}");
+	webhook_count(lw->provider_idx, lw->event, code, lw->t0_ns);
+	free(lw);
 }
 
 static void
@@ -112,6 +129,7 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	char num[E164_BUFSIZE] = "";
 	uint64_t key = 0, agency_id = 0;
 	bool mismatch = false;
+	struct ledger_wait *lw;
 	json_t *o;
 	char *payload;
 
@@ -202,8 +220,18 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	json_object_set_new(o, "at", json_integer(w->now_ms));
 	payload = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
-	if (!payload || !w->waiter || !journal_append(w->waiter, payload, strlen(payload), w->req)) {
+	lw = malloc(sizeof(*lw));
+	if (lw) {
+		lw->req = w->req;
+		lw->t0_ns = w->t0_ns;
+		lw->queued_ns = metrics_now_ns();
+		lw->provider_idx = w->provider_idx;
+		lw->event = metrics_event_name(metrics_event_from_name(w->event));
+	}
+	if (!payload || !lw || !w->waiter ||
+	    !journal_append(w->waiter, payload, strlen(payload), lw)) {
 		free(payload);
+		free(lw);
 		webhook_error(w, 503, "event could not be made durable; retry");
 		return;
 	}
@@ -340,9 +368,17 @@ ledger_build_sql(size_t n)
 		"bs::bigint, rate::bigint, amt::bigint, $1 FROM d "
 		"WHERE k = 'end' AND r = 't' AND c = 't' AND ag IS NOT NULL AND bs::bigint > 0 "
 		"ON CONFLICT (provider, provider_call_id) DO NOTHING "
-		"RETURNING billed_seconds, amount_micros) "
-		"SELECT (SELECT count(*) FROM c), count(*), coalesce(sum(billed_seconds), 0), "
-		"coalesce(sum(amount_micros), 0) FROM l");
+		"RETURNING provider, billed_seconds, amount_micros) "
+		"SELECT (SELECT count(*) FROM c)");
+	/* then count, billed seconds and amount per provider, in provider_id order */
+	for (int pr = 0; pr < PROVIDER_COUNT; pr++)
+		evbuffer_add_printf(b,
+			", count(*) FILTER (WHERE provider = '%s'), "
+			"coalesce(sum(billed_seconds) FILTER (WHERE provider = '%s'), 0), "
+			"coalesce(sum(amount_micros) FILTER (WHERE provider = '%s'), 0)",
+			provider_name((enum provider_id)pr), provider_name((enum provider_id)pr),
+			provider_name((enum provider_id)pr));
+	evbuffer_add_printf(b, " FROM l");
 	len = evbuffer_get_length(b);
 	free(ld.sql);
 	ld.sql = malloc(len + 1);
@@ -396,13 +432,18 @@ ledger_pump(struct db_conn *c)
 static void
 ledger_result(struct db_conn *c, PGresult *r)
 {
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 || PQnfields(r) != 4)
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    PQnfields(r) != 1 + 3 * PROVIDER_COUNT)
 		return;
 	ld.result_seen = true;
 	atomic_fetch_add(&ls.calls_written, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
-	atomic_fetch_add(&ls.rows_written, strtoull(PQgetvalue(r, 0, 1), NULL, 10));
-	atomic_fetch_add(&ls.billed_seconds, strtoull(PQgetvalue(r, 0, 2), NULL, 10));
-	atomic_fetch_add(&ls.amount_micros, strtoull(PQgetvalue(r, 0, 3), NULL, 10));
+	for (int p = 0; p < PROVIDER_COUNT; p++) {
+		atomic_fetch_add(&ls.rows[p], strtoull(PQgetvalue(r, 0, 1 + 3 * p), NULL, 10));
+		atomic_fetch_add(&ls.billed_seconds[p],
+			strtoull(PQgetvalue(r, 0, 2 + 3 * p), NULL, 10));
+		atomic_fetch_add(&ls.amount_micros[p],
+			strtoull(PQgetvalue(r, 0, 3 + 3 * p), NULL, 10));
+	}
 }
 
 /* A data error (class 22 or 23) on one record: it will never go in; set it aside. */

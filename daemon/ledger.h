@@ -42,8 +42,10 @@ bool ledger_db_setup(const struct config *cfg);
 void ledger_db_cleanup(void);
 
 struct ledger_stats {
-	uint64_t rows_written, calls_written, billed_seconds, amount_micros, batches,
-		batch_failures, unattributed, agent_mismatches, events_rejected;
+	uint64_t rows[PROVIDER_COUNT], billed_seconds[PROVIDER_COUNT],
+		amount_micros[PROVIDER_COUNT];
+	uint64_t calls_written, batches, batch_failures, unattributed, agent_mismatches,
+		events_rejected;
 };
 void ledger_get_stats(struct ledger_stats *s);
 

@@ -1,15 +1,15 @@
-/* main.c: command line, start-up order, signals and the main loop (admin listener). */
+/* main.c: command line, start-up order, signals, reload, graceful stop and the main loop. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <openssl/ssl.h>
-#include <systemd/sd-daemon.h>
 
 #include "admin.h"
 #include "config.h"
@@ -17,14 +17,21 @@
 #include "http.h"
 #include "journal.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
+#include "notify.h"
 #include "routes.h"
 #include "snapshot.h"
 
+#define MAIN_STOP_GRACE_MS 5000 /* at most this long for in-flight events on SIGTERM */
+#define MAIN_FLUSH_MS 200       /* then this long for their answers to leave */
+
 static struct event_base *main_base;
-static struct event *main_fatal_ev;
+static struct event *main_fatal_ev, *main_stop_ev;
 static atomic_int main_exit_code;
 static bool main_notified_ready;
+static const char *main_conf_path;
+static int main_stop_waited_ms;
 
 static void
 usage(FILE *f)
@@ -38,6 +45,9 @@ usage(FILE *f)
 		"      --migrate       apply pending database migrations and exit\n"
 		"  -V, --version       print the version and exit\n"
 		"  -h, --help          print this help and exit\n"
+		"\n"
+		"signals: SIGHUP reloads the configuration and the route table; SIGTERM stops\n"
+		"gracefully (no new connections, in-flight call events made durable and answered)\n"
 		"\n"
 		"configuration keys (default, meaning):\n");
 	config_print_keys(f);
@@ -58,10 +68,50 @@ main_fatal_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(main_base);
 }
 
+/* Graceful stop: listeners closed; wait (bounded) until the journal holds nothing. */
+static void
+main_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 20000 };
+
+	if (journal_idle() || main_stop_waited_ms >= MAIN_STOP_GRACE_MS) {
+		if (!journal_idle())
+			log_warning("main: journal still busy after %d ms; stopping anyway",
+				main_stop_waited_ms);
+		event_base_loopbreak(main_base);
+		return;
+	}
+	main_stop_waited_ms += 20;
+	evtimer_add(main_stop_ev, &tv);
+}
+
+static void
+main_reload(void)
+{
+	const struct config *old = config_current();
+	struct config *cfg;
+
+	notify_reloading();
+	cfg = config_load(main_conf_path);
+	if (!cfg) {
+		log_error("main: configuration \"%s\" is invalid; keeping the one in force",
+			main_conf_path);
+	} else {
+		config_reconcile(old, cfg);
+		log_set_level(cfg->log_level);
+		config_publish(cfg);
+		http_apply_config();
+		log_info("main: configuration reloaded");
+	}
+	db_request_reload();
+	notify_ready();
+}
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	static int terms;
+	struct timeval now = { 0, 0 };
 
 	switch (sig) {
 	case SIGTERM:
@@ -71,12 +121,13 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 			_exit(1);
 		}
 		log_info("main: %s, shutting down", strsignal((int)sig));
-		sd_notify(0, "STOPPING=1");
-		event_base_loopbreak(main_base);
+		notify_stopping();
+		http_stop_accepting();
+		evtimer_add(main_stop_ev, &now);
 		break;
 	case SIGHUP:
-		log_info("main: SIGHUP, reloading the route table");
-		db_request_reload();
+		log_info("main: SIGHUP, reloading the configuration and the route table");
+		main_reload();
 		break;
 	}
 }
@@ -85,6 +136,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 main_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	metrics_beat();
 	routes_reclaim();
 	if (!main_notified_ready && admin_ready()) {
 		const struct routes_snapshot *s = routes_current();
@@ -92,7 +144,7 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 		main_notified_ready = true;
 		log_info("main: ready (routes from %s)",
 			s && s->source == ROUTES_FROM_FILE ? "the snapshot file" : "the database");
-		sd_notify(0, "READY=1");
+		notify_ready();
 	}
 }
 
@@ -107,7 +159,6 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf_path = NULL;
 	bool check = false, migrate = false;
 	struct config *cfg = NULL;
 	struct event *sig_ev[3] = { NULL }, *tick_ev = NULL;
@@ -117,7 +168,7 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': conf_path = optarg; break;
+		case 'c': main_conf_path = optarg; break;
 		case 'k': check = true; break;
 		case 'm': migrate = true; break;
 		case 'V': printf("callrouted %s\n", CALLROUTED_VERSION); return 0;
@@ -125,17 +176,17 @@ main(int argc, char **argv)
 		default: usage(stderr); return 2;
 		}
 	}
-	if (!conf_path || optind != argc || (check && migrate)) {
+	if (!main_conf_path || optind != argc || (check && migrate)) {
 		usage(stderr);
 		return 2;
 	}
 	log_setup();
-	cfg = config_load(conf_path);
+	cfg = config_load(main_conf_path);
 	if (!cfg)
 		return 1;
 	log_set_level(cfg->log_level);
 	if (check) {
-		printf("%s: configuration is valid\n", conf_path);
+		printf("%s: configuration is valid\n", main_conf_path);
 		config_free(cfg);
 		return 0;
 	}
@@ -144,10 +195,12 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return code;
 	}
+	config_publish(cfg);
 
 	log_info("main: callrouted %s starting (instance %s)", CALLROUTED_VERSION,
 		cfg->instance_name);
 	signal(SIGPIPE, SIG_IGN);
+	metrics_thread_register("main", false);
 	if (evthread_use_pthreads() != 0) {
 		log_error("main: libevent has no pthreads support");
 		goto done;
@@ -157,6 +210,9 @@ main(int argc, char **argv)
 	if (!main_base)
 		goto done;
 	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
+	main_stop_ev = evtimer_new(main_base, main_stop_cb, NULL);
+	if (!main_fatal_ev || !main_stop_ev)
+		goto done;
 
 	/* 1. the last good table, so a database outage at start still routes */
 	snap = snapshot_load(cfg->state_dir);
@@ -173,8 +229,10 @@ main(int argc, char **argv)
 	/* 3. the database thread: LISTEN, version check, full reload; the ledger drain */
 	if (!db_setup(cfg, main_fatal) || !journal_start() || !db_start())
 		goto done;
-	/* 4. listeners */
+	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	if (!http_setup(cfg) || !admin_setup(main_base, cfg) || !http_start())
+		goto done;
+	if (!notify_setup(main_base))
 		goto done;
 
 	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
@@ -190,9 +248,10 @@ main(int argc, char **argv)
 	event_base_dispatch(main_base);
 	code = atomic_load(&main_exit_code);
 done:
-	/* workers first (no new events), then the journal completes what it holds, then the db */
-	http_stop();
+	/* workers first (answers of durable events flushed), the journal, then the db */
+	http_stop(code == 0 ? MAIN_FLUSH_MS : 0);
 	admin_cleanup();
+	notify_cleanup();
 	journal_stop();
 	db_stop();
 	snapshot_cleanup();
@@ -204,10 +263,12 @@ done:
 		event_free(tick_ev);
 	if (main_fatal_ev)
 		event_free(main_fatal_ev);
+	if (main_stop_ev)
+		event_free(main_stop_ev);
 	if (main_base)
 		event_base_free(main_base);
-	config_free(cfg);
-	libevent_global_shutdown();
 	log_info("main: exit %d", code);
+	config_free_all(); /* cfg was published: freed with every block since */
+	libevent_global_shutdown();
 	return code;
 }

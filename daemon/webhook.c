@@ -10,6 +10,7 @@
 #include "config.h"
 #include "e164.h"
 #include "log.h"
+#include "metrics.h"
 #include "webhook.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/"
@@ -108,6 +109,7 @@ webhook_route(struct webhook_req *w, const char *number, struct route_answer *an
 		return false;
 	}
 	routes_lookup(w->snap, w->acct, key, ans);
+	METRICS_INC(route_lookups, ans->result);
 	log_debug("webhook: %s/%s %s %s -> %s", provider_name(w->acct->provider), w->acct->slug,
 		w->event ? w->event : "?", number, route_result_name(ans->result));
 	return true;
@@ -163,6 +165,7 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 404, "not found");
 		return;
 	}
+	w->provider_idx = pid;
 	slug = slash + 1;
 	if (!*slug || strchr(slug, '/')) {
 		webhook_error(w, 404, "not found");
@@ -196,6 +199,7 @@ webhook_process(struct webhook_req *w, const char *path)
 	ops = webhook_providers[pid];
 	sr = ops->verify(w);
 	if (sr != SIG_OK) {
+		METRICS_INC(signature_failures, pid);
 		log_info("webhook: %s/%s: signature check failed (%s)", ops->name, w->acct->slug,
 			sig_result_name(sr));
 		webhook_error(w, 401, "unauthorized");
@@ -210,11 +214,25 @@ webhook_process(struct webhook_req *w, const char *path)
 }
 
 void
+webhook_count(unsigned provider_idx, const char *event, int status, uint64_t t0_ns)
+{
+	enum metrics_event ev = metrics_event_from_name(event);
+
+	if (provider_idx > MP_UNKNOWN)
+		provider_idx = MP_UNKNOWN;
+	METRICS_INC(webhook_requests,
+		((size_t)provider_idx * ME_COUNT + ev) * MC_CODES + metrics_code_idx(status));
+	if (provider_idx < PROVIDER_COUNT && ev != ME_NONE)
+		METRICS_OBSERVE(webhook_duration, provider_idx * 2 + !metrics_event_is_inbound(ev),
+			metrics_now_ns() - t0_ns);
+}
+
+void
 webhook_handle(struct evhttp_request *req, const struct config *cfg,
 	const struct routes_snapshot *snap, struct journal_waiter *waiter)
 {
 	struct webhook_req w = { .req = req, .cfg = cfg, .snap = snap, .status = 500,
-		.waiter = waiter };
+		.waiter = waiter, .provider_idx = MP_UNKNOWN, .t0_ns = metrics_now_ns() };
 	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
 	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
 
@@ -227,8 +245,10 @@ webhook_handle(struct evhttp_request *req, const struct config *cfg,
 		webhook_error(&w, 404, "not found");
 	else
 		webhook_process(&w, path);
-	if (!w.deferred)
+	if (!w.deferred) {
 		webhook_reply(&w);
+		webhook_count(w.provider_idx, w.event, w.status, w.t0_ns);
+	}
 	json_decref(w.json);
 	evbuffer_free(w.out);
 }

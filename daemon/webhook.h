@@ -30,7 +30,12 @@ struct webhook_req {
 	const char *event;     /* event name for logs */
 	struct journal_waiter *waiter; /* the worker's, for call events */
 	bool deferred;         /* answered later (when the event is durable) */
+	unsigned provider_idx; /* metrics: provider from the path, or MP_UNKNOWN */
+	uint64_t t0_ns;        /* metrics: when the request was fully read */
 };
+
+/* Count an answered request (status, event) and its latency since t0_ns. */
+void webhook_count(unsigned provider_idx, const char *event, int status, uint64_t t0_ns);
 
 struct provider_ops {
 	const char *name;

@@ -44,7 +44,7 @@ CREATE TABLE usage_ledger (
 	billed_seconds      bigint NOT NULL CHECK (billed_seconds >= 0),
 	rate_micros_per_min bigint NOT NULL CHECK (rate_micros_per_min >= 0),
 	amount_micros       bigint NOT NULL CHECK (amount_micros >= 0),
-	recorded_at         timestamptz NOT NULL DEFAULT now(),
+	recorded_at         timestamptz NOT NULL DEFAULT clock_timestamp(),
 	recorded_by         text NOT NULL,
 	UNIQUE (provider, provider_call_id)
 );

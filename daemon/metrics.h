@@ -1,0 +1,130 @@
+/* metrics.h: the counter list, per-thread counters and histograms, /metrics rendering. */
+#ifndef CALLROUTED_METRICS_H
+#define CALLROUTED_METRICS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "routes.h"
+
+struct evbuffer;
+
+/* Webhook events as counted (bounded: whatever else a provider sends is "other"). */
+enum metrics_event {
+	ME_NONE = 0, /* answered before the event was known (404, 401, 415, ...) */
+	ME_CALL_INBOUND,
+	ME_CALL_STARTED,
+	ME_CALL_ENDED,
+	ME_CALL_ANALYZED,
+	ME_ASSISTANT_REQUEST,
+	ME_STATUS_UPDATE,
+	ME_END_OF_CALL_REPORT,
+	ME_DYNAMIC_DATA,
+	ME_POST_CALL,
+	ME_LIVE_EVENT,
+	ME_OTHER,
+	ME_COUNT
+};
+enum metrics_event metrics_event_from_name(const char *name);
+const char *metrics_event_name(enum metrics_event e);
+/* Routing answers (call_inbound, assistant-request, dynamic_data) versus call events. */
+bool metrics_event_is_inbound(enum metrics_event e);
+
+enum { MC_CODES = 13 }; /* 200 201 204 400 401 404 405 408 413 415 500 503 other */
+size_t metrics_code_idx(int code);
+#define MP_UNKNOWN PROVIDER_COUNT /* provider dimension: the path named none of ours */
+#define MP_COUNT (PROVIDER_COUNT + 1)
+enum { MR_FULL = 0, MR_CATALOG, MR_NUMBERS, MR_KINDS };
+enum { MH_BUCKETS = 14 };
+
+/*
+ * Every per-thread counter, once: X(field, size, name, help, label printer, sparse).  The list
+ * generates the struct, the aggregation and the output (memcached's idea).  A sparse counter
+ * prints only its non-zero series (the webhook counter has 4 x 12 x 13 of them).
+ */
+#define METRICS_COUNTERS(X)                                                                      \
+	X(webhook_requests, MP_COUNT * ME_COUNT * MC_CODES, "callrouted_webhook_requests_total",      \
+		"Webhook requests answered, by provider, event and status code.",                  \
+		metrics_label_webhook, true)                                                         \
+	X(route_lookups, ROUTE_RESULT_COUNT, "callrouted_route_lookups_total",                     \
+		"Number look-ups of routing webhooks, by result.", metrics_label_lookup, false)     \
+	X(signature_failures, PROVIDER_COUNT, "callrouted_webhook_signature_failures_total",       \
+		"Webhooks refused for a missing, malformed, stale or wrong signature, by provider.", \
+		metrics_label_provider, false)                                                       \
+	X(routes_reloads, MR_KINDS * 2, "callrouted_routes_reloads_total",                         \
+		"Route table updates, by kind (full, catalog, numbers) and result.",                \
+		metrics_label_reload, false)                                                         \
+	X(changes_notifications, 1, "callrouted_changes_notifications_total",                      \
+		"Change notifications received from PostgreSQL.", metrics_label_none, false)
+
+/* X(field, size, name, help, label printer) */
+#define METRICS_HISTOGRAMS(X)                                                                    \
+	X(webhook_duration, PROVIDER_COUNT * 2, "callrouted_webhook_duration_seconds",              \
+		"Time from a webhook fully read to its answer, by provider and kind (inbound: "     \
+		"routing answers; event: call events, durable before the answer).",                 \
+		metrics_label_provider_kind)                                                         \
+	X(routes_reload_duration, MR_KINDS, "callrouted_routes_reload_duration_seconds",           \
+		"Duration of route table updates (query, build and publish), by kind.",             \
+		metrics_label_reload_kind)                                                           \
+	X(journal_fsync_duration, 1, "callrouted_journal_fsync_duration_seconds",                  \
+		"Duration of one journal write and fdatasync (one group commit).",                  \
+		metrics_label_none)                                                                  \
+	X(journal_append_duration, 1, "callrouted_journal_append_duration_seconds",                \
+		"Time from a call event queued for the journal to it being durable.",                \
+		metrics_label_none)
+
+struct metrics_hist {
+	_Atomic uint64_t buckets[MH_BUCKETS]; /* cumulative at output, not here */
+	_Atomic uint64_t count;
+	_Atomic uint64_t sum_ns;
+};
+
+struct metrics_thread {
+#define METRICS_FIELD(f, n, name, help, lab, sparse) _Atomic uint64_t f[n];
+	METRICS_COUNTERS(METRICS_FIELD)
+#undef METRICS_FIELD
+#define METRICS_HFIELD(f, n, name, help, lab) struct metrics_hist f[n];
+	METRICS_HISTOGRAMS(METRICS_HFIELD)
+#undef METRICS_HFIELD
+	_Atomic uint64_t heartbeat; /* the watchdog's proof of progress */
+	const char *name;
+	bool beats;                 /* the watchdog expects heartbeats from this thread */
+	uint64_t seen;              /* heartbeat at the last watchdog check (main thread) */
+};
+
+/* The calling thread's counters (a shared fallback before it registers). */
+extern _Thread_local struct metrics_thread *metrics_self;
+
+/* Register the calling thread (before the scrapes start); the struct lives until exit. */
+struct metrics_thread *metrics_thread_register(const char *name, bool beats);
+/* The same for a thread not yet started: it sets metrics_self = the result itself. */
+struct metrics_thread *metrics_thread_new(const char *name, bool beats);
+
+static inline void
+metrics_add(_Atomic uint64_t *c, uint64_t v)
+{
+	atomic_fetch_add_explicit(c, v, memory_order_relaxed);
+}
+
+#define METRICS_INC(field, idx) metrics_add(&metrics_self->field[(idx)], 1)
+void metrics_observe_ns(struct metrics_hist *h, uint64_t ns);
+#define METRICS_OBSERVE(field, idx, ns) metrics_observe_ns(&metrics_self->field[(idx)], (ns))
+
+uint64_t metrics_now_ns(void); /* CLOCK_MONOTONIC */
+
+/* Gauges fed by other threads. */
+void metrics_set_active_calls(int64_t n);
+
+/* Render every metric (Prometheus text format 0.0.4) into b. */
+void metrics_render(struct evbuffer *b);
+
+/* The watchdog: every registered thread that beats must have beaten since the last call. */
+bool metrics_all_progressed(char *who, size_t len);
+void metrics_beat(void);
+
+/* Total webhook requests so far (for STATUS= rates). */
+uint64_t metrics_webhook_total(void);
+
+#endif
