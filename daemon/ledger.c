@@ -248,6 +248,8 @@ static struct {
 	struct event *retry_ev;
 	struct event *tick_ev;  /* safety net: look at the journal every second */
 	bool in_flight;
+	bool gauge_in_flight;   /* the active-calls query, not a batch */
+	int ticks;
 	size_t max_batch;
 	/* the batch in flight */
 	char **params;      /* 1 + LEDGER_COLS * n, owned */
@@ -402,16 +404,28 @@ ledger_retry_later(void)
 	evtimer_add(ld.retry_ev, &tv);
 }
 
+#define LEDGER_ACTIVE_CALLS_SQL                                                                 \
+	"SELECT count(*) FROM calls WHERE status = 'in_progress' "                               \
+	"AND first_seen_at > now() - interval '48 hours'"
+#define LEDGER_GAUGE_TICKS 5 /* seconds between active-calls counts */
+
 static void
 ledger_pump(struct db_conn *c)
 {
-	if (ld.in_flight || !db_idle(c) || !db_schema_ok() || evtimer_pending(ld.retry_ev, NULL))
+	if (ld.in_flight || ld.gauge_in_flight || !db_idle(c) || !db_schema_ok() ||
+	    evtimer_pending(ld.retry_ev, NULL))
 		return;
 	ledger_batch_free();
 	journal_read(ld.max_batch, ledger_take_record, NULL);
 	if (ld.n == 0) {
 		if (ld.last_seq) /* only unreadable records: move past them */
 			journal_checkpoint(ld.last_seq, 0);
+		/* idle: refresh the active-calls gauge now and then (calls in progress, ended
+		 * calls excluded; calls never ended are forgotten after the longest call) */
+		if (ld.ticks >= LEDGER_GAUGE_TICKS) {
+			ld.ticks = 0;
+			ld.gauge_in_flight = db_send(c, LEDGER_ACTIVE_CALLS_SQL, 0, NULL);
+		}
 		return;
 	}
 	if (!ledger_build_sql(ld.n)) {
@@ -432,6 +446,11 @@ ledger_pump(struct db_conn *c)
 static void
 ledger_result(struct db_conn *c, PGresult *r)
 {
+	if (ld.gauge_in_flight) {
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+			metrics_set_active_calls(strtoll(PQgetvalue(r, 0, 0), NULL, 10));
+		return;
+	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
 	    PQnfields(r) != 1 + 3 * PROVIDER_COUNT)
 		return;
@@ -464,6 +483,11 @@ ledger_done(struct db_conn *c, bool ok)
 	const char *st = db_sqlstate(c);
 	bool data_error = st[0] == '2' && (st[1] == '2' || st[1] == '3');
 
+	if (ld.gauge_in_flight) {
+		ld.gauge_in_flight = false;
+		db_wake(c);
+		return;
+	}
 	ld.in_flight = false;
 	if (ok && ld.result_seen) {
 		atomic_fetch_add(&ls.batches, 1);
@@ -505,6 +529,7 @@ ledger_disconnected(struct db_conn *c)
 {
 	/* a batch in flight may or may not have committed: read it again, it is idempotent */
 	ld.in_flight = false;
+	ld.gauge_in_flight = false;
 	journal_rewind();
 	ledger_batch_free();
 }
@@ -512,6 +537,13 @@ ledger_disconnected(struct db_conn *c)
 static void
 ledger_retry_cb(evutil_socket_t fd, short what, void *arg)
 {
+	db_wake(ld.conn);
+}
+
+static void
+ledger_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ld.ticks++;
 	db_wake(ld.conn);
 }
 
@@ -539,7 +571,8 @@ ledger_db_setup(const struct config *cfg)
 	ld.conn = db_conn_new(&ledger_ops);
 	ld.instance = strdup(cfg->instance_name);
 	ld.retry_ev = evtimer_new(db_base(), ledger_retry_cb, NULL);
-	ld.tick_ev = event_new(db_base(), -1, EV_PERSIST, ledger_retry_cb, NULL);
+	ld.tick_ev = event_new(db_base(), -1, EV_PERSIST, ledger_tick_cb, NULL);
+	ld.ticks = LEDGER_GAUGE_TICKS;
 	ld.params = calloc(1 + (size_t)LEDGER_COLS * LEDGER_BATCH, sizeof(*ld.params));
 	ld.max_batch = LEDGER_BATCH;
 	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.tick_ev || !ld.params)
