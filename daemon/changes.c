@@ -1,4 +1,5 @@
 /* changes.c: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,6 +43,14 @@ static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS
 static const char sql_numbers[] =
 	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
+
+static atomic_ulong changes_fulls_finished;
+
+unsigned long
+changes_full_reloads_finished(void)
+{
+	return atomic_load(&changes_fulls_finished);
+}
 
 enum changes_query { Q_NONE, Q_HELLO, Q_VERSION, Q_FULL, Q_CATALOG, Q_NUMBERS };
 
@@ -556,6 +565,9 @@ static void
 changes_done(struct db_conn *c, bool ok)
 {
 	enum changes_query q = ch.q;
+
+	if (q == Q_FULL)
+		atomic_fetch_add(&changes_fulls_finished, 1);
 
 	if (!ok || ch.q_bad) {
 		if (q == Q_HELLO || q == Q_VERSION) {

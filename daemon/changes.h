@@ -12,5 +12,7 @@ struct db_conn *changes_setup(const struct config *cfg);
 void changes_cleanup(void);
 /* SIGHUP or timer (db thread). */
 void changes_request_full(void);
+/* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
+unsigned long changes_full_reloads_finished(void);
 
 #endif

@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 
 #include "admin.h"
+#include "changes.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -32,6 +33,11 @@ static atomic_int main_exit_code;
 static bool main_notified_ready;
 static const char *main_conf_path;
 static int main_stop_waited_ms;
+static struct event *main_reload_ev;   /* waits for the route reload of a SIGHUP */
+static unsigned long main_reload_mark; /* full reloads finished when it was asked */
+static int main_reload_waited_ms;
+
+#define MAIN_RELOAD_WAIT_MS 30000
 
 static void
 usage(FILE *f)
@@ -85,26 +91,51 @@ main_stop_cb(evutil_socket_t fd, short what, void *arg)
 	evtimer_add(main_stop_ev, &tv);
 }
 
+/* READY=1 once the route reload a SIGHUP asked for has finished (or cannot: database down,
+ * or 30 s passed), as systemd's reload protocol means "reload done". */
+static void
+main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 50000 };
+
+	if (changes_full_reloads_finished() != main_reload_mark || !db_is_up() ||
+	    main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS) {
+		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
+			log_warning("main: route reload still running after %d ms",
+				MAIN_RELOAD_WAIT_MS);
+		notify_ready();
+		return;
+	}
+	main_reload_waited_ms += 50;
+	evtimer_add(main_reload_ev, &tv);
+}
+
 static void
 main_reload(void)
 {
 	const struct config *old = config_current();
+	struct timeval now = { 0, 0 };
 	struct config *cfg;
 
 	notify_reloading();
 	cfg = config_load(main_conf_path);
 	if (!cfg) {
+		METRICS_INC(config_reloads, 1);
 		log_error("main: configuration \"%s\" is invalid; keeping the one in force",
 			main_conf_path);
 	} else {
+		METRICS_INC(config_reloads, 0);
 		config_reconcile(old, cfg);
 		log_set_level(cfg->log_level);
 		config_publish(cfg);
 		http_apply_config();
 		log_info("main: configuration reloaded");
 	}
+	main_reload_mark = changes_full_reloads_finished();
+	main_reload_waited_ms = 0;
 	db_request_reload();
-	notify_ready();
+	evtimer_del(main_reload_ev);
+	evtimer_add(main_reload_ev, &now);
 }
 
 static void
@@ -211,7 +242,8 @@ main(int argc, char **argv)
 		goto done;
 	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
 	main_stop_ev = evtimer_new(main_base, main_stop_cb, NULL);
-	if (!main_fatal_ev || !main_stop_ev)
+	main_reload_ev = evtimer_new(main_base, main_reload_wait_cb, NULL);
+	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
 		goto done;
 
 	/* 1. the last good table, so a database outage at start still routes */
@@ -230,7 +262,7 @@ main(int argc, char **argv)
 	if (!db_setup(cfg, main_fatal) || !journal_start() || !db_start())
 		goto done;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
-	if (!http_setup(cfg) || !admin_setup(main_base, cfg) || !http_start())
+	if (!http_setup(cfg) || !admin_setup(cfg) || !http_start() || !admin_start())
 		goto done;
 	if (!notify_setup(main_base))
 		goto done;
@@ -265,6 +297,8 @@ done:
 		event_free(main_fatal_ev);
 	if (main_stop_ev)
 		event_free(main_stop_ev);
+	if (main_reload_ev)
+		event_free(main_reload_ev);
 	if (main_base)
 		event_base_free(main_base);
 	log_info("main: exit %d", code);

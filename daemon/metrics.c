@@ -228,6 +228,12 @@ metrics_label_reload(char *buf, size_t len, size_t i)
 }
 
 static void
+metrics_label_ok_failed(char *buf, size_t len, size_t i)
+{
+	snprintf(buf, len, "result=\"%s\"", i ? "failed" : "ok");
+}
+
+static void
 metrics_label_reload_kind(char *buf, size_t len, size_t i)
 {
 	snprintf(buf, len, "kind=\"%s\"", metrics_reload_kinds[i]);

@@ -57,7 +57,10 @@ enum { MH_BUCKETS = 14 };
 		"Route table updates, by kind (full, catalog, numbers) and result.",                \
 		metrics_label_reload, false)                                                         \
 	X(changes_notifications, 1, "callrouted_changes_notifications_total",                      \
-		"Change notifications received from PostgreSQL.", metrics_label_none, false)
+		"Change notifications received from PostgreSQL.", metrics_label_none, false)        \
+	X(config_reloads, 2, "callrouted_config_reloads_total",                                    \
+		"Configuration reloads (SIGHUP), by result (failed: the old one stays).",           \
+		metrics_label_ok_failed, false)
 
 /* X(field, size, name, help, label printer) */
 #define METRICS_HISTOGRAMS(X)                                                                    \
