@@ -1,5 +1,7 @@
-/* admin.c: the admin listener on the main thread: /healthz and /readyz. */
+/* admin.c: the admin listener and its thread: /healthz, /readyz, /metrics, /v1 (api.c). */
 #include <stdlib.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/queue.h>
 
@@ -8,6 +10,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "admin.h"
+#include "api.h"
 #include "config.h"
 #include "db.h"
 #include "http.h"
@@ -18,16 +21,21 @@
 
 static struct evhttp *admin_http;
 static bool admin_test_hooks;
-static struct routes_reader *admin_reader;
+static struct routes_reader *admin_reader; /* the admin thread's */
+static struct routes_reader *ready_reader; /* the main thread's (admin_ready) */
+static struct event_base *admin_base;
+static struct event *admin_beat_ev;
+static struct metrics_thread *admin_metrics;
+static pthread_t admin_thread;
+static bool admin_running;
 
 bool
 admin_ready(void)
 {
 	bool ready;
 
-	routes_read_begin(admin_reader);
-	ready = routes_current() != NULL;
-	routes_read_end(admin_reader);
+	ready = routes_read_begin(ready_reader) != NULL;
+	routes_read_end(ready_reader);
 	return ready;
 }
 
@@ -97,6 +105,10 @@ admin_cb(struct evhttp_request *req, void *arg)
 		evhttp_clear_headers(&q);
 		evbuffer_add_printf(b, ok ? "{\"stalling\":true}" : "{\"error\":\"bad worker or ms\"}");
 		admin_reply(req, ok ? 200 : 400, b);
+	} else if (strncmp(path, "/v1/", 4) == 0) {
+		evbuffer_free(b);
+		api_handle(req);
+		return;
 	} else if (strcmp(path, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
 		routes_read_begin(admin_reader);
 		metrics_render(b);
@@ -122,31 +134,84 @@ admin_cb(struct evhttp_request *req, void *arg)
 	evbuffer_free(b);
 }
 
-bool
-admin_setup(struct event_base *base, const struct config *cfg)
+static void
+admin_beat_cb(evutil_socket_t fd, short what, void *arg)
 {
+	metrics_beat();
+}
+
+static void *
+admin_main(void *arg)
+{
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	metrics_self = admin_metrics;
+	api_start();
+	event_base_dispatch(admin_base);
+	return NULL;
+}
+
+bool
+admin_setup(const struct config *cfg)
+{
+	struct timeval beat = { 0, 100000 };
+
 	admin_reader = routes_reader_register();
-	admin_test_hooks = getenv("CALLROUTED_TEST_HOOKS") && strcmp(getenv("CALLROUTED_TEST_HOOKS"), "1") == 0;
+	ready_reader = routes_reader_register();
+	admin_test_hooks = getenv("CALLROUTED_TEST_HOOKS") &&
+			   strcmp(getenv("CALLROUTED_TEST_HOOKS"), "1") == 0;
 	if (admin_test_hooks)
 		log_warning("admin: test hooks are enabled (CALLROUTED_TEST_HOOKS=1)");
-	admin_http = evhttp_new(base);
-	if (!admin_http || !admin_reader)
+	admin_base = event_base_new();
+	admin_http = admin_base ? evhttp_new(admin_base) : NULL;
+	admin_metrics = metrics_thread_new("admin", true);
+	admin_beat_ev = admin_base ? event_new(admin_base, -1, EV_PERSIST, admin_beat_cb, NULL) :
+				     NULL;
+	if (!admin_http || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev)
 		return false;
-	evhttp_set_timeout(admin_http, 10);
-	evhttp_set_max_body_size(admin_http, 1 << 20);
+	event_add(admin_beat_ev, &beat);
+	evhttp_set_timeout(admin_http, 30);
+	evhttp_set_max_body_size(admin_http, 64 << 10);
 	evhttp_set_allowed_methods(admin_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
 		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
 	evhttp_set_gencb(admin_http, admin_cb, NULL);
-	if (!http_bind(base, admin_http, cfg->admin_listen, 0))
+	if (!http_bind(admin_base, admin_http, cfg->admin_listen, 0))
+		return false;
+	if (!api_setup(admin_base, cfg))
 		return false;
 	log_info("admin: listening on %s", cfg->admin_listen);
+	return true;
+}
+
+bool
+admin_start(void)
+{
+	if (pthread_create(&admin_thread, NULL, admin_main, NULL) != 0) {
+		log_error("admin: could not start the admin thread");
+		return false;
+	}
+	admin_running = true;
 	return true;
 }
 
 void
 admin_cleanup(void)
 {
+	if (admin_running) {
+		event_base_loopbreak(admin_base);
+		pthread_join(admin_thread, NULL);
+		admin_running = false;
+	}
+	api_cleanup();
+	if (admin_beat_ev)
+		event_free(admin_beat_ev);
 	if (admin_http)
 		evhttp_free(admin_http);
+	if (admin_base)
+		event_base_free(admin_base);
+	admin_beat_ev = NULL;
 	admin_http = NULL;
+	admin_base = NULL;
 }

@@ -1,4 +1,4 @@
-/* admin.h: the admin listener: /healthz, /readyz (admin API and /metrics come later). */
+/* admin.h: the admin listener and its thread: /healthz, /readyz, /metrics, /v1 (api.c). */
 #ifndef CALLROUTED_ADMIN_H
 #define CALLROUTED_ADMIN_H
 
@@ -8,8 +8,10 @@
 
 struct config;
 
-bool admin_setup(struct event_base *base, const struct config *cfg)
-	__attribute__((warn_unused_result));
+/* The admin thread: its own loop serves /healthz, /readyz, /metrics and the /v1 admin API
+ * (whose provider calls and database queries run on it, never on a webhook worker). */
+bool admin_setup(const struct config *cfg) __attribute__((warn_unused_result));
+bool admin_start(void) __attribute__((warn_unused_result));
 void admin_cleanup(void);
 /* True once a route table is loaded (from the database or the snapshot file). */
 bool admin_ready(void);

@@ -52,6 +52,13 @@ static const struct config_key config_keys[] = {
 	{ "vapi_no_agent_message", CF_STRING, "Sorry, this number is not in service.",
 	  OFF(vapi_no_agent_message), 0, 0,
 	  "what Vapi says to a caller of a number with no agent" },
+	{ "public_url", CF_STRING, "", OFF(public_url), 0, 0,
+	  "base URL providers use to reach the webhook listener, e.g. https://calls.example.com "
+	  "(needed to buy and assign numbers)" },
+	{ "provider_ca_file", CF_STRING, "", OFF(provider_ca_file), 0, 0,
+	  "CA bundle that signs the provider APIs' certificates (empty: the system's)" },
+	{ "provider_timeout", CF_DURATION, "10s", OFF(provider_timeout_ms), 1000, 120000,
+	  "how long a provider API call may take (504 after)" },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -125,6 +132,7 @@ config_reconcile(const struct config *old, struct config *new)
 	KEEP_NUM(workers)
 	KEEP_NUM(refresh_interval_ms)
 	KEEP_NUM(reconnect_interval_ms)
+	KEEP_STR(provider_ca_file)
 #undef KEEP_STR
 #undef KEEP_NUM
 	if (old->log_level != new->log_level)
@@ -361,6 +369,8 @@ config_free(struct config *c)
 	free(c->state_dir);
 	free(c->instance_name);
 	free(c->vapi_no_agent_message);
+	free(c->public_url);
+	free(c->provider_ca_file);
 	free(c);
 }
 
@@ -505,6 +515,14 @@ config_load(const char *path)
 			  "database_url credential)", path);
 		goto fail;
 	}
+	if (*c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&
+	    strncmp(c->public_url, "http://", 7) != 0) {
+		log_error("config: %s: public_url: \"%s\" is not an http(s):// URL", path,
+			c->public_url);
+		goto fail;
+	}
+	if (*c->public_url && c->public_url[strlen(c->public_url) - 1] == '/')
+		c->public_url[strlen(c->public_url) - 1] = 0;
 	if (!*c->state_dir) {
 		log_error("config: %s: state_dir: must not be empty", path);
 		goto fail;

@@ -20,6 +20,9 @@ struct config {
 	int workers;           /* 0 = auto: one per core */
 	char *instance_name;
 	char *vapi_no_agent_message;
+	char *public_url;       /* how providers reach our webhook listener (https://host[:port]) */
+	char *provider_ca_file; /* CA bundle for provider APIs ("" = the system store) */
+	int64_t provider_timeout_ms;
 };
 
 /* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns NULL. */

@@ -25,6 +25,7 @@ enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
 
 struct db_conn {
 	const struct db_conn_ops *ops;
+	struct event_base *base; /* the loop of the thread that owns this connection */
 	PGconn *conn;
 	enum db_state state;
 	bool busy;          /* a query is in flight */
@@ -132,7 +133,7 @@ db_watch(struct db_conn *c, short what)
 	}
 	if (!c->conn || PQsocket(c->conn) < 0)
 		return;
-	c->sock_ev = event_new(db.base, PQsocket(c->conn), what | EV_PERSIST, db_sock_cb, c);
+	c->sock_ev = event_new(c->base, PQsocket(c->conn), what | EV_PERSIST, db_sock_cb, c);
 	if (c->sock_ev)
 		event_add(c->sock_ev, NULL);
 }
@@ -381,6 +382,12 @@ db_connect_start(struct db_conn *c)
 struct db_conn *
 db_conn_new(const struct db_conn_ops *ops)
 {
+	return db_conn_new_on(db.base, ops);
+}
+
+struct db_conn *
+db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops)
+{
 	struct db_conn *c;
 
 	if (db.nconns == DB_MAX_CONNS)
@@ -389,8 +396,9 @@ db_conn_new(const struct db_conn_ops *ops)
 	if (!c)
 		return NULL;
 	c->ops = ops;
-	c->timer_ev = evtimer_new(db.base, db_timer_cb, c);
-	c->wake_ev = event_new(db.base, -1, 0, db_wake_cb, c);
+	c->base = base;
+	c->timer_ev = evtimer_new(base, db_timer_cb, c);
+	c->wake_ev = event_new(base, -1, 0, db_wake_cb, c);
 	if (!c->timer_ev || !c->wake_ev) {
 		if (c->timer_ev)
 			event_free(c->timer_ev);
@@ -411,6 +419,25 @@ db_conn_free(struct db_conn *c)
 	if (c->conn)
 		PQfinish(c->conn);
 	free(c);
+}
+
+void
+db_conn_start(struct db_conn *c)
+{
+	db_connect_start(c);
+}
+
+void
+db_conn_release(struct db_conn *c)
+{
+	if (!c)
+		return;
+	for (int i = 0; i < db.nconns; i++)
+		if (db.conns[i] == c) {
+			db.conns[i] = db.conns[--db.nconns];
+			break;
+		}
+	db_conn_free(c);
 }
 
 static void
@@ -478,7 +505,8 @@ db_thread(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	metrics_self = db.metrics;
 	for (int i = 0; i < db.nconns; i++)
-		db_connect_start(db.conns[i]);
+		if (db.conns[i]->base == db.base)
+			db_connect_start(db.conns[i]);
 	event_base_dispatch(db.base);
 	return NULL;
 }

@@ -1,0 +1,1226 @@
+/* api.c: the admin API (/v1/numbers, /v1/calls): tokens, scoping, provider calls, database. */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "api.h"
+#include "config.h"
+#include "db.h"
+#include "e164.h"
+#include "httpc.h"
+#include "log.h"
+#include "provider_api.h"
+
+/*
+ * Each request is a chain of steps: authenticate (api_tokens), read what it needs (scoped to
+ * the token's agency in SQL, so another agency's rows are absent, not forbidden), call the
+ * provider if the action changes something there, then write the database.  A provider that
+ * refuses leaves the database untouched.  The database connection runs one query at a time;
+ * requests queue for it (the admin API is not the hot path).
+ */
+
+#define API_MAX_PARAMS 16
+#define API_LIST_DEFAULT 50
+#define API_LIST_MAX 500
+
+enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
+
+struct api_req;
+typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
+typedef void (*api_http_fn)(struct api_req *r, const struct httpc_response *resp);
+
+/* What the steps load. */
+struct api_account {
+	uint64_t id;
+	enum provider_id provider;
+	char slug[80];
+	char *api_key, *webhook_secret, *base_url;
+};
+
+struct api_req {
+	struct evhttp_request *req;
+	enum api_op op;
+	json_t *body;
+	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	uint64_t agency_id, client_id; /* client_id: a portal token */
+	uint64_t id;                   /* the number of /v1/numbers/{id} */
+
+	/* the query in flight or queued */
+	const char *sql;
+	char *params[API_MAX_PARAMS];
+	int nparams;
+	api_db_fn next;
+	PGresult *res;
+	STAILQ_ENTRY(api_req) link;
+
+	api_http_fn pnext;
+	struct papi_request preq;
+
+	/* list filters */
+	char *f_client, *f_agent, *f_provider, *f_status;
+	long limit;
+	uint64_t after;
+
+	/* loaded state */
+	struct api_account acct;
+	char e164[E164_BUFSIZE];
+	char *provider_number_id;
+	uint64_t cur_agent_id;
+	uint64_t agent_id;             /* the agent asked for (0: none / unassign) */
+	char *agent_pid;               /* its provider_agent_id */
+	bool has_nickname, has_agent, unbind_only;
+	char *nickname;
+	char area_code[8];
+	char to[E164_BUFSIZE], from[E164_BUFSIZE];
+	struct papi_number bought;
+};
+
+static struct {
+	struct event_base *base;
+	struct db_conn *conn;
+	STAILQ_HEAD(, api_req) queue;
+	struct api_req *in_flight;
+	char *public_url;
+	int timeout_s;
+} api;
+
+/* ------------------------------------------------------------------------------------------ */
+/* Answers                                                                                     */
+
+static void
+api_free(struct api_req *r)
+{
+	for (int i = 0; i < r->nparams; i++)
+		free(r->params[i]);
+	PQclear(r->res);
+	papi_request_clear(&r->preq);
+	json_decref(r->body);
+	free(r->f_client);
+	free(r->f_agent);
+	free(r->f_provider);
+	free(r->f_status);
+	free(r->acct.api_key);
+	free(r->acct.webhook_secret);
+	free(r->acct.base_url);
+	free(r->provider_number_id);
+	free(r->agent_pid);
+	free(r->nickname);
+	free(r);
+}
+
+static void
+api_send(struct api_req *r, int status, json_t *o)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *s = json_dumps(o, JSON_COMPACT);
+
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
+		"application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Cache-Control", "no-store");
+	if (b && s)
+		evbuffer_add(b, s, strlen(s));
+	evhttp_send_reply(r->req, status, NULL, b);
+	if (b)
+		evbuffer_free(b);
+	free(s);
+	json_decref(o);
+	api_free(r);
+}
+
+static void
+api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void
+api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (status >= 500)
+		log_warning("api: %s %s: %d %s", code, evhttp_request_get_uri(r->req), status, msg);
+	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Database steps                                                                              */
+
+static void api_pump(struct db_conn *c);
+
+static void
+api_param(struct api_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+api_param(struct api_req *r, const char *fmt, ...)
+{
+	va_list ap;
+	char *s = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	r->params[r->nparams++] = s; /* NULL on failure: the query fails cleanly */
+}
+
+/* A NULL parameter (SQL NULL) or a copy of s. */
+static void
+api_param_str(struct api_req *r, const char *s)
+{
+	r->params[r->nparams++] = s ? strdup(s) : NULL;
+}
+
+static void
+api_query(struct api_req *r, const char *sql, api_db_fn next)
+{
+	r->sql = sql;
+	r->next = next;
+	if (!db_conn_up(api.conn)) {
+		api_fail(r, 503, "database_unavailable", "the database is not reachable; try again");
+		return;
+	}
+	STAILQ_INSERT_TAIL(&api.queue, r, link);
+	api_pump(api.conn);
+}
+
+static void
+api_pump(struct db_conn *c)
+{
+	struct api_req *r;
+
+	while (!api.in_flight && db_idle(c) && (r = STAILQ_FIRST(&api.queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&api.queue, link);
+		api.in_flight = r;
+		if (!db_send(c, r->sql, r->nparams, (const char *const *)r->params)) {
+			api.in_flight = NULL;
+			api_fail(r, 503, "database_unavailable", "the database is not reachable");
+		}
+	}
+}
+
+static void
+api_db_result(struct db_conn *c, PGresult *res)
+{
+	struct api_req *r = api.in_flight;
+
+	if (!r)
+		return;
+	PQclear(r->res);
+	r->res = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
+}
+
+static void
+api_db_done(struct db_conn *c, bool ok)
+{
+	struct api_req *r = api.in_flight;
+	const char *st = db_sqlstate(c);
+
+	api.in_flight = NULL;
+	if (r) {
+		for (int i = 0; i < r->nparams; i++)
+			free(r->params[i]);
+		r->nparams = 0;
+		if (!ok) {
+			if (strcmp(st, "23505") == 0)
+				api_fail(r, 409, "conflict", "that number is already active");
+			else if (st[0] == '2' && st[1] == '3')
+				api_fail(r, 409, "conflict",
+					"the database refused the change (SQLSTATE %s)", st);
+			else
+				api_fail(r, 500, "internal", "database error (SQLSTATE %s)", st);
+		} else {
+			PGresult *res = r->res;
+
+			r->res = NULL;
+			r->next(r, res);
+			PQclear(res);
+		}
+	}
+	api_pump(c);
+}
+
+static void
+api_db_connected(struct db_conn *c)
+{
+}
+
+static void
+api_db_disconnected(struct db_conn *c)
+{
+	struct api_req *r = api.in_flight;
+
+	api.in_flight = NULL;
+	if (r)
+		api_fail(r, 503, "database_unavailable", "the database connection was lost");
+	while ((r = STAILQ_FIRST(&api.queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&api.queue, link);
+		api_fail(r, 503, "database_unavailable", "the database connection was lost");
+	}
+}
+
+static const struct db_conn_ops api_db_ops = {
+	.name = "admin",
+	.connected = api_db_connected,
+	.disconnected = api_db_disconnected,
+	.notify = NULL,
+	.result = api_db_result,
+	.done = api_db_done,
+	.pump = api_pump,
+};
+
+/* ------------------------------------------------------------------------------------------ */
+/* Provider steps                                                                              */
+
+static void
+api_provider_done(void *arg, const struct httpc_response *resp)
+{
+	struct api_req *r = arg;
+
+	r->pnext(r, resp);
+}
+
+/* Call the provider with r->preq; on anything but 2xx answer the client and stop here. */
+static void
+api_provider(struct api_req *r, api_http_fn next)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	const char *base = r->acct.base_url && *r->acct.base_url ? r->acct.base_url :
+								   pa->default_base_url;
+
+	r->pnext = next;
+	if (!httpc_request(base, &r->preq, api.timeout_s, api_provider_done, r))
+		api_fail(r, 500, "internal", "could not send the request to %s",
+			provider_name(r->acct.provider));
+}
+
+/* Check a provider answer; false (answered) when it is not a success. */
+static bool
+api_provider_ok(struct api_req *r, const struct httpc_response *resp)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	char msg[400] = "";
+
+	switch (resp->failure) {
+	case HTTPC_OK:
+		break;
+	case HTTPC_TIMEOUT:
+		api_fail(r, 504, "provider_timeout", "%s: %s", provider_name(r->acct.provider),
+			resp->detail);
+		return false;
+	default:
+		api_fail(r, 502, "provider_unreachable", "%s: %s", provider_name(r->acct.provider),
+			resp->detail);
+		return false;
+	}
+	if (resp->status >= 200 && resp->status < 300)
+		return true;
+	pa->error_message(resp->body, resp->len, msg, sizeof(msg));
+	if (resp->status >= 400 && resp->status < 500)
+		api_fail(r, resp->status == 404 ? 404 : 422, "provider_refused",
+			"%s answered %d: %s", provider_name(r->acct.provider), resp->status,
+			*msg ? msg : "(no message)");
+	else
+		api_fail(r, 502, "provider_error", "%s answered %d: %s",
+			provider_name(r->acct.provider), resp->status, *msg ? msg : "(no message)");
+	return false;
+}
+
+static bool
+api_ctx(struct api_req *r, struct papi_ctx *ctx, char *url, size_t len)
+{
+	if (!*api.public_url) {
+		api_fail(r, 500, "not_configured",
+			"public_url is not configured: the provider could not reach our webhook");
+		return false;
+	}
+	snprintf(url, len, "%s/v1/webhooks/%s/%s", api.public_url,
+		provider_name(r->acct.provider), r->acct.slug);
+	ctx->api_key = r->acct.api_key;
+	ctx->webhook_url = url;
+	ctx->webhook_secret = r->acct.webhook_secret;
+	ctx->slug = r->acct.slug;
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Rows to JSON                                                                                */
+
+#define SQL_NUMBER_COLS                                                                          \
+	"n.id, n.e164, n.provider, a.slug, n.nickname, n.agent_id, ag.name, ag.client_id, c.name, " \
+	"n.status, to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "  \
+	"to_char(n.released_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "           \
+	"n.provider_released "
+#define SQL_NUMBER_FROM                                                                          \
+	"FROM phone_numbers n JOIN provider_accounts a ON a.id = n.account_id "                  \
+	"LEFT JOIN agents ag ON ag.id = n.agent_id LEFT JOIN clients c ON c.id = ag.client_id "
+
+static json_t *
+api_col(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? json_null() : json_string(PQgetvalue(res, row, col));
+}
+
+static json_t *
+api_col_int(PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col) ? json_null() :
+		json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+static json_t *
+api_number_json(PGresult *res, int row)
+{
+	json_t *agent = PQgetisnull(res, row, 5) ? json_null() :
+		json_pack("{s:o,s:o}", "id", api_col_int(res, row, 5), "name", api_col(res, row, 6));
+	json_t *client = PQgetisnull(res, row, 7) ? json_null() :
+		json_pack("{s:o,s:o}", "id", api_col_int(res, row, 7), "name", api_col(res, row, 8));
+	json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+		api_col_int(res, row, 0), "e164", api_col(res, row, 1), "provider",
+		api_col(res, row, 2), "account", api_col(res, row, 3), "nickname",
+		api_col(res, row, 4), "agent", agent, "client", client, "status",
+		api_col(res, row, 9), "created_at", api_col(res, row, 10), "released_at",
+		api_col(res, row, 11));
+
+	if (!PQgetisnull(res, row, 12) && strcmp(PQgetvalue(res, row, 12), "f") == 0)
+		json_object_set_new(o, "provider_note",
+			json_string("the provider has no API to release this number: it was unbound "
+				    "there and must be released in the provider's dashboard"));
+	return o;
+}
+
+/* Answer with the number r->id as it is now. */
+static void
+api_reply_number_cb(struct api_req *r, PGresult *res)
+{
+	int status = r->op == OP_BUY ? 201 : 200;
+
+	if (PQntuples(res) != 1) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	api_send(r, status, api_number_json(res, 0));
+}
+
+static void
+api_reply_number(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_query(r, "SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM "WHERE n.id = $1 AND n.agency_id = $2",
+		api_reply_number_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /v1/numbers, GET /v1/numbers/{id}                                                       */
+
+static void
+api_list_cb(struct api_req *r, PGresult *res)
+{
+	json_t *arr = json_array();
+	int n = PQntuples(res);
+
+	for (int i = 0; i < n; i++)
+		json_array_append_new(arr, api_number_json(res, i));
+	api_send(r, 200, json_pack("{s:o,s:o}", "numbers", arr, "next_after",
+		n == r->limit && n > 0 ? api_col_int(res, n - 1, 0) : json_null()));
+}
+
+static void
+api_list(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->f_client);
+	api_param_str(r, r->f_agent);
+	api_param_str(r, r->f_provider);
+	api_param_str(r, r->f_status);
+	api_param(r, "%" PRIu64, r->after);
+	api_param(r, "%ld", r->limit);
+	if (r->client_id)
+		api_param(r, "%" PRIu64, r->client_id);
+	else
+		api_param_str(r, NULL);
+	/* a portal token sees its client's numbers, and only with agent visibility on */
+	api_query(r,
+		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM
+		"WHERE n.agency_id = $1 AND ($2::bigint IS NULL OR ag.client_id = $2) "
+		"AND ($3::bigint IS NULL OR n.agent_id = $3) AND ($4::text IS NULL OR n.provider = $4) "
+		"AND ($5::text IS NULL OR n.status = $5) AND n.id > $6 "
+		"AND ($8::bigint IS NULL OR (ag.client_id = $8 AND c.portal_agent_visibility)) "
+		"ORDER BY n.id LIMIT $7",
+		api_list_cb);
+}
+
+static void
+api_show_cb(struct api_req *r, PGresult *res)
+{
+	/* a portal token: its client's number with visibility on, else absent */
+	if (PQntuples(res) != 1) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	api_send(r, 200, api_number_json(res, 0));
+}
+
+static void
+api_show(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	if (r->client_id)
+		api_param(r, "%" PRIu64, r->client_id);
+	else
+		api_param_str(r, NULL);
+	api_query(r,
+		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM
+		"WHERE n.id = $1 AND n.agency_id = $2 "
+		"AND ($3::bigint IS NULL OR (ag.client_id = $3 AND c.portal_agent_visibility))",
+		api_show_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Loading an account, a number, an agent                                                      */
+
+#define SQL_ACCOUNT_COLS "a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url"
+
+/* Columns c..c+5 of an SQL_ACCOUNT_COLS row into r->acct. */
+static bool
+api_take_account(struct api_req *r, PGresult *res, int c)
+{
+	const char *prov = PQgetvalue(res, 0, c + 1);
+
+	r->acct.id = strtoull(PQgetvalue(res, 0, c), NULL, 10);
+	if (!provider_from_name(prov, strlen(prov), &r->acct.provider))
+		return false;
+	snprintf(r->acct.slug, sizeof(r->acct.slug), "%s", PQgetvalue(res, 0, c + 2));
+	r->acct.api_key = strdup(PQgetvalue(res, 0, c + 3));
+	r->acct.webhook_secret = PQgetisnull(res, 0, c + 4) ? NULL : strdup(PQgetvalue(res, 0, c + 4));
+	r->acct.base_url = PQgetisnull(res, 0, c + 5) ? NULL : strdup(PQgetvalue(res, 0, c + 5));
+	return r->acct.api_key != NULL;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* POST /v1/numbers {account, area_code, nickname?, agent_id?}                                 */
+
+static void api_buy_assigned(struct api_req *r, const struct httpc_response *resp);
+
+static void
+api_buy_inserted(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 500, "internal", "the number was bought but could not be recorded");
+		return;
+	}
+	r->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 ")",
+		r->agency_id, r->bought.e164, provider_name(r->acct.provider), r->acct.slug, r->id);
+	api_reply_number(r);
+}
+
+static void
+api_buy_record(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param(r, "%" PRIu64, r->acct.id);
+	api_param_str(r, provider_name(r->acct.provider));
+	api_param_str(r, r->bought.e164);
+	api_param_str(r, r->bought.provider_number_id);
+	api_param_str(r, r->nickname);
+	if (r->agent_id)
+		api_param(r, "%" PRIu64, r->agent_id);
+	else
+		api_param_str(r, NULL);
+	api_query(r,
+		"INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
+		"provider_number_id, nickname, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+		"RETURNING id",
+		api_buy_inserted);
+}
+
+static void
+api_buy_bought(struct api_req *r, const struct httpc_response *resp)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	struct papi_ctx ctx;
+	char err[256], url[512];
+
+	if (!api_provider_ok(r, resp))
+		return;
+	if (!pa->parse_number(resp->body, resp->len, &r->bought, err, sizeof(err))) {
+		api_fail(r, 502, "provider_error", "%s: unexpected purchase answer: %s",
+			provider_name(r->acct.provider), err);
+		return;
+	}
+	if (!r->agent_id) {
+		api_buy_record(r);
+		return;
+	}
+	papi_request_clear(&r->preq);
+	if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->assign(&ctx, r->bought.e164, r->bought.provider_number_id, r->agent_pid, &r->preq,
+		    err, sizeof(err))) {
+		api_fail(r, 422, "invalid", "%s", err);
+		return;
+	}
+	api_provider(r, api_buy_assigned);
+}
+
+static void
+api_buy_assigned(struct api_req *r, const struct httpc_response *resp)
+{
+	if (resp->failure != HTTPC_OK || resp->status < 200 || resp->status >= 300) {
+		/* bought but not bound: record it unassigned rather than lose it */
+		log_warning("api: %s bought but the agent could not be bound at %s; recorded "
+			    "unassigned", r->bought.e164, provider_name(r->acct.provider));
+		r->agent_id = 0;
+	}
+	api_buy_record(r);
+}
+
+static void
+api_buy_start(struct api_req *r)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	struct papi_ctx ctx;
+	char err[256], url[512];
+
+	if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->purchase(&ctx, r->area_code, r->nickname, &r->preq, err, sizeof(err))) {
+		api_fail(r, 400, "invalid", "%s", err);
+		return;
+	}
+	api_provider(r, api_buy_bought);
+}
+
+static void
+api_buy_agent_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 422, "invalid", "agent %" PRIu64 " is not an agent of this agency",
+			r->agent_id);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), provider_name(r->acct.provider)) != 0) {
+		api_fail(r, 422, "provider_mismatch",
+			"agent %" PRIu64 " is a %s agent; this is a %s account", r->agent_id,
+			PQgetvalue(res, 0, 0), provider_name(r->acct.provider));
+		return;
+	}
+	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
+	api_buy_start(r);
+}
+
+static void
+api_buy_account_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 404, "not_found", "no such account");
+		return;
+	}
+	if (!api_take_account(r, res, 0)) {
+		api_fail(r, 500, "internal", "unreadable account");
+		return;
+	}
+	if (!r->agent_id) {
+		api_buy_start(r);
+		return;
+	}
+	api_param(r, "%" PRIu64, r->agent_id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_query(r, "SELECT provider, provider_agent_id FROM agents WHERE id = $1 AND agency_id = $2",
+		api_buy_agent_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* PATCH /v1/numbers/{id} {nickname?, agent_id?}; DELETE /v1/numbers/{id}                      */
+
+static void
+api_updated_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		/* it changed under us (released meanwhile) */
+		api_fail(r, 409, "conflict", "the number changed meanwhile; read it again");
+		return;
+	}
+	api_reply_number(r);
+}
+
+static void
+api_patch_write(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->has_nickname ? "t" : "f");
+	api_param_str(r, r->nickname);
+	api_param_str(r, r->has_agent ? "t" : "f");
+	if (r->agent_id)
+		api_param(r, "%" PRIu64, r->agent_id);
+	else
+		api_param_str(r, NULL);
+	api_query(r,
+		"UPDATE phone_numbers SET "
+		"nickname = CASE WHEN $3::boolean THEN $4 ELSE nickname END, "
+		"agent_id = CASE WHEN $5::boolean THEN $6::bigint ELSE agent_id END "
+		"WHERE id = $1 AND agency_id = $2 AND status = 'active' RETURNING id",
+		api_updated_cb);
+}
+
+static void
+api_patch_assigned(struct api_req *r, const struct httpc_response *resp)
+{
+	if (!api_provider_ok(r, resp))
+		return;
+	log_info("api: number %" PRIu64 " (%s) %s agent %" PRIu64 " at %s", r->id, r->e164,
+		r->agent_id ? "assigned to" : "unassigned from",
+		r->agent_id ? r->agent_id : r->cur_agent_id, provider_name(r->acct.provider));
+	api_patch_write(r);
+}
+
+static void
+api_patch_provider(struct api_req *r)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	struct papi_ctx ctx;
+	char err[256], url[512];
+
+	if (!r->has_agent || r->agent_id == r->cur_agent_id) {
+		api_patch_write(r); /* nothing changes at the provider */
+		return;
+	}
+	if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->assign(&ctx, r->e164, r->provider_number_id, r->agent_id ? r->agent_pid : NULL,
+		    &r->preq, err, sizeof(err))) {
+		api_fail(r, 422, "invalid", "%s", err);
+		return;
+	}
+	api_provider(r, api_patch_assigned);
+}
+
+static void
+api_patch_agent_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 422, "invalid", "agent %" PRIu64 " is not an agent of this agency",
+			r->agent_id);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), provider_name(r->acct.provider)) != 0) {
+		api_fail(r, 422, "provider_mismatch",
+			"agent %" PRIu64 " is a %s agent; number %" PRIu64 " is a %s number",
+			r->agent_id, PQgetvalue(res, 0, 0), r->id, provider_name(r->acct.provider));
+		return;
+	}
+	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
+	api_patch_provider(r);
+}
+
+static void api_release_done(struct api_req *r, const struct httpc_response *resp);
+
+static void
+api_number_loaded_cb(struct api_req *r, PGresult *res)
+{
+	const struct provider_api *pa;
+	struct papi_ctx ctx;
+	char err[256], url[512];
+
+	if (PQntuples(res) != 1) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	/* e164, provider_number_id, agent_id, status, then the account */
+	snprintf(r->e164, sizeof(r->e164), "%s", PQgetvalue(res, 0, 0));
+	r->provider_number_id = PQgetisnull(res, 0, 1) ? NULL : strdup(PQgetvalue(res, 0, 1));
+	r->cur_agent_id = PQgetisnull(res, 0, 2) ? 0 : strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	if (!api_take_account(r, res, 4)) {
+		api_fail(r, 500, "internal", "unreadable account");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
+		api_fail(r, 409, "released", "number %" PRIu64 " is released", r->id);
+		return;
+	}
+	if (r->op == OP_PATCH) {
+		if (r->has_agent && r->agent_id && r->agent_id != r->cur_agent_id) {
+			api_param(r, "%" PRIu64, r->agent_id);
+			api_param(r, "%" PRIu64, r->agency_id);
+			api_query(r,
+				"SELECT provider, provider_agent_id FROM agents "
+				"WHERE id = $1 AND agency_id = $2",
+				api_patch_agent_cb);
+			return;
+		}
+		api_patch_provider(r);
+		return;
+	}
+	/* OP_RELEASE */
+	pa = provider_api_get(r->acct.provider);
+	if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->release(&ctx, r->e164, r->provider_number_id, &r->preq, &r->unbind_only, err,
+		    sizeof(err))) {
+		api_fail(r, 422, "invalid", "%s", err);
+		return;
+	}
+	api_provider(r, api_release_done);
+}
+
+static void
+api_load_number(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_query(r,
+		"SELECT n.e164, n.provider_number_id, n.agent_id, n.status, " SQL_ACCOUNT_COLS
+		" FROM phone_numbers n JOIN provider_accounts a ON a.id = n.account_id "
+		"WHERE n.id = $1 AND n.agency_id = $2",
+		api_number_loaded_cb);
+}
+
+static void
+api_release_done(struct api_req *r, const struct httpc_response *resp)
+{
+	if (!api_provider_ok(r, resp))
+		return;
+	log_info("api: number %" PRIu64 " (%s) released%s at %s", r->id, r->e164,
+		r->unbind_only ? " (unbound only: no release API)" : "",
+		provider_name(r->acct.provider));
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->unbind_only ? "f" : "t");
+	api_query(r,
+		"UPDATE phone_numbers SET status = 'released', released_at = now(), agent_id = NULL, "
+		"provider_released = $3::boolean WHERE id = $1 AND agency_id = $2 "
+		"AND status = 'active' RETURNING id",
+		api_updated_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* POST /v1/calls {agent_id, to, from?}                                                        */
+
+static void
+api_call_done(struct api_req *r, const struct httpc_response *resp)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	struct papi_call call;
+	char err[256];
+
+	if (!api_provider_ok(r, resp))
+		return;
+	if (!pa->parse_call(resp->body, resp->len, &call, err, sizeof(err))) {
+		api_fail(r, 502, "provider_error", "%s: unexpected answer: %s",
+			provider_name(r->acct.provider), err);
+		return;
+	}
+	log_info("api: agency %" PRIu64 " placed call %s from %s to %s (agent %" PRIu64 ")",
+		r->agency_id, call.call_id, r->from, r->to, r->agent_id);
+	api_send(r, 201, json_pack("{s:s,s:s,s:I,s:s,s:s}", "call_id", call.call_id, "provider",
+		provider_name(r->acct.provider), "agent_id", (json_int_t)r->agent_id, "from", r->from,
+		"to", r->to));
+}
+
+static void
+api_call_agent_cb(struct api_req *r, PGresult *res)
+{
+	const struct provider_api *pa;
+	struct papi_ctx ctx;
+	char err[256], url[512];
+	int row = -1;
+
+	if (PQntuples(res) == 0) {
+		api_fail(r, 404, "not_found", "no such agent");
+		return;
+	}
+	/* agent.provider, provider_agent_id, then one row per active number (or one NULL row) */
+	if (PQgetisnull(res, 0, 2)) {
+		api_fail(r, 409, "no_number",
+			"agent %" PRIu64 " has no phone number to call from: assign one first",
+			r->agent_id);
+		return;
+	}
+	for (int i = 0; i < PQntuples(res) && row < 0; i++)
+		if (!*r->from || strcmp(PQgetvalue(res, i, 3), r->from) == 0)
+			row = i;
+	if (row < 0) {
+		api_fail(r, 422, "invalid", "%s is not a number of agent %" PRIu64, r->from,
+			r->agent_id);
+		return;
+	}
+	snprintf(r->from, sizeof(r->from), "%s", PQgetvalue(res, row, 3));
+	r->provider_number_id = PQgetisnull(res, row, 4) ? NULL : strdup(PQgetvalue(res, row, 4));
+	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
+	if (!api_take_account(r, res, 5)) {
+		api_fail(r, 500, "internal", "unreadable account");
+		return;
+	}
+	pa = provider_api_get(r->acct.provider);
+	if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->call(&ctx, r->from, r->provider_number_id, r->to, r->agent_pid, &r->preq, err,
+		    sizeof(err))) {
+		api_fail(r, 422, "invalid", "%s", err);
+		return;
+	}
+	api_provider(r, api_call_done);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Request parsing and dispatch                                                                */
+
+static bool
+api_parse_id(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* An integer id from JSON (a number or a numeric string). */
+static bool
+api_json_id(json_t *v, uint64_t *out)
+{
+	if (json_is_integer(v) && json_integer_value(v) > 0) {
+		*out = (uint64_t)json_integer_value(v);
+		return true;
+	}
+	return json_is_string(v) && api_parse_id(json_string_value(v), out);
+}
+
+static bool
+api_text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* Validate the body of a write; false when answered. */
+static bool
+api_parse_body(struct api_req *r)
+{
+	json_t *v;
+	uint64_t key;
+
+	switch (r->op) {
+	case OP_BUY:
+		v = json_object_get(r->body, "account");
+		if (!json_is_string(v) || !api_text_ok(json_string_value(v), 64)) {
+			api_fail(r, 400, "invalid", "account: the account's slug is required");
+			return false;
+		}
+		snprintf(r->acct.slug, sizeof(r->acct.slug), "%s", json_string_value(v));
+		v = json_object_get(r->body, "area_code");
+		if (json_is_integer(v) && json_integer_value(v) >= 200 && json_integer_value(v) <= 999)
+			snprintf(r->area_code, sizeof(r->area_code), "%d", (int)json_integer_value(v));
+		else if (json_is_string(v) && strlen(json_string_value(v)) == 3)
+			snprintf(r->area_code, sizeof(r->area_code), "%s", json_string_value(v));
+		if (strlen(r->area_code) != 3 || !isdigit((unsigned char)r->area_code[0]) ||
+		    !isdigit((unsigned char)r->area_code[1]) || !isdigit((unsigned char)r->area_code[2]) ||
+		    r->area_code[0] < '2') {
+			api_fail(r, 400, "invalid", "area_code: three digits, the first 2-9");
+			return false;
+		}
+		break;
+	case OP_PATCH:
+		if (!json_object_get(r->body, "nickname") && !json_object_get(r->body, "agent_id")) {
+			api_fail(r, 400, "invalid", "nothing to change: give nickname and/or agent_id");
+			return false;
+		}
+		break;
+	case OP_CALL:
+		if (!api_json_id(json_object_get(r->body, "agent_id"), &r->agent_id)) {
+			api_fail(r, 400, "invalid", "agent_id: a positive integer is required");
+			return false;
+		}
+		v = json_object_get(r->body, "to");
+		if (!json_is_string(v) || !e164_parse(json_string_value(v), json_string_length(v), &key)) {
+			api_fail(r, 400, "invalid", "to: an E.164 number is required");
+			return false;
+		}
+		e164_format(key, r->to, sizeof(r->to));
+		v = json_object_get(r->body, "from");
+		if (v && !json_is_null(v)) {
+			if (!json_is_string(v) ||
+			    !e164_parse(json_string_value(v), json_string_length(v), &key)) {
+				api_fail(r, 400, "invalid", "from: an E.164 number");
+				return false;
+			}
+			e164_format(key, r->from, sizeof(r->from));
+		}
+		return true;
+	default:
+		return true;
+	}
+	/* nickname and agent_id, shared by POST and PATCH /v1/numbers */
+	v = json_object_get(r->body, "nickname");
+	if (v) {
+		r->has_nickname = true;
+		if (!json_is_null(v)) {
+			if (!json_is_string(v) || !api_text_ok(json_string_value(v), 64)) {
+				api_fail(r, 400, "invalid", "nickname: 1 to 64 printable characters, or null");
+				return false;
+			}
+			r->nickname = strdup(json_string_value(v));
+		}
+	}
+	v = json_object_get(r->body, "agent_id");
+	if (v) {
+		r->has_agent = true;
+		if (!json_is_null(v) && !api_json_id(v, &r->agent_id)) {
+			api_fail(r, 400, "invalid", "agent_id: a positive integer, or null to unassign");
+			return false;
+		}
+		if (r->op == OP_BUY && json_is_null(v))
+			r->has_agent = false;
+	}
+	return true;
+}
+
+static void
+api_dispatch(struct api_req *r)
+{
+	switch (r->op) {
+	case OP_LIST:
+		api_list(r);
+		return;
+	case OP_SHOW:
+		api_show(r);
+		return;
+	case OP_BUY:
+		api_param_str(r, r->acct.slug);
+		api_param(r, "%" PRIu64, r->agency_id);
+		api_query(r, "SELECT " SQL_ACCOUNT_COLS " FROM provider_accounts a "
+			     "WHERE a.slug = $1 AND a.agency_id = $2",
+			api_buy_account_cb);
+		return;
+	case OP_PATCH:
+	case OP_RELEASE:
+		api_load_number(r);
+		return;
+	case OP_CALL:
+		api_param(r, "%" PRIu64, r->agent_id);
+		api_param(r, "%" PRIu64, r->agency_id);
+		api_query(r,
+			"SELECT ag.provider, ag.provider_agent_id, n.id, n.e164, n.provider_number_id, "
+			SQL_ACCOUNT_COLS " FROM agents ag "
+			"LEFT JOIN phone_numbers n ON n.agent_id = ag.id AND n.status = 'active' "
+			"LEFT JOIN provider_accounts a ON a.id = n.account_id "
+			"WHERE ag.id = $1 AND ag.agency_id = $2 ORDER BY n.id",
+			api_call_agent_cb);
+		return;
+	}
+}
+
+static void
+api_auth_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 401, "unauthorized", "unknown or revoked token");
+		return;
+	}
+	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	if (r->client_id && r->op != OP_LIST && r->op != OP_SHOW) {
+		api_fail(r, 403, "forbidden", "client portal tokens are read-only");
+		return;
+	}
+	api_dispatch(r);
+}
+
+/* Query string of GET /v1/numbers. */
+static bool
+api_parse_list_query(struct api_req *r)
+{
+	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
+	struct evkeyvalq kv;
+	struct evkeyval *e;
+	bool ok = true;
+	uint64_t id;
+
+	r->limit = API_LIST_DEFAULT;
+	if (!q)
+		return true;
+	TAILQ_INIT(&kv);
+	if (evhttp_parse_query_str(q, &kv) != 0) {
+		api_fail(r, 400, "invalid", "unreadable query string");
+		return false;
+	}
+	TAILQ_FOREACH(e, &kv, next) {
+		if (strcmp(e->key, "client") == 0 && api_parse_id(e->value, &id))
+			r->f_client = strdup(e->value);
+		else if (strcmp(e->key, "agent") == 0 && api_parse_id(e->value, &id))
+			r->f_agent = strdup(e->value);
+		else if (strcmp(e->key, "provider") == 0 &&
+			 provider_from_name(e->value, strlen(e->value), &(enum provider_id){ 0 }))
+			r->f_provider = strdup(e->value);
+		else if (strcmp(e->key, "status") == 0 &&
+			 (strcmp(e->value, "active") == 0 || strcmp(e->value, "released") == 0))
+			r->f_status = strdup(e->value);
+		else if (strcmp(e->key, "after") == 0 && api_parse_id(e->value, &id))
+			r->after = id;
+		else if (strcmp(e->key, "limit") == 0 && api_parse_id(e->value, &id) &&
+			 id <= API_LIST_MAX)
+			r->limit = (long)id;
+		else {
+			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (client, agent, "
+				"provider, status, after, limit up to %d)", e->key, API_LIST_MAX);
+			ok = false;
+			break;
+		}
+	}
+	evhttp_clear_headers(&kv);
+	return ok;
+}
+
+void
+api_handle(struct evhttp_request *req)
+{
+	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
+		"Authorization");
+	struct api_req *r = calloc(1, sizeof(*r));
+	const char *rest;
+
+	if (!r) {
+		evhttp_send_error(req, 503, NULL);
+		return;
+	}
+	r->req = req;
+	if (!path)
+		path = "";
+	/* route */
+	if (strcmp(path, "/v1/numbers") == 0) {
+		if (cmd == EVHTTP_REQ_GET)
+			r->op = OP_LIST;
+		else if (cmd == EVHTTP_REQ_POST)
+			r->op = OP_BUY;
+		else
+			goto not_allowed;
+	} else if (strncmp(path, "/v1/numbers/", 12) == 0) {
+		rest = path + 12;
+		if (!api_parse_id(rest, &r->id)) {
+			api_fail(r, 404, "not_found", "no such number");
+			return;
+		}
+		if (cmd == EVHTTP_REQ_GET)
+			r->op = OP_SHOW;
+		else if (cmd == EVHTTP_REQ_PATCH)
+			r->op = OP_PATCH;
+		else if (cmd == EVHTTP_REQ_DELETE)
+			r->op = OP_RELEASE;
+		else
+			goto not_allowed;
+	} else if (strcmp(path, "/v1/calls") == 0) {
+		if (cmd != EVHTTP_REQ_POST)
+			goto not_allowed;
+		r->op = OP_CALL;
+	} else {
+		api_fail(r, 404, "not_found", "no such endpoint");
+		return;
+	}
+	/* authenticate: Bearer token, looked up by its SHA-256 */
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !api_text_ok(auth + 7, 256)) {
+		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+			"Bearer");
+		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
+		return;
+	}
+	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
+	/* body */
+	if (r->op == OP_BUY || r->op == OP_PATCH || r->op == OP_CALL) {
+		struct evbuffer *in = evhttp_request_get_input_buffer(req);
+		size_t len = evbuffer_get_length(in);
+		json_error_t jerr;
+
+		r->body = len ? json_loadb((const char *)evbuffer_pullup(in, -1), len,
+					JSON_REJECT_DUPLICATES, &jerr) : NULL;
+		if (!json_is_object(r->body)) {
+			api_fail(r, 400, "invalid", "the body must be a JSON object");
+			return;
+		}
+		if (!api_parse_body(r))
+			return;
+	} else if (r->op == OP_LIST && !api_parse_list_query(r)) {
+		return;
+	}
+	{
+		char hex[2 * SHA256_DIGEST_LENGTH + 1];
+
+		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
+			snprintf(hex + 2 * i, 3, "%02x", r->token_hash[i]);
+		api_param_str(r, hex);
+	}
+	api_query(r,
+		"SELECT agency_id, client_id FROM api_tokens "
+		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
+		api_auth_cb);
+	return;
+not_allowed:
+	api_fail(r, 405, "method_not_allowed", "method not allowed here");
+}
+
+bool
+api_setup(struct event_base *base, const struct config *cfg)
+{
+	api.base = base;
+	STAILQ_INIT(&api.queue);
+	api.public_url = strdup(cfg->public_url);
+	api.timeout_s = (int)((cfg->provider_timeout_ms + 999) / 1000);
+	api.conn = db_conn_new_on(base, &api_db_ops);
+	if (!api.public_url || !api.conn)
+		return false;
+	return httpc_setup(base, cfg->provider_ca_file);
+}
+
+void
+api_start(void)
+{
+	db_conn_start(api.conn);
+}
+
+void
+api_cleanup(void)
+{
+	struct api_req *r;
+
+	while ((r = STAILQ_FIRST(&api.queue)) != NULL) {
+		STAILQ_REMOVE_HEAD(&api.queue, link);
+		api_free(r);
+	}
+	if (api.in_flight)
+		api_free(api.in_flight);
+	api.in_flight = NULL;
+	db_conn_release(api.conn);
+	api.conn = NULL;
+	httpc_cleanup();
+	free(api.public_url);
+	api.public_url = NULL;
+}

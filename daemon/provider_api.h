@@ -1,0 +1,77 @@
+/* provider_api.h: what each provider's REST API wants for numbers and calls (requests built,
+ * answers parsed; the HTTPS transport is httpc.c's). */
+#ifndef CALLROUTED_PROVIDER_API_H
+#define CALLROUTED_PROVIDER_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "e164.h"
+#include "routes.h"
+
+/* One request to a provider: method, path (URL-encoded, with query) under the base URL,
+ * a JSON body or none, and the auth header. */
+struct papi_request {
+	const char *method;    /* "GET", "POST", "PATCH", "DELETE" (static strings) */
+	char path[512];
+	json_t *body;          /* owned by the request; NULL: no body */
+	char auth_name[32];    /* e.g. "Authorization" */
+	char auth_value[512];  /* e.g. "Bearer <key>" (a secret: never log it) */
+};
+void papi_request_clear(struct papi_request *r); /* frees body; keeps the struct */
+
+/* What the request builders need to know of the account and of us. */
+struct papi_ctx {
+	const char *api_key;
+	const char *webhook_url;    /* ours for this account: <public_url>/v1/webhooks/<p>/<slug> */
+	const char *webhook_secret; /* NULL if none */
+	const char *slug;
+};
+
+struct papi_number {
+	char e164[E164_BUFSIZE];
+	char provider_number_id[128]; /* Vapi's id; Retell and Bland: the number itself */
+};
+
+struct papi_call {
+	char call_id[128];
+};
+
+struct provider_api {
+	enum provider_id provider;
+	const char *default_base_url; /* "https://api.retellai.com" ... */
+
+	/* Each builder validates its inputs and fills out; false with a message in err. */
+	bool (*purchase)(const struct papi_ctx *c, const char *area_code, const char *nickname,
+		struct papi_request *out, char *err, size_t errlen);
+	/* provider_agent_id NULL: unassign (our webhook stays; no agent / fallback). */
+	bool (*assign)(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+		const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen);
+	/* *unbind_only set when the provider has no release API (Bland): the request unbinds. */
+	bool (*release)(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+		struct papi_request *out, bool *unbind_only, char *err, size_t errlen);
+	bool (*call)(const struct papi_ctx *c, const char *from_e164,
+		const char *from_provider_number_id, const char *to_e164,
+		const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen);
+
+	/* Parse a 2xx answer.  purchase: the number bought; call: the provider's call id. */
+	bool (*parse_number)(const char *body, size_t len, struct papi_number *out, char *err,
+		size_t errlen);
+	bool (*parse_call)(const char *body, size_t len, struct papi_call *out, char *err,
+		size_t errlen);
+	/* The provider's own message from an error answer (4xx/5xx), or "" if none. */
+	void (*error_message)(const char *body, size_t len, char *out, size_t outlen);
+};
+
+extern const struct provider_api provider_api_retell;
+extern const struct provider_api provider_api_vapi;
+extern const struct provider_api provider_api_bland;
+
+const struct provider_api *provider_api_get(enum provider_id p);
+
+/* "+14155550123" -> "%2B14155550123" (for paths). */
+bool papi_path_escape(const char *s, char *out, size_t outlen);
+
+#endif
