@@ -38,6 +38,7 @@ enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
 struct api_req;
 typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
 typedef void (*api_http_fn)(struct api_req *r, const struct httpc_response *resp);
+typedef void (*api_step_fn)(struct api_req *r);
 
 /* What the steps load. */
 struct api_account {
@@ -64,6 +65,7 @@ struct api_req {
 	STAILQ_ENTRY(api_req) link;
 
 	api_http_fn pnext;
+	api_step_fn then;              /* after a shared step (loading the agent) */
 	struct papi_request preq;
 
 	/* list filters */
@@ -514,6 +516,36 @@ api_take_account(struct api_req *r, PGresult *res, int c)
 /* ------------------------------------------------------------------------------------------ */
 /* POST /v1/numbers {account, area_code, nickname?, agent_id?}                                 */
 
+/* The agent r->agent_id of this agency and of the account's provider, then next(r). */
+static void
+api_agent_cb(struct api_req *r, PGresult *res)
+{
+	if (PQntuples(res) != 1) {
+		api_fail(r, 422, "invalid", "agent %" PRIu64 " is not an agent of this agency",
+			r->agent_id);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), provider_name(r->acct.provider)) != 0) {
+		api_fail(r, 422, "provider_mismatch",
+			"agent %" PRIu64 " is a %s agent; the number is a %s number", r->agent_id,
+			PQgetvalue(res, 0, 0), provider_name(r->acct.provider));
+		return;
+	}
+	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
+	r->then(r);
+}
+
+static void
+api_load_agent(struct api_req *r, api_step_fn next)
+{
+	r->then = next;
+	api_param(r, "%" PRIu64, r->agent_id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_query(r, "SELECT provider, provider_agent_id FROM agents WHERE id = $1 AND agency_id = $2",
+		api_agent_cb);
+}
+
+
 static void api_buy_assigned(struct api_req *r, const struct httpc_response *resp);
 
 static void
@@ -606,23 +638,6 @@ api_buy_start(struct api_req *r)
 	api_provider(r, api_buy_bought);
 }
 
-static void
-api_buy_agent_cb(struct api_req *r, PGresult *res)
-{
-	if (PQntuples(res) != 1) {
-		api_fail(r, 422, "invalid", "agent %" PRIu64 " is not an agent of this agency",
-			r->agent_id);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), provider_name(r->acct.provider)) != 0) {
-		api_fail(r, 422, "provider_mismatch",
-			"agent %" PRIu64 " is a %s agent; this is a %s account", r->agent_id,
-			PQgetvalue(res, 0, 0), provider_name(r->acct.provider));
-		return;
-	}
-	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
-	api_buy_start(r);
-}
 
 static void
 api_buy_account_cb(struct api_req *r, PGresult *res)
@@ -639,10 +654,7 @@ api_buy_account_cb(struct api_req *r, PGresult *res)
 		api_buy_start(r);
 		return;
 	}
-	api_param(r, "%" PRIu64, r->agent_id);
-	api_param(r, "%" PRIu64, r->agency_id);
-	api_query(r, "SELECT provider, provider_agent_id FROM agents WHERE id = $1 AND agency_id = $2",
-		api_buy_agent_cb);
+	api_load_agent(r, api_buy_start);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -711,23 +723,6 @@ api_patch_provider(struct api_req *r)
 	api_provider(r, api_patch_assigned);
 }
 
-static void
-api_patch_agent_cb(struct api_req *r, PGresult *res)
-{
-	if (PQntuples(res) != 1) {
-		api_fail(r, 422, "invalid", "agent %" PRIu64 " is not an agent of this agency",
-			r->agent_id);
-		return;
-	}
-	if (strcmp(PQgetvalue(res, 0, 0), provider_name(r->acct.provider)) != 0) {
-		api_fail(r, 422, "provider_mismatch",
-			"agent %" PRIu64 " is a %s agent; number %" PRIu64 " is a %s number",
-			r->agent_id, PQgetvalue(res, 0, 0), r->id, provider_name(r->acct.provider));
-		return;
-	}
-	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
-	api_patch_provider(r);
-}
 
 static void api_release_done(struct api_req *r, const struct httpc_response *resp);
 
@@ -756,12 +751,7 @@ api_number_loaded_cb(struct api_req *r, PGresult *res)
 	}
 	if (r->op == OP_PATCH) {
 		if (r->has_agent && r->agent_id && r->agent_id != r->cur_agent_id) {
-			api_param(r, "%" PRIu64, r->agent_id);
-			api_param(r, "%" PRIu64, r->agency_id);
-			api_query(r,
-				"SELECT provider, provider_agent_id FROM agents "
-				"WHERE id = $1 AND agency_id = $2",
-				api_patch_agent_cb);
+			api_load_agent(r, api_patch_provider);
 			return;
 		}
 		api_patch_provider(r);
