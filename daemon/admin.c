@@ -25,6 +25,7 @@ static struct routes_reader *admin_reader; /* the admin thread's */
 static struct routes_reader *ready_reader; /* the main thread's (admin_ready) */
 static struct event_base *admin_base;
 static struct event *admin_beat_ev;
+static struct event *admin_stop_ev; /* activated from main: survives a loop not yet running */
 static struct metrics_thread *admin_metrics;
 static pthread_t admin_thread;
 static bool admin_running;
@@ -140,6 +141,12 @@ admin_beat_cb(evutil_socket_t fd, short what, void *arg)
 	metrics_beat();
 }
 
+static void
+admin_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	event_base_loopbreak(admin_base);
+}
+
 static void *
 admin_main(void *arg)
 {
@@ -169,7 +176,9 @@ admin_setup(const struct config *cfg)
 	admin_metrics = metrics_thread_new("admin", true);
 	admin_beat_ev = admin_base ? event_new(admin_base, -1, EV_PERSIST, admin_beat_cb, NULL) :
 				     NULL;
-	if (!admin_http || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev)
+	admin_stop_ev = admin_base ? event_new(admin_base, -1, 0, admin_stop_cb, NULL) : NULL;
+	if (!admin_http || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev ||
+	    !admin_stop_ev)
 		return false;
 	event_add(admin_beat_ev, &beat);
 	evhttp_set_timeout(admin_http, 30);
@@ -200,13 +209,16 @@ void
 admin_cleanup(void)
 {
 	if (admin_running) {
-		event_base_loopbreak(admin_base);
+		event_active(admin_stop_ev, EV_TIMEOUT, 0);
 		pthread_join(admin_thread, NULL);
 		admin_running = false;
 	}
 	api_cleanup();
 	if (admin_beat_ev)
 		event_free(admin_beat_ev);
+	if (admin_stop_ev)
+		event_free(admin_stop_ev);
+	admin_stop_ev = NULL;
 	if (admin_http)
 		evhttp_free(admin_http);
 	if (admin_base)

@@ -25,6 +25,7 @@ struct http_worker {
 	int id;
 	char name[24];
 	struct event *beat_ev;
+	struct event *stop_ev; /* activated from main: survives a loop not yet dispatching */
 	pthread_t thread;
 	bool running;
 	struct event_base *base;
@@ -37,6 +38,8 @@ struct http_worker {
 };
 
 #define HTTP_BEAT_MS 100
+
+static void http_stop_cb(evutil_socket_t fd, short what, void *arg);
 
 static struct http_worker *http_w;
 static int http_n;
@@ -139,7 +142,8 @@ http_setup(const struct config *cfg)
 		/* registered here (main thread, before scrapes), adopted by the worker thread */
 		w->metrics = metrics_thread_new(w->name, true);
 		w->waiter = w->base ? journal_waiter_new(w->base, ledger_journal_done) : NULL;
-		if (!w->http || !w->reader || !w->waiter || !w->metrics) {
+		w->stop_ev = w->base ? event_new(w->base, -1, 0, http_stop_cb, w) : NULL;
+		if (!w->http || !w->reader || !w->waiter || !w->metrics || !w->stop_ev) {
 			log_error("http: could not create worker %d", i);
 			return false;
 		}
@@ -229,16 +233,28 @@ http_start(void)
 	return true;
 }
 
+static int http_flush_ms;
+
+/* On the worker's loop: callbacks already active (answers of durable events) run first, and
+ * the loop goes on for flush_ms so those answers reach their clients. */
+static void
+http_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http_worker *w = arg;
+	struct timeval tv = { http_flush_ms / 1000, (http_flush_ms % 1000) * 1000 };
+
+	event_base_loopexit(w->base, http_flush_ms > 0 ? &tv : NULL);
+}
+
 void
 http_stop(int flush_ms)
 {
-	struct timeval tv = { flush_ms / 1000, (flush_ms % 1000) * 1000 };
-
-	/* loopexit: callbacks already active (answers of durable events) run first, and the
-	 * loop goes on for flush_ms so those answers reach their clients */
+	/* an event, not event_base_loopexit() from here: a loop that has not started dispatching
+	 * yet would forget a loopexit, and the join below would wait forever */
+	http_flush_ms = flush_ms;
 	for (int i = 0; i < http_n; i++)
 		if (http_w[i].running)
-			event_base_loopexit(http_w[i].base, flush_ms > 0 ? &tv : NULL);
+			event_active(http_w[i].stop_ev, EV_TIMEOUT, 0);
 	for (int i = 0; i < http_n; i++) {
 		struct http_worker *w = &http_w[i];
 
@@ -246,6 +262,8 @@ http_stop(int flush_ms)
 			pthread_join(w->thread, NULL);
 		/* answers of appends completed after the loop stopped: the client retries */
 		journal_waiter_free(w->waiter);
+		if (w->stop_ev)
+			event_free(w->stop_ev);
 		if (w->http)
 			evhttp_free(w->http);
 		if (w->base)
