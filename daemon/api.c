@@ -497,19 +497,20 @@ api_show(struct api_req *r)
 
 #define SQL_ACCOUNT_COLS "a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url"
 
-/* Columns c..c+5 of an SQL_ACCOUNT_COLS row into r->acct. */
+/* Columns c..c+5 of row of an SQL_ACCOUNT_COLS result into r->acct. */
 static bool
-api_take_account(struct api_req *r, PGresult *res, int c)
+api_take_account(struct api_req *r, PGresult *res, int row, int c)
 {
-	const char *prov = PQgetvalue(res, 0, c + 1);
+	const char *prov = PQgetvalue(res, row, c + 1);
 
-	r->acct.id = strtoull(PQgetvalue(res, 0, c), NULL, 10);
+	r->acct.id = strtoull(PQgetvalue(res, row, c), NULL, 10);
 	if (!provider_from_name(prov, strlen(prov), &r->acct.provider))
 		return false;
-	snprintf(r->acct.slug, sizeof(r->acct.slug), "%s", PQgetvalue(res, 0, c + 2));
-	r->acct.api_key = strdup(PQgetvalue(res, 0, c + 3));
-	r->acct.webhook_secret = PQgetisnull(res, 0, c + 4) ? NULL : strdup(PQgetvalue(res, 0, c + 4));
-	r->acct.base_url = PQgetisnull(res, 0, c + 5) ? NULL : strdup(PQgetvalue(res, 0, c + 5));
+	snprintf(r->acct.slug, sizeof(r->acct.slug), "%s", PQgetvalue(res, row, c + 2));
+	r->acct.api_key = strdup(PQgetvalue(res, row, c + 3));
+	r->acct.webhook_secret =
+		PQgetisnull(res, row, c + 4) ? NULL : strdup(PQgetvalue(res, row, c + 4));
+	r->acct.base_url = PQgetisnull(res, row, c + 5) ? NULL : strdup(PQgetvalue(res, row, c + 5));
 	return r->acct.api_key != NULL;
 }
 
@@ -646,7 +647,7 @@ api_buy_account_cb(struct api_req *r, PGresult *res)
 		api_fail(r, 404, "not_found", "no such account");
 		return;
 	}
-	if (!api_take_account(r, res, 0)) {
+	if (!api_take_account(r, res, 0, 0)) {
 		api_fail(r, 500, "internal", "unreadable account");
 		return;
 	}
@@ -741,7 +742,7 @@ api_number_loaded_cb(struct api_req *r, PGresult *res)
 	snprintf(r->e164, sizeof(r->e164), "%s", PQgetvalue(res, 0, 0));
 	r->provider_number_id = PQgetisnull(res, 0, 1) ? NULL : strdup(PQgetvalue(res, 0, 1));
 	r->cur_agent_id = PQgetisnull(res, 0, 2) ? 0 : strtoull(PQgetvalue(res, 0, 2), NULL, 10);
-	if (!api_take_account(r, res, 4)) {
+	if (!api_take_account(r, res, 0, 4)) {
 		api_fail(r, 500, "internal", "unreadable account");
 		return;
 	}
@@ -853,7 +854,8 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 	snprintf(r->from, sizeof(r->from), "%s", PQgetvalue(res, row, 3));
 	r->provider_number_id = PQgetisnull(res, row, 4) ? NULL : strdup(PQgetvalue(res, row, 4));
 	r->agent_pid = strdup(PQgetvalue(res, 0, 1));
-	if (!api_take_account(r, res, 5)) {
+	/* the account of the number calling (an agent's numbers may be of several accounts) */
+	if (!api_take_account(r, res, row, 5)) {
 		api_fail(r, 500, "internal", "unreadable account");
 		return;
 	}

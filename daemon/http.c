@@ -1,4 +1,4 @@
-/* http.c: webhook worker threads: an event_base and evhttp each on SO_REUSEPORT listeners. */
+/* http.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT listeners. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,6 +20,7 @@
 #include "metrics.h"
 #include "routes.h"
 #include "webhook.h"
+#include "wire.h"
 
 struct http_worker {
 	int id;
@@ -29,15 +30,17 @@ struct http_worker {
 	pthread_t thread;
 	bool running;
 	struct event_base *base;
-	struct evhttp *http;
+	struct wire_server *wire;
 	struct routes_reader *reader;
 	struct metrics_thread *metrics;
 	struct journal_waiter *waiter;
 	const struct config *cfg;
-	struct evhttp_bound_socket *bound;
 };
 
 #define HTTP_BEAT_MS 100
+#define HTTP_MAX_HEADER_BYTES 65536
+#define HTTP_REQUEST_TIMEOUT_MS 10000 /* headers and body must arrive within this */
+#define HTTP_IDLE_TIMEOUT_MS 60000    /* keep-alive connection with no request */
 
 static void http_stop_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -79,13 +82,22 @@ http_bind(struct event_base *base, struct evhttp *http, const char *addr, unsign
 }
 
 static void
-http_request_cb(struct evhttp_request *req, void *arg)
+http_request_cb(struct wire_req *req, void *arg)
 {
 	struct http_worker *w = arg;
 	const struct routes_snapshot *snap = routes_read_begin(w->reader);
 
 	webhook_handle(req, config_current(), snap, w->waiter);
 	routes_read_end(w->reader);
+}
+
+static void
+http_limits(const struct config *cfg, struct wire_limits *lim)
+{
+	lim->max_body_bytes = cfg->max_body_bytes;
+	lim->max_header_bytes = HTTP_MAX_HEADER_BYTES;
+	lim->request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
+	lim->idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS;
 }
 
 /* Proof of progress for the watchdog: a timer that only fires if the loop turns. */
@@ -133,31 +145,33 @@ http_setup(const struct config *cfg)
 	for (int i = 0; i < n; i++) {
 		struct http_worker *w = &http_w[i];
 
+		struct wire_limits lim;
+		int fd;
+
 		w->id = i;
 		w->cfg = cfg;
 		w->base = event_base_new();
-		w->http = w->base ? evhttp_new(w->base) : NULL;
 		w->reader = routes_reader_register();
 		snprintf(w->name, sizeof(w->name), "worker %d", i);
 		/* registered here (main thread, before scrapes), adopted by the worker thread */
 		w->metrics = metrics_thread_new(w->name, true);
 		w->waiter = w->base ? journal_waiter_new(w->base, ledger_journal_done) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, http_stop_cb, w) : NULL;
-		if (!w->http || !w->reader || !w->waiter || !w->metrics || !w->stop_ev) {
+		if (!w->base || !w->reader || !w->waiter || !w->metrics || !w->stop_ev) {
 			log_error("http: could not create worker %d", i);
 			return false;
 		}
-		evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_bytes);
-		evhttp_set_max_headers_size(w->http, 65536);
-		evhttp_set_timeout(w->http, 10);
-		evhttp_set_allowed_methods(w->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-			EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
-			EVHTTP_REQ_PATCH | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT);
-		evhttp_set_default_content_type(w->http, "application/json");
-		evhttp_set_gencb(w->http, http_request_cb, w);
-		w->bound = http_bind(w->base, w->http, cfg->listen, LEV_OPT_REUSEABLE_PORT);
-		if (!w->bound)
+		/* one listening socket per worker (SO_REUSEPORT): the kernel spreads connections */
+		fd = wire_listen(cfg->listen);
+		if (fd < 0)
 			return false;
+		http_limits(cfg, &lim);
+		w->wire = wire_server_new(w->base, fd, &lim, http_request_cb, w);
+		if (!w->wire) {
+			close(fd);
+			log_error("http: could not create worker %d", i);
+			return false;
+		}
 	}
 	log_info("http: listening on %s with %d worker%s", cfg->listen, n, n == 1 ? "" : "s");
 	return true;
@@ -169,9 +183,10 @@ static void
 http_apply_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
-	const struct config *cfg = config_current();
+	struct wire_limits lim;
 
-	evhttp_set_max_body_size(w->http, (ev_ssize_t)cfg->max_body_bytes);
+	http_limits(config_current(), &lim);
+	wire_server_set_limits(w->wire, &lim);
 }
 
 static void
@@ -179,10 +194,7 @@ http_stop_accepting_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct http_worker *w = arg;
 
-	if (w->bound) {
-		evhttp_del_accept_socket(w->http, w->bound);
-		w->bound = NULL;
-	}
+	wire_server_stop_accepting(w->wire);
 }
 
 static int http_stall_ms;
@@ -264,8 +276,7 @@ http_stop(int flush_ms)
 		journal_waiter_free(w->waiter);
 		if (w->stop_ev)
 			event_free(w->stop_ev);
-		if (w->http)
-			evhttp_free(w->http);
+		wire_server_free(w->wire);
 		if (w->base)
 			event_base_free(w->base);
 	}

@@ -161,7 +161,7 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 	struct evhttp_request *hreq;
 	struct evkeyvalq *h;
 	enum evhttp_cmd_type cmd;
-	char path[1024];
+	char path[1024], clen[24];
 	bool tls;
 	int port;
 
@@ -249,6 +249,10 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 			goto fail_conn;
 		}
 		evhttp_add_header(h, "Content-Type", "application/json");
+		/* libevent 2.1 adds Content-Length by itself for POST and PUT only: a PATCH would
+		 * go out with its body unannounced */
+		snprintf(clen, sizeof(clen), "%zu", strlen(s));
+		evhttp_add_header(h, "Content-Length", clen);
 		evbuffer_add(evhttp_request_get_output_buffer(hreq), s, strlen(s));
 		free(s);
 	}

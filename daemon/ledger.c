@@ -67,22 +67,14 @@ ledger_get_stats(struct ledger_stats *s)
 /* Worker side                                                                                 */
 
 static void
-ledger_reply(struct evhttp_request *req, int code, const char *body)
+ledger_reply(struct wire_req *req, int code, const char *body)
 {
-	struct evbuffer *b = evbuffer_new();
-
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		"application/json");
-	if (b)
-		evbuffer_add(b, body, strlen(body));
-	evhttp_send_reply(req, code, NULL, b);
-	if (b)
-		evbuffer_free(b);
+	wire_reply(req, code, "application/json", body, strlen(body), NULL);
 }
 
 /* A request waiting for its event to be durable. */
 struct ledger_wait {
-	struct evhttp_request *req;
+	struct wire_req *req;
 	uint64_t t0_ns, queued_ns;
 	unsigned provider_idx;
 	const char *event; /* a static string (the metrics name) */
@@ -95,7 +87,7 @@ ledger_journal_done(void *arg, bool durable)
 	int code = durable ? 200 : 503;
 
 	METRICS_OBSERVE(journal_append_duration, 0, metrics_now_ns() - lw->queued_ns);
-	/* libevent keeps a request whose client went away until we answer (and then frees it) */
+	/* wire.c keeps a connection whose client went away until we answer (and then frees it) */
 	if (durable)
 		ledger_reply(lw->req, code, "{}");
 	else
@@ -237,6 +229,7 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	}
 	free(payload);
 	w->deferred = true;
+	w->req->deferred = true;
 }
 
 /* ------------------------------------------------------------------------------------------ */

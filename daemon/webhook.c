@@ -1,11 +1,9 @@
 /* webhook.c: /v1/webhooks/{provider}/{account}: checks, signature, dispatch, answers. */
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "config.h"
 #include "e164.h"
@@ -24,75 +22,119 @@ static const struct provider_ops *const webhook_providers[PROVIDER_COUNT] = {
 const char *
 webhook_header(const struct webhook_req *w, const char *name)
 {
-	return evhttp_find_header(evhttp_request_get_input_headers(w->req), name);
+	return wire_header(w->req, name);
 }
 
 void
-webhook_json_str(struct evbuffer *b, const char *s)
+webhook_out_add(struct webhook_out *o, const char *s, size_t n)
+{
+	if (o->len + n > o->cap) {
+		size_t cap = o->cap * 2;
+		char *p;
+
+		while (cap < o->len + n)
+			cap *= 2;
+		p = o->p == o->stack ? malloc(cap) : realloc(o->p, cap);
+		if (!p) {
+			o->failed = true;
+			return;
+		}
+		if (o->p == o->stack)
+			memcpy(p, o->stack, o->len);
+		o->p = p;
+		o->cap = cap;
+	}
+	memcpy(o->p + o->len, s, n);
+	o->len += n;
+}
+
+void
+webhook_out_u64(struct webhook_out *o, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof(buf);
+
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	webhook_out_add(o, p, (size_t)(buf + sizeof(buf) - p));
+}
+
+static void
+webhook_out_reset(struct webhook_out *o)
+{
+	o->len = 0;
+}
+
+void
+webhook_json_str(struct webhook_out *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *p = (const unsigned char *)s, *run = p;
 
-	evbuffer_add(b, "\"", 1);
+	webhook_out_lit(b, "\"");
 	for (; *p; p++) {
 		if (*p >= 0x20 && *p != '"' && *p != '\\')
 			continue;
-		evbuffer_add(b, run, (size_t)(p - run));
+		webhook_out_add(b, (const char *)run, (size_t)(p - run));
 		if (*p == '"' || *p == '\\') {
 			char e[2] = { '\\', (char)*p };
 
-			evbuffer_add(b, e, 2);
+			webhook_out_add(b, e, 2);
 		} else {
 			char e[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
 
-			evbuffer_add(b, e, 6);
+			webhook_out_add(b, e, 6);
 		}
 		run = p + 1;
 	}
-	evbuffer_add(b, run, (size_t)(p - run));
-	evbuffer_add(b, "\"", 1);
+	webhook_out_add(b, (const char *)run, (size_t)(p - run));
+	webhook_out_lit(b, "\"");
 }
 
 void
-webhook_json_vars(struct evbuffer *b, const struct route_agent *a)
+webhook_json_vars(struct webhook_out *b, const struct route_agent *a)
 {
-	evbuffer_add_printf(b, "{\"agent_name\":");
+	webhook_out_lit(b, "{\"agent_name\":");
 	webhook_json_str(b, a->name);
 	if (a->client_name) {
-		evbuffer_add_printf(b, ",\"client_name\":");
+		webhook_out_lit(b, ",\"client_name\":");
 		webhook_json_str(b, a->client_name);
 	}
-	evbuffer_add(b, "}", 1);
+	webhook_out_lit(b, "}");
 }
 
 void
-webhook_json_meta(struct evbuffer *b, const struct route_agent *a, uint64_t number_id)
+webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t number_id)
 {
-	evbuffer_add_printf(b, "{\"callrouted_agency_id\":\"%llu\"",
-		(unsigned long long)a->agency_id);
-	if (a->client_id)
-		evbuffer_add_printf(b, ",\"callrouted_client_id\":\"%llu\"",
-			(unsigned long long)a->client_id);
-	evbuffer_add_printf(b, ",\"callrouted_agent_id\":\"%llu\",\"callrouted_number_id\":\"%llu\"}",
-		(unsigned long long)a->id, (unsigned long long)number_id);
+	webhook_out_lit(b, "{\"callrouted_agency_id\":\"");
+	webhook_out_u64(b, a->agency_id);
+	if (a->client_id) {
+		webhook_out_lit(b, "\",\"callrouted_client_id\":\"");
+		webhook_out_u64(b, a->client_id);
+	}
+	webhook_out_lit(b, "\",\"callrouted_agent_id\":\"");
+	webhook_out_u64(b, a->id);
+	webhook_out_lit(b, "\",\"callrouted_number_id\":\"");
+	webhook_out_u64(b, number_id);
+	webhook_out_lit(b, "\"}");
 }
 
 void
 webhook_error(struct webhook_req *w, int status, const char *reason)
 {
 	w->status = status;
-	evbuffer_drain(w->out, evbuffer_get_length(w->out));
-	evbuffer_add_printf(w->out, "{\"error\":");
+	webhook_out_reset(w->out);
+	webhook_out_lit(w->out, "{\"error\":");
 	webhook_json_str(w->out, reason);
-	evbuffer_add(w->out, "}", 1);
+	webhook_out_lit(w->out, "}");
 }
 
 void
 webhook_empty(struct webhook_req *w)
 {
 	w->status = 200;
-	evbuffer_drain(w->out, evbuffer_get_length(w->out));
-	evbuffer_add(w->out, "{}", 2);
+	webhook_out_reset(w->out);
+	webhook_out_lit(w->out, "{}");
 }
 
 bool
@@ -140,12 +182,14 @@ webhook_now_ms(void)
 static void
 webhook_reply(struct webhook_req *w)
 {
-	struct evkeyvalq *h = evhttp_request_get_output_headers(w->req);
-
-	evhttp_add_header(h, "Content-Type", "application/json");
-	if (w->status == 405)
-		evhttp_add_header(h, "Allow", "POST");
-	evhttp_send_reply(w->req, w->status, NULL, w->out);
+	if (w->out->failed) {
+		w->status = 503;
+		webhook_out_reset(w->out);
+		w->out->failed = false;
+		webhook_out_lit(w->out, "{\"error\":\"out of memory\"}");
+	}
+	wire_reply(w->req, w->status, "application/json", w->out->p, w->out->len,
+		w->status == 405 ? "Allow: POST\r\n" : NULL);
 }
 
 /* Dispatch; the answer is in w->status and w->out. */
@@ -155,7 +199,6 @@ webhook_process(struct webhook_req *w, const char *path)
 	const struct provider_ops *ops;
 	const char *prov, *slash, *slug;
 	enum provider_id pid;
-	struct evbuffer *in;
 	enum sig_result sr;
 	json_error_t jerr;
 
@@ -171,7 +214,7 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 404, "not found");
 		return;
 	}
-	if (evhttp_request_get_command(w->req) != EVHTTP_REQ_POST) {
+	if (w->req->method != WIRE_POST) {
 		webhook_error(w, 405, "method not allowed");
 		return;
 	}
@@ -188,13 +231,12 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 415, "content type must be application/json");
 		return;
 	}
-	in = evhttp_request_get_input_buffer(w->req);
-	w->len = evbuffer_get_length(in);
+	w->len = w->req->body_len;
 	if (w->len > w->cfg->max_body_bytes) {
 		webhook_error(w, 413, "body too large");
 		return;
 	}
-	w->body = w->len ? evbuffer_pullup(in, -1) : (const unsigned char *)"";
+	w->body = w->len ? (const unsigned char *)w->req->body : (const unsigned char *)"";
 	w->now_ms = webhook_now_ms();
 	ops = webhook_providers[pid];
 	sr = ops->verify(w);
@@ -228,19 +270,16 @@ webhook_count(unsigned provider_idx, const char *event, int status, uint64_t t0_
 }
 
 void
-webhook_handle(struct evhttp_request *req, const struct config *cfg,
+webhook_handle(struct wire_req *req, const struct config *cfg,
 	const struct routes_snapshot *snap, struct journal_waiter *waiter)
 {
+	struct webhook_out out = { .cap = sizeof(out.stack) };
 	struct webhook_req w = { .req = req, .cfg = cfg, .snap = snap, .status = 500,
-		.waiter = waiter, .provider_idx = MP_UNKNOWN, .t0_ns = metrics_now_ns() };
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+		.waiter = waiter, .provider_idx = MP_UNKNOWN, .t0_ns = metrics_now_ns(),
+		.out = &out };
+	const char *path = req->path;
 
-	w.out = evbuffer_new();
-	if (!w.out) {
-		evhttp_send_error(req, 503, NULL);
-		return;
-	}
+	out.p = out.stack;
 	if (!path || strncmp(path, WEBHOOK_PREFIX, strlen(WEBHOOK_PREFIX)) != 0)
 		webhook_error(&w, 404, "not found");
 	else
@@ -250,5 +289,6 @@ webhook_handle(struct evhttp_request *req, const struct config *cfg,
 		webhook_count(w.provider_idx, w.event, w.status, w.t0_ns);
 	}
 	json_decref(w.json);
-	evbuffer_free(w.out);
+	if (out.p != out.stack)
+		free(out.p);
 }

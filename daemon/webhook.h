@@ -5,18 +5,30 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "routes.h"
 #include "signature.h"
+#include "wire.h"
 
 struct config;
 
+/* The answer being built: a string builder that starts on the stack (no allocation for the
+ * answers of routing webhooks) and grows on the heap if it must. */
+struct webhook_out {
+	char *p;
+	size_t len, cap;
+	bool failed;
+	char stack[1024];
+};
+
+void webhook_out_add(struct webhook_out *o, const char *s, size_t n);
+#define webhook_out_lit(o, lit) webhook_out_add((o), (lit), sizeof(lit) - 1)
+void webhook_out_u64(struct webhook_out *o, uint64_t v);
+
 /* One webhook request in flight on a worker (lives for the length of the callback). */
 struct webhook_req {
-	struct evhttp_request *req;
+	struct wire_req *req;
 	const struct config *cfg;
 	const struct routes_snapshot *snap;
 	const struct route_account *acct;
@@ -26,7 +38,7 @@ struct webhook_req {
 	int64_t now_ms;
 	bool token_auth;       /* authenticated by a token, not a body signature (Bland look-up) */
 	int status;            /* answer */
-	struct evbuffer *out;  /* answer body (JSON) */
+	struct webhook_out *out; /* answer body (JSON) */
 	const char *event;     /* event name for logs */
 	struct journal_waiter *waiter; /* the worker's, for call events */
 	bool deferred;         /* answered later (when the event is durable) */
@@ -53,18 +65,18 @@ const char *webhook_header(const struct webhook_req *w, const char *name);
 void webhook_error(struct webhook_req *w, int status, const char *reason);
 void webhook_empty(struct webhook_req *w);   /* 200 {} */
 /* Append s as a JSON string (quotes and escapes). */
-void webhook_json_str(struct evbuffer *b, const char *s);
+void webhook_json_str(struct webhook_out *b, const char *s);
 /* Append the variables object {"agent_name":…,"client_name":…} and the metadata object
  * {"callrouted_agency_id":…,…} of a hit. */
-void webhook_json_vars(struct evbuffer *b, const struct route_agent *a);
-void webhook_json_meta(struct evbuffer *b, const struct route_agent *a, uint64_t number_id);
+void webhook_json_vars(struct webhook_out *b, const struct route_agent *a);
+void webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t number_id);
 
 /* Look up a number given as text in the request; on a bad number answers 400 and returns false. */
 bool webhook_route(struct webhook_req *w, const char *number, struct route_answer *ans);
 
 /* The worker's request entry point for /v1/webhooks/... */
 struct journal_waiter;
-void webhook_handle(struct evhttp_request *req, const struct config *cfg,
+void webhook_handle(struct wire_req *req, const struct config *cfg,
 	const struct routes_snapshot *snap, struct journal_waiter *waiter);
 
 #endif

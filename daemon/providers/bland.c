@@ -38,17 +38,17 @@ bland_dynamic_data(struct webhook_req *w)
 		return;
 	}
 	w->status = 200;
-	evbuffer_add_printf(w->out, "{\"agent_id\":");
+	webhook_out_lit(w->out, "{\"agent_id\":");
 	webhook_json_str(w->out, ans.agent->provider_agent_id);
-	evbuffer_add_printf(w->out, ",\"agent_name\":");
+	webhook_out_lit(w->out, ",\"agent_name\":");
 	webhook_json_str(w->out, ans.agent->name);
 	if (ans.agent->client_name) {
-		evbuffer_add_printf(w->out, ",\"client_name\":");
+		webhook_out_lit(w->out, ",\"client_name\":");
 		webhook_json_str(w->out, ans.agent->client_name);
 	}
-	evbuffer_add_printf(w->out, ",\"metadata\":");
+	webhook_out_lit(w->out, ",\"metadata\":");
 	webhook_json_meta(w->out, ans.agent, ans.number_id);
-	evbuffer_add(w->out, "}", 1);
+	webhook_out_lit(w->out, "}");
 }
 
 static const char *

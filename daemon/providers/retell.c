@@ -35,16 +35,16 @@ retell_inbound(struct webhook_req *w)
 	w->status = 200;
 	if (ans.result != ROUTE_HIT) {
 		/* no override: Retell has no fallback agent on our numbers, so the call is not taken */
-		evbuffer_add_printf(w->out, "{\"call_inbound\":{}}");
+		webhook_out_lit(w->out, "{\"call_inbound\":{}}");
 		return;
 	}
-	evbuffer_add_printf(w->out, "{\"call_inbound\":{\"override_agent_id\":");
+	webhook_out_lit(w->out, "{\"call_inbound\":{\"override_agent_id\":");
 	webhook_json_str(w->out, ans.agent->provider_agent_id);
-	evbuffer_add_printf(w->out, ",\"dynamic_variables\":");
+	webhook_out_lit(w->out, ",\"dynamic_variables\":");
 	webhook_json_vars(w->out, ans.agent);
-	evbuffer_add_printf(w->out, ",\"metadata\":");
+	webhook_out_lit(w->out, ",\"metadata\":");
 	webhook_json_meta(w->out, ans.agent, ans.number_id);
-	evbuffer_add_printf(w->out, "}}");
+	webhook_out_lit(w->out, "}}");
 }
 
 /* Disconnection reasons of calls that never connected (providers.md). */

@@ -28,18 +28,18 @@ vapi_assistant_request(struct webhook_req *w, json_t *msg)
 		return;
 	w->status = 200;
 	if (ans.result != ROUTE_HIT) {
-		evbuffer_add_printf(w->out, "{\"error\":");
+		webhook_out_lit(w->out, "{\"error\":");
 		webhook_json_str(w->out, w->cfg->vapi_no_agent_message);
-		evbuffer_add(w->out, "}", 1);
+		webhook_out_lit(w->out, "}");
 		return;
 	}
-	evbuffer_add_printf(w->out, "{\"assistantId\":");
+	webhook_out_lit(w->out, "{\"assistantId\":");
 	webhook_json_str(w->out, ans.agent->provider_agent_id);
-	evbuffer_add_printf(w->out, ",\"assistantOverrides\":{\"variableValues\":");
+	webhook_out_lit(w->out, ",\"assistantOverrides\":{\"variableValues\":");
 	webhook_json_vars(w->out, ans.agent);
-	evbuffer_add_printf(w->out, ",\"metadata\":");
+	webhook_out_lit(w->out, ",\"metadata\":");
 	webhook_json_meta(w->out, ans.agent, ans.number_id);
-	evbuffer_add_printf(w->out, "}}");
+	webhook_out_lit(w->out, "}}");
 }
 
 static const char *

@@ -1,0 +1,902 @@
+/* wire.c: the webhook listener's HTTP/1.1 server on raw sockets (one per worker loop). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "log.h"
+#include "wire.h"
+
+/*
+ * Why not evhttp: with it the webhook path spent most of its time in evhttp's own
+ * allocations, header formatting (printf) and epoll_ctl churn from its bufferevents (a perf
+ * profile of the routing webhook showed libevent + libc + kernel at 87%, our work at 12%).
+ * This server does what a webhook endpoint needs and no more: one read buffer per connection
+ * parsed in place, responses written straight to the socket (the write event is armed only
+ * when the kernel buffer is full), keep-alive and pipelining, Content-Length and chunked
+ * bodies, Expect: 100-continue, limits on header and body size, a deadline for a request to
+ * arrive and an idle timeout.  One request per connection is handled at a time; a deferred
+ * answer (a call event waiting for its fsync) holds the connection's next request back.
+ */
+
+#define WIRE_READ_CHUNK 16384
+#define WIRE_ACCEPT_BATCH 64
+#define WIRE_DISCARD_MAX (64u << 20) /* what we read and drop after a 413 before closing */
+
+enum wire_state { C_IDLE, C_READING, C_HANDLING, C_DISCARD };
+
+struct wire_conn {
+	struct wire_server *srv;
+	struct wire_conn *next, *prev;
+	int fd;
+	enum wire_state state;
+	struct event *rev, *wev, *tev;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off, out_cap;
+	char *chunked;          /* decoded chunked body */
+	size_t req_len;         /* bytes of in the current request takes */
+	size_t discard_left;
+	bool sent_continue;
+	bool close_after;       /* close once the output is written */
+	bool close_pending;     /* closing asked for inside wire_process: done on its way out */
+	bool zombie;            /* socket closed while an answer was deferred */
+	bool processing;        /* inside wire_process: closing waits until it returns */
+	bool head_done;         /* the request's head is parsed (in place) */
+	bool te_chunked;
+	size_t head_len, clen;
+	struct wire_req req;
+};
+
+struct wire_server {
+	struct event_base *base;
+	int lfd;
+	struct event *accept_ev;
+	struct wire_limits lim;
+	wire_handler_fn handler;
+	void *arg;
+	struct wire_conn *conns;
+	char date[40];
+	time_t date_at;
+};
+
+static void wire_process(struct wire_conn *c);
+static bool wire_flush(struct wire_conn *c);
+
+/* ------------------------------------------------------------------------------------------ */
+
+int
+wire_listen(const char *addr)
+{
+	struct sockaddr_storage ss;
+	int sslen = sizeof(ss), fd, one = 1;
+
+	if (evutil_parse_sockaddr_port(addr, (struct sockaddr *)&ss, &sslen) != 0) {
+		log_error("wire: \"%s\" is not an address:port", addr);
+		return -1;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 1024) != 0) {
+		log_error("wire: could not listen on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void
+wire_free_conn(struct wire_conn *c)
+{
+	struct wire_server *s = c->srv;
+
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->rev)
+		event_free(c->rev);
+	if (c->wev)
+		event_free(c->wev);
+	if (c->tev)
+		event_free(c->tev);
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->in);
+	free(c->out);
+	free(c->chunked);
+	free(c);
+}
+
+/* Close now; a connection whose answer is deferred lingers (socket closed) until it comes. */
+static void
+wire_close(struct wire_conn *c)
+{
+	if (c->state == C_HANDLING && c->req.deferred) {
+		event_del(c->rev);
+		event_del(c->wev);
+		event_del(c->tev);
+		if (c->fd >= 0)
+			close(c->fd);
+		c->fd = -1;
+		c->zombie = true;
+		return;
+	}
+	wire_free_conn(c);
+}
+
+/* Close, or inside wire_process mark it for closing there; true if c still exists. */
+static bool
+wire_close_soon(struct wire_conn *c)
+{
+	if (c->processing) {
+		c->close_pending = true;
+		return true;
+	}
+	wire_close(c);
+	return false;
+}
+
+static void
+wire_timer(struct wire_conn *c, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	event_add(c->tev, &tv);
+}
+
+static const char *
+wire_reason(int status)
+{
+	switch (status) {
+	case 100: return "Continue";
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 413: return "Content Too Large";
+	case 415: return "Unsupported Media Type";
+	case 422: return "Unprocessable Content";
+	case 431: return "Request Header Fields Too Large";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 503: return "Service Unavailable";
+	case 505: return "HTTP Version Not Supported";
+	default: return "Status";
+	}
+}
+
+static bool
+wire_out_reserve(struct wire_conn *c, size_t n)
+{
+	if (c->out_off > 0 && c->out_off == c->out_len)
+		c->out_off = c->out_len = 0;
+	if (c->out_len + n > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : 4096;
+		char *p;
+
+		while (cap < c->out_len + n)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p)
+			return false;
+		c->out = p;
+		c->out_cap = cap;
+	}
+	return true;
+}
+
+static void
+wire_date(struct wire_server *s)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	if (now == s->date_at)
+		return;
+	s->date_at = now;
+	gmtime_r(&now, &tm);
+	strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* Append a whole response to the output buffer. */
+static bool
+wire_format(struct wire_conn *c, int status, const char *ctype, const void *body, size_t len,
+	const char *extra, bool close_it)
+{
+	char head[512];
+	int n;
+
+	wire_date(c->srv);
+	n = snprintf(head, sizeof(head),
+		"HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+		status, wire_reason(status), c->srv->date, ctype, len,
+		close_it ? "Connection: close\r\n" : "", extra ? extra : "");
+	if (n < 0 || (size_t)n >= sizeof(head) || !wire_out_reserve(c, (size_t)n + len))
+		return false;
+	memcpy(c->out + c->out_len, head, (size_t)n);
+	c->out_len += (size_t)n;
+	if (len) {
+		memcpy(c->out + c->out_len, body, len);
+		c->out_len += len;
+	}
+	return true;
+}
+
+/* An error answer from the server itself; the connection closes after it (after dropping
+ * discard more bytes of body when discard > 0, so the client sees the answer). */
+static void
+wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
+{
+	char body[128];
+	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+
+	c->close_after = true;
+	wire_format(c, status, "application/json", body, (size_t)n, NULL, true);
+	c->in_len = 0;
+	c->head_done = false;
+	if (discard > 0) {
+		c->state = C_DISCARD;
+		c->discard_left = discard;
+		wire_timer(c, c->srv->lim.request_timeout_ms);
+	} else {
+		c->state = C_IDLE;
+	}
+	wire_flush(c);
+}
+
+/* Write what we can; arm the write event for the rest; close when asked and done.  True if
+ * c still exists afterwards. */
+static bool
+wire_flush(struct wire_conn *c)
+{
+	while (c->out_off < c->out_len && c->fd >= 0) {
+		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+
+		if (n > 0) {
+			c->out_off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(c->wev, NULL);
+			return true;
+		}
+		return wire_close_soon(c); /* peer gone */
+	}
+	event_del(c->wev);
+	c->out_off = c->out_len = 0;
+	if (c->close_after && c->state != C_DISCARD)
+		return wire_close_soon(c);
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Parsing                                                                                     */
+
+static bool
+wire_tchar(unsigned char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+	       (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+static enum wire_method
+wire_method_of(const char *m, size_t n)
+{
+	static const struct {
+		const char *s;
+		enum wire_method m;
+	} t[] = { { "GET", WIRE_GET }, { "HEAD", WIRE_HEAD }, { "POST", WIRE_POST },
+		{ "PUT", WIRE_PUT }, { "DELETE", WIRE_DELETE }, { "PATCH", WIRE_PATCH },
+		{ "OPTIONS", WIRE_OPTIONS } };
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strlen(t[i].s) == n && memcmp(t[i].s, m, n) == 0)
+			return t[i].m;
+	return WIRE_OTHER;
+}
+
+const char *
+wire_header(const struct wire_req *r, const char *name)
+{
+	for (int i = 0; i < r->nhdr; i++)
+		if (strcasecmp(r->hdr_name[i], name) == 0)
+			return r->hdr_value[i];
+	return NULL;
+}
+
+static bool
+wire_digits(const char *s, size_t *out)
+{
+	size_t v = 0;
+
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > (SIZE_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (size_t)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Decode a chunked body starting at p (avail bytes); 1 complete (*used set), 0 need more,
+ * -1 malformed, -2 too large.
+ */
+static int
+wire_dechunk(struct wire_conn *c, const char *p, size_t avail, size_t max, size_t *used)
+{
+	size_t off = 0, total = 0;
+	char *dst;
+
+	free(c->chunked);
+	c->chunked = dst = malloc(max + 1);
+	if (!dst)
+		return -2;
+	for (;;) {
+		const char *eol = memmem(p + off, avail - off, "\r\n", 2);
+		size_t size = 0, digits = 0;
+
+		if (!eol)
+			return avail - off > 64 ? -1 : 0;
+		for (const char *q = p + off; q < eol; q++) {
+			int h = *q >= '0' && *q <= '9' ? *q - '0' :
+				*q >= 'a' && *q <= 'f' ? *q - 'a' + 10 :
+				*q >= 'A' && *q <= 'F' ? *q - 'A' + 10 : -1;
+
+			if (h < 0) {
+				if (*q == ';' && digits) /* chunk extensions: ignored */
+					break;
+				return -1;
+			}
+			if (++digits > 15)
+				return -1;
+			size = size * 16 + (size_t)h;
+		}
+		if (!digits)
+			return -1;
+		off = (size_t)(eol - p) + 2;
+		if (size == 0) {
+			/* trailers: skip header lines up to the empty one */
+			for (;;) {
+				const char *e = memmem(p + off, avail - off, "\r\n", 2);
+
+				if (!e)
+					return 0;
+				if (e == p + off) {
+					off += 2;
+					break;
+				}
+				off = (size_t)(e - p) + 2;
+			}
+			*used = off;
+			c->req.body = dst;
+			c->req.body_len = total;
+			dst[total] = 0;
+			return 1;
+		}
+		if (total + size > max)
+			return -2;
+		if (avail - off < size + 2)
+			return 0;
+		if (memcmp(p + off + size, "\r\n", 2) != 0)
+			return -1;
+		memcpy(dst + total, p + off, size);
+		total += size;
+		off += size + 2;
+	}
+}
+
+/* Parse the head in place (NULs replace separators); 1 done, -1 answered with an error. */
+static int
+wire_parse_head(struct wire_conn *c, char *end)
+{
+	struct wire_server *s = c->srv;
+	struct wire_req *r = &c->req;
+	char *line, *next, *sp1, *sp2, *qm;
+	const char *cl, *te, *conn;
+	bool http10;
+
+	memset(r, 0, sizeof(*r));
+	r->conn = c;
+	c->head_len = (size_t)(end - c->in) + 4;
+	*end = 0;
+	line = c->in;
+	next = strstr(line, "\r\n");
+	if (next)
+		*next = 0;
+	sp1 = strchr(line, ' ');
+	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
+	if (!sp1 || !sp2 || sp1 == line || sp1[1] != '/' || strchr(sp2 + 1, ' ')) {
+		wire_fail(c, 400, "bad request line", 0);
+		return -1;
+	}
+	for (char *q = line; q < sp1; q++)
+		if (!wire_tchar((unsigned char)*q)) {
+			wire_fail(c, 400, "bad request line", 0);
+			return -1;
+		}
+	if (strcmp(sp2 + 1, "HTTP/1.1") == 0) {
+		http10 = false;
+	} else if (strcmp(sp2 + 1, "HTTP/1.0") == 0) {
+		http10 = true;
+	} else {
+		wire_fail(c, strncmp(sp2 + 1, "HTTP/", 5) == 0 ? 505 : 400, "bad HTTP version", 0);
+		return -1;
+	}
+	r->method = wire_method_of(line, (size_t)(sp1 - line));
+	*sp2 = 0;
+	for (char *q = sp1 + 1; *q; q++)
+		if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
+			wire_fail(c, 400, "bad request target", 0);
+			return -1;
+		}
+	r->path = sp1 + 1;
+	qm = strchr(sp1 + 1, '?');
+	if (qm) {
+		*qm = 0;
+		r->query = qm + 1;
+	}
+	while (next) {
+		char *colon, *v, *ve;
+
+		line = next + 2;
+		next = strstr(line, "\r\n");
+		if (next)
+			*next = 0;
+		if (*line == ' ' || *line == '\t') {
+			wire_fail(c, 400, "obsolete line folding", 0);
+			return -1;
+		}
+		colon = strchr(line, ':');
+		if (!colon || colon == line) {
+			wire_fail(c, 400, "bad header", 0);
+			return -1;
+		}
+		for (char *q = line; q < colon; q++)
+			if (!wire_tchar((unsigned char)*q)) {
+				wire_fail(c, 400, "bad header name", 0);
+				return -1;
+			}
+		*colon = 0;
+		v = colon + 1;
+		while (*v == ' ' || *v == '\t')
+			v++;
+		ve = v + strlen(v);
+		while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+			*--ve = 0;
+		for (char *q = v; q < ve; q++)
+			if (((unsigned char)*q < 0x20 && *q != '\t') || *q == 0x7f) {
+				wire_fail(c, 400, "bad header value", 0);
+				return -1;
+			}
+		if (r->nhdr == WIRE_MAX_HEADERS) {
+			wire_fail(c, 431, "too many headers", 0);
+			return -1;
+		}
+		/* one Content-Length only (two could smuggle a request) */
+		if (strcasecmp(line, "Content-Length") == 0 && wire_header(r, "Content-Length")) {
+			wire_fail(c, 400, "several Content-Length headers", 0);
+			return -1;
+		}
+		r->hdr_name[r->nhdr] = line;
+		r->hdr_value[r->nhdr++] = v;
+	}
+	conn = wire_header(r, "Connection");
+	r->keep_alive = http10 ? conn && strcasecmp(conn, "keep-alive") == 0 :
+				 !(conn && strcasecmp(conn, "close") == 0);
+	cl = wire_header(r, "Content-Length");
+	te = wire_header(r, "Transfer-Encoding");
+	c->clen = 0;
+	c->te_chunked = false;
+	if (te && cl) {
+		wire_fail(c, 400, "both Content-Length and Transfer-Encoding", 0);
+		return -1;
+	}
+	if (te) {
+		if (strcasecmp(te, "chunked") != 0 || http10) {
+			wire_fail(c, 501, "unsupported transfer encoding", 0);
+			return -1;
+		}
+		c->te_chunked = true;
+	} else if (cl && !wire_digits(cl, &c->clen)) {
+		wire_fail(c, 400, "bad Content-Length", 0);
+		return -1;
+	}
+	if (c->clen > s->lim.max_body_bytes) {
+		/* answer now; read and drop what the client still sends so it sees the 413 */
+		size_t have = c->in_len - c->head_len, rest = c->clen > have ? c->clen - have : 0;
+
+		wire_fail(c, 413, "body too large", rest <= WIRE_DISCARD_MAX ? rest : 0);
+		return -1;
+	}
+	c->head_done = true;
+	return 1;
+}
+
+/* 1: a whole request is in c->req; 0: need more; -1: answered with an error. */
+static int
+wire_parse(struct wire_conn *c)
+{
+	struct wire_server *s = c->srv;
+	struct wire_req *r = &c->req;
+
+	if (!c->head_done) {
+		char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
+
+		if (!end || (size_t)(end - c->in) + 4 > s->lim.max_header_bytes + 4) {
+			if (end || c->in_len > s->lim.max_header_bytes) {
+				wire_fail(c, 431, "headers too large", 0);
+				return -1;
+			}
+			return 0;
+		}
+		if (wire_parse_head(c, end) < 0)
+			return -1;
+	}
+	if (c->te_chunked) {
+		size_t used = 0;
+		int k = wire_dechunk(c, c->in + c->head_len, c->in_len - c->head_len,
+			s->lim.max_body_bytes, &used);
+
+		if (k == -2) {
+			wire_fail(c, 413, "body too large", 0);
+			return -1;
+		}
+		if (k < 0) {
+			wire_fail(c, 400, "bad chunked body", 0);
+			return -1;
+		}
+		if (k == 1) {
+			c->req_len = c->head_len + used;
+			return 1;
+		}
+	} else if (c->in_len - c->head_len >= c->clen) {
+		r->body = c->in + c->head_len;
+		r->body_len = c->clen;
+		c->req_len = c->head_len + c->clen;
+		return 1;
+	}
+	if (!c->sent_continue) {
+		const char *ex = wire_header(r, "Expect");
+
+		c->sent_continue = true;
+		if (ex && strcasecmp(ex, "100-continue") == 0 && wire_out_reserve(c, 25)) {
+			memcpy(c->out + c->out_len, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			c->out_len += 25;
+			if (!wire_flush(c) || c->close_pending)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+/* The parsed head's pointers as offsets into the input buffer, and back after it moved
+ * (ptrdiff_t from the old buffer: no use of a pointer after realloc). */
+#define WIRE_NPTR (2 + 2 * WIRE_MAX_HEADERS)
+
+static void
+wire_ptrs(struct wire_conn *c, const char ***out)
+{
+	struct wire_req *r = &c->req;
+	int n = 0;
+
+	out[n++] = &r->path;
+	out[n++] = &r->query;
+	for (int i = 0; i < r->nhdr; i++) {
+		out[n++] = &r->hdr_name[i];
+		out[n++] = &r->hdr_value[i];
+	}
+	for (; n < WIRE_NPTR; n++)
+		out[n] = NULL;
+}
+
+static void
+wire_save_offsets(struct wire_conn *c, ptrdiff_t *off)
+{
+	const char **p[WIRE_NPTR];
+
+	wire_ptrs(c, p);
+	for (int i = 0; i < WIRE_NPTR; i++)
+		off[i] = p[i] && *p[i] ? *p[i] - c->in : -1;
+}
+
+static void
+wire_restore_offsets(struct wire_conn *c, const ptrdiff_t *off)
+{
+	const char **p[WIRE_NPTR];
+
+	wire_ptrs(c, p);
+	for (int i = 0; i < WIRE_NPTR; i++)
+		if (p[i] && off[i] >= 0)
+			*p[i] = c->in + off[i];
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+void
+wire_reply(struct wire_req *r, int status, const char *content_type, const void *body,
+	size_t len, const char *extra_headers)
+{
+	struct wire_conn *c = r->conn;
+	bool close_it = !r->keep_alive, deferred = r->deferred;
+
+	if (c->zombie) {
+		wire_free_conn(c);
+		return;
+	}
+	if (close_it)
+		c->close_after = true;
+	/* HEAD: the headers of the answer, no body */
+	if (!wire_format(c, status, content_type, body, r->method == WIRE_HEAD ? 0 : len,
+		    extra_headers, close_it))
+		c->close_after = true;
+	/* the request's bytes are done with; a pipelined next one moves to the front */
+	memmove(c->in, c->in + c->req_len, c->in_len - c->req_len);
+	c->in_len -= c->req_len;
+	c->req_len = 0;
+	c->head_done = false;
+	c->sent_continue = false;
+	free(c->chunked);
+	c->chunked = NULL;
+	c->state = C_IDLE;
+	r->deferred = false;
+	wire_timer(c, c->srv->lim.idle_timeout_ms);
+	if (!wire_flush(c))
+		return;
+	/* an answer that came later resumes the connection's next request */
+	if (deferred && !c->processing) {
+		event_add(c->rev, NULL);
+		if (c->in_len > 0)
+			wire_process(c);
+	}
+}
+
+static void
+wire_process(struct wire_conn *c)
+{
+	struct wire_server *s = c->srv;
+
+	c->processing = true;
+	while (!c->close_pending && (c->state == C_IDLE || c->state == C_READING)) {
+		int k;
+
+		if (c->in_len == 0)
+			break;
+		if (c->state == C_IDLE) {
+			c->state = C_READING;
+			wire_timer(c, s->lim.request_timeout_ms);
+		}
+		k = wire_parse(c);
+		if (k <= 0)
+			break;
+		c->state = C_HANDLING;
+		event_del(c->tev);
+		s->handler(&c->req, s->arg);
+		if (c->req.deferred) {
+			/* the answer comes later; hold the next request back (no reading) */
+			event_del(c->rev);
+			break;
+		}
+	}
+	c->processing = false;
+	if (c->close_pending) {
+		wire_close(c);
+		return;
+	}
+	/* reading resumes unless an answer is outstanding (reads may have stopped at the limit) */
+	if (!(c->state == C_HANDLING && c->req.deferred) && c->fd >= 0)
+		event_add(c->rev, NULL);
+}
+
+static void
+wire_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_conn *c = arg;
+	struct wire_server *s = c->srv;
+	size_t limit = s->lim.max_header_bytes + s->lim.max_body_bytes * 2 + 8192;
+
+	for (;;) {
+		ssize_t n;
+
+		if (c->state == C_DISCARD) {
+			char sink[WIRE_READ_CHUNK];
+
+			n = read(fd, sink, sizeof(sink));
+			if (n > 0) {
+				c->discard_left = (size_t)n >= c->discard_left ? 0 :
+									   c->discard_left - (size_t)n;
+				if (c->discard_left == 0) {
+					wire_close(c);
+					return;
+				}
+				continue;
+			}
+		} else {
+			if (c->in_cap - c->in_len < WIRE_READ_CHUNK / 4) {
+				size_t cap = c->in_cap ? c->in_cap * 2 : WIRE_READ_CHUNK;
+				ptrdiff_t off[WIRE_NPTR];
+				char *p;
+
+				if (cap > limit)
+					cap = limit;
+				if (cap <= c->in_len + 1) {
+					/* more than any request may be: stop reading until answered */
+					event_del(c->rev);
+					break;
+				}
+				if (c->head_done)
+					wire_save_offsets(c, off);
+				p = realloc(c->in, cap);
+				if (!p) {
+					wire_close(c);
+					return;
+				}
+				c->in = p;
+				c->in_cap = cap;
+				if (c->head_done)
+					wire_restore_offsets(c, off);
+			}
+			n = read(fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
+			if (n > 0) {
+				c->in_len += (size_t)n;
+				c->in[c->in_len] = 0;
+				if ((size_t)n < c->in_cap - c->in_len)
+					break; /* drained */
+				continue;
+			}
+		}
+		if (n == 0) {
+			wire_close(c); /* peer closed (a deferred answer keeps c as a zombie) */
+			return;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+		wire_close(c);
+		return;
+	}
+	if (c->state == C_IDLE || c->state == C_READING)
+		wire_process(c);
+}
+
+static void
+wire_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	wire_flush(arg);
+}
+
+static void
+wire_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_conn *c = arg;
+
+	switch (c->state) {
+	case C_READING:
+		wire_fail(c, 408, "request timeout", 0);
+		break;
+	case C_HANDLING:
+		break; /* a deferred answer is bounded by the journal */
+	case C_IDLE:
+	case C_DISCARD:
+		wire_close(c);
+		break;
+	}
+}
+
+static void
+wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct wire_server *s = arg;
+
+	for (int i = 0; i < WIRE_ACCEPT_BATCH; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
+		struct wire_conn *c;
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warning("wire: accept: %s", strerror(errno));
+			return;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		c = calloc(1, sizeof(*c));
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		c->srv = s;
+		c->fd = fd;
+		c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, wire_read_cb, c);
+		c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, wire_write_cb, c);
+		c->tev = evtimer_new(s->base, wire_timer_cb, c);
+		c->next = s->conns;
+		if (s->conns)
+			s->conns->prev = c;
+		s->conns = c;
+		if (!c->rev || !c->wev || !c->tev) {
+			wire_free_conn(c);
+			continue;
+		}
+		event_add(c->rev, NULL);
+		wire_timer(c, s->lim.idle_timeout_ms);
+	}
+}
+
+struct wire_server *
+wire_server_new(struct event_base *base, int fd, const struct wire_limits *lim,
+	wire_handler_fn handler, void *arg)
+{
+	struct wire_server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->base = base;
+	s->lfd = fd;
+	s->lim = *lim;
+	s->handler = handler;
+	s->arg = arg;
+	s->accept_ev = event_new(base, fd, EV_READ | EV_PERSIST, wire_accept_cb, s);
+	if (!s->accept_ev || event_add(s->accept_ev, NULL) != 0) {
+		if (s->accept_ev)
+			event_free(s->accept_ev);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+wire_server_set_limits(struct wire_server *s, const struct wire_limits *lim)
+{
+	s->lim = *lim;
+}
+
+void
+wire_server_stop_accepting(struct wire_server *s)
+{
+	if (s->lfd >= 0) {
+		event_del(s->accept_ev);
+		close(s->lfd);
+		s->lfd = -1;
+	}
+}
+
+void
+wire_server_free(struct wire_server *s)
+{
+	if (!s)
+		return;
+	wire_server_stop_accepting(s);
+	event_free(s->accept_ev);
+	while (s->conns)
+		wire_free_conn(s->conns);
+	free(s);
+}
