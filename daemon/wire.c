@@ -54,6 +54,8 @@ struct wire_conn {
 	bool zombie;            /* socket closed while an answer was deferred */
 	bool processing;        /* inside wire_process: closing waits until it returns */
 	bool head_done;         /* the request's head is parsed (in place) */
+	bool timer_armed;
+	int64_t deadline_ms;    /* when the connection's timer really expires (monotonic, ms) */
 	bool te_chunked;
 	size_t head_len, clen;
 	struct wire_req req;
@@ -152,12 +154,35 @@ wire_close_soon(struct wire_conn *c)
 	return false;
 }
 
+static int64_t
+wire_now_ms(struct wire_server *s)
+{
+	struct timeval tv;
+
+	/* the loop's cached time: no syscall per request */
+	event_base_gettimeofday_cached(s->base, &tv);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Set the connection's deadline.  The timer event is re-armed only when the new deadline is
+ * earlier than the armed one; a later one is found when the timer fires (so a request costs
+ * no timer heap operations, like nginx's lazy timers). */
 static void
 wire_timer(struct wire_conn *c, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	int64_t deadline = wire_now_ms(c->srv) + ms;
 
-	event_add(c->tev, &tv);
+	if (c->timer_armed && deadline >= c->deadline_ms) {
+		c->deadline_ms = deadline;
+		return;
+	}
+	{
+		struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+		c->deadline_ms = deadline;
+		c->timer_armed = true;
+		event_add(c->tev, &tv);
+	}
 }
 
 static const char *
@@ -221,27 +246,55 @@ wire_date(struct wire_server *s)
 	strftime(s->date, sizeof(s->date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
-/* Append a whole response to the output buffer. */
+static char *
+wire_put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+/* Append a whole response to the output buffer (no printf on this path). */
 static bool
 wire_format(struct wire_conn *c, int status, const char *ctype, const void *body, size_t len,
 	const char *extra, bool close_it)
 {
-	char head[512];
-	int n;
+	const char *reason = wire_reason(status);
+	size_t need, rl = strlen(reason), cl = strlen(ctype), el = extra ? strlen(extra) : 0;
+	char num[24], *q = num + sizeof(num), *p;
+	size_t v = len;
 
+	if (status < 100 || status > 999)
+		status = 500;
+	do
+		*--q = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
 	wire_date(c->srv);
-	n = snprintf(head, sizeof(head),
-		"HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-		status, wire_reason(status), c->srv->date, ctype, len,
-		close_it ? "Connection: close\r\n" : "", extra ? extra : "");
-	if (n < 0 || (size_t)n >= sizeof(head) || !wire_out_reserve(c, (size_t)n + len))
+	need = 13 + rl + 8 + strlen(c->srv->date) + 16 + cl + 18 + (size_t)(num + sizeof(num) - q) +
+	       2 + (close_it ? 19 : 0) + el + 2 + len;
+	if (!wire_out_reserve(c, need))
 		return false;
-	memcpy(c->out + c->out_len, head, (size_t)n);
-	c->out_len += (size_t)n;
-	if (len) {
-		memcpy(c->out + c->out_len, body, len);
-		c->out_len += len;
-	}
+	p = c->out + c->out_len;
+	p = wire_put(p, "HTTP/1.1 ", 9);
+	*p++ = (char)('0' + status / 100);
+	*p++ = (char)('0' + status / 10 % 10);
+	*p++ = (char)('0' + status % 10);
+	*p++ = ' ';
+	p = wire_put(p, reason, rl);
+	p = wire_put(p, "\r\nDate: ", 8);
+	p = wire_put(p, c->srv->date, strlen(c->srv->date));
+	p = wire_put(p, "\r\nContent-Type: ", 16);
+	p = wire_put(p, ctype, cl);
+	p = wire_put(p, "\r\nContent-Length: ", 18);
+	p = wire_put(p, q, (size_t)(num + sizeof(num) - q));
+	p = wire_put(p, "\r\n", 2);
+	if (close_it)
+		p = wire_put(p, "Connection: close\r\n", 19);
+	if (el)
+		p = wire_put(p, extra, el);
+	p = wire_put(p, "\r\n", 2);
+	if (len)
+		p = wire_put(p, body, len);
+	c->out_len = (size_t)(p - c->out);
 	return true;
 }
 
@@ -697,7 +750,6 @@ wire_process(struct wire_conn *c)
 		if (k <= 0)
 			break;
 		c->state = C_HANDLING;
-		event_del(c->tev);
 		s->handler(&c->req, s->arg);
 		if (c->req.deferred) {
 			/* the answer comes later; hold the next request back (no reading) */
@@ -797,7 +849,17 @@ static void
 wire_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct wire_conn *c = arg;
+	int64_t left = c->deadline_ms - wire_now_ms(c->srv);
 
+	c->timer_armed = false;
+	if (left > 0) {
+		/* the deadline moved on since the timer was armed */
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+
+		c->timer_armed = true;
+		event_add(c->tev, &tv);
+		return;
+	}
 	switch (c->state) {
 	case C_READING:
 		wire_fail(c, 408, "request timeout", 0);

@@ -1,41 +1,1053 @@
-/* callroutectl.c: the command-line client: usage read-outs from the ledger (more to come). */
+/*
+ * callroutectl.c: the command-line client.  numbers and calls go through the daemon's admin API
+ * (HTTP on the admin listener, a bearer token); tokens, migrate and usage work on the database
+ * directly.  Exit codes: 0 done, 1 error (the reason on stderr), 2 usage error.
+ */
+#include <ctype.h>
+#include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
 
 #include "config.h"
+#include "e164.h"
 #include "log.h"
+#include "migrate.h"
 #include "rating.h"
+#include "routes.h"
+
+#define CTL_OK 0
+#define CTL_ERROR 1
+#define CTL_USAGE 2
+
+#define CTL_DEFAULT_URL "http://127.0.0.1:9090"
+#define CTL_TIMEOUT_S 30
+#define CTL_LIST_MAX 500       /* the API's largest page */
+#define CTL_TOKEN_PREFIX "crt_"
+#define CTL_TOKEN_BYTES 32
+
+/* ctl_getopt's answers besides an option's value */
+#define CTL_HELP_SHOWN (-2)
+#define CTL_BAD_OPTION (-3)
+
+enum {
+	OPT_JSON = 1000, OPT_URL, OPT_TOKEN, OPT_CLIENT, OPT_AGENT, OPT_PROVIDER, OPT_STATUS,
+	OPT_LIMIT, OPT_AFTER, OPT_ALL, OPT_ACCOUNT, OPT_AREA_CODE, OPT_NICKNAME, OPT_TO, OPT_FROM,
+	OPT_AGENCY, OPT_NAME, OPT_BY, OPT_FORMAT,
+};
+
+/* Every command takes these (--url and --token only matter to those that call the API). */
+#define CTL_COMMON_OPTS                                                                          \
+	{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, OPT_JSON },             \
+	{ "url", required_argument, NULL, OPT_URL },                                             \
+	{ "token", required_argument, NULL, OPT_TOKEN }, { NULL, 0, NULL, 0 }
+
+struct ctl_cmd;
+typedef int (*ctl_run_fn)(const struct ctl_cmd *cmd, int argc, char **argv);
 
 struct ctl_cmd {
+	const char *group;    /* "numbers", "calls", "tokens"; NULL: a command of its own */
 	const char *name;
-	const char *usage;
-	int (*run)(int argc, char **argv);
+	const char *synopsis; /* what follows the command's name */
+	const char *help;     /* what it does, then its options */
+	ctl_run_fn run;
 };
 
 static const char *ctl_config = "/etc/callrouted/callrouted.conf";
+static bool ctl_config_given;
 static const char *ctl_database;
+static const char *ctl_url;
+static const char *ctl_token;
+static bool ctl_json;
 
-/* The database: --database, else the daemon's configuration file's database_url. */
+/* ------------------------------------------------------------------------------------------ */
+/* Messages, options, arguments                                                                */
+
+static void ctl_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+ctl_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("callroutectl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static const char *
+ctl_cmd_name(const struct ctl_cmd *cmd, char *buf, size_t size)
+{
+	if (cmd->group)
+		snprintf(buf, size, "%s %s", cmd->group, cmd->name);
+	else
+		snprintf(buf, size, "%s", cmd->name);
+	return buf;
+}
+
+static void
+ctl_cmd_help(FILE *f, const struct ctl_cmd *cmd)
+{
+	char name[64];
+
+	fprintf(f, "usage: callroutectl [GLOBAL OPTIONS] %s%s%s\n\n%s\n",
+		ctl_cmd_name(cmd, name, sizeof(name)), *cmd->synopsis ? " " : "", cmd->synopsis,
+		cmd->help);
+	fprintf(f, "\n  --json                  machine-readable output (JSON on stdout)\n"
+		   "  -h, --help              this help\n");
+}
+
+static int ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* A usage error of cmd: the reason, the synopsis; returns CTL_USAGE. */
+static int
+ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
+{
+	char name[64];
+	va_list ap;
+
+	ctl_cmd_name(cmd, name, sizeof(name));
+	fprintf(stderr, "callroutectl %s: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nusage: callroutectl %s %s\n(callroutectl %s --help tells more)\n", name,
+		cmd->synopsis, name);
+	return CTL_USAGE;
+}
+
+/* getopt_long, with the common options handled here; CTL_HELP_SHOWN or CTL_BAD_OPTION (reported)
+ * end the command. */
+static int
+ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option *opts)
+{
+	int c;
+
+	opterr = 0;
+	for (;;) {
+		c = getopt_long(argc, argv, ":h", opts, NULL);
+		switch (c) {
+		case 'h':
+			ctl_cmd_help(stdout, cmd);
+			return CTL_HELP_SHOWN;
+		case OPT_JSON:
+			ctl_json = true;
+			continue;
+		case OPT_URL:
+			ctl_url = optarg;
+			continue;
+		case OPT_TOKEN:
+			ctl_token = optarg;
+			continue;
+		case ':':
+			ctl_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+			return CTL_BAD_OPTION;
+		case '?':
+			if (optopt)
+				ctl_usage_error(cmd, "unknown option -%c", optopt);
+			else
+				ctl_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+			return CTL_BAD_OPTION;
+		default:
+			return c;
+		}
+	}
+}
+
+/* The positional arguments left after the options: exactly n of them. */
+static bool
+ctl_args(const struct ctl_cmd *cmd, int argc, char **argv, int n, int *rc)
+{
+	int have = argc - optind;
+
+	if (have == n)
+		return true;
+	if (have < n)
+		*rc = ctl_usage_error(cmd, "missing argument");
+	else
+		*rc = ctl_usage_error(cmd, "unexpected argument \"%s\"", argv[optind + n]);
+	return false;
+}
+
+/* A positive integer id (what the API and the database take: at most 18 digits). */
+static bool
+ctl_parse_id(const char *s, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
+		return false;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v == 0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* 1..max bytes, no control characters. */
+static bool
+ctl_text_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return false;
+	return true;
+}
+
+/* An E.164 number in canonical form, or false. */
+static bool
+ctl_parse_e164(const char *s, char *out, size_t size)
+{
+	uint64_t key;
+
+	return e164_parse(s, strlen(s), &key) && e164_format(key, out, size) > 0;
+}
+
+static void
+ctl_print_json(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	fputc('\n', stdout);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Tables                                                                                      */
+
+#define CTL_TABLE_MAX_COLS 12
+
+struct ctl_table {
+	size_t ncols, nrows, cap; /* ncols <= CTL_TABLE_MAX_COLS */
+	char **cells; /* row-major; row 0 is the heading */
+};
+
+static void
+ctl_table_add(struct ctl_table *t, const char *const *row)
+{
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? 2 * t->cap : 16;
+		char **cells = realloc(t->cells, cap * t->ncols * sizeof(*cells));
+
+		if (!cells) {
+			ctl_error("out of memory");
+			exit(CTL_ERROR);
+		}
+		t->cells = cells;
+		t->cap = cap;
+	}
+	for (size_t i = 0; i < t->ncols; i++) {
+		char *s = strdup(row[i] ? row[i] : "");
+
+		if (!s) {
+			ctl_error("out of memory");
+			exit(CTL_ERROR);
+		}
+		t->cells[t->nrows * t->ncols + i] = s;
+	}
+	t->nrows++;
+}
+
+/* Width on a terminal: UTF-8 characters, not bytes. */
+static size_t
+ctl_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Print and free. */
+static void
+ctl_table_print(struct ctl_table *t)
+{
+	size_t w[CTL_TABLE_MAX_COLS] = { 0 };
+
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++) {
+			size_t n = ctl_width(t->cells[r * t->ncols + c]);
+
+			if (n > w[c])
+				w[c] = n;
+		}
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *s = t->cells[r * t->ncols + c];
+
+			fputs(s, stdout);
+			if (c + 1 < t->ncols)
+				for (size_t k = ctl_width(s); k < w[c] + 2; k++)
+					fputc(' ', stdout);
+		}
+		fputc('\n', stdout);
+	}
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = t->cap = 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The admin API: one blocking request on a private event_base                                 */
+
+struct ctl_http {
+	struct event_base *base;
+	int status;                   /* 0: no answer */
+	enum evhttp_request_error err;
+	bool failed;                  /* err is set */
+	struct evbuffer *body;
+};
+
+static void
+ctl_http_done(struct evhttp_request *req, void *arg)
+{
+	struct ctl_http *h = arg;
+
+	/* req is NULL, or has no response code, when the request failed */
+	if (req && evhttp_request_get_response_code(req) > 0) {
+		h->status = evhttp_request_get_response_code(req);
+		evbuffer_add_buffer(h->body, evhttp_request_get_input_buffer(req));
+	}
+	event_base_loopbreak(h->base);
+}
+
+static void
+ctl_http_error(enum evhttp_request_error err, void *arg)
+{
+	struct ctl_http *h = arg;
+
+	h->err = err;
+	h->failed = true;
+}
+
+/* The admin API's base URL (malloc'd): --url, $CALLROUTED_URL, the admin_listen of an explicit
+ * -c FILE, or the default. */
+static char *
+ctl_base_url(void)
+{
+	const char *env = getenv("CALLROUTED_URL");
+	struct config *cfg;
+	char *url = NULL;
+	int n = -1;
+
+	if (ctl_url)
+		return strdup(ctl_url);
+	if (env && *env)
+		return strdup(env);
+	if (!ctl_config_given)
+		return strdup(CTL_DEFAULT_URL);
+	cfg = config_load(ctl_config);
+	if (cfg && cfg->admin_listen && *cfg->admin_listen) {
+		const char *l = cfg->admin_listen;
+
+		/* a wildcard listener is reached on loopback */
+		if (strncmp(l, "0.0.0.0:", 8) == 0)
+			n = asprintf(&url, "http://127.0.0.1:%s", l + 8);
+		else if (strncmp(l, "[::]:", 5) == 0)
+			n = asprintf(&url, "http://[::1]:%s", l + 5);
+		else
+			n = asprintf(&url, "http://%s", l);
+	}
+	config_free(cfg);
+	return n < 0 ? strdup(CTL_DEFAULT_URL) : url;
+}
+
+/* The bearer token: --token or $CALLROUTED_TOKEN.  Never printed. */
+static const char *
+ctl_bearer(void)
+{
+	const char *t = ctl_token ? ctl_token : getenv("CALLROUTED_TOKEN");
+
+	if (!t || !*t) {
+		ctl_error("no API token: give --token TOKEN or set CALLROUTED_TOKEN "
+			  "(callroutectl tokens create makes one)");
+		return NULL;
+	}
+	if (!ctl_text_ok(t, 256) || strchr(t, ' ')) {
+		ctl_error("the API token is malformed (printable characters, no spaces, at most 256)");
+		return NULL;
+	}
+	return t;
+}
+
+static const char *
+ctl_http_failure(const struct ctl_http *h)
+{
+	if (!h->failed)
+		return "no answer (is the daemon running, and is this its admin_listen?)";
+	switch (h->err) {
+	case EVREQ_HTTP_TIMEOUT: return "no answer within 30 s";
+	case EVREQ_HTTP_EOF: return "the connection closed before an answer";
+	case EVREQ_HTTP_INVALID_HEADER: return "the answer was not HTTP";
+	case EVREQ_HTTP_BUFFER_ERROR: return "could not connect or read the answer";
+	case EVREQ_HTTP_DATA_TOO_LONG: return "the answer was too long";
+	default: return "the request failed";
+	}
+}
+
+static const char *
+ctl_method_name(enum evhttp_cmd_type m)
+{
+	switch (m) {
+	case EVHTTP_REQ_GET: return "GET";
+	case EVHTTP_REQ_POST: return "POST";
+	case EVHTTP_REQ_PATCH: return "PATCH";
+	case EVHTTP_REQ_DELETE: return "DELETE";
+	default: return "?";
+	}
+}
+
+/*
+ * One request to the admin API: method, path (from /v1/...), an optional JSON body.  Returns
+ * CTL_OK with the answer's JSON in *out, or CTL_ERROR / CTL_USAGE with the reason on stderr (an
+ * API error: its status, code and message).
+ */
+static int
+ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **out)
+{
+	struct ctl_http h = { 0 };
+	struct evhttp_uri *uri = NULL;
+	struct evhttp_connection *conn = NULL;
+	struct evhttp_request *req;
+	struct evkeyvalq *hdr;
+	const char *token, *scheme, *host, *prefix;
+	char *url, *full = NULL, *auth = NULL, *hosthdr = NULL, *addr = NULL, *text = NULL;
+	int port, rc = CTL_ERROR;
+	json_t *answer = NULL;
+	json_error_t jerr;
+	size_t plen;
+
+	*out = NULL;
+	token = ctl_bearer();
+	if (!token)
+		return CTL_USAGE;
+	url = ctl_base_url();
+	if (!url) {
+		ctl_error("out of memory");
+		return CTL_ERROR;
+	}
+	uri = evhttp_uri_parse(url);
+	scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+	host = uri ? evhttp_uri_get_host(uri) : NULL;
+	if (!uri || !scheme || !host || !*host || evhttp_uri_get_query(uri) ||
+	    evhttp_uri_get_fragment(uri)) {
+		ctl_error("bad API URL \"%s\": want http://HOST:PORT", url);
+		rc = CTL_USAGE;
+		goto done;
+	}
+	if (strcasecmp(scheme, "http") != 0) {
+		ctl_error("bad API URL \"%s\": only http:// (the admin listener is plain HTTP, "
+			  "keep it on loopback)", url);
+		rc = CTL_USAGE;
+		goto done;
+	}
+	port = evhttp_uri_get_port(uri);
+	if (port < 0)
+		port = 80;
+	/* a base path, if any, goes before /v1/... */
+	prefix = evhttp_uri_get_path(uri);
+	if (!prefix)
+		prefix = "";
+	plen = strlen(prefix);
+	while (plen > 0 && prefix[plen - 1] == '/')
+		plen--;
+	if (asprintf(&full, "%.*s%s", (int)plen, prefix, path) < 0 ||
+	    asprintf(&auth, "Bearer %s", token) < 0 ||
+	    asprintf(&hosthdr, "%s:%d", host, port) < 0) {
+		full = auth = hosthdr = NULL;
+		ctl_error("out of memory");
+		goto done;
+	}
+	/* an IPv6 literal comes in brackets: the Host header keeps them, the connection not */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		if (!(addr = strndup(host + 1, strlen(host) - 2))) {
+			ctl_error("out of memory");
+			goto done;
+		}
+		host = addr;
+	}
+	h.base = event_base_new();
+	h.body = evbuffer_new();
+	if (!h.base || !h.body) {
+		ctl_error("could not set up the HTTP client");
+		goto done;
+	}
+	conn = evhttp_connection_base_new(h.base, NULL, host, (unsigned short)port);
+	req = conn ? evhttp_request_new(ctl_http_done, &h) : NULL;
+	if (!req) {
+		ctl_error("could not set up the HTTP client");
+		goto done;
+	}
+	evhttp_connection_set_timeout(conn, CTL_TIMEOUT_S);
+	evhttp_connection_set_retries(conn, 0);
+	evhttp_request_set_error_cb(req, ctl_http_error);
+	hdr = evhttp_request_get_output_headers(req);
+	evhttp_add_header(hdr, "Host", hosthdr);
+	evhttp_add_header(hdr, "Authorization", auth);
+	evhttp_add_header(hdr, "Accept", "application/json");
+	evhttp_add_header(hdr, "User-Agent", "callroutectl/" CALLROUTED_VERSION);
+	evhttp_add_header(hdr, "Connection", "close");
+	if (body) {
+		char len[32];
+
+		text = json_dumps(body, JSON_COMPACT);
+		if (!text) {
+			evhttp_request_free(req);
+			ctl_error("out of memory");
+			goto done;
+		}
+		snprintf(len, sizeof(len), "%zu", strlen(text));
+		evhttp_add_header(hdr, "Content-Type", "application/json");
+		evhttp_add_header(hdr, "Content-Length", len);
+		evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+	}
+	/* on failure evhttp_make_request frees req */
+	if (evhttp_make_request(conn, req, method, full) != 0) {
+		ctl_error("%s %s: could not send the request to %s", ctl_method_name(method), path,
+			url);
+		goto done;
+	}
+	event_base_dispatch(h.base);
+	if (h.status == 0) {
+		ctl_error("%s %s: %s: %s", ctl_method_name(method), path, url, ctl_http_failure(&h));
+		goto done;
+	}
+	{
+		size_t n = evbuffer_get_length(h.body);
+		const char *p = n ? (const char *)evbuffer_pullup(h.body, -1) : "";
+
+		answer = n ? json_loadb(p, n, 0, &jerr) : NULL;
+		if (h.status >= 200 && h.status < 300) {
+			if (!answer) {
+				ctl_error("%s %s: HTTP %d with an answer that is not JSON",
+					ctl_method_name(method), path, h.status);
+				goto done;
+			}
+			*out = answer;
+			answer = NULL;
+			rc = CTL_OK;
+		} else {
+			json_t *e = json_object_get(answer, "error");
+			const char *code = json_string_value(json_object_get(e, "code"));
+			const char *msg = json_string_value(json_object_get(e, "message"));
+
+			if (code && msg)
+				ctl_error("%s %s: %d %s: %s", ctl_method_name(method), path, h.status,
+					code, msg);
+			else
+				ctl_error("%s %s: HTTP %d: %.*s", ctl_method_name(method), path, h.status,
+					(int)(n > 200 ? 200 : n), p);
+		}
+	}
+done:
+	json_decref(answer);
+	if (conn)
+		evhttp_connection_free(conn);
+	if (h.body)
+		evbuffer_free(h.body);
+	if (h.base)
+		event_base_free(h.base);
+	if (uri)
+		evhttp_uri_free(uri);
+	if (auth) {
+		explicit_bzero(auth, strlen(auth));
+		free(auth);
+	}
+	free(text);
+	free(full);
+	free(hosthdr);
+	free(addr);
+	free(url);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* numbers, calls                                                                              */
+
+/* A string member, or "-" for null / absent. */
+static const char *
+ctl_jstr(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && *s ? s : "-";
+}
+
+/* "{id, name}" as "name (#id)", or "-". */
+static void
+ctl_ref(json_t *o, char *buf, size_t size)
+{
+	if (!json_is_object(o)) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	snprintf(buf, size, "%s (#%" JSON_INTEGER_FORMAT ")", ctl_jstr(o, "name"),
+		json_integer_value(json_object_get(o, "id")));
+}
+
+static void
+ctl_number_row(struct ctl_table *t, json_t *n)
+{
+	char id[32], agent[160], client[160];
+	const char *row[9];
+
+	snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(n, "id")));
+	ctl_ref(json_object_get(n, "agent"), agent, sizeof(agent));
+	ctl_ref(json_object_get(n, "client"), client, sizeof(client));
+	row[0] = id;
+	row[1] = ctl_jstr(n, "e164");
+	row[2] = ctl_jstr(n, "provider");
+	row[3] = ctl_jstr(n, "account");
+	row[4] = ctl_jstr(n, "nickname");
+	row[5] = agent;
+	row[6] = client;
+	row[7] = ctl_jstr(n, "status");
+	row[8] = ctl_jstr(n, "created_at");
+	ctl_table_add(t, row);
+}
+
+static const char *const ctl_number_heading[9] = {
+	"ID", "E164", "PROVIDER", "ACCOUNT", "NICKNAME", "AGENT", "CLIENT", "STATUS", "CREATED",
+};
+
+/* One number, a field a line. */
+static void
+ctl_number_print(json_t *n)
+{
+	char agent[160], client[160];
+
+	if (ctl_json) {
+		ctl_print_json(n);
+		return;
+	}
+	ctl_ref(json_object_get(n, "agent"), agent, sizeof(agent));
+	ctl_ref(json_object_get(n, "client"), client, sizeof(client));
+	printf("id:        %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(n, "id")));
+	printf("e164:      %s\n", ctl_jstr(n, "e164"));
+	printf("provider:  %s\n", ctl_jstr(n, "provider"));
+	printf("account:   %s\n", ctl_jstr(n, "account"));
+	printf("nickname:  %s\n", ctl_jstr(n, "nickname"));
+	printf("agent:     %s\n", agent);
+	printf("client:    %s\n", client);
+	printf("status:    %s\n", ctl_jstr(n, "status"));
+	printf("created:   %s\n", ctl_jstr(n, "created_at"));
+	printf("released:  %s\n", ctl_jstr(n, "released_at"));
+	if (json_is_string(json_object_get(n, "provider_note")))
+		printf("note:      %s\n", ctl_jstr(n, "provider_note"));
+}
+
+static int
+ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "client", required_argument, NULL, OPT_CLIENT },
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "provider", required_argument, NULL, OPT_PROVIDER },
+		{ "status", required_argument, NULL, OPT_STATUS },
+		{ "limit", required_argument, NULL, OPT_LIMIT },
+		{ "after", required_argument, NULL, OPT_AFTER },
+		{ "all", no_argument, NULL, OPT_ALL },
+		CTL_COMMON_OPTS,
+	};
+	const char *client = NULL, *agent = NULL, *provider = NULL, *status = NULL;
+	uint64_t id, limit = 0, after = 0;
+	bool all = false;
+	enum provider_id pid;
+	json_t *numbers, *answer = NULL;
+	char path[512];
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_CLIENT:
+			if (!ctl_parse_id(optarg, &id))
+				return ctl_usage_error(cmd, "--client takes a client id (a positive integer)");
+			client = optarg;
+			break;
+		case OPT_AGENT:
+			if (!ctl_parse_id(optarg, &id))
+				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+			agent = optarg;
+			break;
+		case OPT_PROVIDER:
+			if (!provider_from_name(optarg, strlen(optarg), &pid))
+				return ctl_usage_error(cmd, "--provider takes retell, vapi or bland");
+			provider = optarg;
+			break;
+		case OPT_STATUS:
+			if (strcmp(optarg, "active") != 0 && strcmp(optarg, "released") != 0)
+				return ctl_usage_error(cmd, "--status takes active or released");
+			status = optarg;
+			break;
+		case OPT_LIMIT:
+			if (!ctl_parse_id(optarg, &limit) || limit > CTL_LIST_MAX)
+				return ctl_usage_error(cmd, "--limit takes 1 to %d", CTL_LIST_MAX);
+			break;
+		case OPT_AFTER:
+			if (!ctl_parse_id(optarg, &after))
+				return ctl_usage_error(cmd, "--after takes a number id (a positive integer)");
+			break;
+		case OPT_ALL:
+			all = true;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (all && !limit)
+		limit = CTL_LIST_MAX;
+	numbers = json_array();
+	for (;;) {
+		json_t *page, *next;
+		int n = snprintf(path, sizeof(path), "/v1/numbers?");
+
+		/* every value was validated: digits or a fixed word, nothing to escape */
+		if (client)
+			n += snprintf(path + n, sizeof(path) - n, "client=%s&", client);
+		if (agent)
+			n += snprintf(path + n, sizeof(path) - n, "agent=%s&", agent);
+		if (provider)
+			n += snprintf(path + n, sizeof(path) - n, "provider=%s&", provider);
+		if (status)
+			n += snprintf(path + n, sizeof(path) - n, "status=%s&", status);
+		if (limit)
+			n += snprintf(path + n, sizeof(path) - n, "limit=%" PRIu64 "&", limit);
+		if (after)
+			n += snprintf(path + n, sizeof(path) - n, "after=%" PRIu64 "&", after);
+		path[n - 1] = '\0'; /* the last '&' or the '?' */
+		json_decref(answer);
+		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		if (rc != CTL_OK)
+			goto done;
+		page = json_object_get(answer, "numbers");
+		next = json_object_get(answer, "next_after");
+		if (!json_is_array(page)) {
+			ctl_error("GET %s: the answer has no \"numbers\" list", path);
+			rc = CTL_ERROR;
+			goto done;
+		}
+		json_array_extend(numbers, page);
+		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
+			break;
+		after = (uint64_t)json_integer_value(next);
+	}
+	if (ctl_json) {
+		if (all) {
+			/* the pages as one: nothing follows */
+			json_object_set(answer, "numbers", numbers);
+			json_object_set_new(answer, "next_after", json_null());
+		}
+		ctl_print_json(answer);
+	} else {
+		struct ctl_table t = { .ncols = 9 };
+		json_t *next = json_object_get(answer, "next_after");
+		size_t i;
+		json_t *num;
+
+		ctl_table_add(&t, ctl_number_heading);
+		json_array_foreach(numbers, i, num)
+			ctl_number_row(&t, num);
+		ctl_table_print(&t);
+		if (json_is_integer(next))
+			fprintf(stderr, "(more: --after %" JSON_INTEGER_FORMAT ", or --all)\n",
+				json_integer_value(next));
+	}
+done:
+	json_decref(answer);
+	json_decref(numbers);
+	return rc;
+}
+
+/* The single positional NUMBER id of show, rename, assign, unassign and release. */
+static bool
+ctl_number_arg(const struct ctl_cmd *cmd, char **argv, uint64_t *id, int *rc)
+{
+	if (!ctl_parse_id(argv[optind], id)) {
+		*rc = ctl_usage_error(cmd, "\"%s\" is not a number id (a positive integer)",
+			argv[optind]);
+		return false;
+	}
+	return true;
+}
+
+/* Options only (the common ones); false with *rc when the command ends here. */
+static bool
+ctl_common_only(const struct ctl_cmd *cmd, int argc, char **argv, int *rc)
+{
+	static const struct option opts[] = { CTL_COMMON_OPTS };
+	int c = ctl_getopt(cmd, argc, argv, opts);
+
+	if (c == -1)
+		return true;
+	*rc = c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+	return false;
+}
+
+/* A request that answers a number, printed. */
+static int
+ctl_number_request(enum evhttp_cmd_type method, uint64_t id, json_t *body)
+{
+	char path[64];
+	json_t *answer = NULL;
+	int rc;
+
+	if (id)
+		snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64, id);
+	else
+		snprintf(path, sizeof(path), "/v1/numbers");
+	rc = ctl_api(method, path, body, &answer);
+	json_decref(body);
+	if (rc == CTL_OK)
+		ctl_number_print(answer);
+	json_decref(answer);
+	return rc;
+}
+
+static int
+ctl_numbers_show(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
+	    !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	return ctl_number_request(EVHTTP_REQ_GET, id, NULL);
+}
+
+static int
+ctl_numbers_buy(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "account", required_argument, NULL, OPT_ACCOUNT },
+		{ "area-code", required_argument, NULL, OPT_AREA_CODE },
+		{ "nickname", required_argument, NULL, OPT_NICKNAME },
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		CTL_COMMON_OPTS,
+	};
+	const char *account = NULL, *area = NULL, *nickname = NULL;
+	uint64_t agent = 0;
+	json_t *body;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_ACCOUNT: account = optarg; break;
+		case OPT_AREA_CODE: area = optarg; break;
+		case OPT_NICKNAME: nickname = optarg; break;
+		case OPT_AGENT:
+			if (!ctl_parse_id(optarg, &agent))
+				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (!account || !ctl_text_ok(account, 64))
+		return ctl_usage_error(cmd, "--account SLUG (the provider account's slug) is required");
+	if (!area || strlen(area) != 3 || area[0] < '2' || area[0] > '9' ||
+	    !isdigit((unsigned char)area[1]) || !isdigit((unsigned char)area[2]))
+		return ctl_usage_error(cmd, "--area-code takes three digits, the first 2-9 (e.g. 415)");
+	if (nickname && !ctl_text_ok(nickname, 64))
+		return ctl_usage_error(cmd, "--nickname takes 1 to 64 printable characters");
+	body = json_pack("{s:s,s:s}", "account", account, "area_code", area);
+	if (nickname)
+		json_object_set_new(body, "nickname", json_string(nickname));
+	if (agent)
+		json_object_set_new(body, "agent_id", json_integer((json_int_t)agent));
+	return ctl_number_request(EVHTTP_REQ_POST, 0, body);
+}
+
+static int
+ctl_numbers_assign(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		CTL_COMMON_OPTS,
+	};
+	uint64_t id, agent = 0;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_AGENT:
+			if (!ctl_parse_id(optarg, &agent))
+				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 1, &rc) || !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	if (!agent)
+		return ctl_usage_error(cmd, "--agent ID is required");
+	return ctl_number_request(EVHTTP_REQ_PATCH, id,
+		json_pack("{s:I}", "agent_id", (json_int_t)agent));
+}
+
+static int
+ctl_numbers_unassign(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
+	    !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	return ctl_number_request(EVHTTP_REQ_PATCH, id, json_pack("{s:n}", "agent_id"));
+}
+
+static int
+ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	const char *nick;
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 2, &rc) ||
+	    !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	nick = argv[optind + 1];
+	/* "" clears the nickname */
+	if (*nick && !ctl_text_ok(nick, 64))
+		return ctl_usage_error(cmd, "a nickname is 1 to 64 printable characters (\"\" clears it)");
+	return ctl_number_request(EVHTTP_REQ_PATCH, id,
+		*nick ? json_pack("{s:s}", "nickname", nick) : json_pack("{s:n}", "nickname"));
+}
+
+static int
+ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
+	    !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	return ctl_number_request(EVHTTP_REQ_DELETE, id, NULL);
+}
+
+static int
+ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agent", required_argument, NULL, OPT_AGENT },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "from", required_argument, NULL, OPT_FROM },
+		CTL_COMMON_OPTS,
+	};
+	char to[E164_BUFSIZE] = "", from[E164_BUFSIZE] = "";
+	uint64_t agent = 0;
+	json_t *body, *answer = NULL;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_AGENT:
+			if (!ctl_parse_id(optarg, &agent))
+				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+			break;
+		case OPT_TO:
+			if (!ctl_parse_e164(optarg, to, sizeof(to)))
+				return ctl_usage_error(cmd, "--to \"%s\" is not an E.164 number "
+					"(+ country code and number, e.g. +14155550123)", optarg);
+			break;
+		case OPT_FROM:
+			if (!ctl_parse_e164(optarg, from, sizeof(from)))
+				return ctl_usage_error(cmd, "--from \"%s\" is not an E.164 number "
+					"(+ country code and number, e.g. +14155550123)", optarg);
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (!agent)
+		return ctl_usage_error(cmd, "--agent ID is required");
+	if (!*to)
+		return ctl_usage_error(cmd, "--to E164 is required");
+	body = json_pack("{s:I,s:s}", "agent_id", (json_int_t)agent, "to", to);
+	if (*from)
+		json_object_set_new(body, "from", json_string(from));
+	rc = ctl_api(EVHTTP_REQ_POST, "/v1/calls", body, &answer);
+	json_decref(body);
+	if (rc == CTL_OK) {
+		if (ctl_json) {
+			ctl_print_json(answer);
+		} else {
+			printf("call_id:   %s\n", ctl_jstr(answer, "call_id"));
+			printf("provider:  %s\n", ctl_jstr(answer, "provider"));
+			printf("agent:     %" JSON_INTEGER_FORMAT "\n",
+				json_integer_value(json_object_get(answer, "agent_id")));
+			printf("from:      %s\n", ctl_jstr(answer, "from"));
+			printf("to:        %s\n", ctl_jstr(answer, "to"));
+		}
+	}
+	json_decref(answer);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The database: tokens, migrate, usage                                                        */
+
+/* The connection string (malloc'd): --database, else the configuration file's database_url. */
+static char *
+ctl_conninfo(void)
+{
+	struct config *cfg;
+	char *s = NULL;
+
+	if (ctl_database)
+		return strdup(ctl_database);
+	cfg = config_load(ctl_config);
+	if (!cfg) {
+		ctl_error("no database: give --database CONNINFO, or -c FILE with a database_url");
+		return NULL;
+	}
+	s = strdup(cfg->database_url);
+	config_free(cfg);
+	return s;
+}
+
 static PGconn *
 ctl_connect(void)
 {
-	struct config *cfg = NULL;
-	const char *conninfo = ctl_database;
+	char *conninfo = ctl_conninfo();
 	PGconn *conn;
 
-	if (!conninfo) {
-		cfg = config_load(ctl_config);
-		if (!cfg)
-			return NULL;
-		conninfo = cfg->database_url;
-	}
+	if (!conninfo)
+		return NULL;
 	conn = PQconnectdb(conninfo);
-	config_free(cfg);
+	free(conninfo);
 	if (PQstatus(conn) != CONNECTION_OK) {
 		fprintf(stderr, "callroutectl: could not connect to the database: %s",
 			PQerrorMessage(conn));
@@ -43,6 +1055,354 @@ ctl_connect(void)
 		return NULL;
 	}
 	return conn;
+}
+
+/* A query that must return rows; NULL (reported) on failure. */
+static PGresult *
+ctl_query(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	PGresult *r = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+static json_t *
+ctl_pg_str(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? json_null() : json_string(PQgetvalue(r, row, col));
+}
+
+static json_t *
+ctl_pg_int(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) ? json_null() :
+		json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10));
+}
+
+static const char *
+ctl_pg_text(PGresult *r, int row, int col)
+{
+	return PQgetisnull(r, row, col) || !*PQgetvalue(r, row, col) ? "-" : PQgetvalue(r, row, col);
+}
+
+#define CTL_SQL_TIME(col) \
+	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+/* base64url without padding */
+static void
+ctl_base64url(const unsigned char *in, size_t n, char *out)
+{
+	static const char abc[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t i, o = 0;
+
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+		out[o++] = abc[v & 63];
+	}
+	if (n - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+	} else if (n - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+
+		out[o++] = abc[v >> 18 & 63];
+		out[o++] = abc[v >> 12 & 63];
+		out[o++] = abc[v >> 6 & 63];
+	}
+	out[o] = '\0';
+}
+
+static int
+ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agency", required_argument, NULL, OPT_AGENCY },
+		{ "client", required_argument, NULL, OPT_CLIENT },
+		{ "name", required_argument, NULL, OPT_NAME },
+		CTL_COMMON_OPTS,
+	};
+	const char *agency = NULL, *client = NULL, *name = "";
+	unsigned char raw[CTL_TOKEN_BYTES], hash[SHA256_DIGEST_LENGTH];
+	char token[sizeof(CTL_TOKEN_PREFIX) + (CTL_TOKEN_BYTES * 4 + 2) / 3 + 1];
+	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	const char *params[4];
+	uint64_t id;
+	PGconn *conn = NULL;
+	PGresult *r = NULL;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_AGENCY:
+			if (!ctl_parse_id(optarg, &id))
+				return ctl_usage_error(cmd, "--agency takes an agency id (a positive integer)");
+			agency = optarg;
+			break;
+		case OPT_CLIENT:
+			if (!ctl_parse_id(optarg, &id))
+				return ctl_usage_error(cmd, "--client takes a client id (a positive integer)");
+			client = optarg;
+			break;
+		case OPT_NAME:
+			if (!ctl_text_ok(optarg, 200))
+				return ctl_usage_error(cmd, "--name takes 1 to 200 printable characters");
+			name = optarg;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (!agency)
+		return ctl_usage_error(cmd, "--agency ID is required");
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	rc = CTL_ERROR;
+	/* clearer than a foreign key violation */
+	params[0] = agency;
+	params[1] = client;
+	r = ctl_query(conn,
+		"SELECT (SELECT name FROM agencies WHERE id = $1::bigint), "
+		"(SELECT name FROM clients WHERE id = $2::bigint AND agency_id = $1::bigint)",
+		2, params);
+	if (!r)
+		goto done;
+	if (PQgetisnull(r, 0, 0)) {
+		ctl_error("no agency %s", agency);
+		goto done;
+	}
+	if (client && PQgetisnull(r, 0, 1)) {
+		ctl_error("client %s is not a client of agency %s", client, agency);
+		goto done;
+	}
+	PQclear(r);
+	r = NULL;
+	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+		ctl_error("could not get random bytes from OpenSSL");
+		goto done;
+	}
+	memcpy(token, CTL_TOKEN_PREFIX, strlen(CTL_TOKEN_PREFIX));
+	ctl_base64url(raw, sizeof(raw), token + strlen(CTL_TOKEN_PREFIX));
+	/* the API hashes the whole text after "Bearer " */
+	SHA256((const unsigned char *)token, strlen(token), hash);
+	for (size_t i = 0; i < sizeof(hash); i++)
+		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	params[0] = hex;
+	params[1] = agency;
+	params[2] = client;
+	params[3] = name;
+	r = ctl_query(conn,
+		"WITH t AS (INSERT INTO api_tokens (token_sha256, agency_id, client_id, name) "
+		"VALUES (decode($1, 'hex'), $2, $3, $4) RETURNING id, agency_id, client_id, name, "
+		"created_at) "
+		"SELECT t.id, t.agency_id, t.client_id, t.name, " CTL_SQL_TIME("t.created_at") ", "
+		"ag.name, c.name FROM t JOIN agencies ag ON ag.id = t.agency_id "
+		"LEFT JOIN clients c ON c.id = t.client_id",
+		4, params);
+	if (!r || PQntuples(r) != 1)
+		goto done;
+	if (ctl_json) {
+		json_t *o = json_pack("{s:o,s:s,s:o,s:o,s:o,s:o,s:b}", "id", ctl_pg_int(r, 0, 0),
+			"token", token, "agency_id", ctl_pg_int(r, 0, 1), "client_id",
+			ctl_pg_int(r, 0, 2), "name", ctl_pg_str(r, 0, 3), "created_at",
+			ctl_pg_str(r, 0, 4), "read_only", client != NULL);
+
+		ctl_print_json(o);
+		json_decref(o);
+	} else {
+		printf("id:       %s\n", PQgetvalue(r, 0, 0));
+		printf("agency:   %s (#%s)\n", PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 1));
+		if (client)
+			printf("client:   %s (#%s): a client-portal token, read-only\n",
+				PQgetvalue(r, 0, 6), PQgetvalue(r, 0, 2));
+		else
+			printf("client:   - (an agency token)\n");
+		printf("name:     %s\n", ctl_pg_text(r, 0, 3));
+		printf("created:  %s\n", PQgetvalue(r, 0, 4));
+		printf("token:    %s\n", token);
+		fprintf(stderr, "callroutectl: keep the token now: only its SHA-256 is stored, "
+				"it cannot be shown again\n");
+	}
+	rc = CTL_OK;
+done:
+	explicit_bzero(token, sizeof(token));
+	explicit_bzero(raw, sizeof(raw));
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+ctl_tokens_revoke(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	const char *params[1];
+	PGconn *conn;
+	PGresult *r;
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc))
+		return rc;
+	if (!ctl_parse_id(argv[optind], &id))
+		return ctl_usage_error(cmd, "\"%s\" is not a token id (a positive integer)",
+			argv[optind]);
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	params[0] = argv[optind];
+	/* revoking twice keeps the first time */
+	r = ctl_query(conn,
+		"WITH old AS (SELECT id, revoked_at FROM api_tokens WHERE id = $1 FOR UPDATE) "
+		"UPDATE api_tokens t SET revoked_at = coalesce(old.revoked_at, now()) FROM old "
+		"WHERE t.id = old.id RETURNING t.id, old.revoked_at IS NOT NULL, "
+		CTL_SQL_TIME("t.revoked_at"),
+		1, params);
+	rc = CTL_ERROR;
+	if (r && PQntuples(r) == 0) {
+		ctl_error("no token %s", argv[optind]);
+	} else if (r) {
+		bool already = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+
+		if (ctl_json) {
+			json_t *o = json_pack("{s:o,s:o,s:b}", "id", ctl_pg_int(r, 0, 0), "revoked_at",
+				ctl_pg_str(r, 0, 2), "already_revoked", already);
+
+			ctl_print_json(o);
+			json_decref(o);
+		} else if (already) {
+			printf("token %s was already revoked at %s\n", PQgetvalue(r, 0, 0),
+				PQgetvalue(r, 0, 2));
+		} else {
+			printf("token %s revoked at %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
+		}
+		rc = CTL_OK;
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+ctl_tokens_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "agency", required_argument, NULL, OPT_AGENCY },
+		CTL_COMMON_OPTS,
+	};
+	const char *params[1] = { NULL };
+	uint64_t id;
+	PGconn *conn;
+	PGresult *r;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_AGENCY:
+			if (!ctl_parse_id(optarg, &id))
+				return ctl_usage_error(cmd, "--agency takes an agency id (a positive integer)");
+			params[0] = optarg;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (!params[0])
+		return ctl_usage_error(cmd, "--agency ID is required");
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	r = ctl_query(conn,
+		"SELECT t.id, t.agency_id, t.name, t.client_id, c.name, "
+		CTL_SQL_TIME("t.created_at") ", " CTL_SQL_TIME("t.revoked_at")
+		" FROM api_tokens t LEFT JOIN clients c ON c.id = t.client_id "
+		"WHERE t.agency_id = $1 ORDER BY t.id",
+		1, params);
+	rc = r ? CTL_OK : CTL_ERROR;
+	if (r && ctl_json) {
+		json_t *arr = json_array(), *o;
+
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+				ctl_pg_int(r, i, 0), "agency_id", ctl_pg_int(r, i, 1), "name",
+				ctl_pg_str(r, i, 2), "client", PQgetisnull(r, i, 3) ? json_null() :
+				json_pack("{s:o,s:o}", "id", ctl_pg_int(r, i, 3), "name",
+					ctl_pg_str(r, i, 4)),
+				"created_at", ctl_pg_str(r, i, 5), "revoked_at", ctl_pg_str(r, i, 6)));
+		o = json_pack("{s:o}", "tokens", arr);
+		ctl_print_json(o);
+		json_decref(o);
+	} else if (r) {
+		static const char *const head[] = { "ID", "NAME", "CLIENT", "CREATED", "REVOKED" };
+		struct ctl_table t = { .ncols = 5 };
+
+		ctl_table_add(&t, head);
+		for (int i = 0; i < PQntuples(r); i++) {
+			char client[160];
+			const char *row[5];
+
+			if (PQgetisnull(r, i, 3))
+				snprintf(client, sizeof(client), "- (agency)");
+			else
+				snprintf(client, sizeof(client), "%s (#%s)", PQgetvalue(r, i, 4),
+					PQgetvalue(r, i, 3));
+			row[0] = PQgetvalue(r, i, 0);
+			row[1] = ctl_pg_text(r, i, 2);
+			row[2] = client;
+			row[3] = PQgetvalue(r, i, 5);
+			row[4] = ctl_pg_text(r, i, 6);
+			ctl_table_add(&t, row);
+		}
+		ctl_table_print(&t);
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+ctl_migrate(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	char *conninfo;
+	bool ok;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	conninfo = ctl_conninfo();
+	if (!conninfo)
+		return CTL_ERROR;
+	/* migrate_run reports on stderr through the log: each migration applied, or the error */
+	ok = migrate_run(conninfo);
+	free(conninfo);
+	if (!ok) {
+		ctl_error("migrate failed");
+		return CTL_ERROR;
+	}
+	if (ctl_json) {
+		json_t *o = json_pack("{s:i}", "schema_version", migrate_target_version());
+
+		ctl_print_json(o);
+		json_decref(o);
+	} else {
+		printf("schema at version %d\n", migrate_target_version());
+	}
+	return CTL_OK;
 }
 
 /* YYYY-MM-DD only: periods are whole UTC days, --to inclusive. */
@@ -75,55 +1435,51 @@ static const struct {
 };
 
 static int
-ctl_usage_cmd(int argc, char **argv)
+ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "agency", required_argument, NULL, 'a' },
-		{ "from", required_argument, NULL, 'f' },
-		{ "to", required_argument, NULL, 't' },
-		{ "by", required_argument, NULL, 'b' },
-		{ "format", required_argument, NULL, 'F' },
-		{ NULL, 0, NULL, 0 },
+		{ "agency", required_argument, NULL, OPT_AGENCY },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "by", required_argument, NULL, OPT_BY },
+		{ "format", required_argument, NULL, OPT_FORMAT },
+		CTL_COMMON_OPTS,
 	};
-	const char *agency = NULL, *from = NULL, *to = NULL, *by = "agency", *format = "table";
+	const char *agency = NULL, *from = NULL, *to = NULL, *by = "agency", *format = NULL;
 	const char *params[3];
 	char sql[2048];
-	int c, g = -1, rc = 1;
+	int c, g = -1, rc = CTL_OK;
+	uint64_t id;
 	PGconn *conn;
 	PGresult *r;
-	char *end;
 
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
-		case 'a': agency = optarg; break;
-		case 'f': from = optarg; break;
-		case 't': to = optarg; break;
-		case 'b': by = optarg; break;
-		case 'F': format = optarg; break;
-		default: return 2;
+		case OPT_AGENCY: agency = optarg; break;
+		case OPT_FROM: from = optarg; break;
+		case OPT_TO: to = optarg; break;
+		case OPT_BY: by = optarg; break;
+		case OPT_FORMAT: format = optarg; break;
+		default: return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
 		}
 	}
-	if (!agency || strtoll(agency, &end, 10) <= 0 || *end) {
-		fprintf(stderr, "callroutectl usage: --agency ID (a positive number) is required\n");
-		return 2;
-	}
-	if ((from && !ctl_valid_date(from)) || (to && !ctl_valid_date(to))) {
-		fprintf(stderr, "callroutectl usage: --from and --to take dates as YYYY-MM-DD (UTC)\n");
-		return 2;
-	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	/* --json is --format json, unless --format says otherwise */
+	if (!format)
+		format = ctl_json ? "json" : "table";
+	if (!agency || !ctl_parse_id(agency, &id))
+		return ctl_usage_error(cmd, "--agency ID (a positive integer) is required");
+	if ((from && !ctl_valid_date(from)) || (to && !ctl_valid_date(to)))
+		return ctl_usage_error(cmd, "--from and --to take dates as YYYY-MM-DD (UTC)");
 	for (size_t i = 0; i < sizeof(ctl_groups) / sizeof(ctl_groups[0]); i++)
 		if (strcmp(by, ctl_groups[i].by) == 0)
 			g = (int)i;
-	if (g < 0) {
-		fprintf(stderr, "callroutectl usage: --by takes agency, client, agent, number or day\n");
-		return 2;
-	}
+	if (g < 0)
+		return ctl_usage_error(cmd, "--by takes agency, client, agent, number or day");
 	if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 &&
-	    strcmp(format, "json") != 0) {
-		fprintf(stderr, "callroutectl usage: --format takes table, csv or json\n");
-		return 2;
-	}
+	    strcmp(format, "json") != 0)
+		return ctl_usage_error(cmd, "--format takes table, csv or json");
 	snprintf(sql, sizeof(sql),
 		"SELECT %s AS key, %s AS label, count(*), sum(l.duration_ms)::bigint, "
 		"sum(l.billed_seconds)::bigint, sum(l.amount_micros)::bigint "
@@ -137,7 +1493,8 @@ ctl_usage_cmd(int argc, char **argv)
 	params[2] = to;
 	conn = ctl_connect();
 	if (!conn)
-		return 1;
+		return CTL_ERROR;
+	rc = CTL_ERROR;
 	r = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
@@ -201,64 +1558,209 @@ ctl_usage_cmd(int argc, char **argv)
 		}
 		json_decref(arr);
 	}
-	rc = 0;
+	rc = CTL_OK;
 done:
 	PQclear(r);
 	PQfinish(conn);
 	return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Commands                                                                                    */
+
+#define CTL_API_NOTE                                                                             \
+	"\nThrough the admin API: --url URL or $CALLROUTED_URL (default " CTL_DEFAULT_URL ", or\n" \
+	"the admin_listen of -c FILE), --token TOKEN or $CALLROUTED_TOKEN."
+#define CTL_DB_NOTE                                                                              \
+	"\nOn the database: --database CONNINFO, or the database_url of -c FILE."
+
 static const struct ctl_cmd ctl_cmds[] = {
-	{ "usage",
-	  "usage --agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-	  "        [--by agency|client|agent|number|day] [--format table|csv|json]\n"
-	  "        totals of the usage ledger (UTC days, --to inclusive)",
+	{ "numbers", "list",
+	  "[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
+	  "        [--status active|released] [--limit N] [--after ID] [--all]",
+	  "List the agency's phone numbers, ordered by id.\n\n"
+	  "  --client ID, --agent ID, --provider P, --status S   filters\n"
+	  "  --limit N     page size, 1 to 500 (default 50)\n"
+	  "  --after ID    the page after this number id (the answer's next_after)\n"
+	  "  --all         every page, following next_after" CTL_API_NOTE,
+	  ctl_numbers_list },
+	{ "numbers", "show", "ID", "Show one number." CTL_API_NOTE, ctl_numbers_show },
+	{ "numbers", "buy", "--account SLUG --area-code NNN [--nickname X] [--agent ID]",
+	  "Buy a number with this area code through the provider account SLUG, pointed at our\n"
+	  "webhook, and assign it to agent ID if given." CTL_API_NOTE,
+	  ctl_numbers_buy },
+	{ "numbers", "assign", "ID --agent ID",
+	  "Assign (or reassign) the number to an agent: the provider is updated first." CTL_API_NOTE,
+	  ctl_numbers_assign },
+	{ "numbers", "unassign", "ID",
+	  "Take the number's agent away: calls to it answer \"no agent\"." CTL_API_NOTE,
+	  ctl_numbers_unassign },
+	{ "numbers", "rename", "ID NICKNAME",
+	  "Set the number's nickname (1 to 64 characters; \"\" clears it)." CTL_API_NOTE,
+	  ctl_numbers_rename },
+	{ "numbers", "release", "ID",
+	  "Release the number at the provider and mark it released: routing stops at once.\n"
+	  "(Bland has no release API: the number is only unbound there; the answer says so.)"
+	  CTL_API_NOTE,
+	  ctl_numbers_release },
+	{ "calls", "place", "--agent ID --to E164 [--from E164]",
+	  "Place an outbound call from the agent, with its number as caller ID (--from: one of\n"
+	  "its numbers; default its lowest-id active number)." CTL_API_NOTE,
+	  ctl_calls_place },
+	{ "tokens", "create", "--agency ID [--client ID] [--name NAME]",
+	  "Make an admin API token for the agency (with --client: a read-only client-portal\n"
+	  "token).  The token is printed once; only its SHA-256 is stored." CTL_DB_NOTE,
+	  ctl_tokens_create },
+	{ "tokens", "revoke", "ID", "Revoke token ID at once." CTL_DB_NOTE, ctl_tokens_revoke },
+	{ "tokens", "list", "--agency ID",
+	  "The agency's tokens: id, name, client, created, revoked (never the token)." CTL_DB_NOTE,
+	  ctl_tokens_list },
+	{ NULL, "usage",
+	  "--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+	  "        [--by agency|client|agent|number|day] [--format table|csv|json]",
+	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days, --to inclusive;\n"
+	  "--json is --format json)." CTL_DB_NOTE,
 	  ctl_usage_cmd },
+	{ NULL, "migrate", "",
+	  "Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)."
+	  CTL_DB_NOTE,
+	  ctl_migrate },
 };
+
+#define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
 
 static void
 ctl_help(FILE *f)
 {
-	fprintf(f, "usage: callroutectl [-c FILE | --database CONNINFO] COMMAND [ARGS]\n\n"
+	const char *group = NULL;
+
+	fprintf(f, "usage: callroutectl [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+		   "global options (also accepted after the command):\n"
 		   "  -c, --config FILE       the daemon's configuration (default %s)\n"
-		   "      --database CONNINFO read this database instead\n\ncommands:\n",
-		ctl_config);
-	for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
-		fprintf(f, "  %s\n", ctl_cmds[i].usage);
+		   "      --database CONNINFO the database (tokens, usage, migrate)\n"
+		   "      --url URL           the admin API (numbers, calls; default $CALLROUTED_URL,\n"
+		   "                          else the admin_listen of -c FILE, else %s)\n"
+		   "      --token TOKEN       the API token (default $CALLROUTED_TOKEN)\n"
+		   "      --json              machine-readable output\n"
+		   "  -h, --help, -V, --version\n\ncommands:\n",
+		ctl_config, CTL_DEFAULT_URL);
+	for (size_t i = 0; i < CTL_NCMDS; i++) {
+		const struct ctl_cmd *c = &ctl_cmds[i];
+		bool same = i > 0 && (c->group && group ? strcmp(c->group, group) == 0 :
+							  c->group == group);
+
+		if (i > 0 && !same)
+			fputc('\n', f);
+		group = c->group;
+		fprintf(f, "  %s%s%s%s%s\n", c->group ? c->group : "", c->group ? " " : "", c->name,
+			*c->synopsis ? " " : "", c->synopsis);
+	}
+	fprintf(f, "\n`callroutectl COMMAND --help` tells more.  Exit codes: 0 done, 1 error, "
+		   "2 usage error.\n");
+}
+
+static void
+ctl_group_help(FILE *f, const char *group)
+{
+	fprintf(f, "usage: callroutectl [GLOBAL OPTIONS] %s SUBCOMMAND [ARGS]\n\n", group);
+	for (size_t i = 0; i < CTL_NCMDS; i++)
+		if (ctl_cmds[i].group && strcmp(ctl_cmds[i].group, group) == 0)
+			fprintf(f, "  %s %s %s\n", group, ctl_cmds[i].name, ctl_cmds[i].synopsis);
+	fprintf(f, "\n`callroutectl %s SUBCOMMAND --help` tells more.\n", group);
+}
+
+static bool
+ctl_is_group(const char *word)
+{
+	for (size_t i = 0; i < CTL_NCMDS; i++)
+		if (ctl_cmds[i].group && strcmp(ctl_cmds[i].group, word) == 0)
+			return true;
+	return false;
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; advances *i past it. */
+static bool
+ctl_global_value(int argc, char **argv, int *i, const char *name, const char **out)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n) != 0)
+		return false;
+	if (a[n] == '=') {
+		*out = a + n + 1;
+		*i += 1;
+		return true;
+	}
+	if (a[n] == '\0' && *i + 1 < argc) {
+		*out = argv[*i + 1];
+		*i += 2;
+		return true;
+	}
+	return false;
 }
 
 int
 main(int argc, char **argv)
 {
+	const char *word;
 	int i = 1;
 
 	log_setup();
 	while (i < argc && argv[i][0] == '-') {
-		if ((strcmp(argv[i], "-c") == 0 || strcmp(argv[i], "--config") == 0) && i + 1 < argc) {
-			ctl_config = argv[i + 1];
-			i += 2;
-		} else if (strcmp(argv[i], "--database") == 0 && i + 1 < argc) {
-			ctl_database = argv[i + 1];
-			i += 2;
+		if (ctl_global_value(argc, argv, &i, "-c", &ctl_config) ||
+		    ctl_global_value(argc, argv, &i, "--config", &ctl_config)) {
+			ctl_config_given = true;
+		} else if (ctl_global_value(argc, argv, &i, "--database", &ctl_database) ||
+			   ctl_global_value(argc, argv, &i, "--url", &ctl_url) ||
+			   ctl_global_value(argc, argv, &i, "--token", &ctl_token)) {
+			continue;
+		} else if (strcmp(argv[i], "--json") == 0) {
+			ctl_json = true;
+			i++;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			ctl_help(stdout);
-			return 0;
+			return CTL_OK;
 		} else if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
 			printf("callroutectl %s\n", CALLROUTED_VERSION);
-			return 0;
+			return CTL_OK;
 		} else {
+			ctl_error("unknown option %s (or its value is missing)", argv[i]);
 			ctl_help(stderr);
-			return 2;
+			return CTL_USAGE;
 		}
 	}
 	if (i >= argc) {
 		ctl_help(stderr);
-		return 2;
+		return CTL_USAGE;
 	}
-	for (size_t k = 0; k < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); k++)
-		if (strcmp(argv[i], ctl_cmds[k].name) == 0)
-			return ctl_cmds[k].run(argc - i, argv + i);
-	fprintf(stderr, "callroutectl: unknown command \"%s\"\n", argv[i]);
+	word = argv[i];
+	if (strcmp(word, "help") == 0) {
+		ctl_help(stdout);
+		return CTL_OK;
+	}
+	if (ctl_is_group(word)) {
+		const char *sub = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (sub && (strcmp(sub, "-h") == 0 || strcmp(sub, "--help") == 0)) {
+			ctl_group_help(stdout, word);
+			return CTL_OK;
+		}
+		for (size_t k = 0; sub && k < CTL_NCMDS; k++)
+			if (ctl_cmds[k].group && strcmp(ctl_cmds[k].group, word) == 0 &&
+			    strcmp(ctl_cmds[k].name, sub) == 0)
+				return ctl_cmds[k].run(&ctl_cmds[k], argc - i - 1, argv + i + 1);
+		if (sub)
+			ctl_error("unknown subcommand \"%s %s\"", word, sub);
+		else
+			ctl_error("%s needs a subcommand", word);
+		ctl_group_help(stderr, word);
+		return CTL_USAGE;
+	}
+	for (size_t k = 0; k < CTL_NCMDS; k++)
+		if (!ctl_cmds[k].group && strcmp(word, ctl_cmds[k].name) == 0)
+			return ctl_cmds[k].run(&ctl_cmds[k], argc - i, argv + i);
+	ctl_error("unknown command \"%s\"", word);
 	ctl_help(stderr);
-	return 2;
+	return CTL_USAGE;
 }
