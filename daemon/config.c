@@ -11,7 +11,7 @@
 #include "config.h"
 #include "log.h"
 
-enum config_type { CF_STRING, CF_ADDR, CF_DURATION, CF_SIZE, CF_LOGLEVEL, CF_WORKERS, CF_FILE };
+enum config_type { CF_STRING, CF_ADDR, CF_INT, CF_DURATION, CF_SIZE, CF_LOGLEVEL, CF_WORKERS, CF_FILE };
 
 struct config_key {
 	const char *name;
@@ -45,6 +45,19 @@ static const struct config_key config_keys[] = {
 	  "replay window for signed webhooks that carry a timestamp" },
 	{ "max_body_bytes", CF_SIZE, "1048576", OFF(max_body_bytes), 256, 64 << 20,
 	  "largest webhook body accepted (413 above)" },
+	{ "max_header_bytes", CF_SIZE, "65536", OFF(max_header_bytes), 1024, 1 << 20,
+	  "largest request head (request line and headers) accepted (431 above)" },
+	{ "request_timeout", CF_DURATION, "10s", OFF(request_timeout_ms), 100, 600000,
+	  "a webhook request's head and body must arrive within this (408 after: slow clients)" },
+	{ "keepalive_timeout", CF_DURATION, "60s", OFF(keepalive_timeout_ms), 100, 3600000,
+	  "an idle keep-alive webhook connection is closed after this" },
+	{ "max_connections", CF_INT, "10000", OFF(max_connections), 1, 1000000,
+	  "webhook connections open at once, all workers together (more are refused)" },
+	{ "tls_cert_file", CF_STRING, "", OFF(tls_cert_file), 0, 0,
+	  "PEM certificate chain of the webhook listener (with tls_key_file: TLS 1.2+; reloaded on "
+	  "SIGHUP)" },
+	{ "tls_key_file", CF_STRING, "", OFF(tls_key_file), 0, 0,
+	  "PEM private key of tls_cert_file" },
 	{ "workers", CF_WORKERS, "auto", OFF(workers), 0, 256,
 	  "webhook worker threads: auto (one per core) or a number" },
 	{ "instance_name", CF_STRING, "", OFF(instance_name), 0, 0,
@@ -130,6 +143,7 @@ config_reconcile(const struct config *old, struct config *new)
 	KEEP_STR(state_dir)
 	KEEP_STR(instance_name)
 	KEEP_NUM(workers)
+	KEEP_NUM(max_connections)
 	KEEP_NUM(refresh_interval_ms)
 	KEEP_NUM(reconnect_interval_ms)
 	KEEP_STR(provider_ca_file)
@@ -317,6 +331,20 @@ config_set(struct config *c, const struct config_key *k, const char *v, char *wh
 		}
 		*(size_t *)base = (size_t)n;
 		return true;
+	case CF_INT: {
+		char *end;
+		long long iv;
+
+		errno = 0;
+		iv = strtoll(v, &end, 10);
+		if (errno || *end || end == v || iv < k->min || iv > k->max) {
+			snprintf(why, whylen, "\"%s\" is not a number from %lld to %lld", v,
+				(long long)k->min, (long long)k->max);
+			return false;
+		}
+		*(int *)base = (int)iv;
+		return true;
+	}
 	case CF_LOGLEVEL: {
 		int l = log_level_from_name(v);
 
@@ -371,6 +399,8 @@ config_free(struct config *c)
 	free(c->vapi_no_agent_message);
 	free(c->public_url);
 	free(c->provider_ca_file);
+	free(c->tls_cert_file);
+	free(c->tls_key_file);
 	free(c);
 }
 
@@ -513,6 +543,10 @@ config_load(const char *path)
 	if (!c->database_url) {
 		log_error("config: %s: database_url is not set (nor database_url_file, nor a "
 			  "database_url credential)", path);
+		goto fail;
+	}
+	if (!*c->tls_cert_file != !*c->tls_key_file) {
+		log_error("config: %s: tls_cert_file and tls_key_file go together", path);
 		goto fail;
 	}
 	if (*c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&

@@ -17,6 +17,12 @@ struct config {
 	int64_t reconnect_interval_ms;
 	int64_t signature_tolerance_ms;
 	size_t max_body_bytes;
+	size_t max_header_bytes;
+	int64_t request_timeout_ms;   /* a request's head and body must arrive within this */
+	int64_t keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
+	int max_connections;          /* webhook connections open at once (over: refused) */
+	char *tls_cert_file;          /* PEM chain; with tls_key_file: the webhook listener speaks TLS */
+	char *tls_key_file;
 	int workers;           /* 0 = auto: one per core */
 	char *instance_name;
 	char *vapi_no_agent_message;

@@ -38,9 +38,6 @@ struct http_worker {
 };
 
 #define HTTP_BEAT_MS 100
-#define HTTP_MAX_HEADER_BYTES 65536
-#define HTTP_REQUEST_TIMEOUT_MS 10000 /* headers and body must arrive within this */
-#define HTTP_IDLE_TIMEOUT_MS 60000    /* keep-alive connection with no request */
 
 static void http_stop_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -95,9 +92,10 @@ static void
 http_limits(const struct config *cfg, struct wire_limits *lim)
 {
 	lim->max_body_bytes = cfg->max_body_bytes;
-	lim->max_header_bytes = HTTP_MAX_HEADER_BYTES;
-	lim->request_timeout_ms = HTTP_REQUEST_TIMEOUT_MS;
-	lim->idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS;
+	lim->max_header_bytes = cfg->max_header_bytes;
+	lim->request_timeout_ms = (int)cfg->request_timeout_ms;
+	lim->idle_timeout_ms = (int)cfg->keepalive_timeout_ms;
+	lim->max_connections = cfg->max_connections;
 }
 
 /* Proof of progress for the watchdog: a timer that only fires if the loop turns. */

@@ -16,6 +16,7 @@
 #include "ledger.h"
 #include "metrics.h"
 #include "routes.h"
+#include "wire.h"
 
 #define METRICS_MAX_THREADS 128
 
@@ -408,6 +409,32 @@ metrics_render(struct evbuffer *b)
 		"gauge", s && s->source == ROUTES_FROM_FILE ? 1 : 0);
 	metrics_gauge(b, "callrouted_routes_table_bytes", "Bytes of the number hash table.",
 		"gauge", s ? (double)route_table_bytes(&s->numbers) : 0);
+	{
+		struct wire_stats ws;
+
+		wire_get_stats(&ws);
+		metrics_gauge(b, "callrouted_http_connections_open",
+			"Webhook connections open now.", "gauge", (double)ws.open);
+		metrics_counter_u64(b, "callrouted_http_connections_accepted_total",
+			"Webhook connections accepted.", ws.accepted);
+		metrics_counter_u64(b, "callrouted_http_connections_refused_total",
+			"Webhook connections refused at max_connections (503, closed).", ws.refused);
+		metrics_counter_u64(b, "callrouted_http_request_timeouts_total",
+			"Requests that did not arrive within request_timeout (408, closed).",
+			ws.request_timeouts);
+		metrics_counter_u64(b, "callrouted_http_idle_closes_total",
+			"Keep-alive connections closed after keepalive_timeout.", ws.idle_closes);
+		metrics_counter_u64(b, "callrouted_http_body_too_large_total",
+			"Requests refused for a body over max_body_bytes (413).", ws.too_large);
+		metrics_counter_u64(b, "callrouted_http_headers_too_large_total",
+			"Requests refused for a head over max_header_bytes (431).",
+			ws.headers_too_large);
+		metrics_counter_u64(b, "callrouted_http_bad_requests_total",
+			"Malformed HTTP requests (400, 501, 505; closed).", ws.bad_requests);
+		metrics_counter_u64(b, "callrouted_http_tls_handshake_failures_total",
+			"TLS handshakes that failed on the webhook listener.",
+			ws.tls_handshake_failures);
+	}
 	metrics_gauge(b, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
 		"gauge", db_is_up() ? 1 : 0);
 	metrics_counter_u64(b, "callrouted_db_reconnects_total",

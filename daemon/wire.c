@@ -1,5 +1,6 @@
 /* wire.c: the webhook listener's HTTP/1.1 server on raw sockets (one per worker loop). */
 #include <errno.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -73,6 +74,26 @@ struct wire_server {
 	time_t date_at;
 };
 
+static struct {
+	_Atomic unsigned long long accepted, refused, request_timeouts, idle_closes, too_large,
+		headers_too_large, bad_requests, tls_handshake_failures;
+	_Atomic int open;
+} wire_st;
+
+void
+wire_get_stats(struct wire_stats *st)
+{
+	st->accepted = atomic_load(&wire_st.accepted);
+	st->refused = atomic_load(&wire_st.refused);
+	st->open = (unsigned long long)atomic_load(&wire_st.open);
+	st->request_timeouts = atomic_load(&wire_st.request_timeouts);
+	st->idle_closes = atomic_load(&wire_st.idle_closes);
+	st->too_large = atomic_load(&wire_st.too_large);
+	st->headers_too_large = atomic_load(&wire_st.headers_too_large);
+	st->bad_requests = atomic_load(&wire_st.bad_requests);
+	st->tls_handshake_failures = atomic_load(&wire_st.tls_handshake_failures);
+}
+
 static void wire_process(struct wire_conn *c);
 static bool wire_flush(struct wire_conn *c);
 
@@ -123,6 +144,7 @@ wire_free_conn(struct wire_conn *c)
 	free(c->out);
 	free(c->chunked);
 	free(c);
+	atomic_fetch_sub(&wire_st.open, 1);
 }
 
 /* Close now; a connection whose answer is deferred lingers (socket closed) until it comes. */
@@ -306,6 +328,14 @@ wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
 	char body[128];
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
 
+	if (status == 413)
+		atomic_fetch_add(&wire_st.too_large, 1);
+	else if (status == 431)
+		atomic_fetch_add(&wire_st.headers_too_large, 1);
+	else if (status == 408)
+		atomic_fetch_add(&wire_st.request_timeouts, 1);
+	else
+		atomic_fetch_add(&wire_st.bad_requests, 1);
 	c->close_after = true;
 	wire_format(c, status, "application/json", body, (size_t)n, NULL, true);
 	c->in_len = 0;
@@ -867,6 +897,9 @@ wire_timer_cb(evutil_socket_t fd, short what, void *arg)
 	case C_HANDLING:
 		break; /* a deferred answer is bounded by the journal */
 	case C_IDLE:
+		atomic_fetch_add(&wire_st.idle_closes, 1);
+		wire_close(c);
+		break;
 	case C_DISCARD:
 		wire_close(c);
 		break;
@@ -888,9 +921,25 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 				log_warning("wire: accept: %s", strerror(errno));
 			return;
 		}
+		/* the connection cap: libevent has no setting for it, so it is counted here */
+		if (atomic_fetch_add(&wire_st.open, 1) >= s->lim.max_connections) {
+			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+						   "Content-Length: 0\r\nConnection: close\r\n"
+						   "Retry-After: 1\r\n\r\n";
+
+			atomic_fetch_sub(&wire_st.open, 1);
+			atomic_fetch_add(&wire_st.refused, 1);
+			/* best effort, never blocks: the socket is new and its buffer empty */
+			if (write(fd, busy, sizeof(busy) - 1) < 0) {
+			}
+			close(fd);
+			continue;
+		}
+		atomic_fetch_add(&wire_st.accepted, 1);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = calloc(1, sizeof(*c));
 		if (!c) {
+			atomic_fetch_sub(&wire_st.open, 1);
 			close(fd);
 			continue;
 		}

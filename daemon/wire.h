@@ -39,7 +39,15 @@ struct wire_limits {
 	size_t max_header_bytes;
 	int request_timeout_ms;    /* headers and body must arrive within this */
 	int idle_timeout_ms;       /* keep-alive connection with no request */
+	int max_connections;       /* open at once, every server of the process together */
 };
+
+/* Counters of every server of the process (any thread reads them). */
+struct wire_stats {
+	unsigned long long accepted, refused, open, request_timeouts, idle_closes, too_large,
+		headers_too_large, bad_requests, tls_handshake_failures;
+};
+void wire_get_stats(struct wire_stats *st);
 
 struct wire_server;
 
