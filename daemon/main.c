@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "routes.h"
 #include "snapshot.h"
+#include "tls.h"
 
 #define MAIN_STOP_GRACE_MS 5000 /* at most this long for in-flight events on SIGTERM */
 #define MAIN_FLUSH_MS 200       /* then this long for their answers to leave */
@@ -126,6 +127,7 @@ main_reload(void)
 	} else {
 		METRICS_INC(config_reloads, 0);
 		config_reconcile(old, cfg);
+		tls_reload(cfg->tls_cert_file, cfg->tls_key_file);
 		log_set_level(cfg->log_level);
 		config_publish(cfg);
 		http_apply_config();
@@ -262,6 +264,8 @@ main(int argc, char **argv)
 	if (!db_setup(cfg, main_fatal) || !journal_start() || !db_start())
 		goto done;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
+	if (!tls_setup(cfg->tls_cert_file, cfg->tls_key_file))
+		goto done;
 	if (!http_setup(cfg) || !admin_setup(cfg) || !http_start() || !admin_start())
 		goto done;
 	if (!notify_setup(main_base))
@@ -288,6 +292,7 @@ done:
 	db_stop();
 	snapshot_cleanup();
 	routes_shutdown();
+	tls_cleanup();
 	for (int i = 0; i < 3; i++)
 		if (sig_ev[i])
 			event_free(sig_ev[i]);

@@ -15,7 +15,11 @@
 #include <event2/event.h>
 #include <event2/util.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "log.h"
+#include "tls.h"
 #include "wire.h"
 
 /*
@@ -40,6 +44,8 @@ struct wire_conn {
 	struct wire_server *srv;
 	struct wire_conn *next, *prev;
 	int fd;
+	SSL *ssl;               /* NULL: plain TCP */
+	bool ssl_read_wants_write; /* an SSL_read needs the socket writable (handshake) */
 	enum wire_state state;
 	struct event *rev, *wev, *tev;
 	char *in;
@@ -96,6 +102,46 @@ wire_get_stats(struct wire_stats *st)
 
 static void wire_process(struct wire_conn *c);
 static bool wire_flush(struct wire_conn *c);
+static void wire_read_cb(evutil_socket_t fd, short what, void *arg);
+
+/* read/write over TCP or TLS: > 0 bytes, 0 end of stream, -1 with errno (EAGAIN: not now). */
+static ssize_t
+wire_io(struct wire_conn *c, void *buf, size_t n, bool writing)
+{
+	int r, err;
+
+	if (!c->ssl)
+		return writing ? write(c->fd, buf, n) : read(c->fd, buf, n);
+	ERR_clear_error();
+	r = writing ? SSL_write(c->ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n)) :
+		      SSL_read(c->ssl, buf, (int)(n > INT32_MAX ? INT32_MAX : n));
+	if (r > 0)
+		return r;
+	err = SSL_get_error(c->ssl, r);
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_WANT_WRITE:
+		/* (re)handshake output pending: the write event carries it on */
+		if (!writing)
+			c->ssl_read_wants_write = true;
+		event_add(c->wev, NULL);
+		errno = EAGAIN;
+		return -1;
+	case SSL_ERROR_ZERO_RETURN:
+		return 0;
+	case SSL_ERROR_SYSCALL:
+		if (r == 0 || errno == 0)
+			return 0;
+		return -1;
+	default:
+		if (!SSL_is_init_finished(c->ssl))
+			atomic_fetch_add(&wire_st.tls_handshake_failures, 1);
+		errno = EPROTO;
+		return -1;
+	}
+}
 
 /* ------------------------------------------------------------------------------------------ */
 
@@ -138,6 +184,12 @@ wire_free_conn(struct wire_conn *c)
 		event_free(c->wev);
 	if (c->tev)
 		event_free(c->tev);
+	if (c->ssl) {
+		if (c->fd >= 0 && SSL_is_init_finished(c->ssl))
+			SSL_shutdown(c->ssl); /* best effort close_notify; never waits */
+		SSL_free(c->ssl);
+		ERR_clear_error();
+	}
 	if (c->fd >= 0)
 		close(c->fd);
 	free(c->in);
@@ -356,7 +408,7 @@ static bool
 wire_flush(struct wire_conn *c)
 {
 	while (c->out_off < c->out_len && c->fd >= 0) {
-		ssize_t n = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		ssize_t n = wire_io(c, c->out + c->out_off, c->out_len - c->out_off, true);
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
@@ -810,7 +862,7 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 		if (c->state == C_DISCARD) {
 			char sink[WIRE_READ_CHUNK];
 
-			n = read(fd, sink, sizeof(sink));
+			n = wire_io(c, sink, sizeof(sink), false);
 			if (n > 0) {
 				c->discard_left = (size_t)n >= c->discard_left ? 0 :
 									   c->discard_left - (size_t)n;
@@ -845,12 +897,13 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 				if (c->head_done)
 					wire_restore_offsets(c, off);
 			}
-			n = read(fd, c->in + c->in_len, c->in_cap - c->in_len - 1);
+			n = wire_io(c, c->in + c->in_len, c->in_cap - c->in_len - 1, false);
 			if (n > 0) {
 				c->in_len += (size_t)n;
 				c->in[c->in_len] = 0;
-				if ((size_t)n < c->in_cap - c->in_len)
-					break; /* drained */
+				/* a short read drained the socket (TLS may hold more: read on) */
+				if (!c->ssl && (size_t)n < c->in_cap - c->in_len)
+					break;
 				continue;
 			}
 		}
@@ -872,7 +925,17 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 wire_write_cb(evutil_socket_t fd, short what, void *arg)
 {
-	wire_flush(arg);
+	struct wire_conn *c = arg;
+
+	if (c->ssl_read_wants_write) {
+		/* a TLS read (the handshake) waited for this: carry it on */
+		c->ssl_read_wants_write = false;
+		if (c->out_off == c->out_len)
+			event_del(c->wev);
+		wire_read_cb(fd, EV_READ, c);
+		return;
+	}
+	wire_flush(c);
 }
 
 static void
@@ -923,6 +986,13 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		/* the connection cap: libevent has no setting for it, so it is counted here */
 		if (atomic_fetch_add(&wire_st.open, 1) >= s->lim.max_connections) {
+			if (tls_enabled()) {
+				/* no plain-text answer on a TLS port: just close */
+				atomic_fetch_sub(&wire_st.open, 1);
+				atomic_fetch_add(&wire_st.refused, 1);
+				close(fd);
+				continue;
+			}
 			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
 						   "Content-Length: 0\r\nConnection: close\r\n"
 						   "Retry-After: 1\r\n\r\n";
@@ -945,6 +1015,21 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		}
 		c->srv = s;
 		c->fd = fd;
+		if (tls_enabled()) {
+			SSL_CTX *ctx = tls_context();
+
+			c->ssl = ctx ? SSL_new(ctx) : NULL;
+			SSL_CTX_free(ctx); /* the SSL holds its own reference */
+			if (!c->ssl || SSL_set_fd(c->ssl, fd) != 1) {
+				if (c->ssl)
+					SSL_free(c->ssl);
+				free(c);
+				atomic_fetch_sub(&wire_st.open, 1);
+				close(fd);
+				continue;
+			}
+			SSL_set_accept_state(c->ssl);
+		}
 		c->rev = event_new(s->base, fd, EV_READ | EV_PERSIST, wire_read_cb, c);
 		c->wev = event_new(s->base, fd, EV_WRITE | EV_PERSIST, wire_write_cb, c);
 		c->tev = evtimer_new(s->base, wire_timer_cb, c);
