@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
@@ -18,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rating.h"
+#include "replay.h"
 #include "webhook.h"
 
 /*
@@ -78,6 +80,9 @@ struct ledger_wait {
 	uint64_t t0_ns, queued_ns;
 	unsigned provider_idx;
 	const char *event; /* a static string (the metrics name) */
+	bool has_replay_key;
+	unsigned char replay_key[REPLAY_KEY_LEN];
+	int64_t ttl_ms;
 };
 
 void
@@ -87,6 +92,14 @@ ledger_journal_done(void *arg, bool durable)
 	int code = durable ? 200 : 503;
 
 	METRICS_OBSERVE(journal_append_duration, 0, metrics_now_ns() - lw->queued_ns);
+	/* a replay of this request from now on is recognised (and not journaled again) */
+	if (durable && lw->has_replay_key) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		replay_remember(lw->replay_key, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+			lw->ttl_ms);
+	}
 	/* wire.c keeps a connection whose client went away until we answer (and then frees it) */
 	if (durable)
 		ledger_reply(lw->req, code, "{}");
@@ -127,6 +140,11 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 
 	if (!ev->call_id || !*ev->call_id || strlen(ev->call_id) > 256) {
 		webhook_error(w, 400, "missing call id");
+		return;
+	}
+	if (w->replayed) {
+		/* made durable before under this very signature: nothing to do again */
+		webhook_empty(w);
 		return;
 	}
 	/* our number: inbound calls come to it, outbound calls come from it */
@@ -219,6 +237,9 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 		lw->queued_ns = metrics_now_ns();
 		lw->provider_idx = w->provider_idx;
 		lw->event = metrics_event_name(metrics_event_from_name(w->event));
+		lw->has_replay_key = w->has_replay_key;
+		memcpy(lw->replay_key, w->replay_key, REPLAY_KEY_LEN);
+		lw->ttl_ms = w->cfg->signature_tolerance_ms;
 	}
 	if (!payload || !lw || !w->waiter ||
 	    !journal_append(w->waiter, payload, strlen(payload), lw)) {

@@ -48,6 +48,9 @@ enum { MH_BUCKETS = 14 };
 	X(webhook_requests, MP_COUNT * ME_COUNT * MC_CODES, "callrouted_webhook_requests_total",      \
 		"Webhook requests answered, by provider, event and status code.",                  \
 		metrics_label_webhook, true)                                                         \
+	X(webhook_replays, PROVIDER_COUNT, "callrouted_webhook_replays_total",                     \
+		"Signed requests seen before within the signature window (call events not "        \
+		"journaled again), by provider.", metrics_label_provider, false)                    \
 	X(route_lookups, ROUTE_RESULT_COUNT, "callrouted_route_lookups_total",                     \
 		"Number look-ups of routing webhooks, by result.", metrics_label_lookup, false)     \
 	X(signature_failures, PROVIDER_COUNT, "callrouted_webhook_signature_failures_total",       \

@@ -9,6 +9,7 @@
 #include "e164.h"
 #include "log.h"
 #include "metrics.h"
+#include "replay.h"
 #include "webhook.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/"
@@ -192,6 +193,43 @@ webhook_reply(struct webhook_req *w)
 		w->status == 405 ? "Allow: POST\r\n" : NULL);
 }
 
+/*
+ * Replays: a signature that names one request (Retell's and Vapi's carry a timestamp, Bland's
+ * covers the body) seen acting before within the signature window.  A routing answer is
+ * harmless to repeat and is given again; a call event that was made durable is answered 200
+ * without journaling it again.  Bearer tokens and the Bland look-up token name no request.
+ */
+static void
+webhook_replay_check(struct webhook_req *w)
+{
+	const char *sig = NULL, *ts = NULL;
+
+	switch (w->acct->provider) {
+	case PROVIDER_RETELL:
+		sig = webhook_header(w, "x-retell-signature");
+		break;
+	case PROVIDER_VAPI:
+		if (w->acct->auth == WEBHOOK_AUTH_HMAC) {
+			sig = webhook_header(w, "x-signature");
+			ts = webhook_header(w, "x-timestamp");
+		}
+		break;
+	case PROVIDER_BLAND:
+		if (!w->token_auth)
+			sig = webhook_header(w, "X-Webhook-Signature");
+		break;
+	default:
+		break;
+	}
+	if (!sig)
+		return;
+	replay_key(w->acct->slug, sig, ts, w->replay_key);
+	w->has_replay_key = true;
+	w->replayed = replay_seen(w->replay_key, w->now_ms);
+	if (w->replayed)
+		METRICS_INC(webhook_replays, w->acct->provider);
+}
+
 /* Dispatch; the answer is in w->status and w->out. */
 static void
 webhook_process(struct webhook_req *w, const char *path)
@@ -247,6 +285,7 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 401, "unauthorized");
 		return;
 	}
+	webhook_replay_check(w);
 	w->json = json_loadb((const char *)w->body, w->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!w->json || !json_is_object(w->json)) {
 		webhook_error(w, 400, "malformed JSON");

@@ -43,6 +43,9 @@ struct webhook_req {
 	struct journal_waiter *waiter; /* the worker's, for call events */
 	bool deferred;         /* answered later (when the event is durable) */
 	unsigned provider_idx; /* metrics: provider from the path, or MP_UNKNOWN */
+	bool has_replay_key;   /* the request carries a per-request signature */
+	bool replayed;         /* the same signed request acted before, within the window */
+	unsigned char replay_key[16];
 	uint64_t t0_ns;        /* metrics: when the request was fully read */
 };
 
