@@ -279,9 +279,21 @@ webhook_process(struct webhook_req *w, const char *path)
 	ops = webhook_providers[pid];
 	sr = ops->verify(w);
 	if (sr != SIG_OK) {
+		static _Thread_local int64_t last_log_ms;
+		static _Thread_local unsigned long quiet;
+
 		METRICS_INC(signature_failures, pid);
-		log_info("webhook: %s/%s: signature check failed (%s)", ops->name, w->acct->slug,
-			sig_result_name(sr));
+		/* a flood of forgeries must not flood the log: one line a second per worker */
+		if (w->now_ms - last_log_ms >= 1000) {
+			log_info("webhook: %s/%s: signature check failed (%s)%s", ops->name,
+				w->acct->slug, sig_result_name(sr),
+				quiet ? " (more failures since the last line: see "
+					"callrouted_webhook_signature_failures_total)" : "");
+			last_log_ms = w->now_ms;
+			quiet = 0;
+		} else {
+			quiet++;
+		}
 		webhook_error(w, 401, "unauthorized");
 		return;
 	}

@@ -37,6 +37,7 @@
 #define WIRE_READ_CHUNK 16384
 #define WIRE_ACCEPT_BATCH 64
 #define WIRE_DISCARD_MAX (64u << 20) /* what we read and drop after a 413 before closing */
+#define WIRE_DISCARD_IDLE_MS 1000    /* ... while the client keeps sending */
 
 enum wire_state { C_IDLE, C_READING, C_HANDLING, C_DISCARD };
 
@@ -330,7 +331,7 @@ wire_put(char *p, const char *s, size_t n)
 /* Append a whole response to the output buffer (no printf on this path). */
 static bool
 wire_format(struct wire_conn *c, int status, const char *ctype, const void *body, size_t len,
-	const char *extra, bool close_it)
+	const char *extra, bool close_it, bool head_only)
 {
 	const char *reason = wire_reason(status);
 	size_t need, rl = strlen(reason), cl = strlen(ctype), el = extra ? strlen(extra) : 0;
@@ -344,7 +345,7 @@ wire_format(struct wire_conn *c, int status, const char *ctype, const void *body
 	while ((v /= 10) != 0);
 	wire_date(c->srv);
 	need = 13 + rl + 8 + strlen(c->srv->date) + 16 + cl + 18 + (size_t)(num + sizeof(num) - q) +
-	       2 + (close_it ? 19 : 0) + el + 2 + len;
+	       2 + (close_it ? 19 : 0) + el + 2 + (head_only ? 0 : len);
 	if (!wire_out_reserve(c, need))
 		return false;
 	p = c->out + c->out_len;
@@ -366,7 +367,7 @@ wire_format(struct wire_conn *c, int status, const char *ctype, const void *body
 	if (el)
 		p = wire_put(p, extra, el);
 	p = wire_put(p, "\r\n", 2);
-	if (len)
+	if (len && !head_only)
 		p = wire_put(p, body, len);
 	c->out_len = (size_t)(p - c->out);
 	return true;
@@ -389,13 +390,13 @@ wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
 	else
 		atomic_fetch_add(&wire_st.bad_requests, 1);
 	c->close_after = true;
-	wire_format(c, status, "application/json", body, (size_t)n, NULL, true);
+	wire_format(c, status, "application/json", body, (size_t)n, NULL, true, false);
 	c->in_len = 0;
 	c->head_done = false;
 	if (discard > 0) {
 		c->state = C_DISCARD;
 		c->discard_left = discard;
-		wire_timer(c, c->srv->lim.request_timeout_ms);
+		wire_timer(c, WIRE_DISCARD_IDLE_MS);
 	} else {
 		c->state = C_IDLE;
 	}
@@ -561,6 +562,12 @@ wire_parse_head(struct wire_conn *c, char *end)
 	memset(r, 0, sizeof(*r));
 	r->conn = c;
 	c->head_len = (size_t)(end - c->in) + 4;
+	/* a NUL would cut the head short for the C-string parsing below (and could hide a
+	 * Content-Length: request smuggling) */
+	if (memchr(c->in, 0, c->head_len)) {
+		wire_fail(c, 400, "NUL in the request head", 0);
+		return -1;
+	}
 	*end = 0;
 	line = c->in;
 	next = strstr(line, "\r\n");
@@ -586,6 +593,10 @@ wire_parse_head(struct wire_conn *c, char *end)
 		return -1;
 	}
 	r->method = wire_method_of(line, (size_t)(sp1 - line));
+	if (r->method == WIRE_OTHER) {
+		wire_fail(c, 501, "method not implemented", 0);
+		return -1;
+	}
 	*sp2 = 0;
 	for (char *q = sp1 + 1; *q; q++)
 		if ((unsigned char)*q <= 0x20 || *q == 0x7f) {
@@ -635,9 +646,11 @@ wire_parse_head(struct wire_conn *c, char *end)
 			wire_fail(c, 431, "too many headers", 0);
 			return -1;
 		}
-		/* one Content-Length only (two could smuggle a request) */
-		if (strcasecmp(line, "Content-Length") == 0 && wire_header(r, "Content-Length")) {
-			wire_fail(c, 400, "several Content-Length headers", 0);
+		/* one Content-Length and one Transfer-Encoding only (two could smuggle a request) */
+		if ((strcasecmp(line, "Content-Length") == 0 && wire_header(r, "Content-Length")) ||
+		    (strcasecmp(line, "Transfer-Encoding") == 0 &&
+			wire_header(r, "Transfer-Encoding"))) {
+			wire_fail(c, 400, "repeated Content-Length or Transfer-Encoding", 0);
 			return -1;
 		}
 		r->hdr_name[r->nhdr] = line;
@@ -701,7 +714,8 @@ wire_parse(struct wire_conn *c)
 			s->lim.max_body_bytes, &used);
 
 		if (k == -2) {
-			wire_fail(c, 413, "body too large", 0);
+			/* unknown length: drain what comes (bounded) so the client sees the 413 */
+			wire_fail(c, 413, "body too large", WIRE_DISCARD_MAX);
 			return -1;
 		}
 		if (k < 0) {
@@ -788,9 +802,9 @@ wire_reply(struct wire_req *r, int status, const char *content_type, const void 
 	}
 	if (close_it)
 		c->close_after = true;
-	/* HEAD: the headers of the answer, no body */
-	if (!wire_format(c, status, content_type, body, r->method == WIRE_HEAD ? 0 : len,
-		    extra_headers, close_it))
+	/* HEAD: the headers of the answer (its Content-Length too), no body */
+	if (!wire_format(c, status, content_type, body, len, extra_headers, close_it,
+		    r->method == WIRE_HEAD))
 		c->close_after = true;
 	/* the request's bytes are done with; a pipelined next one moves to the front */
 	memmove(c->in, c->in + c->req_len, c->in_len - c->req_len);
@@ -870,6 +884,7 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 					wire_close(c);
 					return;
 				}
+				wire_timer(c, WIRE_DISCARD_IDLE_MS);
 				continue;
 			}
 		} else {

@@ -140,3 +140,7 @@ def bare_env(pg, binary, tmp_path, request):
 def daemon(env):
     """A daemon started on the standard data set, ready."""
     return env.start()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: a test that takes tens of seconds (valgrind)")
