@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "rating.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -219,8 +220,8 @@ changes_read_agencies(const PGresult *r)
 		uint64_t rate, ini, inc;
 
 		if (!changes_u64(r, i, 0, &a.id) || PQgetisnull(r, i, 1) ||
-		    !changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) || ini > 86400 ||
-		    inc > 86400) {
+		    !changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) ||
+		    ini > RATING_MAX_INCREMENT_S || inc > RATING_MAX_INCREMENT_S) {
 			log_warning("changes: skipping invalid agencies row %s",
 				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
 			ch.skipped++;

@@ -540,6 +540,10 @@ config_load(const char *path)
 				c->database_url = config_read_secret_file(p, why, sizeof(why));
 		}
 	}
+	if (c->database_url && !*c->database_url) {
+		log_error("config: %s: database_url is empty", path);
+		goto fail;
+	}
 	if (!c->database_url) {
 		log_error("config: %s: database_url is not set (nor database_url_file, nor a "
 			  "database_url credential)", path);

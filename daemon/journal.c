@@ -23,6 +23,7 @@
 #define JOURNAL_DIR "journal"
 #define JOURNAL_SEGMENT_BYTES (64u << 20)
 #define JOURNAL_HDR 16
+#define JOURNAL_SEQ_MAX (1ULL << 62) /* far beyond any real journal; no overflow near it */
 
 /* ------------------------------------------------------------------------------------------ */
 /* CRC-32C (Castagnoli), table driven                                                         */
@@ -466,7 +467,7 @@ journal_scan_segment(struct journal_segment *s, uint64_t *max_seq)
 		memcpy(&len, hdr, 4);
 		memcpy(&crc, hdr + 4, 4);
 		memcpy(&seq, hdr + 8, 8);
-		if (len == 0 || len > JOURNAL_MAX_RECORD || seq <= prev)
+		if (len == 0 || len > JOURNAL_MAX_RECORD || seq <= prev || seq >= JOURNAL_SEQ_MAX)
 			goto torn;
 		if (pread(fd, jn.rbuf, len, (off_t)(off + JOURNAL_HDR)) != (ssize_t)len ||
 		    journal_crc(seq, jn.rbuf, len) != crc)
@@ -496,20 +497,25 @@ done:
 static uint64_t
 journal_read_checkpoint(void)
 {
-	char path[PATH_MAX + 32], buf[64];
-	uint64_t v = 0;
+	char path[PATH_MAX + 32], buf[64], *end;
+	unsigned long long v = 0;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/checkpoint", jn.dir);
 	f = fopen(path, "re");
 	if (!f)
 		return 0;
-	if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%" SCNu64, &v) != 1) {
-		log_warning("journal: ignoring unreadable \"%s\"", path);
+	/* digits only: sscanf would read "-1" as the largest number and every record after it
+	 * would count as drained */
+	if (!fgets(buf, sizeof(buf), f) || buf[0] < '0' || buf[0] > '9' ||
+	    (errno = 0, v = strtoull(buf, &end, 10), errno != 0) ||
+	    (*end != '\n' && *end != 0) || v >= JOURNAL_SEQ_MAX) {
+		log_warning("journal: ignoring unreadable \"%s\" (every record is drained again: "
+			    "they are idempotent)", path);
 		v = 0;
 	}
 	fclose(f);
-	return v;
+	return (uint64_t)v;
 }
 
 bool
@@ -551,6 +557,12 @@ journal_setup(const char *state_dir)
 		if (sscanf(de->d_name, "%16" SCNx64 "%7s", &first, tail) != 2 ||
 		    strcmp(tail, ".jnl") != 0 || strlen(de->d_name) != 20 || first == 0)
 			continue;
+		if (first >= JOURNAL_SEQ_MAX) {
+			/* not one of ours: its number would overflow the sequence */
+			log_warning("journal: ignoring \"%s/%s\" (sequence number out of range)",
+				jn.dir, de->d_name);
+			continue;
+		}
 		if (jn.nsegs == jn.capsegs) {
 			size_t cap = jn.capsegs ? jn.capsegs * 2 : 16;
 			struct journal_segment *p = realloc(jn.segs, cap * sizeof(*p));
@@ -572,6 +584,27 @@ journal_setup(const char *state_dir)
 	for (size_t i = 0; i < jn.nsegs; i++)
 		if (!journal_scan_segment(&jn.segs[i], &max_seq))
 			return false;
+	/* a segment with no valid record (a crash between its creation and its first fdatasync)
+	 * holds nothing: remove it, or its name would block a new segment of the same number */
+	for (size_t i = 0; i < jn.nsegs;) {
+		char p[PATH_MAX + 32];
+
+		if (jn.segs[i].last_seq != 0) {
+			i++;
+			continue;
+		}
+		journal_seg_path(p, sizeof(p), jn.segs[i].first_seq);
+		if (unlink(p) != 0 && errno != ENOENT) {
+			log_error("journal: could not remove empty segment \"%s\": %s", p,
+				strerror(errno));
+			return false;
+		}
+		log_info("journal: removed \"%s\" (no complete record)", p);
+		if (jn.segs[i].first_seq > max_seq)
+			max_seq = jn.segs[i].first_seq; /* never reuse its number */
+		memmove(&jn.segs[i], &jn.segs[i + 1], (jn.nsegs - i - 1) * sizeof(*jn.segs));
+		jn.nsegs--;
+	}
 	jn.durable_seq = max_seq;
 	/* never reuse a sequence number the checkpoint could cover */
 	jn.next_seq = (max_seq > jn.checkpoint ? max_seq : jn.checkpoint) + 1;
@@ -617,6 +650,11 @@ journal_stop(void)
 	jn.segs = NULL;
 	jn.nsegs = jn.capsegs = jn.wcap = 0;
 	jn.fd = jn.r_fd = -1;
+	jn.r_idx = 0;
+	jn.r_off = 0;
+	jn.pending = 0;
+	jn.checkpoint = 0;
+	jn.durable_seq = 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */

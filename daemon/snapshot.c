@@ -12,6 +12,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "rating.h"
 #include "snapshot.h"
 
 /*
@@ -259,7 +260,8 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.rate_micros_per_min, 8) ||
 		    !rd_get(&r, &ini, 4) || !rd_get(&r, &inc, 4))
 			goto fail;
-		if (a.rate_micros_per_min < 0 || ini < 1 || ini > 86400 || inc < 1 || inc > 86400) {
+		if (a.rate_micros_per_min < 0 || ini < 1 || ini > RATING_MAX_INCREMENT_S || inc < 1 ||
+		    inc > RATING_MAX_INCREMENT_S) {
 			*why = "bad agency record";
 			goto fail;
 		}

@@ -38,6 +38,7 @@
 #define WIRE_ACCEPT_BATCH 64
 #define WIRE_DISCARD_MAX (64u << 20) /* what we read and drop after a 413 before closing */
 #define WIRE_DISCARD_IDLE_MS 1000    /* ... while the client keeps sending */
+#define WIRE_CHUNK_LINE_MAX 256      /* a chunk-size line with its extensions */
 
 enum wire_state { C_IDLE, C_READING, C_HANDLING, C_DISCARD };
 
@@ -500,7 +501,9 @@ wire_dechunk(struct wire_conn *c, const char *p, size_t avail, size_t max, size_
 		size_t size = 0, digits = 0;
 
 		if (!eol)
-			return avail - off > 64 ? -1 : 0;
+			return avail - off > WIRE_CHUNK_LINE_MAX ? -1 : 0;
+		if ((size_t)(eol - (p + off)) > WIRE_CHUNK_LINE_MAX)
+			return -1; /* chunk extensions are bounded: no body hidden in them */
 		for (const char *q = p + off; q < eol; q++) {
 			int h = *q >= '0' && *q <= '9' ? *q - '0' :
 				*q >= 'a' && *q <= 'f' ? *q - 'a' + 10 :
@@ -896,9 +899,16 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 				if (cap > limit)
 					cap = limit;
 				if (cap <= c->in_len + 1) {
-					/* more than any request may be: stop reading until answered */
-					event_del(c->rev);
-					break;
+					/* more than any request may be */
+					if (c->state == C_HANDLING) {
+						/* pipelined data behind a deferred answer: wait for it */
+						event_del(c->rev);
+						break;
+					}
+					/* a request that cannot complete within the limits (a chunked
+					 * body whose framing is far larger than its data, say) */
+					wire_fail(c, c->head_done ? 413 : 431, "request too large", 0);
+					return;
 				}
 				if (c->head_done)
 					wire_save_offsets(c, off);
