@@ -6,7 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -392,6 +395,13 @@ fail:
 static void *
 snapshot_writer(void *arg)
 {
+	sigset_t all;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	/* background work: below the webhook workers (Linux: nice applies per thread) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
+		log_debug("snapshot: could not lower the writer's priority: %s", strerror(errno));
 	pthread_mutex_lock(&snap_lock);
 	for (;;) {
 		unsigned char *buf;
