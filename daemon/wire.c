@@ -1,4 +1,5 @@
 /* wire.c: the webhook listener's HTTP/1.1 server on raw sockets (one per worker loop). */
+#include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <netinet/in.h>
@@ -500,8 +501,15 @@ wire_dechunk(struct wire_conn *c, const char *p, size_t avail, size_t max, size_
 		const char *eol = memmem(p + off, avail - off, "\r\n", 2);
 		size_t size = 0, digits = 0;
 
-		if (!eol)
-			return avail - off > WIRE_CHUNK_LINE_MAX ? -1 : 0;
+		if (!eol) {
+			/* an incomplete size line can already be wrong: too long, or more hex
+			 * digits than any size we accept */
+			size_t hexd = 0;
+
+			while (off + hexd < avail && hexd <= 15 && isxdigit((unsigned char)p[off + hexd]))
+				hexd++;
+			return avail - off > WIRE_CHUNK_LINE_MAX || hexd > 15 ? -1 : 0;
+		}
 		if ((size_t)(eol - (p + off)) > WIRE_CHUNK_LINE_MAX)
 			return -1; /* chunk extensions are bounded: no body hidden in them */
 		for (const char *q = p + off; q < eol; q++) {
@@ -926,10 +934,12 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 			if (n > 0) {
 				c->in_len += (size_t)n;
 				c->in[c->in_len] = 0;
-				/* a short read drained the socket (TLS may hold more: read on) */
-				if (!c->ssl && (size_t)n < c->in_cap - c->in_len)
-					break;
-				continue;
+				/* parse what came before reading more (an oversized body is answered
+				 * 413 as soon as its head says so); the level-triggered read event
+				 * brings the rest, and TLS data already decrypted is read on */
+				if (c->ssl && SSL_pending(c->ssl) > 0)
+					continue;
+				break;
 			}
 		}
 		if (n == 0) {
