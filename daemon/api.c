@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <openssl/sha.h>
 
+#include "callrouted/text.h"
 #include "api.h"
 #include "config.h"
 #include "db.h"
@@ -900,19 +901,6 @@ api_json_id(json_t *v, uint64_t *out)
 	return json_is_string(v) && api_parse_id(json_string_value(v), out);
 }
 
-static bool
-api_text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* Validate the body of a write; false when answered. */
 static bool
 api_parse_body(struct api_req *r)
@@ -923,7 +911,7 @@ api_parse_body(struct api_req *r)
 	switch (r->op) {
 	case OP_BUY:
 		v = json_object_get(r->body, "account");
-		if (!json_is_string(v) || !api_text_ok(json_string_value(v), 64)) {
+		if (!json_is_string(v) || !text_ok(json_string_value(v), 64)) {
 			api_fail(r, 400, "invalid", "account: the account's slug is required");
 			return false;
 		}
@@ -975,7 +963,7 @@ api_parse_body(struct api_req *r)
 	if (v) {
 		r->has_nickname = true;
 		if (!json_is_null(v)) {
-			if (!json_is_string(v) || !api_text_ok(json_string_value(v), 64)) {
+			if (!json_is_string(v) || !text_ok(json_string_value(v), 64)) {
 				api_fail(r, 400, "invalid", "nickname: 1 to 64 printable characters, or null");
 				return false;
 			}
@@ -1139,7 +1127,7 @@ api_handle(struct evhttp_request *req)
 		return;
 	}
 	/* authenticate: Bearer token, looked up by its SHA-256 */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !api_text_ok(auth + 7, 256)) {
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
 		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
 			"Bearer");
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");

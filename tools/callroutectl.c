@@ -21,6 +21,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include "callrouted/text.h"
 #include "config.h"
 #include "e164.h"
 #include "log.h"
@@ -201,20 +202,6 @@ ctl_parse_id(const char *s, uint64_t *out)
 	return true;
 }
 
-/* 1..max bytes, no control characters. */
-static bool
-ctl_text_ok(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
 /* An E.164 number in canonical form, or false. */
 static bool
 ctl_parse_e164(const char *s, char *out, size_t size)
@@ -386,7 +373,7 @@ ctl_bearer(void)
 			  "(callroutectl tokens create makes one)");
 		return NULL;
 	}
-	if (!ctl_text_ok(t, 256) || strchr(t, ' ')) {
+	if (!text_ok(t, 256) || strchr(t, ' ')) {
 		ctl_error("the API token is malformed (printable characters, no spaces, at most 256)");
 		return NULL;
 	}
@@ -870,12 +857,12 @@ ctl_numbers_buy(const struct ctl_cmd *cmd, int argc, char **argv)
 	}
 	if (!ctl_args(cmd, argc, argv, 0, &rc))
 		return rc;
-	if (!account || !ctl_text_ok(account, 64))
+	if (!account || !text_ok(account, 64))
 		return ctl_usage_error(cmd, "--account SLUG (the provider account's slug) is required");
 	if (!area || strlen(area) != 3 || area[0] < '2' || area[0] > '9' ||
 	    !isdigit((unsigned char)area[1]) || !isdigit((unsigned char)area[2]))
 		return ctl_usage_error(cmd, "--area-code takes three digits, the first 2-9 (e.g. 415)");
-	if (nickname && !ctl_text_ok(nickname, 64))
+	if (nickname && !text_ok(nickname, 64))
 		return ctl_usage_error(cmd, "--nickname takes 1 to 64 printable characters");
 	body = json_pack("{s:s,s:s}", "account", account, "area_code", area);
 	if (nickname)
@@ -937,7 +924,7 @@ ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
 		return rc;
 	nick = argv[optind + 1];
 	/* "" clears the nickname */
-	if (*nick && !ctl_text_ok(nick, 64))
+	if (*nick && !text_ok(nick, 64))
 		return ctl_usage_error(cmd, "a nickname is 1 to 64 printable characters (\"\" clears it)");
 	return ctl_number_request(EVHTTP_REQ_PATCH, id,
 		*nick ? json_pack("{s:s}", "nickname", nick) : json_pack("{s:n}", "nickname"));
@@ -1156,7 +1143,7 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 			client = optarg;
 			break;
 		case OPT_NAME:
-			if (!ctl_text_ok(optarg, 200))
+			if (!text_ok(optarg, 200))
 				return ctl_usage_error(cmd, "--name takes 1 to 200 printable characters");
 			name = optarg;
 			break;
