@@ -31,11 +31,13 @@ static pthread_t admin_thread;
 static bool admin_running;
 
 bool
-admin_ready(void)
+admin_ready(bool *from_file)
 {
-	bool ready;
+	const struct routes_snapshot *s = routes_read_begin(ready_reader);
+	bool ready = s != NULL;
 
-	ready = routes_read_begin(ready_reader) != NULL;
+	if (from_file)
+		*from_file = s && s->source == ROUTES_FROM_FILE;
 	routes_read_end(ready_reader);
 	return ready;
 }

@@ -13,7 +13,8 @@ struct config;
 bool admin_setup(const struct config *cfg) __attribute__((warn_unused_result));
 bool admin_start(void) __attribute__((warn_unused_result));
 void admin_cleanup(void);
-/* True once a route table is loaded (from the database or the snapshot file). */
-bool admin_ready(void);
+/* True once a route table is loaded (from the database or, *from_file, the snapshot file).
+ * The main thread's (it has its own snapshot reader). */
+bool admin_ready(bool *from_file);
 
 #endif

@@ -394,7 +394,9 @@ db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops)
 {
 	struct db_conn *c;
 
-	if (db.nconns == DB_MAX_CONNS)
+	/* the db thread's own connections are listed (it starts and frees them); another
+	 * thread's connection belongs to that thread alone (no shared list to race on) */
+	if (base == db.base && db.nconns == DB_MAX_CONNS)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -409,7 +411,8 @@ db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops)
 		free(c);
 		return NULL;
 	}
-	db.conns[db.nconns++] = c;
+	if (base == db.base)
+		db.conns[db.nconns++] = c;
 	return c;
 }
 
@@ -434,14 +437,8 @@ db_conn_start(struct db_conn *c)
 void
 db_conn_release(struct db_conn *c)
 {
-	if (!c)
-		return;
-	for (int i = 0; i < db.nconns; i++)
-		if (db.conns[i] == c) {
-			db.conns[i] = db.conns[--db.nconns];
-			break;
-		}
-	db_conn_free(c);
+	if (c)
+		db_conn_free(c);
 }
 
 static void

@@ -39,7 +39,7 @@ struct db_conn_ops {
 struct event_base *db_base(void);
 struct db_conn *db_conn_new(const struct db_conn_ops *ops);
 /* A connection driven by another thread's loop (the admin API's); call db_conn_start from
- * that thread.  Freed by db_stop, which must come after that thread stopped. */
+ * that thread, and db_conn_release once it has stopped. */
 struct db_conn *db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops);
 void db_conn_start(struct db_conn *c);
 /* Free a connection of another thread's loop (that thread has stopped). */

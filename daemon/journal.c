@@ -641,6 +641,13 @@ journal_stop(void)
 	}
 	if (jn.fd >= 0)
 		close(jn.fd);
+	jn.fd = -1;
+}
+
+void
+journal_cleanup(void)
+{
+	journal_stop();
 	if (jn.r_fd >= 0)
 		close(jn.r_fd);
 	free(jn.wbuf);

@@ -29,8 +29,10 @@ void journal_waiter_free(struct journal_waiter *w);
  * checkpoint; a torn or corrupt record is reported and skipped.  Before any thread starts. */
 bool journal_setup(const char *state_dir) __attribute__((warn_unused_result));
 bool journal_start(void) __attribute__((warn_unused_result));
-/* Complete every queued append, then stop the writer thread and close. */
+/* Complete every queued append, then stop the writer thread (the reader side stays). */
 void journal_stop(void);
+/* Free everything, the reader side too: after the reader (the db thread) has stopped. */
+void journal_cleanup(void);
 
 /* Queue payload for appending; done(arg, durable) runs later on w's base.  False (nothing
  * queued) if the record is too large or the journal is stopped. */

@@ -8,7 +8,7 @@
 
 #include "log.h"
 
-int log_current_level = LOG_LEVEL_INFO;
+_Atomic int log_current_level = LOG_LEVEL_INFO;
 static int log_journal; /* stderr goes to journald: use <N> priority prefixes, no timestamps */
 
 static const char *const log_names[] = { "error", "warning", "info", "debug" };

@@ -3,10 +3,11 @@
 #define CALLROUTED_LOG_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 
 enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
 
-extern int log_current_level;
+extern _Atomic int log_current_level; /* SIGHUP sets it while workers read it */
 
 void log_setup(void);
 void log_set_level(int level);

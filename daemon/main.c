@@ -169,14 +169,14 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 main_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+	bool from_file = false;
+
 	metrics_beat();
 	routes_reclaim();
-	if (!main_notified_ready && admin_ready()) {
-		const struct routes_snapshot *s = routes_current();
-
+	if (!main_notified_ready && admin_ready(&from_file)) {
 		main_notified_ready = true;
 		log_info("main: ready (routes from %s)",
-			s && s->source == ROUTES_FROM_FILE ? "the snapshot file" : "the database");
+			from_file ? "the snapshot file" : "the database");
 		notify_ready();
 	}
 }
@@ -290,6 +290,7 @@ done:
 	notify_cleanup();
 	journal_stop();
 	db_stop();
+	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();
 	routes_shutdown();
 	tls_cleanup();

@@ -30,7 +30,7 @@
  * append bug would stop every run at once).
  * The state dir is /dev/shm/callrouted-fuzz-journal-<pid> (tmpfs: fsync costs nothing),
  * emptied after each input and removed at exit; a crash leaves it behind, so start-up
- * removes those of processes that are gone.  journal.c keeps its state in globals: journal_stop() frees them and
+ * removes those of processes that are gone.  journal.c keeps its state in globals: journal_cleanup() frees them and
  * journal_rewind() resets the read cursor, which journal_stop leaves behind.
  */
 
@@ -243,7 +243,7 @@ fz_append(struct fz_read *rd, uint64_t next_seq)
 	rd->ordered = false;
 	if (journal_read(SIZE_MAX, fz_record, rd) != 1)
 		fuzz_fail("the appended record was not read back");
-	journal_stop();
+	journal_cleanup();
 	journal_waiter_free(w);
 }
 
@@ -322,7 +322,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fz_append(&rd, (after.durable_seq > rd.checkpoint ? after.durable_seq :
 								   rd.checkpoint) + 1);
 	else
-		journal_stop();
+		journal_cleanup();
 	fz_clean();
 	return 0;
 }
