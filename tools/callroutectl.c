@@ -815,16 +815,26 @@ ctl_number_request(enum evhttp_cmd_type method, uint64_t id, json_t *body)
 	return rc;
 }
 
+/* A command whose only argument is a number id: one request on it. */
 static int
-ctl_numbers_show(const struct ctl_cmd *cmd, int argc, char **argv)
+ctl_number_by_id(const struct ctl_cmd *cmd, int argc, char **argv, enum evhttp_cmd_type method,
+	json_t *body)
 {
 	uint64_t id;
 	int rc;
 
 	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
-	    !ctl_number_arg(cmd, argv, &id, &rc))
+	    !ctl_number_arg(cmd, argv, &id, &rc)) {
+		json_decref(body);
 		return rc;
-	return ctl_number_request(EVHTTP_REQ_GET, id, NULL);
+	}
+	return ctl_number_request(method, id, body);
+}
+
+static int
+ctl_numbers_show(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_GET, NULL);
 }
 
 static int
@@ -903,13 +913,7 @@ ctl_numbers_assign(const struct ctl_cmd *cmd, int argc, char **argv)
 static int
 ctl_numbers_unassign(const struct ctl_cmd *cmd, int argc, char **argv)
 {
-	uint64_t id;
-	int rc;
-
-	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
-	    !ctl_number_arg(cmd, argv, &id, &rc))
-		return rc;
-	return ctl_number_request(EVHTTP_REQ_PATCH, id, json_pack("{s:n}", "agent_id"));
+	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_PATCH, json_pack("{s:n}", "agent_id"));
 }
 
 static int
@@ -933,13 +937,7 @@ ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
 static int
 ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
 {
-	uint64_t id;
-	int rc;
-
-	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
-	    !ctl_number_arg(cmd, argv, &id, &rc))
-		return rc;
-	return ctl_number_request(EVHTTP_REQ_DELETE, id, NULL);
+	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_DELETE, NULL);
 }
 
 static int
