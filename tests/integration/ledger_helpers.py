@@ -1,7 +1,7 @@
 # ledger_helpers: call-event payloads of each provider, ledger queries and a restartable cluster.
 """Support code of test_ledger.py.
 
-The payload builders start from the shapes of /work/shared/fixtures/{retell,vapi,bland}/*.json
+The payload builders start from the shapes of tests/fixtures/{retell,vapi,bland}/*.json
 (copied here, so the suite does not depend on files outside the repository) and substitute the
 call id, numbers, agent and times.
 """

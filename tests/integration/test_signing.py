@@ -34,3 +34,32 @@ def test_bland_dynamic_token():
     assert sw.sign_headers("bland", "sec", b'{"event":"dynamic_data","to":"+1"}', "acme") == {
         "Authorization": "Bearer " + want}
     assert "X-Webhook-Signature" in sw.sign_headers("bland", "sec", b'{"call_id":"abc"}', "acme")
+
+
+def test_fixture_vectors():
+    """Every valid vector of tests/fixtures/signatures.json is what send-webhook computes."""
+    import json
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "signatures.json"
+    vectors = json.loads(path.read_text())
+    assert len(vectors) >= 10
+    checked = 0
+    for v in vectors:
+        if not v["valid"]:
+            continue
+        body = v["body"].encode()
+        h = {k.lower(): val for k, val in v["headers"].items()}
+        if v["provider"] == "retell":
+            ts = int(h["x-retell-signature"].split(",")[0][2:])
+            assert sw.retell_signature(v["key"], body, ts) == h["x-retell-signature"]
+        elif v["provider"] == "vapi" and v.get("auth") == "hmac":
+            got = sw.vapi_hmac_headers(v["key"], body, int(h["x-timestamp"]))
+            assert {k.lower(): val for k, val in got.items()} == h
+        elif v["provider"] == "vapi":
+            form = "x-vapi-secret" if "x-vapi-secret" in h else "authorization"
+            got = sw.vapi_bearer_headers(v["key"], form)
+            assert {k.lower(): val for k, val in got.items()} == h
+        else:
+            assert sw.bland_signature(v["key"], body) == h["x-webhook-signature"]
+        checked += 1
+    assert checked == 5

@@ -13,7 +13,7 @@
 #define TOLERANCE_MS INT64_C(300000) /* signature_tolerance default: 5 min */
 
 /*
- * The vectors of shared/fixtures/signatures.json, one row each, in the file's order (Retell's
+ * The vectors of tests/fixtures/signatures.json, one row each, in the file's order (Retell's
  * first one is its SDK's own test vector).  A NULL header is one the vector does not send.
  */
 struct sig_vector {
