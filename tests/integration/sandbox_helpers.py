@@ -6,7 +6,6 @@ import http.client
 import importlib.machinery
 import importlib.util
 import json
-import os
 import signal
 import ssl
 import subprocess
@@ -175,10 +174,6 @@ def wait_ledger(env, call_id, timeout=10.0):
 def wait_call(env, call_id, timeout=10.0):
     return wait_for(lambda: calls_of(env, call_id), timeout * SLOW, 0.05,
                     "calls row of %s" % call_id)[0]
-
-
-def sandbox_env_ok():
-    return os.access(str(SANDBOX), os.X_OK)
 
 
 def settle(seconds=0.3):
