@@ -62,6 +62,7 @@ static struct {
 		events_rejected;
 	_Atomic uint64_t invalid[PROVIDER_COUNT][LEDGER_INVALID_COUNT];
 	_Atomic uint64_t rejects, reject_failures, duration_disagreements;
+	_Atomic uint64_t unpriced[PROVIDER_COUNT];
 } ls;
 
 void
@@ -73,6 +74,7 @@ ledger_get_stats(struct ledger_stats *s)
 		s->amount_micros[p] = atomic_load(&ls.amount_micros[p]);
 		for (int r = 0; r < LEDGER_INVALID_COUNT; r++)
 			s->invalid[p][r] = atomic_load(&ls.invalid[p][r]);
+		s->unpriced[p] = atomic_load(&ls.unpriced[p]);
 	}
 	s->rejects = atomic_load(&ls.rejects);
 	s->reject_failures = atomic_load(&ls.reject_failures);
@@ -313,6 +315,14 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 			agency_id);
 		webhook_error(w, 400, "call duration out of range");
 		return;
+	}
+
+	/* connected, ended, and nothing to measure it by: in calls, billed to no one; said so */
+	if (ev->kind == CALL_ENDED && ev->connected && !ev->rated && !ev->priced_later && agency) {
+		atomic_fetch_add(&ls.unpriced[w->acct->provider], 1);
+		log_warning("ledger: %s/%s call %s ended connected with no duration: recorded in "
+			    "calls, not billed", provider_name(w->acct->provider), w->acct->slug,
+			log_esc(ev->call_id));
 	}
 
 	o = json_object();

@@ -26,6 +26,7 @@ struct call_event {
 	bool rated;                    /* an end event with what billing needs (else calls only) */
 	const char *end_reason;
 	const char *invalid;           /* set by the parser: a field present but unusable (why) */
+	bool priced_later;             /* an end the provider prices in a later event (Vapi) */
 };
 
 /*
@@ -76,6 +77,7 @@ struct ledger_stats {
 		events_rejected;
 	uint64_t invalid[PROVIDER_COUNT][LEDGER_INVALID_COUNT];
 	uint64_t rejects, reject_failures, duration_disagreements;
+	uint64_t unpriced[PROVIDER_COUNT];
 };
 void ledger_get_stats(struct ledger_stats *s);
 

@@ -499,6 +499,12 @@ metrics_render(struct evbuffer *b)
 				"callrouted_ledger_events_invalid_total{provider=\"%s\",reason=\"%s\"} "
 				"%" PRIu64 "\n", provider_name((enum provider_id)p),
 				ledger_invalid_name((enum ledger_invalid)r), ls.invalid[p][r]);
+	metrics_head(b, "callrouted_ledger_unpriced_total",
+		"Connected calls that ended with no duration (recorded in calls, not billed), by "
+		"provider.", "counter");
+	for (int p = 0; p < PROVIDER_COUNT; p++)
+		evbuffer_add_printf(b, "callrouted_ledger_unpriced_total{provider=\"%s\"} %" PRIu64
+			"\n", provider_name((enum provider_id)p), ls.unpriced[p]);
 	metrics_counter_u64(b, "callrouted_ledger_rejects_total",
 		"Journal records PostgreSQL refused (SQLSTATE class 22/23), kept in ledger_rejects.",
 		ls.rejects);

@@ -19,8 +19,16 @@ migrate_exec(PGconn *conn, const char *sql, const char *what)
 	PGresult *r = PQexec(conn, sql);
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
-	if (!ok)
-		log_error("migrate: %s: %s", what, log_esc(PQresultErrorMessage(r)));
+	if (!ok) {
+		const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		/* the server's own words (a migration's RAISE says what to fix), one line */
+		if (m)
+			log_error("migrate: %s: %s (SQLSTATE %s)", what, log_esc(m), st ? st : "?");
+		else
+			log_error("migrate: %s: %s", what, log_esc(PQresultErrorMessage(r)));
+	}
 	PQclear(r);
 	return ok;
 }

@@ -106,6 +106,8 @@ vapi_call_event(struct webhook_req *w, json_t *msg, enum call_kind kind)
 	ev.end_reason = vapi_str(msg, "endedReason");
 	ev.connected = ev.started_ms >= 0;
 	if (kind == CALL_ENDED) {
+		/* a status-update "ended" is priced by the end-of-call-report that follows */
+		ev.priced_later = strcmp(w->event, "status-update") == 0;
 		if (ev.connected && ev.ended_ms >= ev.started_ms)
 			ev.duration_ms = ev.ended_ms - ev.started_ms;
 		ev.rated = !ev.connected || ev.duration_ms >= 0;
