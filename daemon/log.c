@@ -80,8 +80,13 @@ log_guard(char *line, size_t from, size_t *n, size_t size)
 		return;
 	for (i = from; i < *n; i++) {
 		unsigned char c = (unsigned char)line[i];
-		size_t k = c < 0x20 || c == 0x7f ? text_escape_byte(c, e) : (e[0] = (char)c, 1);
+		size_t k = 1;
 
+		/* only control characters: quotes and backslashes are the format's own */
+		if (c < 0x20 || c == 0x7f)
+			k = text_escape_byte(c, e);
+		else
+			e[0] = (char)c;
 		if (from + o + k > size)
 			break;
 		memcpy(out + o, e, k);
