@@ -1717,8 +1717,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ NULL, "usage",
 	  "--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
 	  "        [--by agency|client|agent|number|day] [--format table|csv|json]",
-	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days, --to inclusive;\n"
-	  "--json is --format json)." CTL_DB_NOTE,
+	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days of ended_at, or of\n"
+	  "recorded_at for rows without one; --to inclusive; --json is --format json)." CTL_DB_NOTE,
 	  ctl_usage_cmd },
 	{ "rejects", "list", "[--all]",
 	  "Journal records PostgreSQL refused at drain, kept in ledger_rejects (--all: the\n"

@@ -472,3 +472,17 @@ def test_connected_call_without_duration_is_counted(env, ld):
     wait_drained(ld)
     assert len(ledger_rows(env.conn, v)) == 1
     assert metric(ld, "callrouted_ledger_unpriced_total", provider="vapi") == 0
+
+
+@pytest.mark.parametrize("args,rc", [
+    (["rejects", "--help"], 0), (["rejects", "list", "--help"], 0),
+    (["rejects", "replay", "--help"], 0), (["rejects", "replay"], 2),
+    (["rejects", "replay", "abc"], 2), (["rejects", "replay", "0"], 2),
+    (["rejects", "replay", "1", "2"], 2), (["rejects", "list", "extra"], 2),
+    (["rejects", "bogus"], 2),
+])
+def test_rejects_command_line(args, rc):
+    r = ctl(*args)
+    assert r.returncode == rc, r
+    if rc == 0:
+        assert r.stdout.startswith("usage: callroutectl") and "rejects" in r.stdout, r.stdout
