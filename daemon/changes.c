@@ -196,7 +196,7 @@ changes_read_accounts(const PGresult *r)
 		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.slug || !*a.slug ||
 		    !a.api_key || (auth && strcmp(auth, "hmac") != 0 && strcmp(auth, "bearer") != 0)) {
 			log_warning("changes: skipping invalid provider_accounts row %s",
-				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
 			continue;
 		}
@@ -223,7 +223,7 @@ changes_read_agencies(const PGresult *r)
 		    !changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) ||
 		    ini > RATING_MAX_INCREMENT_S || inc > RATING_MAX_INCREMENT_S) {
 			log_warning("changes: skipping invalid agencies row %s",
-				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
 			continue;
 		}
@@ -262,7 +262,7 @@ changes_read_agents(const PGresult *r)
 		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.provider_agent_id ||
 		    !*a.provider_agent_id || !a.name) {
 			log_warning("changes: skipping invalid agents row %s",
-				changes_str(r, i, 0) ? changes_str(r, i, 0) : "?");
+				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
 			continue;
 		}
@@ -327,7 +327,7 @@ changes_read_numbers(const PGresult *r, bool released)
 		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",
-					changes_str(r, i, 1) ? changes_str(r, i, 1) : "?");
+					log_esc(changes_str(r, i, 1)));
 			continue;
 		}
 		if (++nb == BATCH || i == rows - 1) {
@@ -389,7 +389,7 @@ changes_read_changed(const PGresult *r)
 		    (sl.account_idx = routes_catalog_account_idx(cur->catalog, account_id)) ==
 			    ROUTE_NONE) {
 			log_warning("changes: skipping invalid phone_numbers row %s",
-				changes_str(r, i, 1) ? changes_str(r, i, 1) : "?");
+				log_esc(changes_str(r, i, 1)));
 			continue;
 		}
 		if (released)
@@ -744,12 +744,13 @@ changes_notify(struct db_conn *c, const char *channel, const char *payload)
 	t = j ? json_object_get(j, "t") : NULL;
 	table = json_is_string(t) ? json_string_value(t) : NULL;
 	if (!table) {
-		log_warning("changes: unreadable notification, reloading all: %.200s", payload);
+		log_warning("changes: unreadable notification, reloading all: %.200s",
+			log_esc(payload));
 		ch.want_full = true;
 		json_decref(j);
 		return;
 	}
-	log_debug("changes: notification %.200s", payload);
+	log_debug("changes: notification %.200s", log_esc(payload));
 	if (strcmp(table, "phone_numbers") != 0) {
 		ch.want_catalog = true;
 		json_decref(j);

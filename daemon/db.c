@@ -41,6 +41,7 @@ struct db_conn {
 	struct event *timer_ev; /* reconnect, connect timeout or query timeout */
 	struct event *wake_ev;
 	char sqlstate[6];   /* of the last error result */
+	char errmsg[512];   /* its primary message */
 	atomic_bool up;
 };
 
@@ -107,6 +108,12 @@ db_sqlstate(const struct db_conn *c)
 	return c->sqlstate;
 }
 
+const char *
+db_error_message(const struct db_conn *c)
+{
+	return c->errmsg;
+}
+
 bool
 db_idle(const struct db_conn *c)
 {
@@ -160,15 +167,15 @@ db_disconnect(struct db_conn *c, const char *why)
 	while (n > 0 && msg[n - 1] == ' ')
 		msg[--n] = 0;
 	if (was_up) {
-		log_warning("db: %s connection lost: %s", c->ops->name, msg);
+		log_warning("db: %s connection lost: %s", c->ops->name, log_esc(msg));
 		c->failures = 0;
 	} else if (c->failures++ % 60 == 0) {
 		/* first failure, then once a minute at the default interval */
 		log_warning("db: %s: could not connect (attempt %lu): %s", c->ops->name,
-			c->failures, msg);
+			c->failures, log_esc(msg));
 	} else {
 		log_debug("db: %s: could not connect (attempt %lu): %s", c->ops->name, c->failures,
-			msg);
+			log_esc(msg));
 	}
 	if (c->sock_ev) {
 		event_free(c->sock_ev);
@@ -218,6 +225,7 @@ db_send(struct db_conn *c, const char *sql, int nparams, const char *const *para
 	c->busy = true;
 	c->query_failed = false;
 	c->sqlstate[0] = 0;
+	c->errmsg[0] = 0;
 	db_timer(c, DB_QUERY_TIMEOUT_MS);
 	db_flush(c);
 	return c->state == DB_UP;
@@ -252,11 +260,13 @@ db_read(struct db_conn *c)
 		case PGRES_NONFATAL_ERROR: {
 			const char *m = PQresultErrorMessage(r);
 			const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+			const char *pm = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
 
 			snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", st ? st : "");
+			snprintf(c->errmsg, sizeof(c->errmsg), "%s", pm ? pm : m);
 			c->query_failed = true;
-			log_error("db: %s query failed: %.*s", c->ops->name,
-				(int)strcspn(m, "\n"), m);
+			/* the server's message quotes the data it refused: outside text */
+			log_error("db: %s query failed: %s", c->ops->name, log_esc(c->errmsg));
 			break;
 		}
 		default:
@@ -309,8 +319,8 @@ db_connect_poll(struct db_conn *c)
 	c->state = DB_UP;
 	c->busy = false;
 	atomic_store(&c->up, true);
-	log_info("db: %s connected to %s:%s database \"%s\"", c->ops->name, PQhost(c->conn),
-		PQport(c->conn), PQdb(c->conn));
+	log_info("db: %s connected to %s:%s database \"%s\"", c->ops->name,
+		log_esc(PQhost(c->conn)), log_esc(PQport(c->conn)), log_esc(PQdb(c->conn)));
 	db_watch(c, EV_READ);
 	c->ops->connected(c);
 	if (c->state == DB_UP && !c->busy)

@@ -51,6 +51,8 @@ bool db_idle(const struct db_conn *c);
 bool db_conn_up(const struct db_conn *c);
 /* SQLSTATE of the last error result of the connection's last query ("" if none). */
 const char *db_sqlstate(const struct db_conn *c);
+/* Its primary message (the server's text: escape it before logging; "" if none). */
+const char *db_error_message(const struct db_conn *c);
 /* Drop the connection; it reconnects after reconnect_interval. */
 void db_disconnect(struct db_conn *c, const char *why);
 /* Ask for a pump on the next loop pass (from the db thread or, with care, any thread). */

@@ -32,13 +32,26 @@
  */
 
 #define LEDGER_BATCH 500
-#define LEDGER_COLS 22
+#define LEDGER_COLS 24
 #define LEDGER_RETRY_MS 1000
 
+/* The record's keys, in the statement's column order; "q" is the journal sequence number. */
 static const char *const ledger_col_keys[LEDGER_COLS] = {
 	"p", "id", "k", "d", "num", "from", "to", "pa", "st", "en", "dur", "c", "r", "why",
-	"ag", "cl", "a", "n", "mm", "rate", "bs", "amt",
+	"ag", "cl", "a", "n", "mm", "rate", "bs", "amt", "at", "q",
 };
+#define LEDGER_COL_Q (LEDGER_COLS - 1)
+
+static const char *const ledger_invalid_names[LEDGER_INVALID_COUNT] = {
+	"call_id", "field_too_long", "bad_value", "time_out_of_range", "duration_out_of_range",
+	"end_before_start", "unrateable", "record_too_large",
+};
+
+const char *
+ledger_invalid_name(enum ledger_invalid r)
+{
+	return r < LEDGER_INVALID_COUNT ? ledger_invalid_names[r] : "unknown";
+}
 
 static const char *const ledger_dir_names[] = { "unknown", "inbound", "outbound" };
 
@@ -47,6 +60,9 @@ static struct {
 		amount_micros[PROVIDER_COUNT];
 	_Atomic uint64_t calls_written, batches, batch_failures, unattributed, agent_mismatches,
 		events_rejected;
+	_Atomic uint64_t invalid[PROVIDER_COUNT][LEDGER_INVALID_COUNT];
+	_Atomic uint64_t rejects, reject_failures, duration_disagreements;
+	_Atomic uint64_t unpriced[PROVIDER_COUNT];
 } ls;
 
 void
@@ -56,7 +72,13 @@ ledger_get_stats(struct ledger_stats *s)
 		s->rows[p] = atomic_load(&ls.rows[p]);
 		s->billed_seconds[p] = atomic_load(&ls.billed_seconds[p]);
 		s->amount_micros[p] = atomic_load(&ls.amount_micros[p]);
+		for (int r = 0; r < LEDGER_INVALID_COUNT; r++)
+			s->invalid[p][r] = atomic_load(&ls.invalid[p][r]);
+		s->unpriced[p] = atomic_load(&ls.unpriced[p]);
 	}
+	s->rejects = atomic_load(&ls.rejects);
+	s->reject_failures = atomic_load(&ls.reject_failures);
+	s->duration_disagreements = atomic_load(&ls.duration_disagreements);
 	s->calls_written = atomic_load(&ls.calls_written);
 	s->batches = atomic_load(&ls.batches);
 	s->batch_failures = atomic_load(&ls.batch_failures);
@@ -121,6 +143,91 @@ ledger_set_str(json_t *o, const char *key, const char *v)
 	json_object_set_new(o, key, v ? json_string(v) : json_null());
 }
 
+/* A time given by the provider, within years 2000..2099 (or unknown). */
+static bool
+ledger_time_ok(int64_t ms)
+{
+	return ms < 0 || (ms >= LEDGER_MIN_TIME_MS && ms < LEDGER_MAX_TIME_MS);
+}
+
+/*
+ * Everything the drain will write, checked before the event is journaled: on false, *why is
+ * the reason and detail the answer's text.  The one place the webhook's limits live.
+ */
+static bool
+ledger_validate(const struct call_event *ev, enum ledger_invalid *why, const char **detail)
+{
+	if (!ev->call_id || !*ev->call_id || strlen(ev->call_id) > LEDGER_MAX_CALL_ID) {
+		*why = LEDGER_INVALID_CALL_ID;
+		*detail = ev->call_id && *ev->call_id ? "call id longer than 256 bytes" :
+							"missing call id";
+		return false;
+	}
+	if ((ev->from && strlen(ev->from) > LEDGER_MAX_NUMBER) ||
+	    (ev->to && strlen(ev->to) > LEDGER_MAX_NUMBER)) {
+		*why = LEDGER_INVALID_FIELD_LENGTH;
+		*detail = "phone number longer than 128 bytes";
+		return false;
+	}
+	if (ev->provider_agent_id && strlen(ev->provider_agent_id) > LEDGER_MAX_AGENT_ID) {
+		*why = LEDGER_INVALID_FIELD_LENGTH;
+		*detail = "agent id longer than 256 bytes";
+		return false;
+	}
+	if (ev->invalid) {
+		*why = LEDGER_INVALID_BAD_VALUE;
+		*detail = ev->invalid;
+		return false;
+	}
+	if (!ledger_time_ok(ev->started_ms) || !ledger_time_ok(ev->ended_ms)) {
+		*why = LEDGER_INVALID_TIME_RANGE;
+		*detail = "call time outside the years 2000 to 2099";
+		return false;
+	}
+	if (ev->started_ms >= 0 && ev->ended_ms >= 0 && ev->ended_ms < ev->started_ms) {
+		*why = LEDGER_INVALID_END_BEFORE_START;
+		*detail = "call ends before it starts";
+		return false;
+	}
+	if (ev->duration_ms > RATING_MAX_DURATION_MS ||
+	    (ev->started_ms >= 0 && ev->ended_ms >= 0 &&
+		    ev->ended_ms - ev->started_ms > RATING_MAX_DURATION_MS)) {
+		*why = LEDGER_INVALID_DURATION;
+		*detail = "call longer than 48 hours";
+		return false;
+	}
+	return true;
+}
+
+/* An event refused before it is journaled: one log line, a counter, a 400 (or 413). */
+static void
+ledger_refuse(struct webhook_req *w, const struct call_event *ev, enum ledger_invalid why,
+	int status, const char *detail)
+{
+	atomic_fetch_add(&ls.invalid[w->acct->provider][why], 1);
+	atomic_fetch_add(&ls.events_rejected, 1);
+	log_warning("ledger: %s/%s call %s refused (%s): %s", provider_name(w->acct->provider),
+		w->acct->slug, log_esc(ev->call_id), ledger_invalid_name(why), detail);
+	webhook_error(w, status, detail);
+}
+
+/* The end reason as journaled: cut to LEDGER_MAX_END_REASON bytes on a UTF-8 boundary. */
+static json_t *
+ledger_reason_json(const char *why)
+{
+	size_t n;
+
+	if (!why)
+		return json_null();
+	n = strlen(why);
+	if (n <= LEDGER_MAX_END_REASON)
+		return json_string(why);
+	n = LEDGER_MAX_END_REASON;
+	while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
+		n--;
+	return json_stringn(why, n);
+}
+
 void
 ledger_submit(struct webhook_req *w, const struct call_event *ev)
 {
@@ -137,9 +244,11 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	struct ledger_wait *lw;
 	json_t *o;
 	char *payload;
+	enum ledger_invalid why;
+	const char *detail;
 
-	if (!ev->call_id || !*ev->call_id || strlen(ev->call_id) > 256) {
-		webhook_error(w, 400, "missing call id");
+	if (!ledger_validate(ev, &why, &detail)) {
+		ledger_refuse(w, ev, why, 400, detail);
 		return;
 	}
 	if (w->replayed) {
@@ -171,8 +280,9 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 			atomic_fetch_add(&ls.agent_mismatches, 1);
 			log_warning("ledger: %s/%s call %s: the provider says agent %s, number %s is "
 				    "assigned to %s",
-				provider_name(w->acct->provider), w->acct->slug, ev->call_id,
-				ev->provider_agent_id, num, agent->provider_agent_id);
+				provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+				log_esc(ev->provider_agent_id), num,
+				log_esc(agent->provider_agent_id));
 		}
 		/* the agent that took the call, when we know it; else the number's */
 		if (evagent)
@@ -182,8 +292,8 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 		atomic_fetch_add(&ls.unattributed, 1);
 		log_info("ledger: %s/%s call %s on a number the platform does not know (%s): "
 			 "recorded unattributed",
-			provider_name(w->acct->provider), w->acct->slug, ev->call_id,
-			ours ? ours : "none");
+			provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+			ours ? log_esc(ours) : "none");
 	}
 	if (agency_id)
 		agency = routes_catalog_agency(cat, agency_id);
@@ -195,13 +305,24 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	if (ev->kind == CALL_ENDED && ev->rated && agency &&
 	    !rating_rate_call(ev->connected, ev->duration_ms < 0 ? 0 : ev->duration_ms, &plan,
 		    &rr)) {
-		log_warning("ledger: %s/%s call %s: cannot rate %" PRId64 " ms at %" PRId64
-			    "/min %d/%d",
-			provider_name(w->acct->provider), w->acct->slug, ev->call_id, ev->duration_ms,
-			plan.rate_micros_per_min, plan.initial_s, plan.increment_s);
+		/* the webhook's limits are rating's and the schema's: a plan that cannot be used */
+		atomic_fetch_add(&ls.invalid[w->acct->provider][LEDGER_INVALID_UNRATEABLE], 1);
 		atomic_fetch_add(&ls.events_rejected, 1);
+		log_warning("ledger: %s/%s call %s refused (unrateable): cannot rate %" PRId64
+			    " ms at %" PRId64 "/min %d/%d of agency %" PRIu64,
+			provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+			ev->duration_ms, plan.rate_micros_per_min, plan.initial_s, plan.increment_s,
+			agency_id);
 		webhook_error(w, 400, "call duration out of range");
 		return;
+	}
+
+	/* connected, ended, and nothing to measure it by: in calls, billed to no one; said so */
+	if (ev->kind == CALL_ENDED && ev->connected && !ev->rated && !ev->priced_later && agency) {
+		atomic_fetch_add(&ls.unpriced[w->acct->provider], 1);
+		log_warning("ledger: %s/%s call %s ended connected with no duration: recorded in "
+			    "calls, not billed", provider_name(w->acct->provider), w->acct->slug,
+			log_esc(ev->call_id));
 	}
 
 	o = json_object();
@@ -218,7 +339,7 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	ledger_set_i64(o, "dur", ev->duration_ms);
 	json_object_set_new(o, "c", json_boolean(ev->connected));
 	json_object_set_new(o, "r", json_boolean(ev->kind == CALL_ENDED && ev->rated));
-	ledger_set_str(o, "why", ev->end_reason);
+	json_object_set_new(o, "why", ledger_reason_json(ev->end_reason));
 	ledger_set_i64(o, "ag", agency_id ? (int64_t)agency_id : -1);
 	ledger_set_i64(o, "cl", agent && agent->client_id ? (int64_t)agent->client_id : -1);
 	ledger_set_i64(o, "a", agent ? (int64_t)agent->id : -1);
@@ -230,6 +351,12 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	json_object_set_new(o, "at", json_integer(w->now_ms));
 	payload = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
+	/* cannot happen within the limits above (the record is under 16 KiB); never a 503 loop */
+	if (payload && strlen(payload) > JOURNAL_MAX_RECORD) {
+		free(payload);
+		ledger_refuse(w, ev, LEDGER_INVALID_TOO_LARGE, 413, "event too large to journal");
+		return;
+	}
 	lw = malloc(sizeof(*lw));
 	if (lw) {
 		lw->req = w->req;
@@ -263,6 +390,7 @@ static struct {
 	struct event *tick_ev;  /* safety net: look at the journal every second */
 	bool in_flight;
 	bool gauge_in_flight;   /* the active-calls query, not a batch */
+	bool reject_in_flight;  /* keeping a refused record in ledger_rejects */
 	int ticks;
 	size_t max_batch;
 	/* the batch in flight */
@@ -272,6 +400,9 @@ static struct {
 	char *sql;
 	size_t sql_n;       /* rows sql was built for */
 	bool result_seen;
+	char *raw;          /* the batch's first record as journaled (kept if refused) */
+	char rej_state[6];  /* SQLSTATE and message of the refusal being kept */
+	char *rej_msg;
 } ld;
 
 static void
@@ -283,6 +414,10 @@ ledger_batch_free(void)
 	ld.n = 0;
 	ld.last_seq = 0;
 	ld.result_seen = false;
+	free(ld.raw);
+	ld.raw = NULL;
+	free(ld.rej_msg);
+	ld.rej_msg = NULL;
 }
 
 static char *
@@ -319,9 +454,18 @@ ledger_take_record(uint64_t seq, const void *payload, size_t len, void *arg)
 		ld.last_seq = seq;
 		return true;
 	}
-	for (int i = 0; i < LEDGER_COLS; i++)
+	for (int i = 0; i < LEDGER_COL_Q; i++)
 		row[i] = ledger_json_text(json_object_get(o, ledger_col_keys[i]));
+	if (asprintf(&row[LEDGER_COL_Q], "%" PRIu64, seq) < 0)
+		row[LEDGER_COL_Q] = NULL;
 	json_decref(o);
+	if (ld.n == 0) {
+		ld.raw = malloc(len + 1);
+		if (ld.raw) {
+			memcpy(ld.raw, payload, len);
+			ld.raw[len] = 0;
+		}
+	}
 	ld.n++;
 	ld.last_seq = seq;
 	return true;
@@ -340,31 +484,55 @@ ledger_build_sql(size_t n)
 	if (!b)
 		return false;
 	evbuffer_add_printf(b, "WITH ev (p, id, k, d, num, frm, too, pa, st, en, dur, c, r, why, "
-			       "ag, cl, a, n, mm, rate, bs, amt) AS (VALUES ");
+			       "ag, cl, a, n, mm, rate, bs, amt, arr, q) AS (VALUES ");
 	for (size_t i = 0; i < n; i++) {
 		evbuffer_add_printf(b, "%s(", i ? "," : "");
 		for (int k = 0; k < LEDGER_COLS; k++)
 			evbuffer_add_printf(b, "%s$%d%s", k ? "," : "", p++, i == 0 ? "::text" : "");
 		evbuffer_add(b, ")", 1);
 	}
+	/*
+	 * o: the calls rows as they were; d: one record per call, the first rated end event (in
+	 * journal order) before anything else; dis: later rated end events of a call whose
+	 * duration is not the one billed (calls.duration_ms keeps the first, as usage_ledger
+	 * does; the latest other one goes to duration_disagreement_ms).  An end without an end
+	 * time ends at start + duration, else when the event arrived ("at"), so that every
+	 * ledger row has an ended_at; a provider's end time wins over one derived before.
+	 */
 	evbuffer_add_printf(b,
-		"), d AS (SELECT DISTINCT ON (p, id) * FROM ev "
-		"ORDER BY p, id, (k = 'end') DESC, (r = 't') DESC), "
+		"), o AS (SELECT x.provider AS op, x.provider_call_id AS oid, x.duration_ms AS odur, "
+		"x.ended_at AS oend FROM calls x "
+		"WHERE (x.provider, x.provider_call_id) IN (SELECT p, id FROM ev)), "
+		"d AS (SELECT DISTINCT ON (p, id) * FROM ev "
+		"ORDER BY p, id, (k = 'end') DESC, (r = 't') DESC, q::bigint), "
+		"dis AS (SELECT e.p AS dp, e.id AS did, "
+		"(array_agg(e.dur::bigint ORDER BY e.q::bigint DESC))[1] AS other, count(*) AS nd "
+		"FROM ev e JOIN d ON d.p = e.p AND d.id = e.id "
+		"LEFT JOIN o ON o.op = e.p AND o.oid = e.id "
+		"WHERE e.k = 'end' AND e.r = 't' AND e.dur IS NOT NULL AND e.dur::bigint <> "
+		"coalesce(o.odur, CASE WHEN d.r = 't' THEN d.dur::bigint END) "
+		"GROUP BY e.p, e.id), "
 		"c AS (INSERT INTO calls AS x (provider, provider_call_id, direction, number_id, e164, "
 		"agent_id, agency_id, client_id, provider_agent_id, from_number, to_number, status, "
-		"connected, started_at, ended_at, duration_ms, end_reason, agent_mismatch) "
+		"connected, started_at, ended_at, duration_ms, end_reason, agent_mismatch, "
+		"duration_disagreement_ms) "
 		"SELECT p, id, d, n::bigint, num, a::bigint, ag::bigint, cl::bigint, pa, frm, too, "
 		"CASE WHEN k = 'end' THEN 'ended' ELSE 'in_progress' END, "
 		"CASE WHEN k = 'end' THEN c::boolean END, "
-		"to_timestamp(st::bigint / 1000.0), to_timestamp(en::bigint / 1000.0), "
-		"CASE WHEN r = 't' THEN dur::bigint END, why, mm::boolean FROM d "
+		"to_timestamp(st::bigint / 1000.0), "
+		"CASE WHEN k = 'end' THEN coalesce(to_timestamp(en::bigint / 1000.0), oend, "
+		"to_timestamp(coalesce(st::bigint + dur::bigint, arr::bigint) / 1000.0)) END, "
+		"CASE WHEN r = 't' THEN dur::bigint END, why, mm::boolean, other "
+		"FROM d LEFT JOIN o ON op = p AND oid = id LEFT JOIN dis ON dp = p AND did = id "
 		"ON CONFLICT (provider, provider_call_id) DO UPDATE SET "
 		"status = CASE WHEN x.status = 'ended' OR EXCLUDED.status = 'ended' "
 		"THEN 'ended' ELSE 'in_progress' END, "
 		"connected = coalesce(EXCLUDED.connected, x.connected), "
 		"started_at = coalesce(x.started_at, EXCLUDED.started_at), "
 		"ended_at = coalesce(EXCLUDED.ended_at, x.ended_at), "
-		"duration_ms = coalesce(EXCLUDED.duration_ms, x.duration_ms), "
+		"duration_ms = coalesce(x.duration_ms, EXCLUDED.duration_ms), "
+		"duration_disagreement_ms = coalesce(EXCLUDED.duration_disagreement_ms, "
+		"x.duration_disagreement_ms), "
 		"end_reason = coalesce(EXCLUDED.end_reason, x.end_reason), "
 		"number_id = coalesce(EXCLUDED.number_id, x.number_id), "
 		"e164 = coalesce(EXCLUDED.e164, x.e164), "
@@ -380,12 +548,13 @@ ledger_build_sql(size_t n)
 		"agent_id, number_id, direction, started_at, ended_at, duration_ms, billed_seconds, "
 		"rate_micros_per_min, amount_micros, recorded_by) "
 		"SELECT p, id, ag::bigint, cl::bigint, a::bigint, n::bigint, d, "
-		"to_timestamp(st::bigint / 1000.0), to_timestamp(en::bigint / 1000.0), dur::bigint, "
-		"bs::bigint, rate::bigint, amt::bigint, $1 FROM d "
+		"to_timestamp(st::bigint / 1000.0), "
+		"to_timestamp(coalesce(en::bigint, st::bigint + dur::bigint, arr::bigint) / 1000.0), "
+		"dur::bigint, bs::bigint, rate::bigint, amt::bigint, $1 FROM d "
 		"WHERE k = 'end' AND r = 't' AND c = 't' AND ag IS NOT NULL AND bs::bigint > 0 "
 		"ON CONFLICT (provider, provider_call_id) DO NOTHING "
 		"RETURNING provider, billed_seconds, amount_micros) "
-		"SELECT (SELECT count(*) FROM c)");
+		"SELECT (SELECT count(*) FROM c), (SELECT coalesce(sum(nd), 0) FROM dis)");
 	/* then count, billed seconds and amount per provider, in provider_id order */
 	for (int pr = 0; pr < PROVIDER_COUNT; pr++)
 		evbuffer_add_printf(b,
@@ -465,30 +634,81 @@ ledger_result(struct db_conn *c, PGresult *r)
 			metrics_set_active_calls(strtoll(PQgetvalue(r, 0, 0), NULL, 10));
 		return;
 	}
-	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-	    PQnfields(r) != 1 + 3 * PROVIDER_COUNT)
+	if (ld.reject_in_flight || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    PQnfields(r) != 2 + 3 * PROVIDER_COUNT)
 		return;
 	ld.result_seen = true;
 	atomic_fetch_add(&ls.calls_written, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+	atomic_fetch_add(&ls.duration_disagreements, strtoull(PQgetvalue(r, 0, 1), NULL, 10));
 	for (int p = 0; p < PROVIDER_COUNT; p++) {
-		atomic_fetch_add(&ls.rows[p], strtoull(PQgetvalue(r, 0, 1 + 3 * p), NULL, 10));
+		atomic_fetch_add(&ls.rows[p], strtoull(PQgetvalue(r, 0, 2 + 3 * p), NULL, 10));
 		atomic_fetch_add(&ls.billed_seconds[p],
-			strtoull(PQgetvalue(r, 0, 2 + 3 * p), NULL, 10));
-		atomic_fetch_add(&ls.amount_micros[p],
 			strtoull(PQgetvalue(r, 0, 3 + 3 * p), NULL, 10));
+		atomic_fetch_add(&ls.amount_micros[p],
+			strtoull(PQgetvalue(r, 0, 4 + 3 * p), NULL, 10));
 	}
 }
 
-/* A data error (class 22 or 23) on one record: it will never go in; set it aside. */
+/*
+ * A data error (class 22 or 23) on one record: it will never go in as it is.  Keep it in
+ * ledger_rejects (the record as journaled, why, who) and move the checkpoint past it only
+ * once that insert has committed (ledger_reject_done); an operator replays it from there.
+ */
 static void
-ledger_reject_one(void)
+ledger_reject_keep(struct db_conn *c)
 {
-	log_error("ledger: journal record %" PRIu64 " (call %s/%s) refused by the database "
-		  "(SQLSTATE %s); skipped",
-		ld.last_seq, ld.params[1] ? ld.params[1] : "?", ld.params[2] ? ld.params[2] : "?",
-		db_sqlstate(ld.conn));
+	char seq[24];
+	const char *params[5];
+
+	snprintf(ld.rej_state, sizeof(ld.rej_state), "%s", db_sqlstate(c));
+	free(ld.rej_msg);
+	ld.rej_msg = strdup(db_error_message(c));
+	snprintf(seq, sizeof(seq), "%" PRIu64, ld.last_seq);
+	params[0] = ld.raw;
+	params[1] = ld.rej_state;
+	params[2] = ld.rej_msg ? ld.rej_msg : "";
+	params[3] = ld.instance;
+	params[4] = seq;
+	if (!ld.raw) {
+		/* out of memory copying the record: read it again later */
+		journal_rewind();
+		ledger_batch_free();
+		ledger_retry_later();
+		return;
+	}
+	ld.reject_in_flight = ld.in_flight = db_send(c,
+		"INSERT INTO ledger_rejects (record, sqlstate, message, instance, journal_seq) "
+		"VALUES ($1, $2, $3, $4, $5::bigint)", 5, params);
+	if (!ld.in_flight) {
+		journal_rewind();
+		ledger_batch_free();
+	}
+}
+
+static void
+ledger_reject_done(struct db_conn *c, bool ok)
+{
+	ld.reject_in_flight = ld.in_flight = false;
+	if (!ok) {
+		/* not kept: the checkpoint stays before it; the drain tries again in a second */
+		atomic_fetch_add(&ls.reject_failures, 1);
+		log_error("ledger: journal record %" PRIu64 " refused by the database could not be "
+			  "kept in ledger_rejects (SQLSTATE %s); retrying", ld.last_seq,
+			db_sqlstate(c));
+		journal_rewind();
+		ledger_batch_free();
+		ledger_retry_later();
+		return;
+	}
+	atomic_fetch_add(&ls.rejects, 1);
 	atomic_fetch_add(&ls.events_rejected, 1);
+	log_error("ledger: journal record %" PRIu64 " (call %s/%s) refused by the database "
+		  "(SQLSTATE %s: %s); kept in ledger_rejects",
+		ld.last_seq, ld.params[1] ? ld.params[1] : "?",
+		ld.params[2] ? log_esc(ld.params[2]) : "?", ld.rej_state, log_esc(ld.rej_msg));
 	journal_checkpoint(ld.last_seq, 1);
+	ledger_batch_free();
+	db_wake(c);
 }
 
 static void
@@ -500,6 +720,10 @@ ledger_done(struct db_conn *c, bool ok)
 	if (ld.gauge_in_flight) {
 		ld.gauge_in_flight = false;
 		db_wake(c);
+		return;
+	}
+	if (ld.reject_in_flight) {
+		ledger_reject_done(c, ok);
 		return;
 	}
 	ld.in_flight = false;
@@ -516,9 +740,7 @@ ledger_done(struct db_conn *c, bool ok)
 	}
 	atomic_fetch_add(&ls.batch_failures, 1);
 	if (data_error && ld.n == 1) {
-		ledger_reject_one();
-		ledger_batch_free();
-		db_wake(c);
+		ledger_reject_keep(c);
 		return;
 	}
 	journal_rewind();
@@ -544,6 +766,7 @@ ledger_disconnected(struct db_conn *c)
 	/* a batch in flight may or may not have committed: read it again, it is idempotent */
 	ld.in_flight = false;
 	ld.gauge_in_flight = false;
+	ld.reject_in_flight = false;
 	journal_rewind();
 	ledger_batch_free();
 }

@@ -25,7 +25,36 @@ struct call_event {
 	bool connected;                /* false: never connected, bills nothing */
 	bool rated;                    /* an end event with what billing needs (else calls only) */
 	const char *end_reason;
+	const char *invalid;           /* set by the parser: a field present but unusable (why) */
+	bool priced_later;             /* an end the provider prices in a later event (Vapi) */
 };
+
+/*
+ * What ledger_submit accepts (anything else is answered 400 before it is journaled, so the
+ * drain never meets a record PostgreSQL refuses): call id 1..256 bytes, numbers and the
+ * provider agent id up to 128 / 256 bytes (an end reason is cut to 1024), times within years
+ * 2000..2099 UTC, durations (given, or end - start) 0..48 h, the end not before the start.
+ */
+#define LEDGER_MAX_CALL_ID 256
+#define LEDGER_MAX_NUMBER 128
+#define LEDGER_MAX_AGENT_ID 256
+#define LEDGER_MAX_END_REASON 1024
+#define LEDGER_MIN_TIME_MS INT64_C(946684800000)  /* 2000-01-01T00:00:00Z */
+#define LEDGER_MAX_TIME_MS INT64_C(4102444800000) /* 2100-01-01T00:00:00Z, excluded */
+
+/* Why an event was refused at the webhook (the reason label of events_invalid). */
+enum ledger_invalid {
+	LEDGER_INVALID_CALL_ID = 0,  /* missing or too long */
+	LEDGER_INVALID_FIELD_LENGTH, /* a number or the agent id too long */
+	LEDGER_INVALID_BAD_VALUE,    /* a field present but unusable (a negative number) */
+	LEDGER_INVALID_TIME_RANGE,   /* a time outside 2000..2099 */
+	LEDGER_INVALID_DURATION,     /* above 48 h */
+	LEDGER_INVALID_END_BEFORE_START,
+	LEDGER_INVALID_UNRATEABLE,   /* the agency's plan cannot price it */
+	LEDGER_INVALID_TOO_LARGE,    /* the record does not fit a journal record */
+	LEDGER_INVALID_COUNT
+};
+const char *ledger_invalid_name(enum ledger_invalid r);
 
 /*
  * Worker side: attribute the event through the route table as it is now, rate it with its
@@ -46,6 +75,9 @@ struct ledger_stats {
 		amount_micros[PROVIDER_COUNT];
 	uint64_t calls_written, batches, batch_failures, unattributed, agent_mismatches,
 		events_rejected;
+	uint64_t invalid[PROVIDER_COUNT][LEDGER_INVALID_COUNT];
+	uint64_t rejects, reject_failures, duration_disagreements;
+	uint64_t unpriced[PROVIDER_COUNT];
 };
 void ledger_get_stats(struct ledger_stats *s);
 

@@ -6,6 +6,7 @@
 
 #include <event2/event.h>
 
+#include "callrouted/text.h"
 #include "log.h"
 
 _Atomic int log_current_level = LOG_LEVEL_INFO;
@@ -51,11 +52,55 @@ log_level_from_name(const char *s)
 	return -1;
 }
 
+const char *
+log_esc(const char *s)
+{
+	static _Thread_local char slots[LOG_ESC_SLOTS][LOG_ESC_MAX];
+	static _Thread_local unsigned next;
+	char *buf = slots[next++ % LOG_ESC_SLOTS];
+	size_t n = s ? strlen(s) : 0;
+
+	/* libpq's messages end in a newline: not part of the text */
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r'))
+		n--;
+	return text_escape_n(s, n, buf, LOG_ESC_MAX);
+}
+
+/* Escape control characters in line[from..*n) (one line, whatever the message holds). */
+static void
+log_guard(char *line, size_t from, size_t *n, size_t size)
+{
+	char out[2048], e[4];
+	size_t o = 0, i;
+
+	for (i = from; i < *n; i++)
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			break;
+	if (i == *n)
+		return;
+	for (i = from; i < *n; i++) {
+		unsigned char c = (unsigned char)line[i];
+		size_t k = 1;
+
+		/* only control characters: quotes and backslashes are the format's own */
+		if (c < 0x20 || c == 0x7f)
+			k = text_escape_byte(c, e);
+		else
+			e[0] = (char)c;
+		if (from + o + k > size)
+			break;
+		memcpy(out + o, e, k);
+		o += k;
+	}
+	memcpy(line + from, out, o);
+	*n = from + o;
+}
+
 void
 log_msg(int level, const char *fmt, ...)
 {
 	char line[2048];
-	size_t n = 0;
+	size_t n = 0, prefix;
 	va_list ap;
 	int r;
 
@@ -75,11 +120,13 @@ log_msg(int level, const char *fmt, ...)
 	}
 	if (r > 0)
 		n = (size_t)r;
+	prefix = n;
 	va_start(ap, fmt);
 	r = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	va_end(ap);
 	if (r > 0)
 		n += (size_t)r < sizeof(line) - n - 1 ? (size_t)r : sizeof(line) - n - 2;
+	log_guard(line, prefix, &n, sizeof(line) - 1);
 	line[n++] = '\n';
 	/* one write per line so lines from several threads do not interleave */
 	fwrite(line, 1, n, stderr);

@@ -14,6 +14,19 @@ void log_set_level(int level);
 int log_level_from_name(const char *s);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * Outside text (provider- or client-supplied, a database's message) for a "%s" of a log line,
+ * escaped by text_escape (callrouted/text.h): control characters, backslashes and quotes
+ * cannot forge a line or a field.  The result lives in one of LOG_ESC_SLOTS buffers of this
+ * thread, reused round-robin: use at most LOG_ESC_SLOTS in one log call.  Longer text is cut
+ * to LOG_ESC_MAX bytes with "...", and trailing newlines (libpq's messages end in one) are
+ * dropped.  log_msg itself also escapes any control character left in
+ * a line, so a site that forgets cannot split a line.
+ */
+#define LOG_ESC_SLOTS 8
+#define LOG_ESC_MAX 512
+const char *log_esc(const char *s);
+
 /* The level check comes first so disabled messages cost no formatting. */
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
 #define log_warning(...) \

@@ -488,8 +488,32 @@ metrics_render(struct evbuffer *b)
 		"Call events whose provider agent is not the number's assigned agent.",
 		ls.agent_mismatches);
 	metrics_counter_u64(b, "callrouted_ledger_rejected_total",
-		"Call events refused (unrateable) or set aside (refused by the database).",
-		ls.events_rejected);
+		"Call events refused at the webhook or kept in ledger_rejects (refused by the "
+		"database).", ls.events_rejected);
+	metrics_head(b, "callrouted_ledger_events_invalid_total",
+		"Call events refused with 400/413 before they were journaled, by provider and reason.",
+		"counter");
+	for (int p = 0; p < PROVIDER_COUNT; p++)
+		for (int r = 0; r < LEDGER_INVALID_COUNT; r++)
+			evbuffer_add_printf(b,
+				"callrouted_ledger_events_invalid_total{provider=\"%s\",reason=\"%s\"} "
+				"%" PRIu64 "\n", provider_name((enum provider_id)p),
+				ledger_invalid_name((enum ledger_invalid)r), ls.invalid[p][r]);
+	metrics_head(b, "callrouted_ledger_unpriced_total",
+		"Connected calls that ended with no duration (recorded in calls, not billed), by "
+		"provider.", "counter");
+	for (int p = 0; p < PROVIDER_COUNT; p++)
+		evbuffer_add_printf(b, "callrouted_ledger_unpriced_total{provider=\"%s\"} %" PRIu64
+			"\n", provider_name((enum provider_id)p), ls.unpriced[p]);
+	metrics_counter_u64(b, "callrouted_ledger_rejects_total",
+		"Journal records PostgreSQL refused (SQLSTATE class 22/23), kept in ledger_rejects.",
+		ls.rejects);
+	metrics_counter_u64(b, "callrouted_ledger_reject_failures_total",
+		"Refused journal records that could not be kept in ledger_rejects (retried).",
+		ls.reject_failures);
+	metrics_counter_u64(b, "callrouted_ledger_duration_disagreements_total",
+		"Later end events whose duration differs from the one billed (the first is kept).",
+		ls.duration_disagreements);
 	active = atomic_load(&metrics_active_calls);
 	metrics_gauge(b, "callrouted_active_calls",
 		"Calls in progress (started, not ended) in the calls table, all instances.", "gauge",

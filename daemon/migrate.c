@@ -19,8 +19,16 @@ migrate_exec(PGconn *conn, const char *sql, const char *what)
 	PGresult *r = PQexec(conn, sql);
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
 
-	if (!ok)
-		log_error("migrate: %s: %s", what, PQresultErrorMessage(r));
+	if (!ok) {
+		const char *m = PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY);
+		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+
+		/* the server's own words (a migration's RAISE says what to fix), one line */
+		if (m)
+			log_error("migrate: %s: %s (SQLSTATE %s)", what, log_esc(m), st ? st : "?");
+		else
+			log_error("migrate: %s: %s", what, log_esc(PQresultErrorMessage(r)));
+	}
 	PQclear(r);
 	return ok;
 }
@@ -34,22 +42,28 @@ migrate_run(const char *conninfo)
 	bool ok = false;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
-		log_error("migrate: could not connect to the database: %s", PQerrorMessage(conn));
+		log_error("migrate: could not connect to the database: %s",
+			log_esc(PQerrorMessage(conn)));
 		goto done;
 	}
-	if (!migrate_exec(conn, "SET client_min_messages = warning", "set") ||
+	/*
+	 * One migrator at a time, from the very first statement: two processes creating the
+	 * migrations table at once would collide in the catalogue (a unique violation on
+	 * pg_type).  The others wait here, then find everything applied.  The lock is the
+	 * session's: PQfinish releases it, whatever happened.
+	 */
+	if (!migrate_exec(conn, "SELECT pg_advisory_lock(4242001)", "lock") ||
+	    !migrate_exec(conn, "SET client_min_messages = warning", "set") ||
 	    !migrate_exec(conn,
 		    "CREATE TABLE IF NOT EXISTS callrouted_schema_migrations ("
 		    " version int PRIMARY KEY, name text NOT NULL,"
 		    " applied_at timestamptz NOT NULL DEFAULT now())",
 		    "create callrouted_schema_migrations"))
 		goto done;
-	/* one migrator at a time */
-	if (!migrate_exec(conn, "SELECT pg_advisory_lock(4242001)", "lock"))
-		goto done;
 	r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM callrouted_schema_migrations");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		log_error("migrate: could not read the schema version: %s", PQresultErrorMessage(r));
+		log_error("migrate: could not read the schema version: %s",
+			log_esc(PQresultErrorMessage(r)));
 		PQclear(r);
 		goto done;
 	}
@@ -58,6 +72,11 @@ migrate_run(const char *conninfo)
 	if (current > migrate_target_version()) {
 		log_error("migrate: the database schema is at version %d, newer than this binary's %d",
 			current, migrate_target_version());
+		goto done;
+	}
+	if (current == migrate_target_version()) {
+		log_info("migrate: schema is up to date at version %d", current);
+		ok = true;
 		goto done;
 	}
 	for (size_t i = 0; i < migrations_count; i++) {
@@ -79,7 +98,7 @@ migrate_run(const char *conninfo)
 			NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			log_error("migrate: could not record %s: %s", m->name,
-				PQresultErrorMessage(r));
+				log_esc(PQresultErrorMessage(r)));
 			PQclear(r);
 			migrate_exec(conn, "ROLLBACK", "rollback");
 			goto done;

@@ -1401,6 +1401,13 @@ ctl_valid_date(const char *s)
 	       y >= 1970 && y <= 9999 && m >= 1 && m <= 12 && d >= 1 && d <= 31;
 }
 
+/*
+ * The time a ledger row counts at: its ended_at, which the daemon always sets (the provider's
+ * end, else start + duration, else the event's arrival); rows written before it did may lack
+ * one and count at recorded_at, so that every row is in some period.
+ */
+#define CTL_USAGE_AT "coalesce(l.ended_at, l.recorded_at)"
+
 static const struct {
 	const char *by;
 	const char *key;   /* SQL expression of the group key */
@@ -1415,8 +1422,8 @@ static const struct {
 	  "LEFT JOIN agents a ON a.id = l.agent_id" },
 	{ "number", "coalesce(l.number_id::text, '-')", "coalesce(n.e164, '(unknown)')",
 	  "LEFT JOIN phone_numbers n ON n.id = l.number_id" },
-	{ "day", "to_char(l.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-	  "to_char(l.ended_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "" },
+	{ "day", "to_char(" CTL_USAGE_AT " AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+	  "to_char(" CTL_USAGE_AT " AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "" },
 };
 
 static int
@@ -1469,8 +1476,10 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 		"SELECT %s AS key, %s AS label, count(*), sum(l.duration_ms)::bigint, "
 		"sum(l.billed_seconds)::bigint, sum(l.amount_micros)::bigint "
 		"FROM usage_ledger l %s WHERE l.agency_id = $1 "
-		"AND ($2::date IS NULL OR l.ended_at >= ($2::date)::timestamp AT TIME ZONE 'UTC') "
-		"AND ($3::date IS NULL OR l.ended_at < ($3::date + 1)::timestamp AT TIME ZONE 'UTC') "
+		"AND ($2::date IS NULL OR " CTL_USAGE_AT " >= "
+		"($2::date)::timestamp AT TIME ZONE 'UTC') "
+		"AND ($3::date IS NULL OR " CTL_USAGE_AT " < "
+		"($3::date + 1)::timestamp AT TIME ZONE 'UTC') "
 		"GROUP BY 1, 2 ORDER BY 1",
 		ctl_groups[g].key, ctl_groups[g].label, ctl_groups[g].join);
 	params[0] = agency;
@@ -1550,6 +1559,111 @@ done:
 	return rc;
 }
 
+/* Records PostgreSQL refused at drain, kept in ledger_rejects (004_billing_limits.sql). */
+static int
+ctl_rejects_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, OPT_ALL },
+		CTL_COMMON_OPTS,
+	};
+	const char *params[1] = { "f" };
+	PGconn *conn;
+	PGresult *r;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_ALL: params[0] = "t"; break;
+		default: return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	r = ctl_query(conn,
+		"SELECT id, record::jsonb->>'p', record::jsonb->>'id', sqlstate, message, instance, "
+		CTL_SQL_TIME("rejected_at") ", " CTL_SQL_TIME("replayed_at") ", record "
+		"FROM ledger_rejects WHERE $1::boolean OR replayed_at IS NULL ORDER BY id",
+		1, params);
+	rc = r ? CTL_OK : CTL_ERROR;
+	if (r && ctl_json) {
+		json_t *arr = json_array(), *o;
+
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
+				"id", ctl_pg_int(r, i, 0), "provider", ctl_pg_str(r, i, 1), "call_id",
+				ctl_pg_str(r, i, 2), "sqlstate", ctl_pg_str(r, i, 3), "message",
+				ctl_pg_str(r, i, 4), "instance", ctl_pg_str(r, i, 5), "rejected_at",
+				ctl_pg_str(r, i, 6), "replayed_at", ctl_pg_str(r, i, 7), "record",
+				ctl_pg_str(r, i, 8)));
+		o = json_pack("{s:o}", "rejects", arr);
+		ctl_print_json(o);
+		json_decref(o);
+	} else if (r) {
+		static const char *const head[] = { "ID", "CALL", "SQLSTATE", "REJECTED", "REPLAYED",
+			"MESSAGE" };
+		struct ctl_table t = { .ncols = 6 };
+
+		ctl_table_add(&t, head);
+		for (int i = 0; i < PQntuples(r); i++) {
+			char call[600], msg[200];
+			const char *row[6];
+
+			/* the call id and the message are outside text: one line each, escaped */
+			snprintf(call, sizeof(call), "%s/%s", ctl_pg_text(r, i, 1),
+				text_escape(ctl_pg_text(r, i, 2), msg, sizeof(msg)));
+			row[0] = PQgetvalue(r, i, 0);
+			row[1] = call;
+			row[2] = PQgetvalue(r, i, 3);
+			row[3] = PQgetvalue(r, i, 6);
+			row[4] = ctl_pg_text(r, i, 7);
+			row[5] = text_escape(PQgetvalue(r, i, 4), msg, sizeof(msg));
+			ctl_table_add(&t, row);
+		}
+		ctl_table_print(&t);
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
+static int
+ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	const char *params[1];
+	uint64_t id;
+	PGconn *conn;
+	PGresult *r;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc))
+		return rc;
+	if (!ctl_parse_id(argv[optind], &id))
+		return ctl_usage_error(cmd, "\"%s\" is not a reject id (a positive integer)",
+			argv[optind]);
+	params[0] = argv[optind];
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	r = ctl_query(conn, "SELECT ledger_rejects_replay($1::bigint)", 1, params);
+	rc = r ? CTL_OK : CTL_ERROR;
+	if (r && ctl_json) {
+		json_t *o = json_pack("{s:I,s:s}", "id", (json_int_t)id, "result",
+			PQgetvalue(r, 0, 0));
+
+		ctl_print_json(o);
+		json_decref(o);
+	} else if (r) {
+		printf("reject %s: %s\n", params[0], PQgetvalue(r, 0, 0));
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Commands                                                                                    */
 
@@ -1603,9 +1717,17 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ NULL, "usage",
 	  "--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
 	  "        [--by agency|client|agent|number|day] [--format table|csv|json]",
-	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days, --to inclusive;\n"
-	  "--json is --format json)." CTL_DB_NOTE,
+	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days of ended_at, or of\n"
+	  "recorded_at for rows without one; --to inclusive; --json is --format json)." CTL_DB_NOTE,
 	  ctl_usage_cmd },
+	{ "rejects", "list", "[--all]",
+	  "Journal records PostgreSQL refused at drain, kept in ledger_rejects (--all: the\n"
+	  "replayed ones too): id, call, SQLSTATE, when, and the database's message." CTL_DB_NOTE,
+	  ctl_rejects_list },
+	{ "rejects", "replay", "ID",
+	  "Write reject ID to calls and usage_ledger, once its cause is fixed (a row already\n"
+	  "there stays); fails with the database's error while the cause remains." CTL_DB_NOTE,
+	  ctl_rejects_replay },
 	{ NULL, "migrate", "",
 	  "Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)."
 	  CTL_DB_NOTE,

@@ -82,14 +82,25 @@ bland_post_call(struct webhook_req *w)
 	ev.from = bland_str(w->json, "from");
 	ev.to = bland_str(w->json, "to");
 	ev.provider_agent_id = bland_str(w->json, "pathway_id");
-	if ((t = bland_str(w->json, "started_at")) && rating_parse_iso8601_ms(t, &ms))
-		ev.started_ms = ms;
-	if ((t = bland_str(w->json, "end_at")) && rating_parse_iso8601_ms(t, &ms))
-		ev.ended_ms = ms;
+	/* times are informative (the duration bills): one Bland does not give as ISO 8601 is
+	 * unknown; one before 1970 is refused with the event */
+	if ((t = bland_str(w->json, "started_at")) && rating_parse_iso8601_ms(t, &ms)) {
+		ev.started_ms = ms >= 0 ? ms : -1;
+		if (ms < 0)
+			ev.invalid = "started_at before 1970";
+	}
+	if ((t = bland_str(w->json, "end_at")) && rating_parse_iso8601_ms(t, &ms)) {
+		ev.ended_ms = ms >= 0 ? ms : -1;
+		if (ms < 0)
+			ev.invalid = "end_at before 1970";
+	}
 	if (cd && rating_parse_seconds_string_ms(cd, &ms))
 		ev.duration_ms = ms;
 	else if (json_is_number(len) && rating_minutes_to_ms(json_number_value(len), &ms))
 		ev.duration_ms = ms;
+	else if (cd || (len && !json_is_null(len)))
+		/* a duration given that we cannot read: refused, never billed as nothing */
+		ev.invalid = "unreadable corrected_duration or call_length";
 	ev.end_reason = bland_str(w->json, "error_message");
 	if (!ev.end_reason)
 		ev.end_reason = bland_str(w->json, "call_ended_by");

@@ -52,12 +52,19 @@ static const char *const retell_not_connected[] = {
 	"dial_failed", "dial_no_answer", "dial_busy", "invalid_destination",
 };
 
+/* A time or duration in ms: -1 if absent (or null); present but not a non-negative integer
+ * marks the event invalid (the ledger refuses it rather than billing it as unknown). */
 static int64_t
-retell_ms(json_t *o, const char *key)
+retell_ms(json_t *o, const char *key, struct call_event *ev, const char *bad)
 {
 	json_t *v = json_object_get(o, key);
 
-	return json_is_integer(v) && json_integer_value(v) >= 0 ? json_integer_value(v) : -1;
+	if (!v || json_is_null(v))
+		return -1;
+	if (json_is_integer(v) && json_integer_value(v) >= 0)
+		return json_integer_value(v);
+	ev->invalid = bad;
+	return -1;
 }
 
 /*
@@ -86,15 +93,17 @@ retell_call_event(struct webhook_req *w, enum call_kind kind)
 	ev.from = retell_str(call, "from_number");
 	ev.to = retell_str(call, "to_number");
 	ev.provider_agent_id = retell_str(call, "agent_id");
-	ev.started_ms = retell_ms(call, "start_timestamp");
-	ev.ended_ms = retell_ms(call, "end_timestamp");
+	ev.started_ms = retell_ms(call, "start_timestamp", &ev,
+		"start_timestamp is not a time in ms");
+	ev.ended_ms = retell_ms(call, "end_timestamp", &ev, "end_timestamp is not a time in ms");
 	ev.end_reason = retell_str(call, "disconnection_reason");
 	ev.connected = ev.started_ms >= 0;
 	for (size_t i = 0; ev.end_reason && i < sizeof(retell_not_connected) / sizeof(char *); i++)
 		if (strcmp(ev.end_reason, retell_not_connected[i]) == 0)
 			ev.connected = false;
 	if (kind == CALL_ENDED) {
-		ev.duration_ms = retell_ms(call, "duration_ms");
+		ev.duration_ms = retell_ms(call, "duration_ms", &ev,
+			"duration_ms is not a non-negative integer");
 		if (ev.duration_ms < 0 && ev.started_ms >= 0 && ev.ended_ms >= ev.started_ms)
 			ev.duration_ms = ev.ended_ms - ev.started_ms;
 		/* connected with no duration anywhere: we cannot bill what we cannot measure */

@@ -50,16 +50,23 @@ vapi_str(json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
-/* startedAt / endedAt: message level, else the call object's; -1 if absent or unreadable. */
+/* startedAt / endedAt: message level, else the call object's; -1 if absent.  Present but
+ * not an ISO 8601 time after 1970 marks the event invalid (refused, not billed as unknown). */
 static int64_t
-vapi_time(json_t *msg, json_t *call, const char *key)
+vapi_time(json_t *msg, json_t *call, const char *key, struct call_event *ev)
 {
 	const char *s = vapi_str(msg, key);
 	int64_t ms;
 
 	if (!s)
 		s = vapi_str(call, key);
-	return s && rating_parse_iso8601_ms(s, &ms) ? ms : -1;
+	if (!s)
+		return -1;
+	if (rating_parse_iso8601_ms(s, &ms) && ms >= 0)
+		return ms;
+	ev->invalid = strcmp(key, "startedAt") == 0 ? "startedAt is not a time" :
+						      "endedAt is not a time";
+	return -1;
 }
 
 /*
@@ -94,11 +101,13 @@ vapi_call_event(struct webhook_req *w, json_t *msg, enum call_kind kind)
 		ev.to = customer;
 	}
 	ev.provider_agent_id = vapi_str(call, "assistantId");
-	ev.started_ms = vapi_time(msg, call, "startedAt");
-	ev.ended_ms = vapi_time(msg, call, "endedAt");
+	ev.started_ms = vapi_time(msg, call, "startedAt", &ev);
+	ev.ended_ms = vapi_time(msg, call, "endedAt", &ev);
 	ev.end_reason = vapi_str(msg, "endedReason");
 	ev.connected = ev.started_ms >= 0;
 	if (kind == CALL_ENDED) {
+		/* a status-update "ended" is priced by the end-of-call-report that follows */
+		ev.priced_later = strcmp(w->event, "status-update") == 0;
 		if (ev.connected && ev.ended_ms >= ev.started_ms)
 			ev.duration_ms = ev.ended_ms - ev.started_ms;
 		ev.rated = !ev.connected || ev.duration_ms >= 0;

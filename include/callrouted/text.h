@@ -3,6 +3,7 @@
 #define CALLROUTED_TEXT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 /* 1..max bytes, no control characters (names, nicknames, tokens). */
@@ -17,6 +18,78 @@ text_ok(const char *s, size_t max)
 		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
 			return false;
 	return true;
+}
+
+/* The escape of one byte of outside text for a log line (see text_escape); returns its length. */
+static inline size_t
+text_escape_byte(unsigned char c, char e[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\\' || c == '"') {
+		e[0] = '\\';
+		e[1] = (char)c;
+		return 2;
+	}
+	if (c == '\n' || c == '\r' || c == '\t') {
+		e[0] = '\\';
+		e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		return 2;
+	}
+	if (c < 0x20 || c == 0x7f) {
+		e[0] = '\\';
+		e[1] = 'x';
+		e[2] = hex[c >> 4];
+		e[3] = hex[c & 15];
+		return 4;
+	}
+	e[0] = (char)c;
+	return 1;
+}
+
+/*
+ * Outside text made safe for one log line: a backslash becomes "\\", a double quote "\"",
+ * newline, carriage return and tab "\n", "\r", "\t", any other control character (0x00-0x1f,
+ * 0x7f) "\xNN"; other bytes (UTF-8 included) are kept.  NULL becomes "(null)".  Text whose
+ * escape does not fit buf is cut after the last whole escape that leaves room for "..." (size
+ * 4 or more).  Returns buf ("" if size is 0).  text_escape_n: the first len bytes of s (which
+ * may hold NULs: they become "\x00").
+ */
+static inline const char *
+text_escape_n(const char *s, size_t len, char *buf, size_t size)
+{
+	size_t o = 0, need = 0;
+	char e[4];
+
+	if (!buf || size == 0)
+		return "";
+	if (!s) {
+		s = "(null)";
+		len = 6;
+	}
+	for (size_t i = 0; i < len; i++)
+		need += text_escape_byte((unsigned char)s[i], e);
+	for (size_t i = 0; i < len; i++) {
+		size_t n = text_escape_byte((unsigned char)s[i], e);
+
+		if (need >= size && o + n + 3 >= size) {
+			if (size >= 4) {
+				memcpy(buf + o, "...", 3);
+				o += 3;
+			}
+			break;
+		}
+		memcpy(buf + o, e, n);
+		o += n;
+	}
+	buf[o] = 0;
+	return buf;
+}
+
+static inline const char *
+text_escape(const char *s, char *buf, size_t size)
+{
+	return text_escape_n(s, s ? strlen(s) : 0, buf, size);
 }
 
 #endif

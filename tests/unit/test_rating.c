@@ -538,10 +538,70 @@ static void test_minutes(void **state)
 	assert_false(rating_minutes_to_ms(1.0, NULL));
 }
 
+/*
+ * What the schema accepts, rating can bill: the CHECK constraints of agencies in
+ * 004_billing_limits.sql are rating_plan_valid's bounds, and the largest plan prices the
+ * longest call without overflow.
+ */
+static void test_schema_limits_match(void **state)
+{
+	struct rating_plan top = { RATING_MAX_RATE_MICROS_PER_MIN, RATING_MAX_INCREMENT_S,
+		RATING_MAX_INCREMENT_S };
+	struct rating_plan p;
+	struct rating_result rr;
+	char path[1024], want[128], *sql;
+	FILE *f;
+	long n;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/daemon/sql/004_billing_limits.sql", CALLROUTED_SOURCE_DIR);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	rewind(f);
+	sql = calloc(1, (size_t)n + 1);
+	assert_non_null(sql);
+	assert_int_equal(fread(sql, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	snprintf(want, sizeof(want), "CHECK (rate_micros_per_min BETWEEN 0 AND %lld)",
+		(long long)RATING_MAX_RATE_MICROS_PER_MIN);
+	assert_non_null(strstr(sql, want));
+	snprintf(want, sizeof(want), "CHECK (billing_initial_s BETWEEN 1 AND %d)",
+		RATING_MAX_INCREMENT_S);
+	assert_non_null(strstr(sql, want));
+	snprintf(want, sizeof(want), "CHECK (billing_increment_s BETWEEN 1 AND %d)",
+		RATING_MAX_INCREMENT_S);
+	assert_non_null(strstr(sql, want));
+	free(sql);
+
+	/* the corners of what the schema accepts are all billable */
+	assert_true(rating_rate_call(true, RATING_MAX_DURATION_MS, &top, &rr));
+	assert_int_equal(rr.billed_seconds, 172800);
+	assert_int_equal(rr.amount_micros, INT64_C(288000000000));
+	p = top;
+	p.initial_s = 1;
+	p.increment_s = 1;
+	assert_true(rating_rate_call(true, 1, &p, &rr));
+	assert_int_equal(rr.billed_seconds, 1);
+	p.rate_micros_per_min = 0;
+	assert_true(rating_rate_call(true, RATING_MAX_DURATION_MS, &p, &rr));
+	assert_int_equal(rr.amount_micros, 0);
+	/* and just outside is not (the schema refuses those) */
+	p = top;
+	p.initial_s = RATING_MAX_INCREMENT_S + 1;
+	assert_false(rating_plan_valid(&p));
+	p = top;
+	p.increment_s = 0;
+	assert_false(rating_plan_valid(&p));
+	assert_false(rating_rate_call(true, RATING_MAX_DURATION_MS + 1, &top, &rr));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_schema_limits_match),
 		cmocka_unit_test(test_plan_valid),
 		cmocka_unit_test(test_not_connected),
 		cmocka_unit_test(test_faq_example),
