@@ -1363,3 +1363,95 @@ wire_server_free(struct wire_server *s)
 		wire_free_conn(s->conns);
 	free(s);
 }
+
+/* ------------------------------------------------------------------------------------------ */
+/* Query strings                                                                               */
+
+static int
+wire_hex(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* Percent-decode [p, end) into dst ('+' is a space); false on a bad escape or a NUL. */
+static bool
+wire_unescape(const char *p, const char *end, char *dst)
+{
+	while (p < end) {
+		if (*p == '%') {
+			int hi = end - p >= 3 ? wire_hex(p[1]) : -1;
+			int lo = hi >= 0 ? wire_hex(p[2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return false;
+			*dst++ = (char)(hi * 16 + lo);
+			p += 3;
+		} else {
+			*dst++ = *p == '+' ? ' ' : *p;
+			p++;
+		}
+	}
+	*dst = 0;
+	return true;
+}
+
+bool
+wire_query_parse(const char *q, struct wire_query *out)
+{
+	size_t len = q ? strlen(q) : 0;
+	const char *p = q, *end = q + len;
+	char *dst;
+
+	memset(out, 0, sizeof(*out));
+	if (!q || !*q)
+		return true;
+	out->buf = dst = malloc(len + 2);
+	if (!out->buf)
+		return false;
+	while (p <= end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
+		const char *stop = amp ? amp : end;
+
+		eq = memchr(p, '=', (size_t)(stop - p));
+		/* key=value, key not empty, a bounded number of them */
+		if (!eq || eq == p || out->n == WIRE_MAX_PARAMS)
+			goto fail;
+		out->key[out->n] = dst;
+		if (!wire_unescape(p, eq, dst))
+			goto fail;
+		dst += strlen(dst) + 1;
+		out->value[out->n] = dst;
+		if (!wire_unescape(eq + 1, stop, dst))
+			goto fail;
+		dst += strlen(dst) + 1;
+		/* one value per key: which of two would count is anyone's guess */
+		for (int i = 0; i < out->n; i++)
+			if (strcmp(out->key[i], out->key[out->n]) == 0)
+				goto fail;
+		out->n++;
+		if (!amp)
+			break;
+		p = amp + 1;
+	}
+	return true;
+fail:
+	wire_query_clear(out);
+	return false;
+}
+
+const char *
+wire_query_get(const struct wire_query *q, const char *key)
+{
+	for (int i = 0; i < q->n; i++)
+		if (strcmp(q->key[i], key) == 0)
+			return q->value[i];
+	return NULL;
+}
+
+void
+wire_query_clear(struct wire_query *q)
+{
+	free(q->buf);
+	memset(q, 0, sizeof(*q));
+}

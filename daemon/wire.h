@@ -72,6 +72,20 @@ const char *wire_header(const struct wire_req *r, const char *name);
 void wire_reply(struct wire_req *r, int status, const char *content_type, const void *body,
 	size_t len, const char *extra_headers);
 
+/* A query string decoded: key=value pairs joined by '&', percent-escapes and '+' decoded.
+ * Strict: a pair without '=', an empty key, a bad escape, %00, a repeated key or more than
+ * WIRE_MAX_PARAMS pairs make it unreadable (false).  NULL or "" is an empty query. */
+#define WIRE_MAX_PARAMS 16
+struct wire_query {
+	int n;
+	char *key[WIRE_MAX_PARAMS];
+	char *value[WIRE_MAX_PARAMS];
+	char *buf;
+};
+bool wire_query_parse(const char *q, struct wire_query *out) __attribute__((warn_unused_result));
+const char *wire_query_get(const struct wire_query *q, const char *key);
+void wire_query_clear(struct wire_query *q);
+
 /* A listening TCP socket on "host:port" (SO_REUSEADDR; with shared, SO_REUSEPORT for our own
  * workers); -1 on error, logged.  The first listen of an address takes the process's lock on
  * it: an address held by another daemon (named by pid) or another process is refused. */
