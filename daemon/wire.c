@@ -1399,13 +1399,16 @@ wire_unescape(const char *p, const char *end, char *dst)
 bool
 wire_query_parse(const char *q, struct wire_query *out)
 {
-	size_t len = q ? strlen(q) : 0;
-	const char *p = q, *end = q + len;
+	size_t len;
+	const char *p, *end;
 	char *dst;
 
 	memset(out, 0, sizeof(*out));
 	if (!q || !*q)
 		return true;
+	len = strlen(q);
+	p = q;
+	end = q + len;
 	out->buf = dst = malloc(len + 2);
 	if (!out->buf)
 		return false;

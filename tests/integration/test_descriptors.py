@@ -72,11 +72,16 @@ def test_emfile_pauses_accepting_and_keeps_serving(env):
         row = [ln for ln in f if ln.startswith("Max open files")][0].split()
     assert row[3] == row[4], "soft limit not raised to the hard one: %r" % row
 
+    # connections open (and served) before the limit is reached
+    served = [RawConn(d.port, timeout=5.0 * SLOW) for _ in range(4)]
+    for i, c in enumerate(served):
+        routes_ok(c, "connection %d before the limit" % i)
     # a descriptor limit a little above what the daemon holds now
     base = open_fds(pid)
     limit = base + 24
     set_nofile(pid, limit)
     conns = []
+    adm = None
     try:
         # more connections than the daemon can take: the kernel completes them all (the
         # listen queue), the daemon accepts until EMFILE
@@ -90,22 +95,34 @@ def test_emfile_pauses_accepting_and_keeps_serving(env):
         time.sleep(1.0)
         used = (cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
         assert used < 0.3, "the daemon used %.2f s of CPU in 1 s at EMFILE (spinning)" % used
-        # the connections it has open are answered (the first ones were accepted)
-        routes_ok(conns[0], "an open connection at EMFILE")
-        routes_ok(conns[1], "another open connection at EMFILE")
+        # the connections it has open are answered
+        for i, c in enumerate(served):
+            routes_ok(c, "open connection %d at EMFILE" % i)
         assert "could not accept a webhook connection: Too many open files" in d.log()
+        # the admin listener pauses the same way: a health check waits in its listen queue
+        adm = RawConn(d.admin_port, timeout=5.0 * SLOW)
+        adm.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        t0 = cpu_ticks(pid)
+        time.sleep(1.0)
+        used = (cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
+        assert used < 0.3, "%.2f s of CPU in 1 s with both listeners at EMFILE" % used
         # one line a second at most
         n_lines = d.log().count("could not accept a webhook connection")
         assert n_lines <= 4, "%d accept lines in ~2 s" % n_lines
     finally:
-        for c in conns:
+        for c in conns + served:
             c.close()
         conns.clear()
+    # the queued health check is taken and answered once descriptors are free
+    r = adm.read_response(timeout=5.0 * SLOW)
+    assert r.status == 200, r
+    adm.close()
     # the descriptors are back: the scrape connects, and the counter moved
     wait_for(lambda: open_fds(pid) < limit - 8, 5 * SLOW, what="connections closed")
     n = wait_for(lambda: accept_errors(d, "emfile") or None, 5 * SLOW,
                  what="callrouted_http_accept_errors_total{reason=\"emfile\"} > 0")[0]
     assert n > 0
+    assert scrape(d).get("callrouted_admin_http_accept_errors_total", reason="emfile") > 0
     # and new connections are served again
     c = RawConn(d.port, timeout=5.0 * SLOW)
     routes_ok(c, "a new connection after the descriptors came back")
