@@ -339,13 +339,14 @@ metrics_wire(struct evbuffer *b, enum wire_group g)
 			"TLS handshakes that failed on the webhook listener.",
 			ws.tls_handshake_failures);
 	METRICS_WIRE("accept_errors_total",
-		"%s connections accept could not take (out of descriptors or memory: accepting "
-		"pauses for a moment), by reason.", who);
+		"%s connections not taken for want of descriptors or memory, by reason: emfile, "
+		"enfile, other (accept failed: accepting pauses for a moment), reserve (refused "
+		"with 503: the last descriptors are kept for the daemon).", who);
 #undef METRICS_WIRE
 	metrics_head(b, name, help, "counter");
 	evbuffer_add_printf(b, "%s{reason=\"emfile\"} %llu\n%s{reason=\"enfile\"} %llu\n"
-		"%s{reason=\"other\"} %llu\n", name, ws.accept_emfile, name, ws.accept_enfile, name,
-		ws.accept_other);
+		"%s{reason=\"other\"} %llu\n%s{reason=\"reserve\"} %llu\n", name, ws.accept_emfile,
+		name, ws.accept_enfile, name, ws.accept_other, name, ws.accept_reserve);
 }
 
 static void

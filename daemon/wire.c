@@ -1,6 +1,7 @@
 /* wire.c: the daemon's HTTP/1.1 server on raw sockets (webhook workers, admin listener). */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -44,6 +45,7 @@
 #define WIRE_DISCARD_IDLE_MS 1000    /* ... while the client keeps sending */
 #define WIRE_CHUNK_LINE_MAX 256      /* a chunk-size line with its extensions */
 #define WIRE_ACCEPT_PAUSE_MS 250     /* no accepting after accept ran out of descriptors */
+#define WIRE_FD_RESERVE 32           /* descriptors connections leave to the rest of the daemon */
 
 enum wire_state { C_IDLE, C_READING, C_HANDLING, C_DISCARD };
 
@@ -94,7 +96,7 @@ struct wire_server {
 struct wire_group_stats {
 	_Atomic unsigned long long accepted, refused, request_timeouts, idle_closes, too_large,
 		headers_too_large, bad_requests, tls_handshake_failures, accept_emfile,
-		accept_enfile, accept_other;
+		accept_enfile, accept_other, accept_reserve;
 	_Atomic int open;
 };
 
@@ -117,6 +119,7 @@ wire_get_stats(enum wire_group g, struct wire_stats *st)
 	st->accept_emfile = atomic_load(&gs->accept_emfile);
 	st->accept_enfile = atomic_load(&gs->accept_enfile);
 	st->accept_other = atomic_load(&gs->accept_other);
+	st->accept_reserve = atomic_load(&gs->accept_reserve);
 }
 
 /* TLS: the webhook listener while tls_enabled(); the admin listener is plain HTTP. */
@@ -1200,13 +1203,30 @@ wire_resume_cb(evutil_socket_t fd, short what, void *arg)
 /* accept failed for want of a descriptor or of memory (or for a reason we do not know): the
  * listening socket stays readable, so accepting again at once would spin.  Stop accepting on
  * this listener for a while (nginx does the same), keep serving what is open. */
+/* One line a second at most, every server of the process together. */
+static bool
+wire_log_due(void)
+{
+	static _Atomic int64_t logged_at;
+	struct timespec now;
+	int64_t sec, prev;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (int64_t)now.tv_sec;
+	prev = atomic_load(&logged_at);
+	return sec != prev && atomic_compare_exchange_strong(&logged_at, &prev, sec);
+}
+
+static const char *
+wire_group_name(const struct wire_server *s)
+{
+	return s->group == WIRE_ADMIN ? "admin" : "webhook";
+}
+
 static void
 wire_accept_failed(struct wire_server *s, int err)
 {
-	static _Atomic int64_t logged_at; /* every server of the process: one line a second */
 	struct timeval tv = { 0, WIRE_ACCEPT_PAUSE_MS * 1000 };
-	struct timespec now;
-	int64_t sec, prev;
 
 	if (err == EMFILE)
 		atomic_fetch_add(&s->st->accept_emfile, 1);
@@ -1216,19 +1236,45 @@ wire_accept_failed(struct wire_server *s, int err)
 		atomic_fetch_add(&s->st->accept_other, 1);
 	event_del(s->accept_ev);
 	evtimer_add(s->resume_ev, &tv);
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	sec = (int64_t)now.tv_sec;
-	prev = atomic_load(&logged_at);
-	if (sec != prev && atomic_compare_exchange_strong(&logged_at, &prev, sec))
-		log_warning("wire: could not accept a %s connection: %s (accepting again in %d ms; "
-			"open connections are served)", s->group == WIRE_ADMIN ? "admin" : "webhook",
+	if (wire_log_due())
+		log_warning("wire: could not accept a connection on the %s listener: %s (accepting "
+			"again in %d ms; open connections are served)", wire_group_name(s),
 			strerror(err), WIRE_ACCEPT_PAUSE_MS);
+}
+
+/* Descriptors below the limit the new connection may not take: the lowest free number is
+ * what accept returns, so fd within WIRE_FD_RESERVE of the soft limit means that few are
+ * left, and those are kept for the journal, the snapshot and the database connections. */
+static long long
+wire_fd_ceiling(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)LLONG_MAX)
+		return LLONG_MAX;
+	return (long long)rl.rlim_cur - WIRE_FD_RESERVE;
+}
+
+/* A connection we do not take: 503 and close (on a TLS port no plain-text answer: close). */
+static void
+wire_refuse(struct wire_server *s, int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n"
+				   "Retry-After: 1\r\n\r\n";
+
+	/* best effort, never blocks: the socket is new and its buffer empty */
+	if (!wire_tls(s) && write(fd, busy, sizeof(busy) - 1) < 0) {
+	}
+	close(fd);
 }
 
 static void
 wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct wire_server *s = arg;
+	long long ceiling = wire_fd_ceiling(); /* read each time: prlimit can change it */
 
 	for (int i = 0; i < WIRE_ACCEPT_BATCH; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
@@ -1242,25 +1288,21 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 			wire_accept_failed(s, errno);
 			return;
 		}
+		if ((long long)fd >= ceiling) {
+			atomic_fetch_add(&s->st->accept_reserve, 1);
+			if (wire_log_due())
+				log_warning("wire: refused a connection on the %s listener: fewer "
+					"than %d descriptors left (RLIMIT_NOFILE %lld), kept for the "
+					"journal and the database", wire_group_name(s),
+					WIRE_FD_RESERVE, ceiling + WIRE_FD_RESERVE);
+			wire_refuse(s, fd);
+			continue;
+		}
 		/* the connection cap: libevent has no setting for it, so it is counted here */
 		if (atomic_fetch_add(&s->st->open, 1) >= s->lim.max_connections) {
-			if (wire_tls(s)) {
-				/* no plain-text answer on a TLS port: just close */
-				atomic_fetch_sub(&s->st->open, 1);
-				atomic_fetch_add(&s->st->refused, 1);
-				close(fd);
-				continue;
-			}
-			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-						   "Content-Length: 0\r\nConnection: close\r\n"
-						   "Retry-After: 1\r\n\r\n";
-
 			atomic_fetch_sub(&s->st->open, 1);
 			atomic_fetch_add(&s->st->refused, 1);
-			/* best effort, never blocks: the socket is new and its buffer empty */
-			if (write(fd, busy, sizeof(busy) - 1) < 0) {
-			}
-			close(fd);
+			wire_refuse(s, fd);
 			continue;
 		}
 		atomic_fetch_add(&s->st->accepted, 1);

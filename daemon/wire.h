@@ -50,7 +50,8 @@ enum wire_group { WIRE_WEBHOOK, WIRE_ADMIN, WIRE_GROUPS };
 struct wire_stats {
 	unsigned long long accepted, refused, open, request_timeouts, idle_closes, too_large,
 		headers_too_large, bad_requests, tls_handshake_failures, accept_emfile,
-		accept_enfile, accept_other;
+		accept_enfile, accept_other,
+		accept_reserve; /* refused (503): the last descriptors are the daemon's own */
 };
 void wire_get_stats(enum wire_group g, struct wire_stats *st);
 

@@ -20,8 +20,9 @@ import time
 import pytest
 
 import helpers
-from hardening_helpers import OPEN_CONNS, RawConn, raise_nofile, signed_raw
-from helpers import NUM_RET1, SLOW, retell_inbound, wait_for
+from hardening_helpers import OPEN_CONNS, RawConn, raise_nofile, raw_request, signed_raw
+from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, body_bytes, retell_inbound, sw, wait_for
+from ledger_helpers import ledger_rows, new_id, retell_event, wait_drained
 from ops_helpers import scrape
 
 
@@ -43,8 +44,8 @@ def open_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def set_nofile(pid, n):
-    subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (n, n)], check=True)
+def set_nofile(pid, soft, hard):
+    subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (soft, hard)], check=True)
 
 
 def accept_errors(d, reason):
@@ -58,76 +59,137 @@ def routes_ok(conn, what):
     assert r.json()["call_inbound"]["override_agent_id"] == "agent_ret_1", (what, r)
 
 
-def test_emfile_pauses_accepting_and_keeps_serving(env):
+def call_ended_raw(call_id):
+    """A signed Retell call_ended for call_id, as raw bytes."""
+    body = body_bytes(retell_event("call_ended", call_id, "inbound", NUM_RET1))
+    hdrs = [("Content-Type", "application/json")]
+    hdrs += list(sw.sign_headers("retell", RETELL_KEY, body, RETELL_SLUG).items())
+    return raw_request("POST", sw.webhook_path("retell", RETELL_SLUG), body, hdrs)
+
+
+def hard_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        row = [ln for ln in f if ln.startswith("Max open files")][0].split()
+    return int(row[3]), int(row[4])
+
+
+def lowest_free_fd(pid):
+    used = {int(x) for x in os.listdir("/proc/%d/fd" % pid)}
+    n = 0
+    while n in used:
+        n += 1
+    return n
+
+
+def cpu_over_a_second(pid):
+    t0 = cpu_ticks(pid)
+    time.sleep(1.0)
+    return (cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
+
+
+def start_served(env):
+    """A daemon and four connections it has taken (each served once)."""
     raise_nofile(4096)
     d = env.start({"workers": 2, "log_level": "info", "keepalive_timeout": "120s",
                    "request_timeout": "60s"})
-    pid = d.proc.pid
-    s0 = scrape(d)
-    assert s0.get("callrouted_http_accept_errors_total", reason="emfile") == 0
-    for reason in ("enfile", "other"):
-        assert s0.has("callrouted_http_accept_errors_total", reason=reason)
-    # the start raised the soft limit to the hard one
-    with open("/proc/%d/limits" % pid) as f:
-        row = [ln for ln in f if ln.startswith("Max open files")][0].split()
-    assert row[3] == row[4], "soft limit not raised to the hard one: %r" % row
-
-    # connections open (and served) before the limit is reached
     served = [RawConn(d.port, timeout=5.0 * SLOW) for _ in range(4)]
     for i, c in enumerate(served):
         routes_ok(c, "connection %d before the limit" % i)
-    # a descriptor limit a little above what the daemon holds now
-    base = open_fds(pid)
-    limit = base + 24
-    set_nofile(pid, limit)
+    return d, served
+
+
+def test_last_descriptors_are_kept_for_the_daemon(env):
+    """A flood of connections near the descriptor limit is refused (503) before it takes the
+    descriptors the journal needs: call events on open connections are still journaled."""
+    d, served = start_served(env)
+    pid = d.proc.pid
+    soft, hard = hard_limit(pid)
+    assert soft == hard, "the start did not raise the soft limit to the hard one"
+    s0 = scrape(d)
+    for reason in ("emfile", "enfile", "other", "reserve"):
+        assert s0.get("callrouted_http_accept_errors_total", reason=reason) == 0, reason
+    limit = open_fds(pid) + 48
+    set_nofile(pid, limit, hard)
+    cid = new_id()
+    refused = 0
     conns = []
-    adm = None
     try:
-        # more connections than the daemon can take: the kernel completes them all (the
-        # listen queue), the daemon accepts until EMFILE
-        for _ in range(60):
+        for _ in range(80):
+            c = RawConn(d.port, timeout=5.0 * SLOW)
+            conns.append(c)
+        for c in conns:
+            c.send(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in conns:
+            o = c.outcome(timeout=0.5 * SLOW)
+            if o[0] == "answer" and o[1].status == 503:
+                refused += 1
+        assert refused > 0, "no connection refused near the descriptor limit"
+        assert open_fds(pid) <= limit - 16, "connections took the reserve"
+        used = cpu_over_a_second(pid)
+        assert used < 0.3, "the daemon used %.2f s of CPU in 1 s near its limit" % used
+        # the open connections are served, a call event too: the journal has descriptors
+        for i, c in enumerate(served):
+            routes_ok(c, "open connection %d near the limit" % i)
+        served[0].send(call_ended_raw(cid))
+        r = served[0].read_response(timeout=5.0 * SLOW)
+        assert r.status == 200, r
+        assert "refused a connection on the webhook listener: fewer than 32 descriptors " \
+            "left" in d.log()
+    finally:
+        for c in conns + served:
+            c.close()
+    set_nofile(pid, soft, hard)
+    wait_drained(d)
+    assert len(ledger_rows(env.conn, cid)) == 1
+    s = scrape(d)
+    assert s.get("callrouted_http_accept_errors_total", reason="reserve") >= refused
+    assert d.readyz().status == 200
+
+
+def test_emfile_pauses_accepting_and_keeps_serving(env):
+    """No descriptor left at all: accept fails with EMFILE; the daemon pauses accepting (no
+    spin), answers on the connections it has, and takes the waiting ones afterwards."""
+    d, served = start_served(env)
+    pid = d.proc.pid
+    soft, hard = hard_limit(pid)
+    # every descriptor below the limit is taken: the next accept fails with EMFILE
+    set_nofile(pid, lowest_free_fd(pid), hard)
+    conns = []
+    try:
+        for _ in range(20):
             conns.append(RawConn(d.port, timeout=5.0 * SLOW))
-        wait_for(lambda: open_fds(pid) >= limit - 1, 5 * SLOW,
-                 what="the daemon at its descriptor limit")
+        adm = RawConn(d.admin_port, timeout=5.0 * SLOW)
+        adm.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.3)
-        # no spinning: CPU time over a second, with accept failing all along
-        t0 = cpu_ticks(pid)
-        time.sleep(1.0)
-        used = (cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
+        # no spinning: CPU time over a second, with accept failing all along on both
+        # listeners
+        used = cpu_over_a_second(pid)
         assert used < 0.3, "the daemon used %.2f s of CPU in 1 s at EMFILE (spinning)" % used
         # the connections it has open are answered
         for i, c in enumerate(served):
             routes_ok(c, "open connection %d at EMFILE" % i)
-        assert "could not accept a webhook connection: Too many open files" in d.log()
-        # the admin listener pauses the same way: a health check waits in its listen queue
-        adm = RawConn(d.admin_port, timeout=5.0 * SLOW)
-        adm.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-        t0 = cpu_ticks(pid)
-        time.sleep(1.0)
-        used = (cpu_ticks(pid) - t0) / os.sysconf("SC_CLK_TCK")
-        assert used < 0.3, "%.2f s of CPU in 1 s with both listeners at EMFILE" % used
+        log = d.log()
+        assert ("could not accept a connection on the webhook listener: Too many open "
+                "files") in log
         # one line a second at most
-        n_lines = d.log().count("could not accept a webhook connection")
-        assert n_lines <= 4, "%d accept lines in ~2 s" % n_lines
+        n_lines = log.count("wire: could not accept")
+        assert n_lines <= 4, "%d accept lines in ~1.5 s" % n_lines
+        assert adm.outcome(timeout=0.2)[0] == "open"  # waiting in the listen queue
     finally:
-        for c in conns + served:
-            c.close()
-        conns.clear()
-    # the queued health check is taken and answered once descriptors are free
+        set_nofile(pid, soft, hard)
+    # descriptors again: the waiting connections are taken and served
     r = adm.read_response(timeout=5.0 * SLOW)
     assert r.status == 200, r
-    adm.close()
-    # the descriptors are back: the scrape connects, and the counter moved
-    wait_for(lambda: open_fds(pid) < limit - 8, 5 * SLOW, what="connections closed")
-    n = wait_for(lambda: accept_errors(d, "emfile") or None, 5 * SLOW,
-                 what="callrouted_http_accept_errors_total{reason=\"emfile\"} > 0")[0]
-    assert n > 0
-    assert scrape(d).get("callrouted_admin_http_accept_errors_total", reason="emfile") > 0
-    # and new connections are served again
+    for c in conns[:3]:
+        routes_ok(c, "a connection that waited in the listen queue")
+    for c in conns + served:
+        c.close()
+    s = scrape(d)
+    assert s.get("callrouted_http_accept_errors_total", reason="emfile") > 0
+    assert s.get("callrouted_admin_http_accept_errors_total", reason="emfile") > 0
     c = RawConn(d.port, timeout=5.0 * SLOW)
     routes_ok(c, "a new connection after the descriptors came back")
     assert retell_inbound(d, NUM_RET1).status == 200
-    assert d.readyz().status == 200
 
 
 def test_nofile_warning_when_the_hard_limit_is_low(env):
