@@ -324,8 +324,9 @@ wire_listen(const char *addr, bool shared)
 /*
  * Descriptors: raise the soft RLIMIT_NOFILE to the hard one (the soft default, 1024, is far
  * below max_connections), and say when what the daemon may need is still above it.  A
- * warning, not a refusal: the daemon runs, and when accept runs out of descriptors it stops
- * accepting for a while and serves what is open (wire_accept_failed).
+ * warning, not a refusal: the daemon runs; a connection that would take one of the last
+ * WIRE_FD_RESERVE descriptors is refused (503), and when accept runs out of descriptors all
+ * the same it stops accepting for a while and serves what is open (wire_accept_failed).
  */
 bool
 wire_raise_nofile(size_t needed, char *msg, size_t len)
@@ -348,7 +349,7 @@ wire_raise_nofile(size_t needed, char *msg, size_t len)
 	if (rl.rlim_cur != RLIM_INFINITY && needed > rl.rlim_cur) {
 		snprintf(msg, len, "the descriptor limit (RLIMIT_NOFILE %llu, hard %llu) is below "
 			"the %zu the configuration may need (max_connections, admin_max_connections "
-			"and the daemon's own); connections over it wait in the listen queue",
+			"and the daemon's own); connections beyond it are refused (503)",
 			(unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, needed);
 		return false;
 	}
