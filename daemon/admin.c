@@ -2,12 +2,11 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/queue.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 
 #include "admin.h"
 #include "api.h"
@@ -18,8 +17,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
+#include "wire.h"
 
-static struct evhttp *admin_http;
+static struct wire_server *admin_wire;
 static bool admin_test_hooks;
 static struct routes_reader *admin_reader; /* the admin thread's */
 static struct routes_reader *ready_reader; /* the main thread's (admin_ready) */
@@ -42,17 +42,19 @@ admin_ready(bool *from_file)
 	return ready;
 }
 
+/* JSON answers carry Cache-Control: no-store (health and API state is never cached). */
 static void
-admin_reply(struct evhttp_request *req, int code, struct evbuffer *b)
+admin_reply(struct wire_req *r, int code, struct evbuffer *b, const char *extra)
 {
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-		"application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
-	evhttp_send_reply(req, code, NULL, b);
+	char hdr[128];
+
+	snprintf(hdr, sizeof(hdr), "Cache-Control: no-store\r\n%s", extra ? extra : "");
+	wire_reply(r, code, "application/json", evbuffer_pullup(b, -1), evbuffer_get_length(b),
+		hdr);
 }
 
 static void
-admin_readyz(struct evhttp_request *req, struct evbuffer *b)
+admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
 	const struct routes_snapshot *s = routes_read_begin(admin_reader);
 	const char *db = db_is_up() ? "up" : "down";
@@ -62,7 +64,7 @@ admin_readyz(struct evhttp_request *req, struct evbuffer *b)
 	if (!s) {
 		routes_read_end(admin_reader);
 		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
-		admin_reply(req, 503, b);
+		admin_reply(r, 503, b, NULL);
 		return;
 	}
 	/* ready: routes loaded and the journal writable (DESIGN.md); a database outage is not
@@ -78,61 +80,60 @@ admin_readyz(struct evhttp_request *req, struct evbuffer *b)
 		(unsigned long long)js.bytes_on_disk, (unsigned long long)js.durable_seq,
 		(unsigned long long)js.checkpoint_seq);
 	routes_read_end(admin_reader);
-	admin_reply(req, js.writable ? 200 : 503, b);
+	admin_reply(r, js.writable ? 200 : 503, b, NULL);
 }
 
 static void
-admin_cb(struct evhttp_request *req, void *arg)
+admin_cb(struct wire_req *r, void *arg)
 {
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *path = r->path;
+	enum wire_method cmd = r->method;
 	struct evbuffer *b = evbuffer_new();
 
 	if (!b) {
-		evhttp_send_error(req, 503, NULL);
+		static const char oom[] = "{\"error\":\"out of memory\"}";
+
+		wire_reply(r, 503, "application/json", oom, sizeof(oom) - 1, NULL);
 		return;
 	}
-	if (!path)
-		path = "";
-	if (strcmp(path, "/debug/stall") == 0 && cmd == EVHTTP_REQ_POST && admin_test_hooks) {
+	if (strcmp(path, "/debug/stall") == 0 && cmd == WIRE_POST && admin_test_hooks) {
 		/* test hook (CALLROUTED_TEST_HOOKS=1): block a worker to prove the watchdog */
-		struct evkeyvalq q;
+		struct wire_query q;
 		const char *wk, *ms;
 		bool ok = false;
 
-		TAILQ_INIT(&q);
-		if (evhttp_parse_query_str(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) ?
-				evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)) : "", &q) == 0 &&
-		    (wk = evhttp_find_header(&q, "worker")) && (ms = evhttp_find_header(&q, "ms")))
+		if (wire_query_parse(r->query, &q) && (wk = wire_query_get(&q, "worker")) &&
+		    (ms = wire_query_get(&q, "ms")))
 			ok = http_debug_stall(atoi(wk), atoi(ms));
-		evhttp_clear_headers(&q);
+		wire_query_clear(&q);
 		evbuffer_add_printf(b, ok ? "{\"stalling\":true}" : "{\"error\":\"bad worker or ms\"}");
-		admin_reply(req, ok ? 200 : 400, b);
+		admin_reply(r, ok ? 200 : 400, b, NULL);
 	} else if (strncmp(path, "/v1/", 4) == 0) {
 		evbuffer_free(b);
-		api_handle(req);
+		/* answered later (the database, a provider); a client gone meanwhile is kept by
+		 * wire.c until then */
+		r->deferred = true;
+		api_handle(r);
 		return;
-	} else if (strcmp(path, "/metrics") == 0 && (cmd == EVHTTP_REQ_GET || cmd == EVHTTP_REQ_HEAD)) {
+	} else if (strcmp(path, "/metrics") == 0 && (cmd == WIRE_GET || cmd == WIRE_HEAD)) {
 		routes_read_begin(admin_reader);
 		metrics_render(b);
 		routes_read_end(admin_reader);
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-			"text/plain; version=0.0.4; charset=utf-8");
-		evhttp_send_reply(req, 200, NULL, b);
+		wire_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8",
+			evbuffer_pullup(b, -1), evbuffer_get_length(b), NULL);
 	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
-		if (cmd != EVHTTP_REQ_GET && cmd != EVHTTP_REQ_HEAD) {
-			evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET, HEAD");
+		if (cmd != WIRE_GET && cmd != WIRE_HEAD) {
 			evbuffer_add_printf(b, "{\"error\":\"method not allowed\"}");
-			admin_reply(req, 405, b);
+			admin_reply(r, 405, b, "Allow: GET, HEAD\r\n");
 		} else if (path[1] == 'h') {
 			evbuffer_add_printf(b, "{\"status\":\"ok\"}");
-			admin_reply(req, 200, b);
+			admin_reply(r, 200, b, NULL);
 		} else {
-			admin_readyz(req, b);
+			admin_readyz(r, b);
 		}
 	} else {
 		evbuffer_add_printf(b, "{\"error\":\"not found\"}");
-		admin_reply(req, 404, b);
+		admin_reply(r, 404, b, NULL);
 	}
 	evbuffer_free(b);
 }
@@ -166,6 +167,8 @@ bool
 admin_setup(const struct config *cfg)
 {
 	struct timeval beat = { 0, 100000 };
+	struct wire_limits lim;
+	int fd;
 
 	admin_reader = routes_reader_register();
 	ready_reader = routes_reader_register();
@@ -174,22 +177,29 @@ admin_setup(const struct config *cfg)
 	if (admin_test_hooks)
 		log_warning("admin: test hooks are enabled (CALLROUTED_TEST_HOOKS=1)");
 	admin_base = event_base_new();
-	admin_http = admin_base ? evhttp_new(admin_base) : NULL;
 	admin_metrics = metrics_thread_new("admin", true);
 	admin_beat_ev = admin_base ? event_new(admin_base, -1, EV_PERSIST, admin_beat_cb, NULL) :
 				     NULL;
 	admin_stop_ev = admin_base ? event_new(admin_base, -1, 0, admin_stop_cb, NULL) : NULL;
-	if (!admin_http || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev ||
+	if (!admin_base || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev ||
 	    !admin_stop_ev)
 		return false;
 	event_add(admin_beat_ev, &beat);
-	evhttp_set_timeout(admin_http, 30);
-	evhttp_set_max_body_size(admin_http, 64 << 10);
-	evhttp_set_allowed_methods(admin_http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
-		EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH | EVHTTP_REQ_OPTIONS);
-	evhttp_set_gencb(admin_http, admin_cb, NULL);
-	if (!http_bind(admin_base, admin_http, cfg->admin_listen, 0))
+	/* wire.c, as the webhook listener, with the admin group's own limits and counters */
+	lim.max_body_bytes = cfg->admin_max_body_bytes;
+	lim.max_header_bytes = cfg->admin_max_header_bytes;
+	lim.request_timeout_ms = (int)cfg->admin_request_timeout_ms;
+	lim.idle_timeout_ms = (int)cfg->admin_keepalive_timeout_ms;
+	lim.max_connections = cfg->admin_max_connections;
+	fd = wire_listen(cfg->admin_listen, false);
+	if (fd < 0)
 		return false;
+	admin_wire = wire_server_new(admin_base, fd, WIRE_ADMIN, &lim, admin_cb, NULL);
+	if (!admin_wire) {
+		close(fd);
+		log_error("admin: could not create the admin listener");
+		return false;
+	}
 	if (!api_setup(admin_base, cfg))
 		return false;
 	log_info("admin: listening on %s", cfg->admin_listen);
@@ -221,11 +231,11 @@ admin_cleanup(void)
 	if (admin_stop_ev)
 		event_free(admin_stop_ev);
 	admin_stop_ev = NULL;
-	if (admin_http)
-		evhttp_free(admin_http);
+	/* after api_cleanup: the API's requests (deferred answers) are gone first */
+	wire_server_free(admin_wire);
 	if (admin_base)
 		event_base_free(admin_base);
 	admin_beat_ev = NULL;
-	admin_http = NULL;
+	admin_wire = NULL;
 	admin_base = NULL;
 }

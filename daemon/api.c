@@ -7,9 +7,6 @@
 #include <string.h>
 #include <sys/queue.h>
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <openssl/sha.h>
 
@@ -21,6 +18,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "provider_api.h"
+#include "wire.h"
 
 /*
  * Each request is a chain of steps: authenticate (api_tokens), read what it needs (scoped to
@@ -50,7 +48,8 @@ struct api_account {
 };
 
 struct api_req {
-	struct evhttp_request *req;
+	struct wire_req *req;          /* wire.c keeps it (and its connection) until answered */
+	bool www_auth;                 /* the answer asks for a Bearer token */
 	enum api_op op;
 	json_t *body;
 	unsigned char token_hash[SHA256_DIGEST_LENGTH];
@@ -124,17 +123,11 @@ api_free(struct api_req *r)
 static void
 api_send(struct api_req *r, int status, json_t *o)
 {
-	struct evbuffer *b = evbuffer_new();
 	char *s = json_dumps(o, JSON_COMPACT);
 
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Type",
-		"application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(r->req), "Cache-Control", "no-store");
-	if (b && s)
-		evbuffer_add(b, s, strlen(s));
-	evhttp_send_reply(r->req, status, NULL, b);
-	if (b)
-		evbuffer_free(b);
+	wire_reply(r->req, status, "application/json", s, s ? strlen(s) : 0,
+		r->www_auth ? "Cache-Control: no-store\r\nWWW-Authenticate: Bearer\r\n" :
+			      "Cache-Control: no-store\r\n");
 	free(s);
 	json_decref(o);
 	api_free(r);
@@ -154,7 +147,8 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (status >= 500)
-		log_warning("api: %s %s: %d %s", code, evhttp_request_get_uri(r->req), status, msg);
+		log_warning("api: %s %s%s%s: %d %s", code, r->req->path, r->req->query ? "?" : "",
+			r->req->query ? r->req->query : "", status, msg);
 	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
@@ -1038,69 +1032,69 @@ api_auth_cb(struct api_req *r, PGresult *res)
 static bool
 api_parse_list_query(struct api_req *r)
 {
-	const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(r->req));
-	struct evkeyvalq kv;
-	struct evkeyval *e;
+	struct wire_query kv;
 	bool ok = true;
 	uint64_t id;
 
 	r->limit = API_LIST_DEFAULT;
-	if (!q)
+	if (!r->req->query)
 		return true;
-	TAILQ_INIT(&kv);
-	if (evhttp_parse_query_str(q, &kv) != 0) {
+	if (!wire_query_parse(r->req->query, &kv)) {
 		api_fail(r, 400, "invalid", "unreadable query string");
 		return false;
 	}
-	TAILQ_FOREACH(e, &kv, next) {
-		if (strcmp(e->key, "client") == 0 && api_parse_id(e->value, &id))
-			r->f_client = strdup(e->value);
-		else if (strcmp(e->key, "agent") == 0 && api_parse_id(e->value, &id))
-			r->f_agent = strdup(e->value);
-		else if (strcmp(e->key, "provider") == 0 &&
-			 provider_from_name(e->value, strlen(e->value), &(enum provider_id){ 0 }))
-			r->f_provider = strdup(e->value);
-		else if (strcmp(e->key, "status") == 0 &&
-			 (strcmp(e->value, "active") == 0 || strcmp(e->value, "released") == 0))
-			r->f_status = strdup(e->value);
-		else if (strcmp(e->key, "after") == 0 && api_parse_id(e->value, &id))
+	for (int i = 0; i < kv.n; i++) {
+		const char *key = kv.key[i], *value = kv.value[i];
+
+		if (strcmp(key, "client") == 0 && api_parse_id(value, &id))
+			r->f_client = strdup(value);
+		else if (strcmp(key, "agent") == 0 && api_parse_id(value, &id))
+			r->f_agent = strdup(value);
+		else if (strcmp(key, "provider") == 0 &&
+			 provider_from_name(value, strlen(value), &(enum provider_id){ 0 }))
+			r->f_provider = strdup(value);
+		else if (strcmp(key, "status") == 0 &&
+			 (strcmp(value, "active") == 0 || strcmp(value, "released") == 0))
+			r->f_status = strdup(value);
+		else if (strcmp(key, "after") == 0 && api_parse_id(value, &id))
 			r->after = id;
-		else if (strcmp(e->key, "limit") == 0 && api_parse_id(e->value, &id) &&
+		else if (strcmp(key, "limit") == 0 && api_parse_id(value, &id) &&
 			 id <= API_LIST_MAX)
 			r->limit = (long)id;
 		else {
 			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (client, agent, "
-				"provider, status, after, limit up to %d)", e->key, API_LIST_MAX);
+				"provider, status, after, limit up to %d)", key, API_LIST_MAX);
 			ok = false;
 			break;
 		}
 	}
-	evhttp_clear_headers(&kv);
+	wire_query_clear(&kv);
 	return ok;
 }
 
 void
-api_handle(struct evhttp_request *req)
+api_handle(struct wire_req *req)
 {
-	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
-	const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req),
-		"Authorization");
+	const char *path = req->path;
+	enum wire_method cmd = req->method;
+	const char *auth = wire_header(req, "Authorization");
 	struct api_req *r = calloc(1, sizeof(*r));
 	const char *rest;
 
 	if (!r) {
-		evhttp_send_error(req, 503, NULL);
+		static const char oom[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
+					  "\"out of memory\"}}";
+
+		wire_reply(req, 503, "application/json", oom, sizeof(oom) - 1,
+			"Cache-Control: no-store\r\n");
 		return;
 	}
 	r->req = req;
-	if (!path)
-		path = "";
 	/* route */
 	if (strcmp(path, "/v1/numbers") == 0) {
-		if (cmd == EVHTTP_REQ_GET)
+		if (cmd == WIRE_GET)
 			r->op = OP_LIST;
-		else if (cmd == EVHTTP_REQ_POST)
+		else if (cmd == WIRE_POST)
 			r->op = OP_BUY;
 		else
 			goto not_allowed;
@@ -1110,16 +1104,16 @@ api_handle(struct evhttp_request *req)
 			api_fail(r, 404, "not_found", "no such number");
 			return;
 		}
-		if (cmd == EVHTTP_REQ_GET)
+		if (cmd == WIRE_GET)
 			r->op = OP_SHOW;
-		else if (cmd == EVHTTP_REQ_PATCH)
+		else if (cmd == WIRE_PATCH)
 			r->op = OP_PATCH;
-		else if (cmd == EVHTTP_REQ_DELETE)
+		else if (cmd == WIRE_DELETE)
 			r->op = OP_RELEASE;
 		else
 			goto not_allowed;
 	} else if (strcmp(path, "/v1/calls") == 0) {
-		if (cmd != EVHTTP_REQ_POST)
+		if (cmd != WIRE_POST)
 			goto not_allowed;
 		r->op = OP_CALL;
 	} else {
@@ -1128,20 +1122,17 @@ api_handle(struct evhttp_request *req)
 	}
 	/* authenticate: Bearer token, looked up by its SHA-256 */
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-			"Bearer");
+		r->www_auth = true;
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
 		return;
 	}
 	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
 	/* body */
 	if (r->op == OP_BUY || r->op == OP_PATCH || r->op == OP_CALL) {
-		struct evbuffer *in = evhttp_request_get_input_buffer(req);
-		size_t len = evbuffer_get_length(in);
 		json_error_t jerr;
 
-		r->body = len ? json_loadb((const char *)evbuffer_pullup(in, -1), len,
-					JSON_REJECT_DUPLICATES, &jerr) : NULL;
+		r->body = req->body_len ? json_loadb(req->body, req->body_len,
+						   JSON_REJECT_DUPLICATES, &jerr) : NULL;
 		if (!json_is_object(r->body)) {
 			api_fail(r, 400, "invalid", "the body must be a JSON object");
 			return;

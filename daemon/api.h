@@ -5,9 +5,9 @@
 #include <stdbool.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
 
 struct config;
+struct wire_req;
 
 /* On the admin thread's base: its database connection and the provider client. */
 bool api_setup(struct event_base *base, const struct config *cfg)
@@ -15,6 +15,6 @@ bool api_setup(struct event_base *base, const struct config *cfg)
 void api_start(void);   /* on the admin thread: connect */
 void api_cleanup(void);
 /* A request under /v1/ (the admin thread). */
-void api_handle(struct evhttp_request *req);
+void api_handle(struct wire_req *req);
 
 #endif

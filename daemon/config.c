@@ -53,6 +53,17 @@ static const struct config_key config_keys[] = {
 	  "an idle keep-alive webhook connection is closed after this" },
 	{ "max_connections", CF_INT, "10000", OFF(max_connections), 1, 1000000,
 	  "webhook connections open at once, all workers together (more are refused)" },
+	{ "admin_max_connections", CF_INT, "64", OFF(admin_max_connections), 1, 100000,
+	  "admin listener connections open at once (more are refused: 503)" },
+	{ "admin_max_header_bytes", CF_SIZE, "16384", OFF(admin_max_header_bytes), 1024, 1 << 20,
+	  "largest admin request head accepted (431 above)" },
+	{ "admin_max_body_bytes", CF_SIZE, "65536", OFF(admin_max_body_bytes), 256, 16 << 20,
+	  "largest admin request body accepted (413 above)" },
+	{ "admin_request_timeout", CF_DURATION, "10s", OFF(admin_request_timeout_ms), 100, 600000,
+	  "an admin request's head and body must arrive within this, however slowly it drips "
+	  "(408 after)" },
+	{ "admin_keepalive_timeout", CF_DURATION, "30s", OFF(admin_keepalive_timeout_ms), 100,
+	  3600000, "an idle keep-alive admin connection is closed after this" },
 	{ "tls_cert_file", CF_STRING, "", OFF(tls_cert_file), 0, 0,
 	  "PEM certificate chain of the webhook listener (with tls_key_file: TLS 1.2+; reloaded on "
 	  "SIGHUP)" },
@@ -144,6 +155,11 @@ config_reconcile(const struct config *old, struct config *new)
 	KEEP_STR(instance_name)
 	KEEP_NUM(workers)
 	KEEP_NUM(max_connections)
+	KEEP_NUM(admin_max_connections)
+	KEEP_NUM(admin_max_header_bytes)
+	KEEP_NUM(admin_max_body_bytes)
+	KEEP_NUM(admin_request_timeout_ms)
+	KEEP_NUM(admin_keepalive_timeout_ms)
 	KEEP_NUM(refresh_interval_ms)
 	KEEP_NUM(reconnect_interval_ms)
 	KEEP_STR(provider_ca_file)

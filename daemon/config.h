@@ -21,6 +21,11 @@ struct config {
 	int64_t request_timeout_ms;   /* a request's head and body must arrive within this */
 	int64_t keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
 	int max_connections;          /* webhook connections open at once (over: refused) */
+	int admin_max_connections;            /* admin connections open at once (over: 503) */
+	size_t admin_max_header_bytes;
+	size_t admin_max_body_bytes;
+	int64_t admin_request_timeout_ms;     /* absolute: a dripping client cannot extend it */
+	int64_t admin_keepalive_timeout_ms;
 	char *tls_cert_file;          /* PEM chain; with tls_key_file: the webhook listener speaks TLS */
 	char *tls_key_file;
 	int workers;           /* 0 = auto: one per core */

@@ -38,6 +38,7 @@ struct http_worker {
 };
 
 #define HTTP_BEAT_MS 100
+#define HTTP_OWN_FDS 64 /* descriptors the daemon holds besides connections and loops */
 
 static void http_stop_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -136,6 +137,19 @@ http_setup(const struct config *cfg)
 		if (n > 64)
 			n = 64;
 	}
+	{
+		/* the connections of both listeners, each worker's loop (epoll, its notify
+		 * pair, the listener), the admin loop, and the daemon's own: database
+		 * connections, journal, snapshot, logs */
+		size_t need = (size_t)cfg->max_connections + (size_t)cfg->admin_max_connections +
+			      4 * ((size_t)n + 1) + HTTP_OWN_FDS;
+		char msg[256];
+
+		if (!wire_raise_nofile(need, msg, sizeof(msg)))
+			log_warning("http: %s", msg);
+		else
+			log_debug("http: %s", msg);
+	}
 	http_w = calloc((size_t)n, sizeof(*http_w));
 	if (!http_w)
 		return false;
@@ -160,11 +174,11 @@ http_setup(const struct config *cfg)
 			return false;
 		}
 		/* one listening socket per worker (SO_REUSEPORT): the kernel spreads connections */
-		fd = wire_listen(cfg->listen);
+		fd = wire_listen(cfg->listen, true);
 		if (fd < 0)
 			return false;
 		http_limits(cfg, &lim);
-		w->wire = wire_server_new(w->base, fd, &lim, http_request_cb, w);
+		w->wire = wire_server_new(w->base, fd, WIRE_WEBHOOK, &lim, http_request_cb, w);
 		if (!w->wire) {
 			close(fd);
 			log_error("http: could not create worker %d", i);

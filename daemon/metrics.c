@@ -298,6 +298,57 @@ metrics_counter_u64(struct evbuffer *b, const char *name, const char *help, uint
 	evbuffer_add_printf(b, "%s %" PRIu64 "\n", name, v);
 }
 
+/* The HTTP server figures of a wire.c group: callrouted_http_* for the webhook listener,
+ * callrouted_admin_http_* for the admin listener (its admin_* keys). */
+static void
+metrics_wire(struct evbuffer *b, enum wire_group g)
+{
+	const char *pre = g == WIRE_ADMIN ? "callrouted_admin_http" : "callrouted_http";
+	const char *who = g == WIRE_ADMIN ? "Admin" : "Webhook";
+	const char *key = g == WIRE_ADMIN ? "admin_" : "";
+	char name[96], help[256];
+	struct wire_stats ws;
+
+	wire_get_stats(g, &ws);
+#define METRICS_WIRE(suffix, ...)                                                                \
+	snprintf(name, sizeof(name), "%s_%s", pre, suffix);                                      \
+	snprintf(help, sizeof(help), __VA_ARGS__)
+	METRICS_WIRE("connections_open", "%s connections open now.", who);
+	metrics_gauge(b, name, help, "gauge", (double)ws.open);
+	METRICS_WIRE("connections_accepted_total", "%s connections accepted.", who);
+	metrics_counter_u64(b, name, help, ws.accepted);
+	METRICS_WIRE("connections_refused_total",
+		"%s connections refused at %smax_connections (503, closed).", who, key);
+	metrics_counter_u64(b, name, help, ws.refused);
+	METRICS_WIRE("request_timeouts_total",
+		"Requests that did not arrive within %srequest_timeout (408, closed).", key);
+	metrics_counter_u64(b, name, help, ws.request_timeouts);
+	METRICS_WIRE("idle_closes_total", "Keep-alive connections closed after %skeepalive_timeout.",
+		key);
+	metrics_counter_u64(b, name, help, ws.idle_closes);
+	METRICS_WIRE("body_too_large_total",
+		"Requests refused for a body over %smax_body_bytes (413).", key);
+	metrics_counter_u64(b, name, help, ws.too_large);
+	METRICS_WIRE("headers_too_large_total",
+		"Requests refused for a head over %smax_header_bytes (431).", key);
+	metrics_counter_u64(b, name, help, ws.headers_too_large);
+	METRICS_WIRE("bad_requests_total", "Malformed HTTP requests (400, 501, 505; closed).");
+	metrics_counter_u64(b, name, help, ws.bad_requests);
+	if (g == WIRE_WEBHOOK)
+		metrics_counter_u64(b, "callrouted_http_tls_handshake_failures_total",
+			"TLS handshakes that failed on the webhook listener.",
+			ws.tls_handshake_failures);
+	METRICS_WIRE("accept_errors_total",
+		"%s connections not taken for want of descriptors or memory, by reason: emfile, "
+		"enfile, other (accept failed: accepting pauses for a moment), reserve (refused "
+		"with 503: the last descriptors are kept for the daemon).", who);
+#undef METRICS_WIRE
+	metrics_head(b, name, help, "counter");
+	evbuffer_add_printf(b, "%s{reason=\"emfile\"} %llu\n%s{reason=\"enfile\"} %llu\n"
+		"%s{reason=\"other\"} %llu\n%s{reason=\"reserve\"} %llu\n", name, ws.accept_emfile,
+		name, ws.accept_enfile, name, ws.accept_other, name, ws.accept_reserve);
+}
+
 static void
 metrics_process(struct evbuffer *b)
 {
@@ -409,32 +460,8 @@ metrics_render(struct evbuffer *b)
 		"gauge", s && s->source == ROUTES_FROM_FILE ? 1 : 0);
 	metrics_gauge(b, "callrouted_routes_table_bytes", "Bytes of the number hash table.",
 		"gauge", s ? (double)route_table_bytes(&s->numbers) : 0);
-	{
-		struct wire_stats ws;
-
-		wire_get_stats(&ws);
-		metrics_gauge(b, "callrouted_http_connections_open",
-			"Webhook connections open now.", "gauge", (double)ws.open);
-		metrics_counter_u64(b, "callrouted_http_connections_accepted_total",
-			"Webhook connections accepted.", ws.accepted);
-		metrics_counter_u64(b, "callrouted_http_connections_refused_total",
-			"Webhook connections refused at max_connections (503, closed).", ws.refused);
-		metrics_counter_u64(b, "callrouted_http_request_timeouts_total",
-			"Requests that did not arrive within request_timeout (408, closed).",
-			ws.request_timeouts);
-		metrics_counter_u64(b, "callrouted_http_idle_closes_total",
-			"Keep-alive connections closed after keepalive_timeout.", ws.idle_closes);
-		metrics_counter_u64(b, "callrouted_http_body_too_large_total",
-			"Requests refused for a body over max_body_bytes (413).", ws.too_large);
-		metrics_counter_u64(b, "callrouted_http_headers_too_large_total",
-			"Requests refused for a head over max_header_bytes (431).",
-			ws.headers_too_large);
-		metrics_counter_u64(b, "callrouted_http_bad_requests_total",
-			"Malformed HTTP requests (400, 501, 505; closed).", ws.bad_requests);
-		metrics_counter_u64(b, "callrouted_http_tls_handshake_failures_total",
-			"TLS handshakes that failed on the webhook listener.",
-			ws.tls_handshake_failures);
-	}
+	metrics_wire(b, WIRE_WEBHOOK);
+	metrics_wire(b, WIRE_ADMIN);
 	metrics_gauge(b, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
 		"gauge", db_is_up() ? 1 : 0);
 	metrics_counter_u64(b, "callrouted_db_reconnects_total",

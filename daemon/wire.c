@@ -1,7 +1,9 @@
-/* wire.c: the webhook listener's HTTP/1.1 server on raw sockets (one per worker loop). */
+/* wire.c: the daemon's HTTP/1.1 server on raw sockets (webhook workers, admin listener). */
 #include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdatomic.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stddef.h>
@@ -9,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +44,8 @@
 #define WIRE_DISCARD_MAX (64u << 20) /* what we read and drop after a 413 before closing */
 #define WIRE_DISCARD_IDLE_MS 1000    /* ... while the client keeps sending */
 #define WIRE_CHUNK_LINE_MAX 256      /* a chunk-size line with its extensions */
+#define WIRE_ACCEPT_PAUSE_MS 250     /* no accepting after accept ran out of descriptors */
+#define WIRE_FD_RESERVE 32           /* descriptors connections leave to the rest of the daemon */
 
 enum wire_state { C_IDLE, C_READING, C_HANDLING, C_DISCARD };
 
@@ -76,6 +82,9 @@ struct wire_server {
 	int lfd;
 	struct event *accept_ev;
 	struct wire_limits lim;
+	struct wire_group_stats *st;
+	enum wire_group group;
+	struct event *resume_ev; /* accepting again after running out of descriptors */
 	wire_handler_fn handler;
 	void *arg;
 	struct wire_conn *conns;
@@ -83,24 +92,41 @@ struct wire_server {
 	time_t date_at;
 };
 
-static struct {
+/* The counters of a group of servers (the webhook workers together; the admin listener). */
+struct wire_group_stats {
 	_Atomic unsigned long long accepted, refused, request_timeouts, idle_closes, too_large,
-		headers_too_large, bad_requests, tls_handshake_failures;
+		headers_too_large, bad_requests, tls_handshake_failures, accept_emfile,
+		accept_enfile, accept_other, accept_reserve;
 	_Atomic int open;
-} wire_st;
+};
+
+static struct wire_group_stats wire_groups[WIRE_GROUPS];
 
 void
-wire_get_stats(struct wire_stats *st)
+wire_get_stats(enum wire_group g, struct wire_stats *st)
 {
-	st->accepted = atomic_load(&wire_st.accepted);
-	st->refused = atomic_load(&wire_st.refused);
-	st->open = (unsigned long long)atomic_load(&wire_st.open);
-	st->request_timeouts = atomic_load(&wire_st.request_timeouts);
-	st->idle_closes = atomic_load(&wire_st.idle_closes);
-	st->too_large = atomic_load(&wire_st.too_large);
-	st->headers_too_large = atomic_load(&wire_st.headers_too_large);
-	st->bad_requests = atomic_load(&wire_st.bad_requests);
-	st->tls_handshake_failures = atomic_load(&wire_st.tls_handshake_failures);
+	struct wire_group_stats *gs = &wire_groups[g];
+
+	st->accepted = atomic_load(&gs->accepted);
+	st->refused = atomic_load(&gs->refused);
+	st->open = (unsigned long long)atomic_load(&gs->open);
+	st->request_timeouts = atomic_load(&gs->request_timeouts);
+	st->idle_closes = atomic_load(&gs->idle_closes);
+	st->too_large = atomic_load(&gs->too_large);
+	st->headers_too_large = atomic_load(&gs->headers_too_large);
+	st->bad_requests = atomic_load(&gs->bad_requests);
+	st->tls_handshake_failures = atomic_load(&gs->tls_handshake_failures);
+	st->accept_emfile = atomic_load(&gs->accept_emfile);
+	st->accept_enfile = atomic_load(&gs->accept_enfile);
+	st->accept_other = atomic_load(&gs->accept_other);
+	st->accept_reserve = atomic_load(&gs->accept_reserve);
+}
+
+/* TLS: the webhook listener while tls_enabled(); the admin listener is plain HTTP. */
+static bool
+wire_tls(const struct wire_server *s)
+{
+	return s->group == WIRE_WEBHOOK && tls_enabled();
 }
 
 static void wire_process(struct wire_conn *c);
@@ -140,7 +166,7 @@ wire_io(struct wire_conn *c, void *buf, size_t n, bool writing)
 		return -1;
 	default:
 		if (!SSL_is_init_finished(c->ssl))
-			atomic_fetch_add(&wire_st.tls_handshake_failures, 1);
+			atomic_fetch_add(&c->srv->st->tls_handshake_failures, 1);
 		errno = EPROTO;
 		return -1;
 	}
@@ -148,8 +174,131 @@ wire_io(struct wire_conn *c, void *buf, size_t n, bool writing)
 
 /* ------------------------------------------------------------------------------------------ */
 
+/*
+ * One daemon per listen address.  SO_REUSEPORT lets our own workers share the port, but it
+ * would as well let a second daemon (same user) share it silently, each getting a part of
+ * the connections.  So before the first bind of an address the process takes a lock only one
+ * process can hold, which the kernel drops when it dies: an abstract AF_UNIX socket named
+ * "callrouted:listen:<host>:<port>", bound and listening (abstract names are per network
+ * namespace, as ports are).  A second daemon fails to bind it, connects to it and names the
+ * holder from SO_PEERCRED (the connection is never accepted: the backlog holds a few).  A
+ * plain bind without SO_REUSEPORT then detects a holder that is not a callrouted.
+ */
+#define WIRE_LOCKS 8
+
+static struct {
+	char name[96];
+	int fd;
+} wire_locks[WIRE_LOCKS];
+static int wire_nlocks;
+
+/* "1.2.3.4:80" or "[::1]:80": one name per address however it was written */
+static bool
+wire_format_addr(const struct sockaddr *sa, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+	int n;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		if (!inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)))
+			return false;
+		n = snprintf(buf, len, "%s:%u", host, (unsigned)ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host)))
+			return false;
+		n = snprintf(buf, len, "[%s]:%u", host, (unsigned)ntohs(in6->sin6_port));
+	} else {
+		return false;
+	}
+	return n > 0 && (size_t)n < len;
+}
+
+static bool
+wire_lock_address(const struct sockaddr *sa, socklen_t salen, const char *addr)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char name[96], where[80];
+	socklen_t unlen;
+	int fd = -1, probe = -1, one = 1, n;
+
+	if (!wire_format_addr(sa, where, sizeof(where)))
+		snprintf(where, sizeof(where), "%s", addr);
+	n = snprintf(name, sizeof(name), "callrouted:listen:%s", where);
+	if (n < 0 || (size_t)n >= sizeof(name) || (size_t)n + 1 > sizeof(un.sun_path)) {
+		log_error("wire: listen address \"%s\" is too long", addr);
+		return false;
+	}
+	for (int i = 0; i < wire_nlocks; i++)
+		if (strcmp(wire_locks[i].name, name) == 0)
+			return true; /* ours: another worker's socket on the same address */
+	if (wire_nlocks == WIRE_LOCKS) {
+		log_error("wire: too many listen addresses");
+		return false;
+	}
+	memcpy(un.sun_path + 1, name, (size_t)n); /* sun_path[0] = 0: the abstract namespace */
+	unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("wire: could not create the lock socket of %s: %s", addr, strerror(errno));
+		return false;
+	}
+	if (bind(fd, (struct sockaddr *)&un, unlen) != 0) {
+		struct ucred cred = { 0 };
+		socklen_t cl = sizeof(cred);
+		int err = errno;
+
+		close(fd);
+		if (err != EADDRINUSE) {
+			log_error("wire: could not bind the lock socket of %s: %s", addr, strerror(err));
+			return false;
+		}
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&un, unlen) == 0 &&
+		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0)
+			log_error("wire: %s is in use by another callrouted (pid %ld): one daemon per "
+				"listen address", addr, (long)cred.pid);
+		else
+			log_error("wire: %s is in use by another callrouted (pid unknown): one daemon "
+				"per listen address", addr);
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	if (listen(fd, 16) != 0) {
+		log_error("wire: could not listen on the lock socket of %s: %s", addr,
+			strerror(errno));
+		close(fd);
+		return false;
+	}
+	/* a holder that is not one of us: a plain bind (no SO_REUSEPORT) fails beside it */
+	probe = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe < 0 || setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(probe, sa, salen) != 0) {
+		int err = errno;
+
+		if (err == EADDRINUSE)
+			log_error("wire: %s is in use by another process (not a callrouted of this "
+				"network namespace)", addr);
+		else
+			log_error("wire: could not listen on %s: %s", addr, strerror(err));
+		if (probe >= 0)
+			close(probe);
+		close(fd);
+		return false;
+	}
+	close(probe);
+	/* held until the process exits (the kernel closes it) */
+	snprintf(wire_locks[wire_nlocks].name, sizeof(wire_locks[0].name), "%s", name);
+	wire_locks[wire_nlocks++].fd = fd;
+	return true;
+}
+
 int
-wire_listen(const char *addr)
+wire_listen(const char *addr, bool shared)
 {
 	struct sockaddr_storage ss;
 	int sslen = sizeof(ss), fd, one = 1;
@@ -158,9 +307,11 @@ wire_listen(const char *addr)
 		log_error("wire: \"%s\" is not an address:port", addr);
 		return -1;
 	}
+	if (!wire_lock_address((struct sockaddr *)&ss, (socklen_t)sslen, addr))
+		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
 	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 1024) != 0) {
 		log_error("wire: could not listen on %s: %s", addr, strerror(errno));
 		if (fd >= 0)
@@ -168,6 +319,42 @@ wire_listen(const char *addr)
 		return -1;
 	}
 	return fd;
+}
+
+/*
+ * Descriptors: raise the soft RLIMIT_NOFILE to the hard one (the soft default, 1024, is far
+ * below max_connections), and say when what the daemon may need is still above it.  A
+ * warning, not a refusal: the daemon runs; a connection that would take one of the last
+ * WIRE_FD_RESERVE descriptors is refused (503), and when accept runs out of descriptors all
+ * the same it stops accepting for a while and serves what is open (wire_accept_failed).
+ */
+bool
+wire_raise_nofile(size_t needed, char *msg, size_t len)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+		snprintf(msg, len, "could not read RLIMIT_NOFILE: %s", strerror(errno));
+		return false;
+	}
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit up = rl;
+
+		up.rlim_cur = rl.rlim_max;
+		if (up.rlim_cur == RLIM_INFINITY)
+			up.rlim_cur = 1 << 20; /* the kernel's default nr_open */
+		if (setrlimit(RLIMIT_NOFILE, &up) == 0)
+			rl.rlim_cur = up.rlim_cur;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && needed > rl.rlim_cur) {
+		snprintf(msg, len, "the descriptor limit (RLIMIT_NOFILE %llu, hard %llu) is below "
+			"the %zu the configuration may need (max_connections, admin_max_connections "
+			"and the daemon's own); connections beyond it are refused (503)",
+			(unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, needed);
+		return false;
+	}
+	snprintf(msg, len, "descriptor limit %llu", (unsigned long long)rl.rlim_cur);
+	return true;
 }
 
 static void
@@ -199,7 +386,7 @@ wire_free_conn(struct wire_conn *c)
 	free(c->out);
 	free(c->chunked);
 	free(c);
-	atomic_fetch_sub(&wire_st.open, 1);
+	atomic_fetch_sub(&s->st->open, 1);
 }
 
 /* Close now; a connection whose answer is deferred lingers (socket closed) until it comes. */
@@ -384,13 +571,13 @@ wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
 	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
 
 	if (status == 413)
-		atomic_fetch_add(&wire_st.too_large, 1);
+		atomic_fetch_add(&c->srv->st->too_large, 1);
 	else if (status == 431)
-		atomic_fetch_add(&wire_st.headers_too_large, 1);
+		atomic_fetch_add(&c->srv->st->headers_too_large, 1);
 	else if (status == 408)
-		atomic_fetch_add(&wire_st.request_timeouts, 1);
+		atomic_fetch_add(&c->srv->st->request_timeouts, 1);
 	else
-		atomic_fetch_add(&wire_st.bad_requests, 1);
+		atomic_fetch_add(&c->srv->st->bad_requests, 1);
 	c->close_after = true;
 	wire_format(c, status, "application/json", body, (size_t)n, NULL, true, false);
 	c->in_len = 0;
@@ -993,9 +1180,10 @@ wire_timer_cb(evutil_socket_t fd, short what, void *arg)
 		wire_fail(c, 408, "request timeout", 0);
 		break;
 	case C_HANDLING:
-		break; /* a deferred answer is bounded by the journal */
+		break; /* a deferred answer is bounded by the journal, the database or the
+			* provider timeout */
 	case C_IDLE:
-		atomic_fetch_add(&wire_st.idle_closes, 1);
+		atomic_fetch_add(&c->srv->st->idle_closes, 1);
 		wire_close(c);
 		break;
 	case C_DISCARD:
@@ -1005,52 +1193,131 @@ wire_timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
+wire_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct wire_server *s = arg;
+
+	if (s->lfd >= 0)
+		event_add(s->accept_ev, NULL);
+}
+
+/* accept failed for want of a descriptor or of memory (or for a reason we do not know): the
+ * listening socket stays readable, so accepting again at once would spin.  Stop accepting on
+ * this listener for a while (nginx does the same), keep serving what is open. */
+/* One line a second at most, every server of the process together. */
+static bool
+wire_log_due(void)
+{
+	static _Atomic int64_t logged_at;
+	struct timespec now;
+	int64_t sec, prev;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (int64_t)now.tv_sec;
+	prev = atomic_load(&logged_at);
+	return sec != prev && atomic_compare_exchange_strong(&logged_at, &prev, sec);
+}
+
+static const char *
+wire_group_name(const struct wire_server *s)
+{
+	return s->group == WIRE_ADMIN ? "admin" : "webhook";
+}
+
+static void
+wire_accept_failed(struct wire_server *s, int err)
+{
+	struct timeval tv = { 0, WIRE_ACCEPT_PAUSE_MS * 1000 };
+
+	if (err == EMFILE)
+		atomic_fetch_add(&s->st->accept_emfile, 1);
+	else if (err == ENFILE)
+		atomic_fetch_add(&s->st->accept_enfile, 1);
+	else
+		atomic_fetch_add(&s->st->accept_other, 1);
+	event_del(s->accept_ev);
+	evtimer_add(s->resume_ev, &tv);
+	if (wire_log_due())
+		log_warning("wire: could not accept a connection on the %s listener: %s (accepting "
+			"again in %d ms; open connections are served)", wire_group_name(s),
+			strerror(err), WIRE_ACCEPT_PAUSE_MS);
+}
+
+/* Descriptors below the limit the new connection may not take: the lowest free number is
+ * what accept returns, so fd within WIRE_FD_RESERVE of the soft limit means that few are
+ * left, and those are kept for the journal, the snapshot and the database connections. */
+static long long
+wire_fd_ceiling(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)LLONG_MAX)
+		return LLONG_MAX;
+	return (long long)rl.rlim_cur - WIRE_FD_RESERVE;
+}
+
+/* A connection we do not take: 503 and close (on a TLS port no plain-text answer: close). */
+static void
+wire_refuse(struct wire_server *s, int fd)
+{
+	static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
+				   "Content-Length: 0\r\nConnection: close\r\n"
+				   "Retry-After: 1\r\n\r\n";
+
+	/* best effort, never blocks: the socket is new and its buffer empty */
+	if (!wire_tls(s) && write(fd, busy, sizeof(busy) - 1) < 0) {
+	}
+	close(fd);
+}
+
+static void
 wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
 	struct wire_server *s = arg;
+	long long ceiling = wire_fd_ceiling(); /* read each time: prlimit can change it */
 
 	for (int i = 0; i < WIRE_ACCEPT_BATCH; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), one = 1;
 		struct wire_conn *c;
 
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
-				log_warning("wire: accept: %s", strerror(errno));
+			/* a connection that went away before we took it is no fault of ours */
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+			    errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+				return;
+			wire_accept_failed(s, errno);
 			return;
 		}
-		/* the connection cap: libevent has no setting for it, so it is counted here */
-		if (atomic_fetch_add(&wire_st.open, 1) >= s->lim.max_connections) {
-			if (tls_enabled()) {
-				/* no plain-text answer on a TLS port: just close */
-				atomic_fetch_sub(&wire_st.open, 1);
-				atomic_fetch_add(&wire_st.refused, 1);
-				close(fd);
-				continue;
-			}
-			static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\n"
-						   "Content-Length: 0\r\nConnection: close\r\n"
-						   "Retry-After: 1\r\n\r\n";
-
-			atomic_fetch_sub(&wire_st.open, 1);
-			atomic_fetch_add(&wire_st.refused, 1);
-			/* best effort, never blocks: the socket is new and its buffer empty */
-			if (write(fd, busy, sizeof(busy) - 1) < 0) {
-			}
-			close(fd);
+		if ((long long)fd >= ceiling) {
+			atomic_fetch_add(&s->st->accept_reserve, 1);
+			if (wire_log_due())
+				log_warning("wire: refused a connection on the %s listener: fewer "
+					"than %d descriptors left (RLIMIT_NOFILE %lld), kept for the "
+					"journal and the database", wire_group_name(s),
+					WIRE_FD_RESERVE, ceiling + WIRE_FD_RESERVE);
+			wire_refuse(s, fd);
 			continue;
 		}
-		atomic_fetch_add(&wire_st.accepted, 1);
+		/* the connection cap: libevent has no setting for it, so it is counted here */
+		if (atomic_fetch_add(&s->st->open, 1) >= s->lim.max_connections) {
+			atomic_fetch_sub(&s->st->open, 1);
+			atomic_fetch_add(&s->st->refused, 1);
+			wire_refuse(s, fd);
+			continue;
+		}
+		atomic_fetch_add(&s->st->accepted, 1);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		c = calloc(1, sizeof(*c));
 		if (!c) {
-			atomic_fetch_sub(&wire_st.open, 1);
+			atomic_fetch_sub(&s->st->open, 1);
 			close(fd);
-			continue;
+			wire_accept_failed(s, ENOMEM);
+			return;
 		}
 		c->srv = s;
 		c->fd = fd;
-		if (tls_enabled()) {
+		if (wire_tls(s)) {
 			SSL_CTX *ctx = tls_context();
 
 			c->ssl = ctx ? SSL_new(ctx) : NULL;
@@ -1059,7 +1326,7 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 				if (c->ssl)
 					SSL_free(c->ssl);
 				free(c);
-				atomic_fetch_sub(&wire_st.open, 1);
+				atomic_fetch_sub(&s->st->open, 1);
 				close(fd);
 				continue;
 			}
@@ -1082,8 +1349,8 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 }
 
 struct wire_server *
-wire_server_new(struct event_base *base, int fd, const struct wire_limits *lim,
-	wire_handler_fn handler, void *arg)
+wire_server_new(struct event_base *base, int fd, enum wire_group group,
+	const struct wire_limits *lim, wire_handler_fn handler, void *arg)
 {
 	struct wire_server *s = calloc(1, sizeof(*s));
 
@@ -1091,17 +1358,23 @@ wire_server_new(struct event_base *base, int fd, const struct wire_limits *lim,
 		return NULL;
 	s->base = base;
 	s->lfd = fd;
+	s->group = group;
+	s->st = &wire_groups[group];
 	s->lim = *lim;
 	s->handler = handler;
 	s->arg = arg;
 	s->accept_ev = event_new(base, fd, EV_READ | EV_PERSIST, wire_accept_cb, s);
-	if (!s->accept_ev || event_add(s->accept_ev, NULL) != 0) {
-		if (s->accept_ev)
-			event_free(s->accept_ev);
-		free(s);
-		return NULL;
-	}
+	s->resume_ev = evtimer_new(base, wire_resume_cb, s);
+	if (!s->accept_ev || !s->resume_ev || event_add(s->accept_ev, NULL) != 0)
+		goto fail;
 	return s;
+fail:
+	if (s->accept_ev)
+		event_free(s->accept_ev);
+	if (s->resume_ev)
+		event_free(s->resume_ev);
+	free(s);
+	return NULL;
 }
 
 void
@@ -1115,6 +1388,7 @@ wire_server_stop_accepting(struct wire_server *s)
 {
 	if (s->lfd >= 0) {
 		event_del(s->accept_ev);
+		event_del(s->resume_ev);
 		close(s->lfd);
 		s->lfd = -1;
 	}
@@ -1127,7 +1401,103 @@ wire_server_free(struct wire_server *s)
 		return;
 	wire_server_stop_accepting(s);
 	event_free(s->accept_ev);
+	event_free(s->resume_ev);
 	while (s->conns)
 		wire_free_conn(s->conns);
 	free(s);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Query strings                                                                               */
+
+static int
+wire_hex(char ch)
+{
+	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* Percent-decode [p, end) into dst ('+' is a space); false on a bad escape or a NUL. */
+static bool
+wire_unescape(const char *p, const char *end, char *dst)
+{
+	while (p < end) {
+		if (*p == '%') {
+			int hi = end - p >= 3 ? wire_hex(p[1]) : -1;
+			int lo = hi >= 0 ? wire_hex(p[2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				return false;
+			*dst++ = (char)(hi * 16 + lo);
+			p += 3;
+		} else {
+			*dst++ = *p == '+' ? ' ' : *p;
+			p++;
+		}
+	}
+	*dst = 0;
+	return true;
+}
+
+bool
+wire_query_parse(const char *q, struct wire_query *out)
+{
+	size_t len;
+	const char *p, *end;
+	char *dst;
+
+	memset(out, 0, sizeof(*out));
+	if (!q || !*q)
+		return true;
+	len = strlen(q);
+	p = q;
+	end = q + len;
+	out->buf = dst = malloc(len + 2);
+	if (!out->buf)
+		return false;
+	while (p <= end) {
+		const char *amp = memchr(p, '&', (size_t)(end - p)), *eq;
+		const char *stop = amp ? amp : end;
+
+		eq = memchr(p, '=', (size_t)(stop - p));
+		/* key=value, key not empty, a bounded number of them */
+		if (!eq || eq == p || out->n == WIRE_MAX_PARAMS)
+			goto fail;
+		out->key[out->n] = dst;
+		if (!wire_unescape(p, eq, dst))
+			goto fail;
+		dst += strlen(dst) + 1;
+		out->value[out->n] = dst;
+		if (!wire_unescape(eq + 1, stop, dst))
+			goto fail;
+		dst += strlen(dst) + 1;
+		/* one value per key: which of two would count is anyone's guess */
+		for (int i = 0; i < out->n; i++)
+			if (strcmp(out->key[i], out->key[out->n]) == 0)
+				goto fail;
+		out->n++;
+		if (!amp)
+			break;
+		p = amp + 1;
+	}
+	return true;
+fail:
+	wire_query_clear(out);
+	return false;
+}
+
+const char *
+wire_query_get(const struct wire_query *q, const char *key)
+{
+	for (int i = 0; i < q->n; i++)
+		if (strcmp(q->key[i], key) == 0)
+			return q->value[i];
+	return NULL;
+}
+
+void
+wire_query_clear(struct wire_query *q)
+{
+	free(q->buf);
+	memset(q, 0, sizeof(*q));
 }
