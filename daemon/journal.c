@@ -931,8 +931,8 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			atomic_fetch_add(&jn.corrupt, sc->corrupt + (tail_bad ? sc->tail_records : 0));
 			journal_seg_path(path, sizeof(path), r->name);
 			log_error("journal: \"%s\" is damaged: %s; its %" PRIu64 " intact record%s "
-				  "(sequence numbers %" PRIu64 " to %" PRIu64 ") are drained, then it is moved to "
-				  "\"%s/%s\"", path, what, sc->nvalid, sc->nvalid == 1 ? "" : "s",
+				  "(sequence numbers %" PRIu64 " to %" PRIu64 ") are drained, then it "
+				  "is moved to \"%s/%s\"", path, what, sc->nvalid, sc->nvalid == 1 ? "" : "s",
 				sc->min_seq, sc->max_seq, jn.dir, JOURNAL_QUARANTINE);
 		}
 	}
