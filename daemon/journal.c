@@ -134,6 +134,7 @@ static struct {
 	struct journal_rrec *rrecs;
 	size_t nrrecs, caprrecs;
 	size_t r_pos;        /* next entry of rrecs to read */
+	uint64_t replay_max; /* the last valid record found at replay */
 
 	/* reader (db thread) */
 	size_t r_idx;        /* segment (of segs, written since the start) being read */
@@ -1036,6 +1037,7 @@ journal_setup(const char *state_dir)
 			jn.pending++;
 	journal_rewind();
 	jn.durable_seq = max_valid;
+	jn.replay_max = max_valid;
 	/* never reuse a sequence number: above every one seen (file names, valid records here
 	 * and in quarantine, the checkpoint) */
 	if (cp_valid && cp > max_seen)
@@ -1094,6 +1096,7 @@ journal_cleanup(void)
 	jn.rrecs = NULL;
 	jn.nsegs = jn.capsegs = jn.wcap = 0;
 	jn.nrsegs = jn.nrrecs = jn.caprrecs = jn.r_pos = 0;
+	jn.replay_max = 0;
 	jn.fd = jn.r_fd = -1;
 	jn.r_idx = 0;
 	jn.r_off = 0;
@@ -1316,6 +1319,7 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 {
 	char path[PATH_MAX + 32];
 	size_t drop = 0;
+	bool live;
 
 	if (seq <= jn.checkpoint)
 		return;
@@ -1333,12 +1337,18 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 		jn.cp_failing = true;
 	}
 	/* replayed segments whose valid records are all covered: removed, or, if damaged,
-	 * moved to quarantine (their bytes are never deleted) */
+	 * moved to quarantine (their bytes are never deleted).  The one holding the last record
+	 * stays until a record is written after it: a restart then finds the record the
+	 * checkpoint names (or the checkpoint would look ahead of the journal) */
+	pthread_mutex_lock(&jn.slock);
+	live = jn.nsegs > 0 && jn.segs[0].last_seq != 0;
+	pthread_mutex_unlock(&jn.slock);
 	for (size_t i = 0; i < jn.nrsegs; i++) {
 		struct journal_rseg *r = &jn.rsegs[i];
 		bool gone;
 
-		if (r->gone || r->max_seq > seq)
+		if (r->gone || r->max_seq > seq ||
+		    (!r->damaged && !live && r->max_seq == jn.replay_max))
 			continue;
 		journal_seg_path(path, sizeof(path), r->name);
 		if (r->damaged) {

@@ -226,5 +226,17 @@ def test_damaged_journal_loses_only_what_is_damaged(env, shape):
         assert ledger_ids(e.conn).get(cid) == 1
         highest = max(r[2] for recs in b["recs"].values() for r in recs)
         assert d.readyz().json()["journal"]["durable_seq"] > highest
+
+        # a restart after the drain: the checkpoint is trusted, nothing is drained again or
+        # quarantined again
+        assert d.stop() == 0, d.log_tail()
+        d2 = e.start({"state_dir": str(state), "instance_name": "damage-" + shape},
+                     name="restart")
+        j = wait_drained(d2)
+        m = metrics(d2)
+        assert m["callrouted_journal_checkpoint_resets_total"] == 0, (m, d2.log_tail(20))
+        assert m["callrouted_journal_quarantined_segments_total"] == 0, m
+        assert j["pending"] == 0 and j["checkpoint_seq"] == j["durable_seq"], j
+        assert ledger_ids(e.conn) == dict(got, **{cid: 1})
     finally:
         e.finish()
