@@ -93,6 +93,7 @@ struct journal_rseg {
 	uint64_t size;
 	bool damaged;         /* moved to quarantine/ (not removed) once drained */
 	bool gone;            /* removed or moved */
+	bool stuck;           /* a move failed (logged): tried again at the next start */
 };
 
 /* A valid record found at replay; jn.rrecs is sorted by seq, one entry per seq. */
@@ -907,6 +908,8 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			r->damaged = true;
 			if (journal_quarantine(path + strlen(jn.dir) + 1))
 				r->gone = true;
+			else
+				r->stuck = true;
 			continue;
 		}
 		if (sc->tail) {
@@ -1341,13 +1344,15 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 	 * stays until a record is written after it: a restart then finds the record the
 	 * checkpoint names (or the checkpoint would look ahead of the journal) */
 	pthread_mutex_lock(&jn.slock);
-	live = jn.nsegs > 0 && jn.segs[0].last_seq != 0;
+	live = false;
+	for (size_t i = 0; i < jn.nsegs; i++)
+		live = live || jn.segs[i].last_seq != 0;
 	pthread_mutex_unlock(&jn.slock);
 	for (size_t i = 0; i < jn.nrsegs; i++) {
 		struct journal_rseg *r = &jn.rsegs[i];
 		bool gone;
 
-		if (r->gone || r->max_seq > seq ||
+		if (r->gone || r->stuck || r->max_seq > seq ||
 		    (!r->damaged && !live && r->max_seq == jn.replay_max))
 			continue;
 		journal_seg_path(path, sizeof(path), r->name);
@@ -1359,8 +1364,10 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 				log_error("journal: could not remove \"%s\": %s", path,
 					strerror(errno));
 		}
-		if (!gone)
+		if (!gone) {
+			r->stuck = true;
 			continue;
+		}
 		pthread_mutex_lock(&jn.slock);
 		r->gone = true;
 		pthread_mutex_unlock(&jn.slock);

@@ -759,6 +759,47 @@ test_checkpoint_round_trip(void **st)
 	shape_free(&sh);
 }
 
+/* A move to quarantine/ that fails leaves the segment where it is, counted, tried once. */
+static void
+test_quarantine_move_fails(void **st)
+{
+	struct journal_stats before, after;
+	char path[512];
+	unsigned char *b;
+	size_t n = 0;
+
+	(void)st;
+	wipe();
+	for (int s = 0; s < NSEG; s++) {
+		snprintf(path, sizeof(path), "%s/%016" PRIx64 ".jnl", jdir, segs[s].name);
+		if (s == 0) {
+			unsigned char *z = calloc(1, segs[s].size);
+
+			assert_non_null(z);
+			write_file(path, z, segs[s].size);
+			free(z);
+		} else {
+			write_file(path, segs[s].buf, segs[s].size);
+		}
+	}
+	write_file(qdir, "not a directory", 15);
+	quiet(true);
+	journal_get_stats(&before);
+	assert_true(journal_setup(state));
+	journal_checkpoint(NREC, NREC - PER_SEG);
+	journal_get_stats(&after);
+	journal_cleanup();
+	quiet(false);
+	assert_int_equal(after.quarantine_failures - before.quarantine_failures, 1);
+	assert_int_equal(after.quarantined_segments - before.quarantined_segments, 1);
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".jnl", jdir, segs[0].name);
+	b = read_file(path, &n);
+	assert_non_null(b);
+	assert_int_equal(n, segs[0].size);
+	free(b);
+	unlink(qdir);
+}
+
 int
 main(void)
 {
@@ -770,6 +811,7 @@ main(void)
 		cmocka_unit_test(test_zeroed_and_swapped_segments),
 		cmocka_unit_test(test_checkpoints),
 		cmocka_unit_test(test_checkpoint_round_trip),
+		cmocka_unit_test(test_quarantine_move_fails),
 	};
 
 	return cmocka_run_group_tests(tests, setup_journal, teardown_journal);
