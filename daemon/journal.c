@@ -1119,10 +1119,13 @@ journal_set_durable_hook(void (*hook)(void *), void *arg)
 	jn.hook = hook;
 }
 
+/* Open the segment named name for reading (cached); a missing file is logged by the caller
+ * when it asks (gone_ok), errno kept. */
 static bool
-journal_reader_open(uint64_t name)
+journal_reader_open(uint64_t name, bool gone_ok)
 {
 	char path[PATH_MAX + 32];
+	int err;
 
 	if (jn.r_fd >= 0 && jn.r_fd_seq == name)
 		return true;
@@ -1131,7 +1134,10 @@ journal_reader_open(uint64_t name)
 	journal_seg_path(path, sizeof(path), name);
 	jn.r_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (jn.r_fd < 0) {
-		log_error("journal: could not open \"%s\": %s", path, strerror(errno));
+		err = errno;
+		if (!gone_ok || err != ENOENT)
+			log_error("journal: could not open \"%s\": %s", path, strerror(err));
+		errno = err;
 		return false;
 	}
 	jn.r_fd_seq = name;
@@ -1152,8 +1158,27 @@ journal_read_replayed(journal_record_fn cb, void *arg)
 			jn.r_pos++;
 			continue;
 		}
-		if (!journal_reader_open(jn.rsegs[e->seg].name))
-			return -1;
+		if (jn.rsegs[e->seg].gone) {
+			/* its file vanished under us (logged when found): nothing to read */
+			atomic_fetch_add(&jn.corrupt, 1);
+			pthread_mutex_lock(&jn.slock);
+			if (jn.pending)
+				jn.pending--;
+			pthread_mutex_unlock(&jn.slock);
+			jn.r_pos++;
+			continue;
+		}
+		if (!journal_reader_open(jn.rsegs[e->seg].name, true)) {
+			if (errno != ENOENT)
+				return -1; /* tried again at the next read */
+			log_error("journal: segment %016" PRIx64 " was removed by someone else: its "
+				  "records above %" PRIu64 " are lost", jn.rsegs[e->seg].name,
+				jn.checkpoint);
+			pthread_mutex_lock(&jn.slock);
+			jn.rsegs[e->seg].gone = true;
+			pthread_mutex_unlock(&jn.slock);
+			continue;
+		}
 		if (pread(jn.r_fd, hdr, JOURNAL_HDR, (off_t)e->off) != JOURNAL_HDR)
 			goto bad;
 		memcpy(&len, hdr, 4);
@@ -1221,7 +1246,7 @@ journal_read(size_t max, journal_record_fn cb, void *arg)
 			}
 			break;
 		}
-		if (!journal_reader_open(s.first_seq))
+		if (!journal_reader_open(s.first_seq, false))
 			break;
 		if (pread(jn.r_fd, hdr, JOURNAL_HDR, (off_t)jn.r_off) != JOURNAL_HDR)
 			goto bad;

@@ -800,6 +800,38 @@ test_quarantine_move_fails(void **st)
 	unlink(qdir);
 }
 
+/* A segment removed by someone else after the replay: its records are skipped, counted. */
+static void
+test_segment_removed_under_the_reader(void **st)
+{
+	struct journal_stats before, after;
+	struct shape sh;
+	struct reading rd = { .sh = &sh };
+	char path[512];
+
+	(void)st;
+	shape_init(&sh, "segment 1 removed after the replay");
+	wipe();
+	for (int s = 0; s < NSEG; s++) {
+		snprintf(path, sizeof(path), "%s/%016" PRIx64 ".jnl", jdir, sh.name[s]);
+		write_file(path, sh.buf[s], sh.size[s]);
+	}
+	quiet(true);
+	journal_get_stats(&before);
+	assert_true(journal_setup(state));
+	snprintf(path, sizeof(path), "%s/%016" PRIx64 ".jnl", jdir, sh.name[1]);
+	assert_int_equal(unlink(path), 0);
+	journal_read(SIZE_MAX, read_cb, &rd);
+	journal_get_stats(&after);
+	journal_cleanup();
+	quiet(false);
+	for (int i = 0; i < NREC; i++)
+		assert_int_equal(rd.seen[i], recs[i].seg != 1);
+	assert_int_equal(after.corrupt_records - before.corrupt_records, PER_SEG);
+	assert_int_equal(after.pending, NREC - PER_SEG);
+	shape_free(&sh);
+}
+
 int
 main(void)
 {
@@ -812,6 +844,7 @@ main(void)
 		cmocka_unit_test(test_checkpoints),
 		cmocka_unit_test(test_checkpoint_round_trip),
 		cmocka_unit_test(test_quarantine_move_fails),
+		cmocka_unit_test(test_segment_removed_under_the_reader),
 	};
 
 	return cmocka_run_group_tests(tests, setup_journal, teardown_journal);
