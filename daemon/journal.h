@@ -25,8 +25,11 @@ typedef void (*journal_done_fn)(void *arg, bool durable);
 struct journal_waiter *journal_waiter_new(struct event_base *base, journal_done_fn done);
 void journal_waiter_free(struct journal_waiter *w);
 
-/* Open (creating) the journal in dir, replay it: find the last good record and the
- * checkpoint; a torn or corrupt record is reported and skipped.  Before any thread starts. */
+/* Open (creating) the journal in dir, replay it: index every valid record of every segment
+ * (a damaged record is skipped by itself, the scan resynchronises after lost framing), read
+ * the checkpoint (one that cannot be trusted means "drain from the oldest segment"); a
+ * damaged segment is moved to state_dir/journal/quarantine/ once its intact records are
+ * drained (at once if it has none), never deleted.  Before any thread starts. */
 bool journal_setup(const char *state_dir) __attribute__((warn_unused_result));
 bool journal_start(void) __attribute__((warn_unused_result));
 /* Complete every queued append, then stop the writer thread (the reader side stays). */
@@ -48,13 +51,16 @@ bool journal_idle(void);
 void journal_set_durable_hook(void (*hook)(void *), void *arg);
 
 typedef bool (*journal_record_fn)(uint64_t seq, const void *payload, size_t len, void *arg);
-/* Read up to max durable records after the last one read (starting at the checkpoint);
- * cb returns false to stop early (that record is read again next time).  Returns count. */
+/* Read up to max durable records after the last one read (starting at the checkpoint), in
+ * sequence order: the replayed ones (each once, only those the replay found valid), then
+ * those written since; cb returns false to stop early (that record is read again next
+ * time).  Returns count. */
 size_t journal_read(size_t max, journal_record_fn cb, void *arg);
 /* Rewind reading to just after the checkpoint (after a failed batch). */
 void journal_rewind(void);
 /* Everything up to seq (records of them read since the last checkpoint) is in PostgreSQL:
- * remember it, recycle whole segments below it. */
+ * remember it (written durably, checksummed: blocking file I/O, on the db thread), recycle
+ * whole segments below it (damaged ones go to quarantine/). */
 void journal_checkpoint(uint64_t seq, uint64_t records);
 
 struct journal_stats {
@@ -62,6 +68,11 @@ struct journal_stats {
 	uint64_t pending;        /* durable, not yet checkpointed */
 	uint64_t bytes_on_disk;
 	uint64_t appends, append_failures, fsyncs, torn_records;
+	uint64_t corrupt_records;      /* lost to damage (replay, or a read that failed later) */
+	uint64_t quarantined_segments; /* found damaged: moved to quarantine/ (once drained) */
+	uint64_t quarantine_failures;  /* moves to quarantine/ that failed (retried) */
+	uint64_t checkpoint_resets;    /* checkpoints unreadable or ahead: drained from the start */
+	uint64_t checkpoint_failures;  /* checkpoint writes that failed */
 	bool writable;           /* false after a failed write until one succeeds */
 };
 void journal_get_stats(struct journal_stats *s);

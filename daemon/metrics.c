@@ -481,7 +481,22 @@ metrics_render(struct evbuffer *b)
 	metrics_counter_u64(b, "callrouted_journal_fsyncs_total",
 		"Group commits (one write and fdatasync each).", js.fsyncs);
 	metrics_counter_u64(b, "callrouted_journal_torn_records_total",
-		"Torn or corrupt records found when replaying the journal.", js.torn_records);
+		"Torn tails (a write a crash cut short) found when replaying the journal.",
+		js.torn_records);
+	metrics_counter_u64(b, "callrouted_journal_corrupt_records_total",
+		"Journal records lost to damage (checksum or framing), each skipped by itself.",
+		js.corrupt_records);
+	metrics_counter_u64(b, "callrouted_journal_quarantined_segments_total",
+		"Damaged journal segments set aside in quarantine/ (moved once drained).",
+		js.quarantined_segments);
+	metrics_counter_u64(b, "callrouted_journal_quarantine_failures_total",
+		"Moves of a damaged segment to quarantine/ that failed (retried).",
+		js.quarantine_failures);
+	metrics_counter_u64(b, "callrouted_journal_checkpoint_resets_total",
+		"Journal checkpoints unreadable or ahead of the journal: drained from the start.",
+		js.checkpoint_resets);
+	metrics_counter_u64(b, "callrouted_journal_checkpoint_failures_total",
+		"Journal checkpoint writes that failed.", js.checkpoint_failures);
 
 	ledger_get_stats(&ls);
 	metrics_head(b, "callrouted_ledger_rows_total",

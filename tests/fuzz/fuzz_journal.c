@@ -1,4 +1,4 @@
-/* fuzz_journal.c: libFuzzer target for journal replay (journal_setup + journal_read). */
+/* fuzz_journal.c: libFuzzer target for journal replay (journal_setup + journal_read) over damage. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +26,21 @@
  *          and be read back (the journal must keep working on whatever it replayed)
  *   bit 3: two segments: 8 bytes (the second's first seq) and 2 bytes (where the file is
  *          cut in two) come next
+ *   bit 4: a checkpoint in the current format ("checkpoint <seq> <CRC-32C>"): its seq is
+ *          the next byte (taken before bit 3's; it replaces bit 1's text)
+ *   bit 5: ... with a wrong CRC (it must be ignored: everything is drained)
+ *   bit 6: drain: a checkpoint at the last record read; then no file may be gone unless it
+ *          was clean (every byte in valid records from its first, named for it, in order,
+ *          or with a torn tail where a crash leaves one)
+ *   bit 7: the segment bytes are a program, not the file: per record one byte of payload
+ *          length, one byte of damage (0 intact, 1 bad CRC, 2 garbage length, 3 zeroed
+ *          header, 4 half the payload missing, 5 the seq of the record before), the payload
+ *          (mapped to letters); records are numbered from 1.  Then every intact record (0)
+ *          must be read, once, and nothing that was not written
+ * Always: records are read in sequence order, each once, none below the checkpoint, as many
+ * as the replay counted; no non-empty file is gone after the replay (it is in journal/ or in
+ * journal/quarantine/, byte for byte); an append is numbered above every record read, the
+ * checkpoint and every file name.
  * CALLROUTED_FUZZ_JOURNAL_APPEND=0 ignores bit 2 (to fuzz the replay alone while a known
  * append bug would stop every run at once).
  * The state dir is /dev/shm/callrouted-fuzz-journal-<pid> (tmpfs: fsync costs nothing),
@@ -74,6 +89,11 @@ fz_empty_dir(const char *dir)
 static void
 fz_clean(void)
 {
+	char q[160];
+
+	snprintf(q, sizeof(q), "%s/quarantine", fz_jdir);
+	fz_empty_dir(q);
+	rmdir(q);
 	fz_empty_dir(fz_jdir);
 }
 
@@ -82,6 +102,9 @@ fz_remove_state(const char *state)
 {
 	char jdir[512];
 
+	snprintf(jdir, sizeof(jdir), "%s/journal/quarantine", state);
+	fz_empty_dir(jdir);
+	rmdir(jdir);
 	snprintf(jdir, sizeof(jdir), "%s/journal", state);
 	fz_empty_dir(jdir);
 	rmdir(jdir);
@@ -182,13 +205,23 @@ fz_write(const char *name, const void *p, size_t n)
 		abort();
 }
 
+#define FZ_PROG_MAX 512
+
 struct fz_read {
 	uint64_t last, checkpoint;
 	size_t count;
-	bool ordered;         /* one segment: sequence numbers only go up */
+	bool ordered;         /* sequence numbers only go up */
 	const void *want;     /* the appended record, when reading it back */
 	size_t want_len;
-	uint64_t want_seq;
+	uint64_t want_above;  /* ... numbered above this */
+	/* bit 7: what was written, and how often each was read */
+	size_t nprog;
+	unsigned char prog_op[FZ_PROG_MAX];
+	uint64_t prog_seq[FZ_PROG_MAX];
+	size_t prog_off[FZ_PROG_MAX];
+	unsigned char *prog_payload[FZ_PROG_MAX];
+	size_t prog_len[FZ_PROG_MAX];
+	unsigned prog_seen[FZ_PROG_MAX];
 };
 
 static bool
@@ -202,10 +235,30 @@ fz_record(uint64_t seq, const void *payload, size_t len, void *arg)
 		fuzz_fail("record %" PRIu64 " at or below the checkpoint %" PRIu64, seq,
 			r->checkpoint);
 	if (r->ordered && r->count && seq <= r->last)
-		fuzz_fail("record %" PRIu64 " after %" PRIu64 " in one segment", seq, r->last);
-	if (r->want && (seq != r->want_seq || len != r->want_len || memcmp(payload, r->want, len)))
-		fuzz_fail("read back record %" PRIu64 " (%zu bytes), appended %" PRIu64, seq, len,
-			r->want_seq);
+		fuzz_fail("record %" PRIu64 " after %" PRIu64, seq, r->last);
+	if (r->want && (seq <= r->want_above || len != r->want_len || memcmp(payload, r->want, len)))
+		fuzz_fail("read back record %" PRIu64 " (%zu bytes), want one above %" PRIu64, seq,
+			len, r->want_above);
+	if (!r->want && r->nprog) {
+		size_t i, match = SIZE_MAX, damaged = SIZE_MAX;
+
+		/* two records can be the same bytes: one intact is enough */
+		for (i = 0; i < r->nprog && match == SIZE_MAX; i++) {
+			if (r->prog_seq[i] != seq || r->prog_len[i] != len ||
+			    memcmp(r->prog_payload[i], payload, len) != 0)
+				continue;
+			if (r->prog_op[i] == 0 || r->prog_op[i] == 5)
+				match = i;
+			else
+				damaged = i;
+		}
+		if (match == SIZE_MAX && damaged != SIZE_MAX)
+			fuzz_fail("record %" PRIu64 " read, but it was damaged (%d)", seq,
+				r->prog_op[damaged]);
+		if (match == SIZE_MAX)
+			fuzz_fail("record %" PRIu64 " (%zu bytes) read: never written so", seq, len);
+		r->prog_seen[match]++;
+	}
 	r->last = seq;
 	r->count++;
 	return true;
@@ -219,7 +272,7 @@ fz_done(void *arg, bool durable)
 
 /* Start the writer, append one record, wait until it is written, read it back. */
 static void
-fz_append(struct fz_read *rd, uint64_t next_seq)
+fz_append(struct fz_read *rd, uint64_t above)
 {
 	static const char payload[] = "{\"p\":\"retell\",\"id\":\"fuzz\"}";
 	struct journal_waiter *w = journal_waiter_new(fz_base, fz_done);
@@ -234,11 +287,10 @@ fz_append(struct fz_read *rd, uint64_t next_seq)
 	while (durable < 0 && event_base_loop(fz_base, EVLOOP_ONCE) == 0)
 		;
 	if (durable != 1)
-		fuzz_fail("an append after this replay is not durable (next seq %" PRIu64 ")",
-			next_seq);
+		fuzz_fail("an append after this replay is not durable (above %" PRIu64 ")", above);
 	rd->want = payload;
 	rd->want_len = sizeof(payload) - 1;
-	rd->want_seq = next_seq;
+	rd->want_above = above;
 	rd->count = 0;
 	rd->ordered = false;
 	if (journal_read(SIZE_MAX, fz_record, rd) != 1)
@@ -247,24 +299,158 @@ fz_append(struct fz_read *rd, uint64_t next_seq)
 	journal_waiter_free(w);
 }
 
+/* Bit 7: build the segment from a program; remember what each record is. */
+static size_t
+fz_program(const uint8_t *data, size_t size, unsigned char *out, struct fz_read *rd)
+{
+	size_t o = 0, i = 0;
+
+	while (i + 2 <= size && rd->nprog < FZ_PROG_MAX) {
+		size_t plen = (size_t)data[i] + 1, n = rd->nprog;
+		unsigned op = data[i + 1] % 6;
+		uint64_t seq = n + 1;
+		uint32_t len = (uint32_t)plen, crc;
+		unsigned char *p;
+
+		i += 2;
+		if (plen > size - i)
+			break;
+		p = malloc(plen);
+		if (!p)
+			abort();
+		/* letters: no header can hide in a payload (its length would be far too large) */
+		for (size_t k = 0; k < plen; k++)
+			p[k] = (unsigned char)(0x41 + data[i + k] % 26);
+		i += plen;
+		if (op == 5 && n > 0)
+			seq = n; /* the number of the record before: a second, different record */
+		else if (op == 5)
+			op = 0;
+		crc = fz_crc32c(fz_crc32c(0, &seq, 8), p, plen);
+		if (op == 1)
+			crc ^= 0x5a5a;
+		if (op == 2)
+			len = 0xfffffff0u;
+		memcpy(out + o, &len, 4);
+		memcpy(out + o + 4, &crc, 4);
+		memcpy(out + o + 8, &seq, 8);
+		if (op == 3)
+			memset(out + o, 0, FZ_HDR);
+		memcpy(out + o + FZ_HDR, p, plen);
+		o += FZ_HDR + (op == 4 ? plen / 2 : plen);
+		rd->prog_op[n] = (unsigned char)op;
+		rd->prog_seq[n] = seq;
+		rd->prog_off[n] = o - FZ_HDR - (op == 4 ? plen / 2 : plen);
+		rd->prog_payload[n] = p;
+		rd->prog_len[n] = plen;
+		rd->nprog++;
+	}
+	return o;
+}
+
+struct fz_file {
+	char name[32];
+	uint64_t first;
+	unsigned char *buf;
+	size_t len;
+};
+
+/* The file's bytes are in dir/name (or dir/name.N). */
+static bool
+fz_kept(const char *dir, const struct fz_file *f)
+{
+	char path[512];
+
+	for (int i = 0; i < 4; i++) {
+		unsigned char *b;
+		struct stat st;
+		bool same;
+		int fd;
+
+		if (i)
+			snprintf(path, sizeof(path), "%s/%s.%d", dir, f->name, i);
+		else
+			snprintf(path, sizeof(path), "%s/%s", dir, f->name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (fstat(fd, &st) != 0 || (size_t)st.st_size != f->len) {
+			close(fd);
+			continue;
+		}
+		b = malloc(f->len ? f->len : 1);
+		if (!b)
+			abort();
+		same = read(fd, b, f->len) == (ssize_t)f->len && memcmp(b, f->buf, f->len) == 0;
+		free(b);
+		close(fd);
+		if (same)
+			return true;
+	}
+	return false;
+}
+
+/* Clean: valid records from the first byte, named for the first, in order; a tail (bytes
+ * after the last valid record) only where a crash leaves one: the newest file, or the one
+ * whose next starts right after its last record. */
+static bool
+fz_clean_file(const struct fz_file *f, const struct fz_file *next)
+{
+	uint64_t last = 0;
+	size_t off = 0;
+
+	while (off + FZ_HDR <= f->len) {
+		uint32_t n, crc;
+		uint64_t seq;
+
+		memcpy(&n, f->buf + off, 4);
+		memcpy(&crc, f->buf + off + 4, 4);
+		memcpy(&seq, f->buf + off + 8, 8);
+		if (n == 0 || n > JOURNAL_MAX_RECORD || n > f->len - off - FZ_HDR || seq == 0 ||
+		    seq >= (1ULL << 62) || fz_crc32c(fz_crc32c(0, &seq, 8), f->buf + off + FZ_HDR,
+						     n) != crc)
+			break;
+		if (off == 0 ? seq != f->first : seq <= last)
+			return false;
+		last = seq;
+		off += FZ_HDR + n;
+	}
+	if (off == f->len)
+		return true;
+	return last != 0 && (!next || next->first == last + 1);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct journal_stats before, after;
 	struct fz_read rd = { 0 };
+	struct fz_file files[2];
+	size_t nfiles = 0;
 	unsigned char *buf;
 	uint8_t flags;
-	uint64_t seq2 = 0;
+	uint64_t seq2 = 0, cp_seq = 0, above;
 	size_t cut = 0;
-	char name[32];
+	char qdir[160];
 
 	if (size == 0)
 		return 0;
 	flags = data[0];
 	data++, size--;
+	memset(files, 0, sizeof(files));
+	snprintf(qdir, sizeof(qdir), "%s/quarantine", fz_jdir);
 	if (mkdir(fz_jdir, 0700) != 0 && errno != EEXIST)
 		abort();
-	if (flags & 2) {
+	if ((flags & 16) && size >= 1) {
+		char text[64];
+		uint64_t seq = data[0];
+		uint32_t crc = fz_crc32c(0, &seq, 8) ^ (flags & 32 ? 0x100u : 0);
+
+		data++, size--;
+		snprintf(text, sizeof(text), "checkpoint %" PRIu64 " %08" PRIx32 "\n", seq, crc);
+		fz_write("checkpoint", text, strlen(text));
+		cp_seq = seq;
+	} else if (flags & 2) {
 		const uint8_t *f;
 		size_t fl;
 		bool nl = fuzz_take(&data, &size, '\n', &f, &fl);
@@ -279,35 +465,58 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&seq2, data, 8);
 		cut = (size_t)data[8] | (size_t)data[9] << 8;
 		data += 10, size -= 10;
-		cut = size ? cut % (size + 1) : 0;
 	}
-	buf = malloc(size ? size : 1);
-	if (!buf)
-		abort();
-	if (size)
-		memcpy(buf, data, size);
-	if (seq2 > 1) {
-		if (flags & 1) {
+	if (flags & 128) {
+		/* a program: at most FZ_HDR + 1 bytes of file per 3 bytes of it, and more */
+		buf = malloc(size * (FZ_HDR + 1) + 1);
+		if (!buf)
+			abort();
+		size = fz_program(data, size, buf, &rd);
+	} else {
+		buf = malloc(size ? size : 1);
+		if (!buf)
+			abort();
+		if (size)
+			memcpy(buf, data, size);
+	}
+	/* a program is cut between records: a record cut in two is damaged in both halves */
+	if (rd.nprog)
+		cut = rd.prog_off[cut % rd.nprog];
+	else
+		cut = size ? cut % (size + 1) : 0;
+	if (seq2 > 1 && seq2 < (1ULL << 62)) {
+		if ((flags & 1) && !(flags & 128)) {
 			fz_fix_crcs(buf, cut);
 			fz_fix_crcs(buf + cut, size - cut);
 		}
-		fz_write("0000000000000001.jnl", buf, cut);
-		snprintf(name, sizeof(name), "%016" PRIx64 ".jnl", seq2);
-		fz_write(name, buf + cut, size - cut);
+		files[0] = (struct fz_file){ "0000000000000001.jnl", 1, buf, cut };
+		files[1].first = seq2;
+		snprintf(files[1].name, sizeof(files[1].name), "%016" PRIx64 ".jnl", seq2);
+		files[1].buf = buf + cut;
+		files[1].len = size - cut;
+		nfiles = 2;
 	} else {
-		if (flags & 1)
+		if ((flags & 1) && !(flags & 128))
 			fz_fix_crcs(buf, size);
-		fz_write("0000000000000001.jnl", buf, size);
+		files[0] = (struct fz_file){ "0000000000000001.jnl", 1, buf, size };
+		nfiles = 1;
 	}
-	free(buf);
+	for (size_t i = 0; i < nfiles; i++)
+		fz_write(files[i].name, files[i].buf, files[i].len);
 
 	journal_get_stats(&before);
 	if (!journal_setup(fz_state))
 		fuzz_fail("journal_setup failed");
-	journal_rewind();
 	journal_get_stats(&after);
+	/* nothing deleted: every non-empty file is where it was, or in quarantine */
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].len && !fz_kept(fz_jdir, &files[i]) && !fz_kept(qdir, &files[i]))
+			fuzz_fail("%s (%zu bytes) is gone after the replay", files[i].name,
+				files[i].len);
 	rd.checkpoint = after.checkpoint_seq;
-	rd.ordered = seq2 <= 1;
+	rd.ordered = true;
+	if ((flags & 32) && (flags & 16) && rd.checkpoint != 0)
+		fuzz_fail("a checkpoint with a wrong CRC was taken (%" PRIu64 ")", rd.checkpoint);
 	/* what replay counted to drain is what the reader gets (pending is not reset by
 	 * journal_stop, hence the difference) */
 	if (journal_read(SIZE_MAX, fz_record, &rd) != after.pending - before.pending)
@@ -318,11 +527,35 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			after.durable_seq);
 	if (journal_read(SIZE_MAX, fz_record, &rd) != 0)
 		fuzz_fail("a second read found more records");
+	/* a program's intact records are all read (when no checkpoint skips some) */
+	for (size_t i = 0; i < rd.nprog; i++) {
+		if (rd.prog_op[i] == 0 && rd.checkpoint == 0 && rd.prog_seen[i] != 1)
+			fuzz_fail("intact record %zu read %u times", i + 1, rd.prog_seen[i]);
+		free(rd.prog_payload[i]);
+	}
+	above = rd.last > rd.checkpoint ? rd.last : rd.checkpoint;
+	if (after.durable_seq > above)
+		above = after.durable_seq;
+	if (cp_seq > above && !(flags & 32))
+		above = cp_seq;
+	for (size_t i = 0; i < nfiles; i++)
+		if (files[i].first > above)
+			above = files[i].first;
+	if (flags & 64) {
+		if (rd.count)
+			journal_checkpoint(rd.last, rd.count);
+		for (size_t i = 0; i < nfiles; i++)
+			if (files[i].len && !fz_kept(fz_jdir, &files[i]) &&
+			    !fz_kept(qdir, &files[i]) &&
+			    !fz_clean_file(&files[i], i + 1 < nfiles ? &files[i + 1] : NULL))
+				fuzz_fail("%s (%zu bytes, damaged) removed by the drain", files[i].name,
+					files[i].len);
+	}
 	if ((flags & 4) && !fz_no_append)
-		fz_append(&rd, (after.durable_seq > rd.checkpoint ? after.durable_seq :
-								   rd.checkpoint) + 1);
+		fz_append(&rd, above);
 	else
 		journal_cleanup();
+	free(buf);
 	fz_clean();
 	return 0;
 }
