@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -1116,9 +1117,12 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 		{ "agency", required_argument, NULL, OPT_AGENCY },
 		{ "client", required_argument, NULL, OPT_CLIENT },
 		{ "name", required_argument, NULL, OPT_NAME },
+		{ "quiet", no_argument, NULL, 'q' },
 		CTL_COMMON_OPTS,
 	};
 	const char *agency = NULL, *client = NULL, *name = "";
+	/* only the token when it goes to a script: export CALLROUTED_TOKEN=$(... tokens create) */
+	bool quiet = !isatty(STDOUT_FILENO);
 	unsigned char raw[CTL_TOKEN_BYTES], hash[SHA256_DIGEST_LENGTH];
 	char token[sizeof(CTL_TOKEN_PREFIX) + (CTL_TOKEN_BYTES * 4 + 2) / 3 + 1];
 	char hex[2 * SHA256_DIGEST_LENGTH + 1];
@@ -1144,6 +1148,9 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 			if (!text_ok(optarg, 200))
 				return ctl_usage_error(cmd, "--name takes 1 to 200 printable characters");
 			name = optarg;
+			break;
+		case 'q':
+			quiet = true;
 			break;
 		default:
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
@@ -1208,6 +1215,8 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 
 		ctl_print_json(o);
 		json_decref(o);
+	} else if (quiet) {
+		printf("%s\n", token);
 	} else {
 		printf("id:       %s\n", PQgetvalue(r, 0, 0));
 		printf("agency:   %s (#%s)\n", PQgetvalue(r, 0, 5), PQgetvalue(r, 0, 1));
@@ -1706,9 +1715,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	  "Place an outbound call from the agent, with its number as caller ID (--from: one of\n"
 	  "its numbers; default its lowest-id active number)." CTL_API_NOTE,
 	  ctl_calls_place },
-	{ "tokens", "create", "--agency ID [--client ID] [--name NAME]",
+	{ "tokens", "create", "--agency ID [--client ID] [--name NAME] [--quiet]",
 	  "Make an admin API token for the agency (with --client: a read-only client-portal\n"
-	  "token).  The token is printed once; only its SHA-256 is stored." CTL_DB_NOTE,
+	  "token).  The token is printed once; only its SHA-256 is stored.  On a terminal: a\n"
+	  "table; when the output is not a terminal, or with --quiet: the token alone, so\n"
+	  "export CALLROUTED_TOKEN=$(callroutectl tokens create ...) works." CTL_DB_NOTE,
 	  ctl_tokens_create },
 	{ "tokens", "revoke", "ID", "Revoke token ID at once." CTL_DB_NOTE, ctl_tokens_revoke },
 	{ "tokens", "list", "--agency ID",

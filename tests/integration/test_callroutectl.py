@@ -4,6 +4,7 @@
 import hashlib
 import json
 import os
+import pty
 import re
 import subprocess
 
@@ -27,6 +28,36 @@ def ctl(*args, env=None, timeout=60):
     e.update(env or {})
     return subprocess.run([str(CTL)] + [str(a) for a in args], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, env=e, timeout=timeout * SLOW)
+
+
+def ctl_tty(*args, env=None, timeout=60):
+    """callroutectl with its stdout on a pseudo-terminal (stderr still a pipe), as a person
+    at a terminal runs it; returns a CompletedProcess with the terminal's text as stdout."""
+    e = {k: v for k, v in daemon_env().items() if k not in ("CALLROUTED_URL", "CALLROUTED_TOKEN")}
+    e.update(env or {})
+    master, slave = pty.openpty()
+    try:
+        p = subprocess.Popen([str(CTL)] + [str(a) for a in args], stdout=slave,
+                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=e)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        err = p.stderr.read()
+        p.stderr.close()
+        rc = p.wait(timeout=timeout * SLOW)
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    return subprocess.CompletedProcess(p.args, rc, out.decode().replace("\r\n", "\n"), err)
 
 
 def ok(r):
@@ -203,8 +234,9 @@ def test_daemon_not_running_exits_1(ctl_bin):
 
 def test_tokens_create_prints_a_working_token(env, daemon, ctl_bin):
     i = env.ids
-    r = ok(ctl("--database", env.database_url, "tokens", "create", "--agency", i.agency_a,
-               "--name", "ci"))
+    # on a terminal: the table (piped: the token alone, below)
+    r = ok(ctl_tty("--database", env.database_url, "tokens", "create", "--agency", i.agency_a,
+                   "--name", "ci"))
     f = fields(r.stdout)
     token = f["token"]
     assert re.fullmatch(r"crt_[A-Za-z0-9_-]{43}", token), token
@@ -222,6 +254,38 @@ def test_tokens_create_prints_a_working_token(env, daemon, ctl_bin):
     resp = api(daemon, token, "GET", "/v1/numbers")
     assert resp.status == 200, resp
     assert len(resp.json()["numbers"]) == AGENCY_A_NUMBERS, resp.json()
+
+
+def test_tokens_create_prints_only_the_token_when_piped_or_quiet(env, daemon, ctl_bin):
+    """export CALLROUTED_TOKEN=$(callroutectl ... tokens create ...) works: not a terminal, or
+    --quiet on one, and stdout is the token and a newline, nothing else."""
+    i = env.ids
+    r = ok(ctl("--database", env.database_url, "tokens", "create", "--agency", i.agency_a,
+               "--name", "piped"))
+    assert re.fullmatch(r"crt_[A-Za-z0-9_-]{43}\n", r.stdout), r.stdout
+    piped = r.stdout.strip()
+    r = ok(ctl_tty("--database", env.database_url, "tokens", "create", "--agency", i.agency_a,
+                   "--name", "quiet", "--quiet"))
+    assert re.fullmatch(r"crt_[A-Za-z0-9_-]{43}\n", r.stdout), r.stdout
+    quiet = r.stdout.strip()
+    # the README's line, through a shell
+    sh = ('export CALLROUTED_TOKEN=$("$CTL" --database "$DB" tokens create --agency %d '
+          '--name ops) && printf %%s "$CALLROUTED_TOKEN"' % i.agency_a)
+    e = dict(daemon_env(), CTL=str(CTL), DB=env.database_url)
+    r = subprocess.run(["bash", "-c", sh], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, env=e, timeout=60 * SLOW)
+    assert r.returncode == 0, r
+    exported = r.stdout
+    assert re.fullmatch(r"crt_[A-Za-z0-9_-]{43}", exported), exported
+    rows = dict(env.sql("SELECT name, token_sha256 FROM api_tokens").fetchall())
+    for name, token in (("piped", piped), ("quiet", quiet), ("ops", exported)):
+        assert bytes(rows[name]) == hashlib.sha256(token.encode()).digest(), name
+        resp = api(daemon, token, "GET", "/v1/numbers")
+        assert resp.status == 200, resp
+    # --json still wins, whatever stdout is
+    r = ok(ctl_tty("--database", env.database_url, "tokens", "create", "--agency", i.agency_a,
+                   "--quiet", "--json"))
+    assert json.loads(r.stdout)["token"].startswith("crt_"), r.stdout
 
 
 def test_tokens_create_json_and_config_file(env, daemon, ctl_bin):
