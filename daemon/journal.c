@@ -25,6 +25,8 @@
 #define JOURNAL_QUARANTINE "quarantine"
 #define JOURNAL_SEGMENT_BYTES (64u << 20)
 #define JOURNAL_HDR 16
+#define JOURNAL_PROBE_S 1         /* seconds between writability probes while failing */
+#define JOURNAL_PROBE_BYTES 4096  /* space a probe reserves (FALLOC_FL_KEEP_SIZE) */
 #define JOURNAL_SEQ_MAX (1ULL << 62) /* far beyond any real journal; no overflow near it */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -236,8 +238,9 @@ journal_complete(struct journal_item *list, bool ok)
 /* ------------------------------------------------------------------------------------------ */
 /* Writer thread                                                                               */
 
+/* quiet: the writability probe's attempts (logged by the probe, not each time) */
 static bool
-journal_open_segment(void)
+journal_open_segment(bool quiet)
 {
 	char path[PATH_MAX + 32];
 	struct journal_segment *s;
@@ -246,12 +249,14 @@ journal_open_segment(void)
 	journal_seg_path(path, sizeof(path), jn.next_seq);
 	jn.fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
 	if (jn.fd < 0) {
-		log_error("journal: could not create \"%s\": %s", path, strerror(errno));
+		if (!quiet)
+			log_error("journal: could not create \"%s\": %s", path, strerror(errno));
 		return false;
 	}
 	dfd = open(jn.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0 || fsync(dfd) != 0) {
-		log_error("journal: could not fsync \"%s\": %s", jn.dir, strerror(errno));
+		if (!quiet)
+			log_error("journal: could not fsync \"%s\": %s", jn.dir, strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
 		close(jn.fd);
@@ -324,7 +329,7 @@ journal_write_group(struct journal_item *list)
 
 	uint64_t t0 = metrics_now_ns();
 
-	if (jn.fd < 0 && !journal_open_segment())
+	if (jn.fd < 0 && !journal_open_segment(false))
 		goto fail;
 	for (it = list; it; it = it->next)
 		need += JOURNAL_HDR + it->len;
@@ -390,6 +395,36 @@ fail:
 	journal_complete(list, false);
 }
 
+/*
+ * Is the journal writable again?  A segment can be created (if none is open), space for a
+ * group can be reserved in it without changing its size, and it can be synced.  Only the
+ * writer thread calls it (it owns jn.fd), and only while appends are failing.
+ */
+static void
+journal_probe(void)
+{
+	static unsigned long tries;
+
+	tries++;
+	if (jn.fd < 0 && !journal_open_segment(true))
+		goto still;
+	if (fallocate(jn.fd, FALLOC_FL_KEEP_SIZE, 0, JOURNAL_PROBE_BYTES) != 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		goto still;
+	if (fdatasync(jn.fd) != 0)
+		goto still;
+	atomic_store(&jn.failing, false);
+	log_info("journal: writable again (found by the probe after %lu attempt%s)", tries,
+		tries == 1 ? "" : "s");
+	tries = 0;
+	return;
+still:
+	/* once a minute at most: the append failures were logged as they happened */
+	if (tries % 60 == 1)
+		log_warning("journal: still not writable: %s (probing every %d s)", strerror(errno),
+			JOURNAL_PROBE_S);
+}
+
 static void *
 journal_thread(void *arg)
 {
@@ -402,8 +437,25 @@ journal_thread(void *arg)
 	for (;;) {
 		struct journal_item *list;
 
-		while (!jn.qhead && !jn.stop)
-			pthread_cond_wait(&jn.qcond, &jn.qlock);
+		while (!jn.qhead && !jn.stop) {
+			struct timespec ts;
+
+			if (!atomic_load(&jn.failing)) {
+				pthread_cond_wait(&jn.qcond, &jn.qlock);
+				continue;
+			}
+			/* not writable: probe every second, so the journal (and /readyz) comes
+			 * back by itself once the disk does, even with no event arriving (a load
+			 * balancer sends none to an instance that is not ready) */
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += JOURNAL_PROBE_S;
+			if (pthread_cond_timedwait(&jn.qcond, &jn.qlock, &ts) == ETIMEDOUT &&
+			    !jn.qhead && !jn.stop) {
+				pthread_mutex_unlock(&jn.qlock);
+				journal_probe();
+				pthread_mutex_lock(&jn.qlock);
+			}
+		}
 		list = jn.qhead;
 		jn.qhead = jn.qtail = NULL;
 		if (!list)
