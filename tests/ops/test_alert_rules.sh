@@ -95,6 +95,13 @@ METRICS = {
     "callrouted_ledger_unattributed_total": ("counter", set()),
     "callrouted_ledger_agent_mismatches_total": ("counter", set()),
     "callrouted_ledger_rejected_total": ("counter", set()),
+    "callrouted_ledger_rejects_total": ("counter", set()),
+    "callrouted_ledger_reject_failures_total": ("counter", set()),
+    "callrouted_ledger_events_invalid_total": ("counter", {"provider", "reason"}),
+    "callrouted_ledger_unpriced_total": ("counter", {"provider"}),
+    "callrouted_ledger_duration_disagreements_total": ("counter", set()),
+    "callrouted_http_accept_errors_total": ("counter", {"reason"}),
+    "callrouted_admin_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_active_calls": ("gauge", set()),
     "callrouted_build_info": ("gauge", {"version"}),
     "process_cpu_seconds_total": ("counter", set()),
@@ -109,7 +116,9 @@ TARGET_LABELS = {"job", "instance"}  # added by the scrape
 try:
     src = open("daemon/metrics.c", encoding="utf-8").read() + open("daemon/metrics.h", encoding="utf-8").read()
     for name in METRICS:
-        if f'"{name}' not in src:
+        # the listeners' figures are named prefix + METRICS_WIRE("suffix", ...)
+        wire = re.match(r"callrouted_(?:admin_)?http_(.+)$", name)
+        if f'"{name}' not in src and not (wire and f'METRICS_WIRE("{wire.group(1)}"' in src):
             problems.append(f"daemon/metrics.[ch] no longer names {name}")
 except OSError as e:
     problems.append(f"cannot read the daemon's metrics source: {e}")
