@@ -281,8 +281,9 @@ http_cleanup(void)
 		struct http_worker *w = &http_w[i];
 
 		/* the journal writer has stopped (journal_stop): nothing completes into this waiter
-		 * any more; what it holds is answered now, on a loop that no longer runs (the answer
-		 * goes with the connection below: the client retries, the ledger keeps one row) */
+		 * any more; what it holds is answered now, on this thread (wire_reply writes to the
+		 * socket at once; what the socket does not take goes with the connection below: the
+		 * client retries, the ledger keeps one row) */
 		journal_waiter_free(w->waiter);
 		w->waiter = NULL;
 		if (w->stop_ev)

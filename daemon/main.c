@@ -293,8 +293,7 @@ done:
 	 * 1. the workers flush the answers on their way and stop; their loops are joined (their
 	 *    waiters, servers and bases stay);
 	 * 2. the journal writer completes every append still queued into its worker's waiter
-	 *    (durable ones reach the ledger; their answers go with the connections, the client
-	 *    retries and the ledger keeps one row);
+	 *    (durable ones reach the ledger; http_cleanup answers them);
 	 * 3. the admin thread stops (it reads journal stats and, test hook, the worker list);
 	 * 4. the workers' waiters (nothing completes into them any more), servers and bases go;
 	 * 5. the db thread (the ledger drain reads the journal until it stops), then the journal,

@@ -16,8 +16,7 @@ import helpers
 from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, body_bytes, sw, wait_for
 from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
 
-# fewer cycles under ThreadSanitizer: each start and stop takes seconds there
-CYCLES = 6 if helpers.TSAN else 10
+CYCLES = 10
 SENDERS = 6
 
 
