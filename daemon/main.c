@@ -249,6 +249,15 @@ main(int argc, char **argv)
 	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
 		goto done;
 
+	/* signals are caught before any thread starts: /readyz can answer 200 before the main
+	 * loop runs, and a SIGTERM then must wait for it, not kill the process */
+	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
+	sig_ev[1] = evsignal_new(main_base, SIGINT, main_signal_cb, NULL);
+	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
+	for (int i = 0; i < 3; i++)
+		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
+			goto done;
+
 	/* 0. one daemon per state directory: the journal and the snapshot are ours alone */
 	if (!statelock_take(cfg->state_dir))
 		goto done;
@@ -275,13 +284,7 @@ main(int argc, char **argv)
 	if (!notify_setup(main_base))
 		goto done;
 
-	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
-	sig_ev[1] = evsignal_new(main_base, SIGINT, main_signal_cb, NULL);
-	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
 	tick_ev = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);
-	for (int i = 0; i < 3; i++)
-		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
-			goto done;
 	if (!tick_ev || event_add(tick_ev, &tick) != 0)
 		goto done;
 
