@@ -4,15 +4,15 @@
 Each cycle starts the daemon on the same state directory, sends signed call-end events from
 several threads (half of them open a connection per request, as providers do, half keep theirs
 open, as a proxy in front of the daemon does: their requests keep coming on open connections
-after the listeners close), and sends SIGTERM while they are in flight: the daemon exits 0 with no sanitizer report in its log.  After the last
-cycle a daemon starts again on that state directory (the database up all along) and every event
-that was answered 200 is in usage_ledger exactly once."""
+after the listeners close), and sends SIGTERM while they are in flight: the daemon exits 0 with
+no sanitizer report in its log.  After the last cycle a daemon starts again on that state
+directory (the database up all along) and every event that was answered 200 is in usage_ledger
+exactly once."""
 
 import http.client
 import threading
 import time
 
-import helpers
 from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, body_bytes, sw, wait_for
 from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
 
