@@ -517,8 +517,13 @@ db_thread(void *arg)
 	metrics_self = db.metrics;
 	/* a full reload of a million numbers is a second of CPU: on a small machine it must
 	 * not take it from the webhook workers (Linux: nice applies per thread) */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DB_NICE) != 0)
-		log_debug("db: could not lower the database thread's priority: %s", strerror(errno));
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), DB_NICE) != 0) {
+		/* it still works, only at the workers' priority (a seccomp filter without
+		 * setpriority answers EPERM: see systemd/callrouted.service) */
+		METRICS_INC(thread_priority_failures, 0);
+		log_warning("db: could not set the database thread's nice value to %d: %s", DB_NICE,
+			strerror(errno));
+	}
 	for (int i = 0; i < db.nconns; i++)
 		if (db.conns[i]->base == db.base)
 			db_connect_start(db.conns[i]);

@@ -284,8 +284,22 @@ http_stop(int flush_ms)
 
 		if (w->running)
 			pthread_join(w->thread, NULL);
-		/* answers of appends completed after the loop stopped: the client retries */
+		w->running = false;
+	}
+}
+
+void
+http_cleanup(void)
+{
+	for (int i = 0; i < http_n; i++) {
+		struct http_worker *w = &http_w[i];
+
+		/* the journal writer has stopped (journal_stop): nothing completes into this waiter
+		 * any more; what it holds is answered now, on this thread (wire_reply writes to the
+		 * socket at once; what the socket does not take goes with the connection below: the
+		 * client retries, the ledger keeps one row) */
 		journal_waiter_free(w->waiter);
+		w->waiter = NULL;
 		if (w->stop_ev)
 			event_free(w->stop_ev);
 		wire_server_free(w->wire);

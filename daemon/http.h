@@ -11,7 +11,13 @@ struct config;
 /* Create the workers and bind their listeners (errors are logged: port in use, bad address). */
 bool http_setup(const struct config *cfg) __attribute__((warn_unused_result));
 bool http_start(void) __attribute__((warn_unused_result));
+/* Stop the worker loops (each runs flush_ms more for answers on their way) and join them;
+ * their servers, waiters and bases stay, so another thread may still post to them. */
 void http_stop(int flush_ms);
+/* Free what http_setup built: after http_stop, journal_stop and the admin thread's stop (the
+ * journal writer completes into the workers' waiters, the admin thread's test hook reads the
+ * worker list). */
+void http_cleanup(void);
 int http_workers(void);
 
 /* Apply the reloadable keys of config_current() on every worker (max_body_bytes). */

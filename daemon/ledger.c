@@ -122,12 +122,13 @@ ledger_journal_done(void *arg, bool durable)
 		replay_remember(lw->replay_key, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
 			lw->ttl_ms);
 	}
+	/* counted before the answer leaves: a client that scrapes after it sees the count */
+	webhook_count(lw->provider_idx, lw->event, code, lw->t0_ns);
 	/* wire.c keeps a connection whose client went away until we answer (and then frees it) */
 	if (durable)
 		ledger_reply(lw->req, code, "{}");
 	else
 		ledger_reply(lw->req, code, "{\"error\":\"event could not be made durable; retry\"}");
-	webhook_count(lw->provider_idx, lw->event, code, lw->t0_ns);
 	free(lw);
 }
 

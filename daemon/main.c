@@ -23,6 +23,7 @@
 #include "notify.h"
 #include "routes.h"
 #include "snapshot.h"
+#include "statelock.h"
 #include "tls.h"
 
 #define MAIN_STOP_GRACE_MS 5000 /* at most this long for in-flight events on SIGTERM */
@@ -248,6 +249,18 @@ main(int argc, char **argv)
 	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
 		goto done;
 
+	/* signals are caught before any thread starts: /readyz can answer 200 before the main
+	 * loop runs, and a SIGTERM then must wait for it, not kill the process */
+	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
+	sig_ev[1] = evsignal_new(main_base, SIGINT, main_signal_cb, NULL);
+	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
+	for (int i = 0; i < 3; i++)
+		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
+			goto done;
+
+	/* 0. one daemon per state directory: the journal and the snapshot are ours alone */
+	if (!statelock_take(cfg->state_dir))
+		goto done;
 	/* 1. the last good table, so a database outage at start still routes */
 	snap = snapshot_load(cfg->state_dir);
 	if (snap) {
@@ -271,24 +284,29 @@ main(int argc, char **argv)
 	if (!notify_setup(main_base))
 		goto done;
 
-	sig_ev[0] = evsignal_new(main_base, SIGTERM, main_signal_cb, NULL);
-	sig_ev[1] = evsignal_new(main_base, SIGINT, main_signal_cb, NULL);
-	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
 	tick_ev = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);
-	for (int i = 0; i < 3; i++)
-		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
-			goto done;
 	if (!tick_ev || event_add(tick_ev, &tick) != 0)
 		goto done;
 
 	event_base_dispatch(main_base);
 	code = atomic_load(&main_exit_code);
 done:
-	/* workers first (answers of durable events flushed), the journal, then the db */
+	/*
+	 * Nothing is freed while another thread can still reach it:
+	 * 1. the workers flush the answers on their way and stop; their loops are joined (their
+	 *    waiters, servers and bases stay);
+	 * 2. the journal writer completes every append still queued into its worker's waiter
+	 *    (durable ones reach the ledger; http_cleanup answers them);
+	 * 3. the admin thread stops (it reads journal stats and, test hook, the worker list);
+	 * 4. the workers' waiters (nothing completes into them any more), servers and bases go;
+	 * 5. the db thread (the ledger drain reads the journal until it stops), then the journal,
+	 *    the snapshot writer (fed by the db thread) and the route table (read by all).
+	 */
 	http_stop(code == 0 ? MAIN_FLUSH_MS : 0);
-	admin_cleanup();
-	notify_cleanup();
 	journal_stop();
+	admin_cleanup();
+	http_cleanup();
+	notify_cleanup();
 	db_stop();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();
@@ -308,6 +326,7 @@ done:
 	if (main_base)
 		event_base_free(main_base);
 	log_info("main: exit %d", code);
+	statelock_release(); /* last: the next daemon on this state_dir may start */
 	config_free_all(); /* cfg was published: freed with every block since */
 	libevent_global_shutdown();
 	return code;

@@ -59,6 +59,9 @@ enum { MH_BUCKETS = 14 };
 	X(routes_reloads, MR_KINDS * 2, "callrouted_routes_reloads_total",                         \
 		"Route table updates, by kind (full, catalog, numbers) and result.",                \
 		metrics_label_reload, false)                                                         \
+	X(thread_priority_failures, 1, "callrouted_thread_priority_failures_total",                \
+		"Background threads (database, snapshot writer) whose nice value could not be "     \
+		"lowered (setpriority refused, e.g. by a seccomp filter).", metrics_label_none, false) \
 	X(changes_notifications, 1, "callrouted_changes_notifications_total",                      \
 		"Change notifications received from PostgreSQL.", metrics_label_none, false)        \
 	X(config_reloads, 2, "callrouted_config_reloads_total",                                    \

@@ -15,6 +15,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "rating.h"
 #include "snapshot.h"
 
@@ -32,6 +33,7 @@
  */
 #define SNAP_MAGIC "CRSNAP02"
 #define SNAP_STR_MAX 4096
+#define SNAP_NICE 10 /* the writer runs below the webhook workers */
 
 struct snap_buf {
 	unsigned char *p;
@@ -400,8 +402,11 @@ snapshot_writer(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	/* background work: below the webhook workers (Linux: nice applies per thread) */
-	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) != 0)
-		log_debug("snapshot: could not lower the writer's priority: %s", strerror(errno));
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), SNAP_NICE) != 0) {
+		METRICS_INC(thread_priority_failures, 0);
+		log_warning("snapshot: could not set the writer thread's nice value to %d: %s",
+			SNAP_NICE, strerror(errno));
+	}
 	pthread_mutex_lock(&snap_lock);
 	for (;;) {
 		unsigned char *buf;

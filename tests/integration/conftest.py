@@ -4,6 +4,8 @@
 Environment:
   CALLROUTED_BIN       the binary under test (default build/bin/callrouted)
   CALLROUTED_SANITIZE  1: sanitizer options for the daemon, longer timeouts
+  CALLROUTED_TSAN      1: ThreadSanitizer options for the daemon (TSAN_OPTIONS), longer
+                       timeouts; a "ThreadSanitizer" report in a daemon's log fails the test
   CALLROUTED_VALGRIND  1: run the daemon under valgrind --error-exitcode=99
   CALLROUTED_PG_BIN    PostgreSQL's bin directory (default /usr/lib/postgresql/15/bin)
 """

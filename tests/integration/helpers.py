@@ -21,10 +21,16 @@ REPO = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("CALLROUTED_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SANITIZE = os.environ.get("CALLROUTED_SANITIZE") == "1"
 VALGRIND = os.environ.get("CALLROUTED_VALGRIND") == "1"
+TSAN = os.environ.get("CALLROUTED_TSAN") == "1"
 # Slow builds get more time for start-up and shutdown.
-SLOW = 6.0 if VALGRIND else (3.0 if SANITIZE else 1.0)
+SLOW = 6.0 if VALGRIND else (3.0 if SANITIZE or TSAN else 1.0)
 BAD_LOG_TEXT = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
-                "UndefinedBehaviorSanitizer")
+                "UndefinedBehaviorSanitizer", "ThreadSanitizer")
+# ThreadSanitizer: stop at the first report (the exit code and the log then say so); the
+# suppressions file, if any, holds proven third-party false positives only.
+TSAN_SUPP = REPO / "tests" / "tsan.supp"
+TSAN_OPTIONS = "halt_on_error=1:second_deadlock_stack=1" + (
+    ":suppressions=%s" % TSAN_SUPP if TSAN_SUPP.exists() else "")
 
 
 def callrouted_bin():
@@ -172,6 +178,8 @@ def daemon_env():
     if SANITIZE:
         env["ASAN_OPTIONS"] = "detect_leaks=1:abort_on_error=0"
         env["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    if TSAN:
+        env["TSAN_OPTIONS"] = TSAN_OPTIONS
     return env
 
 

@@ -2,9 +2,11 @@
 # test_systemd_unit.sh: checks of systemd/callrouted.service, .sysusers and .tmpfiles, offline
 # (no systemd as PID 1 is needed): "systemd-analyze verify" is clean, "systemd-analyze security
 # --offline=true" scores 1.5 or lower, the directives the daemon relies on are there, every
-# hardening directive has its comment, the sysusers and tmpfiles entries apply to an empty root,
-# and (when the binary is at hand) the shipped configuration plus the unit's credential pass
-# --check-config.
+# hardening directive has its comment, the unit's system call filter lets the daemon set the
+# nice value of its background threads (setpriority; where systemd runs as PID 1, the nice
+# values of a daemon under systemd-run with that filter), the sysusers and tmpfiles entries
+# apply to an empty root, and (when the binary is at hand) the shipped configuration plus the
+# unit's credential pass --check-config.
 #
 # Run from the source tree: bash tests/ops/test_systemd_unit.sh
 # CALLROUTED_BIN=path/to/callrouted adds the --check-config check (ctest sets it).
@@ -168,6 +170,132 @@ if not problems:
     print(f"ok: {unit}: required directives present, every hardening directive commented")
 sys.exit(1 if problems else 0)
 EOF
+
+# --- the system call filter and the daemon's nice values ------------------------------------
+# The database thread and the snapshot writer call setpriority(nice 10); a filter without it
+# answers EPERM (SystemCallErrorNumber=EPERM) and they would run at the workers' priority.
+# The unit's effective filter, computed the way systemd merges SystemCallFilter= lines (the
+# first one an allow list: later plain ones add, "~" ones remove, an empty one resets), from
+# the groups "systemd-analyze syscall-filter" prints.
+systemd-analyze syscall-filter >"$tmp/syscall-groups" 2>/dev/null
+python3 - "$unit" "$tmp/syscall-groups" <<'EOF' || failures=$((failures + 1))
+import sys
+
+unit, groups_path = sys.argv[1:3]
+groups, cur = {}, None
+for line in open(groups_path, encoding="utf-8"):
+    s = line.strip()
+    if not s or s.startswith("#"):
+        continue
+    if line.startswith("@"):
+        cur = groups.setdefault(s.split()[0], [])
+    elif cur is not None:
+        cur.append(s.split()[0])
+problems = []
+for g in ("@system-service", "@privileged", "@resources"):
+    if g not in groups:
+        problems.append(f"systemd-analyze syscall-filter does not list {g}")
+
+def expand(name, seen=()):
+    if not name.startswith("@"):
+        return {name}
+    if name in seen:
+        return set()
+    out = set()
+    for n in groups.get(name, []):
+        out |= expand(n, seen + (name,))
+    return out
+
+allow, mode = set(), None
+section = None
+for line in open(unit, encoding="utf-8"):
+    s = line.strip()
+    if s.startswith("["):
+        section = s
+    if section != "[Service]" or not s.startswith("SystemCallFilter="):
+        continue
+    value = s.partition("=")[2].strip()
+    if not value:
+        allow, mode = set(), None
+        continue
+    neg = value.startswith("~")
+    names = set()
+    for n in value.lstrip("~").split():
+        names |= expand(n)
+    if mode is None:
+        mode = "deny" if neg else "allow"
+        allow = set(names)
+    elif (mode == "allow") != neg:
+        allow |= names
+    else:
+        allow -= names
+if mode != "allow":
+    problems.append("SystemCallFilter= is not an allow list")
+else:
+    if "setpriority" not in allow:
+        problems.append("the unit's SystemCallFilter= refuses setpriority: the database "
+                        "thread and the snapshot writer cannot set nice 10 (EPERM)")
+    for call in ("setuid", "mount", "setrlimit", "sched_setscheduler", "nice"):
+        if call in allow:
+            problems.append(f"the unit's SystemCallFilter= allows {call}")
+    for call in ("prlimit64", "getpriority", "flock"):
+        if call not in allow:
+            problems.append(f"the unit's SystemCallFilter= refuses {call}, which the daemon uses")
+for p in problems:
+    print(f"FAIL: {unit}: {p}", file=sys.stderr)
+if not problems:
+    print(f"ok: {unit}: the effective system call filter ({len(allow)} calls) allows setpriority "
+          "(and prlimit64, flock), not the rest of @resources and @privileged")
+sys.exit(1 if problems else 0)
+EOF
+
+# Where systemd runs as PID 1 (not in a container or CI): the daemon as a transient service with
+# the unit's system call filter; its database and snapshot threads reach nice 10.
+if [[ $(cat /proc/1/comm 2>/dev/null) != systemd ]]; then
+	echo "skip: systemd is not PID 1 here: the nice values under systemd-run are not checked"
+elif ((EUID != 0)) || [[ -z $bin ]] || ! command -v systemd-run >/dev/null 2>&1; then
+	echo "skip: the systemd-run check needs root, systemd-run and the binary (CALLROUTED_BIN)"
+else
+	read -r p_listen p_admin p_db < <(python3 -c 'import socket
+ss = [socket.socket() for _ in range(3)]
+for s in ss: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))')
+	mkdir -p "$tmp/nice-state"
+	cat >"$tmp/nice.conf" <<CONF
+database_url = "postgresql://nobody@127.0.0.1:$p_db/none"
+listen = "127.0.0.1:$p_listen"
+admin_listen = "127.0.0.1:$p_admin"
+state_dir = "$tmp/nice-state"
+CONF
+	props=()
+	while IFS= read -r l; do
+		props+=(-p "$l")
+	done < <(grep -E '^(SystemCallFilter|SystemCallErrorNumber|SystemCallArchitectures)=' "$unit")
+	svc=callrouted-nice-test-$$
+	if ! systemd-run --quiet --unit="$svc" --collect "${props[@]}" "$bin" -c "$tmp/nice.conf"; then
+		fail "systemd-run $svc failed"
+	else
+		nice10=0
+		for _ in $(seq 50); do
+			pid=$(systemctl show -p MainPID --value "$svc" 2>/dev/null)
+			if [[ -n $pid && $pid != 0 ]]; then
+				# field 19 of /proc/PID/task/TID/stat, the 17th after "(comm) "
+				nice10=$(for st in /proc/"$pid"/task/*/stat; do
+					sed 's/^.*) //' "$st" | awk '{ print $17 }'
+				done 2>/dev/null | grep -cx 10)
+				((nice10 >= 2)) && break
+			fi
+			sleep 0.2
+		done
+		log=$(journalctl -q -u "$svc" --no-pager 2>/dev/null | tail -20)
+		systemctl stop "$svc" >/dev/null 2>&1
+		if ((nice10 >= 2)); then
+			ok "under systemd-run with the unit's filter: $nice10 threads at nice 10 (database, snapshot writer)"
+		else
+			fail "under systemd-run with the unit's filter: $nice10 threads at nice 10, want 2:"$'\n'"$log"
+		fi
+	fi
+fi
 
 # --- sysusers.d and tmpfiles.d applied to an empty root ------------------------------------
 root=$tmp/root
