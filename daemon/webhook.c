@@ -367,8 +367,8 @@ webhook_process(struct webhook_req *w, const char *path)
 		METRICS_INC(signature_failures, pid);
 		/* a flood of forgeries must not flood the log: one line a second per worker */
 		if (w->now_ms - last_log_ms >= 1000) {
-			log_info("webhook: %s/%s: signature check failed (%s)%s", provider_name(pid),
-				w->acct->slug, sig_result_name(sr),
+			log_info("webhook: %s/%s: signature check failed (%s)%s",
+				provider_name(pid), w->acct->slug, sig_result_name(sr),
 				quiet ? " (more failures since the last line: see "
 					"callrouted_webhook_signature_failures_total)" : "");
 			last_log_ms = w->now_ms;
