@@ -15,7 +15,6 @@
 #include "config.h"
 #include "http.h"
 #include "journal.h"
-#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -167,7 +166,7 @@ http_setup(const struct config *cfg)
 		snprintf(w->name, sizeof(w->name), "worker %d", i);
 		/* registered here (main thread, before scrapes), adopted by the worker thread */
 		w->metrics = metrics_thread_new(w->name, true);
-		w->waiter = w->base ? journal_waiter_new(w->base, ledger_journal_done) : NULL;
+		w->waiter = w->base ? journal_waiter_new(w->base, webhook_journal_done) : NULL;
 		w->stop_ev = w->base ? event_new(w->base, -1, 0, http_stop_cb, w) : NULL;
 		if (!w->base || !w->reader || !w->waiter || !w->metrics || !w->stop_ev) {
 			log_error("http: could not create worker %d", i);

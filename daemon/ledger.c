@@ -1,14 +1,12 @@
-/* ledger.c: call lifecycle events -> journal -> PostgreSQL (calls, usage_ledger), exactly once. */
+/* ledger.c: call events: the worker step (check, attribute, rate, encode) and the drain. */
 #include <inttypes.h>
 #include <limits.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <event2/buffer.h>
-#include <event2/http.h>
 #include <jansson.h>
 
 #include "config.h"
@@ -19,8 +17,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "rating.h"
-#include "replay.h"
-#include "webhook.h"
 
 /*
  * A journal record is the event as it was understood when it arrived: the provider's facts,
@@ -91,48 +87,6 @@ ledger_get_stats(struct ledger_stats *s)
 /* Worker side                                                                                 */
 
 static void
-ledger_reply(struct wire_req *req, int code, const char *body)
-{
-	wire_reply(req, code, "application/json", body, strlen(body), NULL);
-}
-
-/* A request waiting for its event to be durable. */
-struct ledger_wait {
-	struct wire_req *req;
-	uint64_t t0_ns, queued_ns;
-	unsigned provider_idx;
-	const char *event; /* a static string (the metrics name) */
-	bool has_replay_key;
-	unsigned char replay_key[REPLAY_KEY_LEN];
-	int64_t ttl_ms;
-};
-
-void
-ledger_journal_done(void *arg, bool durable)
-{
-	struct ledger_wait *lw = arg;
-	int code = durable ? 200 : 503;
-
-	METRICS_OBSERVE(journal_append_duration, 0, metrics_now_ns() - lw->queued_ns);
-	/* a replay of this request from now on is recognised (and not journaled again) */
-	if (durable && lw->has_replay_key) {
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		replay_remember(lw->replay_key, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-			lw->ttl_ms);
-	}
-	/* counted before the answer leaves: a client that scrapes after it sees the count */
-	webhook_count(lw->provider_idx, lw->event, code, lw->t0_ns);
-	/* wire.c keeps a connection whose client went away until we answer (and then frees it) */
-	if (durable)
-		ledger_reply(lw->req, code, "{}");
-	else
-		ledger_reply(lw->req, code, "{\"error\":\"event could not be made durable; retry\"}");
-	free(lw);
-}
-
-static void
 ledger_set_i64(json_t *o, const char *key, int64_t v)
 {
 	json_object_set_new(o, key, v >= 0 ? json_integer(v) : json_null());
@@ -156,7 +110,7 @@ ledger_time_ok(int64_t ms)
  * the reason and detail the answer's text.  The one place the webhook's limits live.
  */
 static bool
-ledger_validate(const struct call_event *ev, enum ledger_invalid *why, const char **detail)
+ledger_check(const struct call_event *ev, enum ledger_invalid *why, const char **detail)
 {
 	if (!ev->call_id || !*ev->call_id || strlen(ev->call_id) > LEDGER_MAX_CALL_ID) {
 		*why = LEDGER_INVALID_CALL_ID;
@@ -200,16 +154,34 @@ ledger_validate(const struct call_event *ev, enum ledger_invalid *why, const cha
 	return true;
 }
 
-/* An event refused before it is journaled: one log line, a counter, a 400 (or 413). */
-static void
-ledger_refuse(struct webhook_req *w, const struct call_event *ev, enum ledger_invalid why,
-	int status, const char *detail)
+/* An event refused before it is journaled: one log line, a counter, the answer's status. */
+static bool
+ledger_refuse(const struct route_account *acct, const struct call_event *ev,
+	enum ledger_invalid why, int status, const char *detail, struct ledger_result *res)
 {
-	atomic_fetch_add(&ls.invalid[w->acct->provider][why], 1);
+	atomic_fetch_add(&ls.invalid[acct->provider][why], 1);
 	atomic_fetch_add(&ls.events_rejected, 1);
-	log_warning("ledger: %s/%s call %s refused (%s): %s", provider_name(w->acct->provider),
-		w->acct->slug, log_esc(ev->call_id), ledger_invalid_name(why), detail);
-	webhook_error(w, status, detail);
+	log_warning("ledger: %s/%s call %s refused (%s): %s", provider_name(acct->provider),
+		acct->slug, log_esc(ev->call_id), ledger_invalid_name(why), detail);
+	res->status = status;
+	res->reason = detail;
+	res->len = 0;
+	return false;
+}
+
+bool
+ledger_validate(const struct route_account *acct, const struct call_event *ev,
+	struct ledger_result *res)
+{
+	enum ledger_invalid why;
+	const char *detail;
+
+	if (!ledger_check(ev, &why, &detail))
+		return ledger_refuse(acct, ev, why, 400, detail, res);
+	res->status = 200;
+	res->reason = NULL;
+	res->len = 0;
+	return true;
 }
 
 /* The end reason as journaled: cut to LEDGER_MAX_END_REASON bytes on a UTF-8 boundary. */
@@ -229,10 +201,12 @@ ledger_reason_json(const char *why)
 	return json_stringn(why, n);
 }
 
-void
-ledger_submit(struct webhook_req *w, const struct call_event *ev)
+bool
+ledger_encode(const struct routes_snapshot *snap, const struct route_account *acct,
+	const struct call_event *ev, int64_t now_ms, char *buf, size_t cap,
+	struct ledger_result *res)
 {
-	const struct routes_catalog *cat = w->snap->catalog;
+	const struct routes_catalog *cat = snap->catalog;
 	const char *ours = NULL;
 	const struct route_slot *sl = NULL;
 	const struct route_agent *agent = NULL, *evagent;
@@ -242,37 +216,25 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	char num[E164_BUFSIZE] = "";
 	uint64_t key = 0, agency_id = 0;
 	bool mismatch = false;
-	struct ledger_wait *lw;
 	json_t *o;
-	char *payload;
-	enum ledger_invalid why;
-	const char *detail;
+	size_t n;
 
-	if (!ledger_validate(ev, &why, &detail)) {
-		ledger_refuse(w, ev, why, 400, detail);
-		return;
-	}
-	if (w->replayed) {
-		/* made durable before under this very signature: nothing to do again */
-		webhook_empty(w);
-		return;
-	}
 	/* our number: inbound calls come to it, outbound calls come from it */
 	if (ev->dir == CALL_DIR_INBOUND)
 		ours = ev->to;
 	else if (ev->dir == CALL_DIR_OUTBOUND)
 		ours = ev->from;
 	if (ours && e164_parse(ours, strlen(ours), &key)) {
-		sl = routes_number(w->snap, key);
+		sl = routes_number(snap, key);
 		e164_format(key, num, sizeof(num));
 	}
 	/* attribution: only a number of this account (a number of another account is unknown) */
 	if (sl && sl->account_idx < cat->n_accounts &&
-	    cat->accounts[sl->account_idx].id == w->acct->id) {
-		agency_id = w->acct->agency_id;
+	    cat->accounts[sl->account_idx].id == acct->id) {
+		agency_id = acct->agency_id;
 		if (sl->agent_idx < cat->n_agents)
 			agent = &cat->agents[sl->agent_idx];
-		evagent = routes_catalog_agent_by_pid(cat, w->acct->provider, ev->provider_agent_id);
+		evagent = routes_catalog_agent_by_pid(cat, acct->provider, ev->provider_agent_id);
 		if (evagent && evagent->agency_id != agency_id)
 			evagent = NULL;
 		if (ev->provider_agent_id && agent &&
@@ -281,7 +243,7 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 			atomic_fetch_add(&ls.agent_mismatches, 1);
 			log_warning("ledger: %s/%s call %s: the provider says agent %s, number %s is "
 				    "assigned to %s",
-				provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+				provider_name(acct->provider), acct->slug, log_esc(ev->call_id),
 				log_esc(ev->provider_agent_id), num,
 				log_esc(agent->provider_agent_id));
 		}
@@ -293,7 +255,7 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 		atomic_fetch_add(&ls.unattributed, 1);
 		log_info("ledger: %s/%s call %s on a number the platform does not know (%s): "
 			 "recorded unattributed",
-			provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+			provider_name(acct->provider), acct->slug, log_esc(ev->call_id),
 			ours ? log_esc(ours) : "none");
 	}
 	if (agency_id)
@@ -307,27 +269,29 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	    !rating_rate_call(ev->connected, ev->duration_ms < 0 ? 0 : ev->duration_ms, &plan,
 		    &rr)) {
 		/* the webhook's limits are rating's and the schema's: a plan that cannot be used */
-		atomic_fetch_add(&ls.invalid[w->acct->provider][LEDGER_INVALID_UNRATEABLE], 1);
+		atomic_fetch_add(&ls.invalid[acct->provider][LEDGER_INVALID_UNRATEABLE], 1);
 		atomic_fetch_add(&ls.events_rejected, 1);
 		log_warning("ledger: %s/%s call %s refused (unrateable): cannot rate %" PRId64
 			    " ms at %" PRId64 "/min %d/%d of agency %" PRIu64,
-			provider_name(w->acct->provider), w->acct->slug, log_esc(ev->call_id),
+			provider_name(acct->provider), acct->slug, log_esc(ev->call_id),
 			ev->duration_ms, plan.rate_micros_per_min, plan.initial_s, plan.increment_s,
 			agency_id);
-		webhook_error(w, 400, "call duration out of range");
-		return;
+		res->status = 400;
+		res->reason = "call duration out of range";
+		res->len = 0;
+		return false;
 	}
 
 	/* connected, ended, and nothing to measure it by: in calls, billed to no one; said so */
 	if (ev->kind == CALL_ENDED && ev->connected && !ev->rated && !ev->priced_later && agency) {
-		atomic_fetch_add(&ls.unpriced[w->acct->provider], 1);
+		atomic_fetch_add(&ls.unpriced[acct->provider], 1);
 		log_warning("ledger: %s/%s call %s ended connected with no duration: recorded in "
-			    "calls, not billed", provider_name(w->acct->provider), w->acct->slug,
+			    "calls, not billed", provider_name(acct->provider), acct->slug,
 			log_esc(ev->call_id));
 	}
 
 	o = json_object();
-	ledger_set_str(o, "p", provider_name(w->acct->provider));
+	ledger_set_str(o, "p", provider_name(acct->provider));
 	ledger_set_str(o, "id", ev->call_id);
 	ledger_set_str(o, "k", ev->kind == CALL_ENDED ? "end" : "start");
 	ledger_set_str(o, "d", ledger_dir_names[ev->dir]);
@@ -349,36 +313,23 @@ ledger_submit(struct webhook_req *w, const struct call_event *ev)
 	ledger_set_i64(o, "rate", agency ? plan.rate_micros_per_min : -1);
 	ledger_set_i64(o, "bs", rr.billed_seconds);
 	ledger_set_i64(o, "amt", rr.amount_micros);
-	json_object_set_new(o, "at", json_integer(w->now_ms));
-	payload = json_dumps(o, JSON_COMPACT);
+	json_object_set_new(o, "at", json_integer(now_ms));
+	n = o ? json_dumpb(o, buf, cap, JSON_COMPACT) : 0;
 	json_decref(o);
+	if (n == 0) {
+		res->status = 503;
+		res->reason = "event could not be made durable; retry";
+		res->len = 0;
+		return false;
+	}
 	/* cannot happen within the limits above (the record is under 16 KiB); never a 503 loop */
-	if (payload && strlen(payload) > JOURNAL_MAX_RECORD) {
-		free(payload);
-		ledger_refuse(w, ev, LEDGER_INVALID_TOO_LARGE, 413, "event too large to journal");
-		return;
-	}
-	lw = malloc(sizeof(*lw));
-	if (lw) {
-		lw->req = w->req;
-		lw->t0_ns = w->t0_ns;
-		lw->queued_ns = metrics_now_ns();
-		lw->provider_idx = w->provider_idx;
-		lw->event = metrics_event_name(metrics_event_from_name(w->event));
-		lw->has_replay_key = w->has_replay_key;
-		memcpy(lw->replay_key, w->replay_key, REPLAY_KEY_LEN);
-		lw->ttl_ms = w->cfg->signature_tolerance_ms;
-	}
-	if (!payload || !lw || !w->waiter ||
-	    !journal_append(w->waiter, payload, strlen(payload), lw)) {
-		free(payload);
-		free(lw);
-		webhook_error(w, 503, "event could not be made durable; retry");
-		return;
-	}
-	free(payload);
-	w->deferred = true;
-	w->req->deferred = true;
+	if (n > cap || n > JOURNAL_MAX_RECORD)
+		return ledger_refuse(acct, ev, LEDGER_INVALID_TOO_LARGE, 413,
+			"event too large to journal", res);
+	res->status = 200;
+	res->reason = NULL;
+	res->len = n;
+	return true;
 }
 
 /* ------------------------------------------------------------------------------------------ */

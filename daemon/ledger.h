@@ -1,4 +1,4 @@
-/* ledger.h: call lifecycle events -> journal -> PostgreSQL (calls, usage_ledger), exactly once. */
+/* ledger.h: call events: the worker step (attribute, rate, encode) and the drain, exactly once. */
 #ifndef CALLROUTED_LEDGER_H
 #define CALLROUTED_LEDGER_H
 
@@ -8,7 +8,6 @@
 #include "routes.h"
 
 struct config;
-struct webhook_req;
 
 enum call_kind { CALL_STARTED = 0, CALL_ENDED };
 enum call_dir { CALL_DIR_UNKNOWN = 0, CALL_DIR_INBOUND, CALL_DIR_OUTBOUND };
@@ -30,7 +29,7 @@ struct call_event {
 };
 
 /*
- * What ledger_submit accepts (anything else is answered 400 before it is journaled, so the
+ * What ledger_validate accepts (anything else is answered 400 before it is journaled, so the
  * drain never meets a record PostgreSQL refuses): call id 1..256 bytes, numbers and the
  * provider agent id up to 128 / 256 bytes (an end reason is cut to 1024), times within years
  * 2000..2099 UTC, durations (given, or end - start) 0..48 h, the end not before the start.
@@ -57,14 +56,30 @@ enum ledger_invalid {
 const char *ledger_invalid_name(enum ledger_invalid r);
 
 /*
- * Worker side: attribute the event through the route table as it is now, rate it with its
- * agency's plan, append it to the journal and defer the answer until it is durable: 200 once
- * fsynced, 503 if it could not be written (the provider retries).
+ * Worker side, a pure step (no HTTP, no journal): what a refused event is answered.  status is
+ * 400 (the event is unusable: the provider must not retry), 413 (too large to journal) or 503
+ * (out of memory: the provider retries); reason is the answer's text (a static string).
  */
-void ledger_submit(struct webhook_req *w, const struct call_event *ev);
+struct ledger_result {
+	int status;
+	const char *reason;
+	size_t len; /* ledger_encode: the record's length in the caller's buffer */
+};
 
-/* Worker's completion callback for journal appends (see journal_waiter_new). */
-void ledger_journal_done(void *arg, bool durable);
+/* Check the event against what the drain will write (the limits above); a refusal is logged
+ * and counted (events_invalid) here. */
+bool ledger_validate(const struct route_account *acct, const struct call_event *ev,
+	struct ledger_result *res) __attribute__((warn_unused_result));
+
+/*
+ * Attribute a validated event through the route snapshot as it is now (inbound calls by the
+ * number called, outbound ones by the number calling; a number of another account is unknown),
+ * rate it with its agency's plan and encode the journal record into buf[cap] (the record is
+ * not NUL-terminated; res->len says its length).  now_ms is when the event arrived.
+ */
+bool ledger_encode(const struct routes_snapshot *snap, const struct route_account *acct,
+	const struct call_event *ev, int64_t now_ms, char *buf, size_t cap,
+	struct ledger_result *res) __attribute__((warn_unused_result));
 
 /* db thread side: the ledger connection and the drain. */
 bool ledger_db_setup(const struct config *cfg);

@@ -39,37 +39,8 @@ static const char *const metrics_bounds_txt[MH_BUCKETS] = {
 	"0.05", "0.1", "0.25", "1", "+Inf",
 };
 
-static const char *const metrics_event_names[ME_COUNT] = {
-	"none", "call_inbound", "call_started", "call_ended", "call_analyzed",
-	"assistant-request", "status-update", "end-of-call-report", "dynamic_data", "post-call",
-	"live-event", "other",
-};
-
 static const int metrics_codes[MC_CODES - 1] = { 200, 201, 204, 400, 401, 404, 405, 408, 413,
 	415, 500, 503 };
-
-enum metrics_event
-metrics_event_from_name(const char *name)
-{
-	if (!name)
-		return ME_NONE;
-	for (int i = 1; i < ME_OTHER; i++)
-		if (strcmp(name, metrics_event_names[i]) == 0)
-			return (enum metrics_event)i;
-	return ME_OTHER;
-}
-
-const char *
-metrics_event_name(enum metrics_event e)
-{
-	return (unsigned)e < ME_COUNT ? metrics_event_names[e] : "other";
-}
-
-bool
-metrics_event_is_inbound(enum metrics_event e)
-{
-	return e == ME_CALL_INBOUND || e == ME_ASSISTANT_REQUEST || e == ME_DYNAMIC_DATA;
-}
 
 size_t
 metrics_code_idx(int code)
@@ -185,7 +156,7 @@ metrics_webhook_total(void)
 	for (unsigned t = 0; t <= n; t++) {
 		struct metrics_thread *m = t < n ? metrics_threads[t] : &metrics_orphan;
 
-		for (size_t i = 0; i < MP_COUNT * ME_COUNT * MC_CODES; i++)
+		for (size_t i = 0; i < MP_COUNT * WE_COUNT * MC_CODES; i++)
 			sum += atomic_load_explicit(&m->webhook_requests[i], memory_order_relaxed);
 	}
 	return sum;
@@ -250,14 +221,14 @@ metrics_label_provider_kind(char *buf, size_t len, size_t i)
 static void
 metrics_label_webhook(char *buf, size_t len, size_t i)
 {
-	size_t code = i % MC_CODES, ev = (i / MC_CODES) % ME_COUNT, p = i / MC_CODES / ME_COUNT;
+	size_t code = i % MC_CODES, ev = (i / MC_CODES) % WE_COUNT, p = i / MC_CODES / WE_COUNT;
 
 	if (code < MC_CODES - 1)
 		snprintf(buf, len, "provider=\"%s\",event=\"%s\",code=\"%d\"", metrics_provider(p),
-			metrics_event_names[ev], metrics_codes[code]);
+			webhook_event_name((enum webhook_event)ev), metrics_codes[code]);
 	else
 		snprintf(buf, len, "provider=\"%s\",event=\"%s\",code=\"other\"",
-			metrics_provider(p), metrics_event_names[ev]);
+			metrics_provider(p), webhook_event_name((enum webhook_event)ev));
 }
 
 /* ---- output ---- */

@@ -7,30 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "providers/provider.h"
 #include "routes.h"
 
 struct evbuffer;
-
-/* Webhook events as counted (bounded: whatever else a provider sends is "other"). */
-enum metrics_event {
-	ME_NONE = 0, /* answered before the event was known (404, 401, 415, ...) */
-	ME_CALL_INBOUND,
-	ME_CALL_STARTED,
-	ME_CALL_ENDED,
-	ME_CALL_ANALYZED,
-	ME_ASSISTANT_REQUEST,
-	ME_STATUS_UPDATE,
-	ME_END_OF_CALL_REPORT,
-	ME_DYNAMIC_DATA,
-	ME_POST_CALL,
-	ME_LIVE_EVENT,
-	ME_OTHER,
-	ME_COUNT
-};
-enum metrics_event metrics_event_from_name(const char *name);
-const char *metrics_event_name(enum metrics_event e);
-/* Routing answers (call_inbound, assistant-request, dynamic_data) versus call events. */
-bool metrics_event_is_inbound(enum metrics_event e);
 
 enum { MC_CODES = 13 }; /* 200 201 204 400 401 404 405 408 413 415 500 503 other */
 size_t metrics_code_idx(int code);
@@ -45,7 +25,7 @@ enum { MH_BUCKETS = 14 };
  * prints only its non-zero series (the webhook counter has 4 x 12 x 13 of them).
  */
 #define METRICS_COUNTERS(X)                                                                      \
-	X(webhook_requests, MP_COUNT * ME_COUNT * MC_CODES, "callrouted_webhook_requests_total",      \
+	X(webhook_requests, MP_COUNT * WE_COUNT * MC_CODES, "callrouted_webhook_requests_total",      \
 		"Webhook requests answered, by provider, event and status code.",                  \
 		metrics_label_webhook, true)                                                         \
 	X(webhook_replays, PROVIDER_COUNT, "callrouted_webhook_replays_total",                     \

@@ -6,25 +6,6 @@
 #include "log.h"
 #include "routes.h"
 
-static const char *const provider_names[PROVIDER_COUNT] = { "retell", "vapi", "bland" };
-
-const char *
-provider_name(enum provider_id p)
-{
-	return (unsigned)p < PROVIDER_COUNT ? provider_names[p] : "?";
-}
-
-bool
-provider_from_name(const char *s, size_t len, enum provider_id *out)
-{
-	for (int i = 0; i < PROVIDER_COUNT; i++)
-		if (strlen(provider_names[i]) == len && memcmp(s, provider_names[i], len) == 0) {
-			*out = (enum provider_id)i;
-			return true;
-		}
-	return false;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* The number table                                                                            */
 

@@ -7,10 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum provider_id { PROVIDER_RETELL = 0, PROVIDER_VAPI, PROVIDER_BLAND, PROVIDER_COUNT };
-
-const char *provider_name(enum provider_id p);
-bool provider_from_name(const char *s, size_t len, enum provider_id *out);
+#include "providers/provider.h"
 
 enum webhook_auth { WEBHOOK_AUTH_HMAC = 0, WEBHOOK_AUTH_BEARER };
 

@@ -1,24 +1,19 @@
-/* webhook.c: /v1/webhooks/{provider}/{account}: checks, signature, dispatch, answers. */
+/* webhook.c: /v1/webhooks/{provider}/{account}: checks, dispatch, journal hand-off, answers. */
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
-
 #include "config.h"
 #include "e164.h"
+#include "journal.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "replay.h"
 #include "webhook.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/"
-
-static const struct provider_ops *const webhook_providers[PROVIDER_COUNT] = {
-	[PROVIDER_RETELL] = &provider_retell,
-	[PROVIDER_VAPI] = &provider_vapi,
-	[PROVIDER_BLAND] = &provider_bland,
-};
 
 const char *
 webhook_header(const struct webhook_req *w, const char *name)
@@ -154,7 +149,7 @@ webhook_route(struct webhook_req *w, const char *number, struct route_answer *an
 	routes_lookup(w->snap, w->acct, key, ans);
 	METRICS_INC(route_lookups, ans->result);
 	log_debug("webhook: %s/%s %s %s -> %s", provider_name(w->acct->provider), w->acct->slug,
-		w->event ? w->event : "?", number, route_result_name(ans->result));
+		webhook_event_name(w->event), number, route_result_name(ans->result));
 	return true;
 }
 
@@ -180,6 +175,91 @@ webhook_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* Call events: the journal hand-off and the deferred answer                                  */
+
+#define WEBHOOK_NOT_DURABLE "{\"error\":\"event could not be made durable; retry\"}"
+
+/* A request waiting for its event to be durable. */
+struct webhook_wait {
+	struct wire_req *req;
+	uint64_t t0_ns, queued_ns;
+	unsigned provider_idx;
+	enum webhook_event event;
+	bool has_replay_key;
+	unsigned char replay_key[REPLAY_KEY_LEN];
+	int64_t ttl_ms;
+};
+
+/* The one door every webhook answer leaves by (now or, for a call event, once durable). */
+static void
+webhook_send(struct wire_req *req, int status, const char *body, size_t len)
+{
+	wire_reply(req, status, "application/json", body, len,
+		status == 405 ? "Allow: POST\r\n" : NULL);
+}
+
+void
+webhook_journal_done(void *arg, bool durable)
+{
+	struct webhook_wait *ww = arg;
+	int code = durable ? 200 : 503;
+
+	METRICS_OBSERVE(journal_append_duration, 0, metrics_now_ns() - ww->queued_ns);
+	/* a replay of this request from now on is recognised (and not journaled again) */
+	if (durable && ww->has_replay_key)
+		replay_remember(ww->replay_key, webhook_now_ms(), ww->ttl_ms);
+	/* counted before the answer leaves: a client that scrapes after it sees the count */
+	webhook_count(ww->provider_idx, ww->event, code, ww->t0_ns);
+	/* wire.c keeps a connection whose client went away until we answer (and then frees it) */
+	if (durable)
+		webhook_send(ww->req, code, "{}", 2);
+	else
+		webhook_send(ww->req, code, WEBHOOK_NOT_DURABLE, strlen(WEBHOOK_NOT_DURABLE));
+	free(ww);
+}
+
+void
+webhook_call_event(struct webhook_req *w, const struct call_event *ev)
+{
+	/* one record at a time per worker thread; journal_append copies it */
+	static _Thread_local char rec[JOURNAL_MAX_RECORD];
+	struct ledger_result res;
+	struct webhook_wait *ww;
+
+	if (!ledger_validate(w->acct, ev, &res)) {
+		webhook_error(w, res.status, res.reason);
+		return;
+	}
+	if (w->replayed) {
+		/* made durable before under this very signature: nothing to do again */
+		webhook_empty(w);
+		return;
+	}
+	if (!ledger_encode(w->snap, w->acct, ev, w->now_ms, rec, sizeof(rec), &res)) {
+		webhook_error(w, res.status, res.reason);
+		return;
+	}
+	ww = malloc(sizeof(*ww));
+	if (ww) {
+		ww->req = w->req;
+		ww->t0_ns = w->t0_ns;
+		ww->queued_ns = metrics_now_ns();
+		ww->provider_idx = w->provider_idx;
+		ww->event = w->event;
+		ww->has_replay_key = w->has_replay_key;
+		memcpy(ww->replay_key, w->replay_key, REPLAY_KEY_LEN);
+		ww->ttl_ms = w->cfg->signature_tolerance_ms;
+	}
+	if (!ww || !w->waiter || !journal_append(w->waiter, rec, res.len, ww)) {
+		free(ww);
+		webhook_error(w, 503, "event could not be made durable; retry");
+		return;
+	}
+	w->deferred = true;
+	w->req->deferred = true;
+}
+
 static void
 webhook_reply(struct webhook_req *w)
 {
@@ -189,8 +269,9 @@ webhook_reply(struct webhook_req *w)
 		w->out->failed = false;
 		webhook_out_lit(w->out, "{\"error\":\"out of memory\"}");
 	}
-	wire_reply(w->req, w->status, "application/json", w->out->p, w->out->len,
-		w->status == 405 ? "Allow: POST\r\n" : NULL);
+	/* counted before the answer leaves: a client that scrapes after it sees the count */
+	webhook_count(w->provider_idx, w->event, w->status, w->t0_ns);
+	webhook_send(w->req, w->status, w->out->p, w->out->len);
 }
 
 /*
@@ -200,27 +281,11 @@ webhook_reply(struct webhook_req *w)
  * without journaling it again.  Bearer tokens and the Bland look-up token name no request.
  */
 static void
-webhook_replay_check(struct webhook_req *w)
+webhook_replay_check(struct webhook_req *w, const struct provider_ops *ops)
 {
 	const char *sig = NULL, *ts = NULL;
 
-	switch (w->acct->provider) {
-	case PROVIDER_RETELL:
-		sig = webhook_header(w, "x-retell-signature");
-		break;
-	case PROVIDER_VAPI:
-		if (w->acct->auth == WEBHOOK_AUTH_HMAC) {
-			sig = webhook_header(w, "x-signature");
-			ts = webhook_header(w, "x-timestamp");
-		}
-		break;
-	case PROVIDER_BLAND:
-		if (!w->token_auth)
-			sig = webhook_header(w, "X-Webhook-Signature");
-		break;
-	default:
-		break;
-	}
+	ops->replay_sig(w, &sig, &ts);
 	if (!sig)
 		return;
 	replay_key(w->acct->slug, sig, ts, w->replay_key);
@@ -228,6 +293,26 @@ webhook_replay_check(struct webhook_req *w)
 	w->replayed = replay_seen(w->replay_key, w->now_ms);
 	if (w->replayed)
 		METRICS_INC(webhook_replays, w->acct->provider);
+}
+
+void
+webhook_dispatch(struct webhook_req *w)
+{
+	const struct provider_ops *ops = provider_ops_get(w->acct->provider);
+	const struct provider_event *e;
+	const char *name = ops->event_name(w);
+
+	if (!name)
+		return;
+	e = provider_event_find(ops, name);
+	if (!e) {
+		/* what may come (transcripts, transfers, the chatty rest): acknowledged, ignored */
+		w->event = WE_OTHER;
+		webhook_empty(w);
+		return;
+	}
+	w->event = e->event;
+	e->handle(w);
 }
 
 /* Dispatch; the answer is in w->status and w->out. */
@@ -276,7 +361,7 @@ webhook_process(struct webhook_req *w, const char *path)
 	}
 	w->body = w->len ? (const unsigned char *)w->req->body : (const unsigned char *)"";
 	w->now_ms = webhook_now_ms();
-	ops = webhook_providers[pid];
+	ops = provider_ops_get(pid);
 	sr = ops->verify(w);
 	if (sr != SIG_OK) {
 		static _Thread_local int64_t last_log_ms;
@@ -285,8 +370,8 @@ webhook_process(struct webhook_req *w, const char *path)
 		METRICS_INC(signature_failures, pid);
 		/* a flood of forgeries must not flood the log: one line a second per worker */
 		if (w->now_ms - last_log_ms >= 1000) {
-			log_info("webhook: %s/%s: signature check failed (%s)%s", ops->name,
-				w->acct->slug, sig_result_name(sr),
+			log_info("webhook: %s/%s: signature check failed (%s)%s",
+				provider_name(pid), w->acct->slug, sig_result_name(sr),
 				quiet ? " (more failures since the last line: see "
 					"callrouted_webhook_signature_failures_total)" : "");
 			last_log_ms = w->now_ms;
@@ -297,26 +382,26 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 401, "unauthorized");
 		return;
 	}
-	webhook_replay_check(w);
+	webhook_replay_check(w, ops);
 	w->json = json_loadb((const char *)w->body, w->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!w->json || !json_is_object(w->json)) {
 		webhook_error(w, 400, "malformed JSON");
 		return;
 	}
-	ops->handle(w);
+	webhook_dispatch(w);
 }
 
 void
-webhook_count(unsigned provider_idx, const char *event, int status, uint64_t t0_ns)
+webhook_count(unsigned provider_idx, enum webhook_event ev, int status, uint64_t t0_ns)
 {
-	enum metrics_event ev = metrics_event_from_name(event);
-
 	if (provider_idx > MP_UNKNOWN)
 		provider_idx = MP_UNKNOWN;
+	if ((unsigned)ev >= WE_COUNT)
+		ev = WE_OTHER;
 	METRICS_INC(webhook_requests,
-		((size_t)provider_idx * ME_COUNT + ev) * MC_CODES + metrics_code_idx(status));
-	if (provider_idx < PROVIDER_COUNT && ev != ME_NONE)
-		METRICS_OBSERVE(webhook_duration, provider_idx * 2 + !metrics_event_is_inbound(ev),
+		((size_t)provider_idx * WE_COUNT + ev) * MC_CODES + metrics_code_idx(status));
+	if (provider_idx < PROVIDER_COUNT && ev != WE_NONE)
+		METRICS_OBSERVE(webhook_duration, provider_idx * 2 + !webhook_event_is_inbound(ev),
 			metrics_now_ns() - t0_ns);
 }
 
@@ -337,7 +422,6 @@ webhook_handle(struct wire_req *req, const struct config *cfg,
 		webhook_process(&w, path);
 	if (!w.deferred) {
 		webhook_reply(&w);
-		webhook_count(w.provider_idx, w.event, w.status, w.t0_ns);
 	}
 	json_decref(w.json);
 	if (out.p != out.stack)

@@ -7,10 +7,12 @@
 
 #include <jansson.h>
 
+#include "providers/registry.h"
 #include "routes.h"
 #include "signature.h"
 #include "wire.h"
 
+struct call_event;
 struct config;
 
 /* The answer being built: a string builder that starts on the stack (no allocation for the
@@ -39,7 +41,7 @@ struct webhook_req {
 	bool token_auth;       /* authenticated by a token, not a body signature (Bland look-up) */
 	int status;            /* answer */
 	struct webhook_out *out; /* answer body (JSON) */
-	const char *event;     /* event name for logs */
+	enum webhook_event event; /* what the provider said it is (logs, metrics) */
 	struct journal_waiter *waiter; /* the worker's, for call events */
 	bool deferred;         /* answered later (when the event is durable) */
 	unsigned provider_idx; /* metrics: provider from the path, or MP_UNKNOWN */
@@ -50,17 +52,7 @@ struct webhook_req {
 };
 
 /* Count an answered request (status, event) and its latency since t0_ns. */
-void webhook_count(unsigned provider_idx, const char *event, int status, uint64_t t0_ns);
-
-struct provider_ops {
-	const char *name;
-	enum sig_result (*verify)(struct webhook_req *w);
-	void (*handle)(struct webhook_req *w);
-};
-
-extern const struct provider_ops provider_retell;
-extern const struct provider_ops provider_vapi;
-extern const struct provider_ops provider_bland;
+void webhook_count(unsigned provider_idx, enum webhook_event event, int status, uint64_t t0_ns);
 
 const char *webhook_header(const struct webhook_req *w, const char *name);
 
@@ -74,8 +66,22 @@ void webhook_json_str(struct webhook_out *b, const char *s);
 void webhook_json_vars(struct webhook_out *b, const struct route_agent *a);
 void webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t number_id);
 
+/*
+ * A call event: validated, attributed and rated by the ledger, appended to the journal with the
+ * worker's waiter and answered when it is durable (200) or could not be made so (503); refused
+ * with 400 (or 413) if the ledger cannot use it; a replay of a durable one is answered 200.
+ */
+void webhook_call_event(struct webhook_req *w, const struct call_event *ev);
+
+/* The worker's completion callback for journal appends (see journal_waiter_new). */
+void webhook_journal_done(void *arg, bool durable);
+
 /* Look up a number given as text in the request; on a bad number answers 400 and returns false. */
 bool webhook_route(struct webhook_req *w, const char *number, struct route_answer *ans);
+
+/* Call the handler of the event the parsed body names (w->json, after the signature check);
+ * an event the provider's table does not list is acknowledged (200 {}) and counted "other". */
+void webhook_dispatch(struct webhook_req *w);
 
 /* The worker's request entry point for /v1/webhooks/... */
 struct journal_waiter;

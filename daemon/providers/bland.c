@@ -3,6 +3,8 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "provider_api.h"
+#include "providers/registry.h"
 #include "rating.h"
 #include "webhook.h"
 
@@ -23,6 +25,16 @@ bland_verify(struct webhook_req *w)
 	w->token_auth = true;
 	return sig_verify_bland_dynamic(w->acct->webhook_secret, w->acct->slug,
 		webhook_header(w, "Authorization"));
+}
+
+/* The post-call signature covers the body: it names one request (the look-up token names
+ * none). */
+static void
+bland_replay_sig(const struct webhook_req *w, const char **sig, const char **ts)
+{
+	if (!w->token_auth)
+		*sig = webhook_header(w, "X-Webhook-Signature");
+	*ts = NULL;
 }
 
 static void
@@ -106,42 +118,47 @@ bland_post_call(struct webhook_req *w)
 		ev.end_reason = bland_str(w->json, "call_ended_by");
 	ev.connected = json_is_true(json_object_get(w->json, "completed")) && ev.duration_ms > 0;
 	ev.rated = !ev.connected || ev.duration_ms >= 0;
-	ledger_submit(w, &ev);
+	webhook_call_event(w, &ev);
 }
 
-static void
-bland_handle(struct webhook_req *w)
+/*
+ * Bland's bodies carry no one event field: the look-up says "event":"dynamic_data", live
+ * webhook_events bodies ({message, call_id, category, log_level}) and enrichment payloads
+ * (citations, transcripts: event_type) are told by their keys, the rest is the post-call.
+ */
+static const char *
+bland_event_name(struct webhook_req *w)
 {
 	json_t *ev = json_object_get(w->json, "event");
 
-	if (json_is_string(ev) && strcmp(json_string_value(ev), "dynamic_data") == 0) {
-		w->event = "dynamic_data";
-		bland_dynamic_data(w);
-		return;
-	}
+	if (json_is_string(ev) && strcmp(json_string_value(ev), "dynamic_data") == 0)
+		return "dynamic_data";
 	/* the look-up token authorises the look-up only */
 	if (w->token_auth) {
 		webhook_error(w, 401, "unauthorized");
-		return;
+		return NULL;
 	}
-	/* live webhook_events bodies ({message, call_id, category, log_level}): ignored */
-	if (json_object_get(w->json, "category") && json_object_get(w->json, "log_level")) {
-		w->event = "live-event";
-		webhook_empty(w);
-		return;
-	}
-	/* enrichment payloads (citations, transcripts) carry event_type: nothing to bill */
-	if (json_object_get(w->json, "event_type")) {
-		w->event = "enrichment";
-		webhook_empty(w);
-		return;
-	}
-	w->event = "post-call";
-	bland_post_call(w);
+	if (json_object_get(w->json, "category") && json_object_get(w->json, "log_level"))
+		return "live-event";
+	if (json_object_get(w->json, "event_type"))
+		return "enrichment";
+	return "post-call";
 }
 
+/* live events and enrichments: nothing to route or bill */
+static const struct provider_event bland_events[] = {
+	{ "dynamic_data", WE_DYNAMIC_DATA, bland_dynamic_data },
+	{ "live-event", WE_LIVE_EVENT, webhook_empty },
+	{ "enrichment", WE_OTHER, webhook_empty },
+	{ "post-call", WE_POST_CALL, bland_post_call },
+	{ NULL, WE_NONE, NULL },
+};
+
 const struct provider_ops provider_bland = {
-	.name = "bland",
+	.id = PROVIDER_BLAND,
 	.verify = bland_verify,
-	.handle = bland_handle,
+	.replay_sig = bland_replay_sig,
+	.event_name = bland_event_name,
+	.events = bland_events,
+	.api = &provider_api_bland,
 };

@@ -3,6 +3,8 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "provider_api.h"
+#include "providers/registry.h"
 #include "webhook.h"
 
 static enum sig_result
@@ -10,6 +12,14 @@ retell_verify(struct webhook_req *w)
 {
 	return sig_verify_retell(w->acct->api_key, webhook_header(w, "x-retell-signature"), w->body,
 		w->len, w->now_ms, w->cfg->signature_tolerance_ms);
+}
+
+/* The signature covers the body and a timestamp: it names one request. */
+static void
+retell_replay_sig(const struct webhook_req *w, const char **sig, const char **ts)
+{
+	*sig = webhook_header(w, "x-retell-signature");
+	*ts = NULL;
 }
 
 static const char *
@@ -109,37 +119,45 @@ retell_call_event(struct webhook_req *w, enum call_kind kind)
 		/* connected with no duration anywhere: we cannot bill what we cannot measure */
 		ev.rated = !ev.connected || ev.duration_ms >= 0;
 	}
-	ledger_submit(w, &ev);
+	webhook_call_event(w, &ev);
 }
 
 static void
-retell_handle(struct webhook_req *w)
+retell_started(struct webhook_req *w)
+{
+	retell_call_event(w, CALL_STARTED);
+}
+
+static void
+retell_ended(struct webhook_req *w)
+{
+	retell_call_event(w, CALL_ENDED);
+}
+
+static const char *
+retell_event_name(struct webhook_req *w)
 {
 	const char *ev = retell_str(w->json, "event");
 
-	w->event = ev;
-	if (!ev) {
+	if (!ev)
 		webhook_error(w, 400, "missing event");
-		return;
-	}
-	if (strcmp(ev, "call_inbound") == 0) {
-		retell_inbound(w);
-		return;
-	}
-	if (strcmp(ev, "call_started") == 0) {
-		retell_call_event(w, CALL_STARTED);
-		return;
-	}
-	if (strcmp(ev, "call_ended") == 0 || strcmp(ev, "call_analyzed") == 0) {
-		retell_call_event(w, CALL_ENDED);
-		return;
-	}
-	/* transcript_updated, transfer_* and what may come: acknowledged, ignored */
-	webhook_empty(w);
+	return ev;
 }
 
+/* transcript_updated, transfer_* and what may come are not listed: acknowledged, ignored */
+static const struct provider_event retell_events[] = {
+	{ "call_inbound", WE_CALL_INBOUND, retell_inbound },
+	{ "call_started", WE_CALL_STARTED, retell_started },
+	{ "call_ended", WE_CALL_ENDED, retell_ended },
+	{ "call_analyzed", WE_CALL_ANALYZED, retell_ended },
+	{ NULL, WE_NONE, NULL },
+};
+
 const struct provider_ops provider_retell = {
-	.name = "retell",
+	.id = PROVIDER_RETELL,
 	.verify = retell_verify,
-	.handle = retell_handle,
+	.replay_sig = retell_replay_sig,
+	.event_name = retell_event_name,
+	.events = retell_events,
+	.api = &provider_api_retell,
 };

@@ -3,6 +3,8 @@
 
 #include "config.h"
 #include "ledger.h"
+#include "provider_api.h"
+#include "providers/registry.h"
 #include "rating.h"
 #include "webhook.h"
 
@@ -17,9 +19,21 @@ vapi_verify(struct webhook_req *w)
 		w->cfg->signature_tolerance_ms);
 }
 
+/* An hmac signature covers the body and a timestamp: it names one request (a bearer secret
+ * names none). */
 static void
-vapi_assistant_request(struct webhook_req *w, json_t *msg)
+vapi_replay_sig(const struct webhook_req *w, const char **sig, const char **ts)
 {
+	if (w->acct->auth == WEBHOOK_AUTH_HMAC) {
+		*sig = webhook_header(w, "x-signature");
+		*ts = webhook_header(w, "x-timestamp");
+	}
+}
+
+static void
+vapi_assistant_request(struct webhook_req *w)
+{
+	json_t *msg = json_object_get(w->json, "message");
 	json_t *pn = json_object_get(msg, "phoneNumber");
 	json_t *num = json_is_object(pn) ? json_object_get(pn, "number") : NULL;
 	struct route_answer ans;
@@ -107,55 +121,65 @@ vapi_call_event(struct webhook_req *w, json_t *msg, enum call_kind kind)
 	ev.connected = ev.started_ms >= 0;
 	if (kind == CALL_ENDED) {
 		/* a status-update "ended" is priced by the end-of-call-report that follows */
-		ev.priced_later = strcmp(w->event, "status-update") == 0;
+		ev.priced_later = w->event == WE_STATUS_UPDATE;
 		if (ev.connected && ev.ended_ms >= ev.started_ms)
 			ev.duration_ms = ev.ended_ms - ev.started_ms;
 		ev.rated = !ev.connected || ev.duration_ms >= 0;
 	}
-	ledger_submit(w, &ev);
+	webhook_call_event(w, &ev);
 }
 
 static void
-vapi_handle(struct webhook_req *w)
+vapi_end_of_call_report(struct webhook_req *w)
+{
+	vapi_call_event(w, json_object_get(w->json, "message"), CALL_ENDED);
+}
+
+/* in-progress starts the call, ended ends it; the other statuses are acknowledged */
+static void
+vapi_status_update(struct webhook_req *w)
+{
+	json_t *msg = json_object_get(w->json, "message");
+	const char *st = vapi_str(msg, "status");
+
+	if (st && strcmp(st, "in-progress") == 0)
+		vapi_call_event(w, msg, CALL_STARTED);
+	else if (st && strcmp(st, "ended") == 0)
+		vapi_call_event(w, msg, CALL_ENDED);
+	else
+		webhook_empty(w);
+}
+
+static const char *
+vapi_event_name(struct webhook_req *w)
 {
 	json_t *msg = json_object_get(w->json, "message"), *type;
 
 	if (!json_is_object(msg)) {
 		webhook_error(w, 400, "missing message");
-		return;
+		return NULL;
 	}
 	type = json_object_get(msg, "type");
 	if (!json_is_string(type)) {
 		webhook_error(w, 400, "missing message.type");
-		return;
+		return NULL;
 	}
-	w->event = json_string_value(type);
-	if (strcmp(w->event, "assistant-request") == 0) {
-		vapi_assistant_request(w, msg);
-		return;
-	}
-	if (strcmp(w->event, "end-of-call-report") == 0) {
-		vapi_call_event(w, msg, CALL_ENDED);
-		return;
-	}
-	if (strcmp(w->event, "status-update") == 0) {
-		const char *st = vapi_str(msg, "status");
-
-		if (st && strcmp(st, "in-progress") == 0) {
-			vapi_call_event(w, msg, CALL_STARTED);
-			return;
-		}
-		if (st && strcmp(st, "ended") == 0) {
-			vapi_call_event(w, msg, CALL_ENDED);
-			return;
-		}
-	}
-	/* conversation-update, speech-update and the chatty rest: acknowledged, ignored */
-	webhook_empty(w);
+	return json_string_value(type);
 }
 
+/* conversation-update, speech-update and the chatty rest are not listed: acknowledged */
+static const struct provider_event vapi_events[] = {
+	{ "assistant-request", WE_ASSISTANT_REQUEST, vapi_assistant_request },
+	{ "end-of-call-report", WE_END_OF_CALL_REPORT, vapi_end_of_call_report },
+	{ "status-update", WE_STATUS_UPDATE, vapi_status_update },
+	{ NULL, WE_NONE, NULL },
+};
+
 const struct provider_ops provider_vapi = {
-	.name = "vapi",
+	.id = PROVIDER_VAPI,
 	.verify = vapi_verify,
-	.handle = vapi_handle,
+	.replay_sig = vapi_replay_sig,
+	.event_name = vapi_event_name,
+	.events = vapi_events,
+	.api = &provider_api_vapi,
 };

@@ -1,4 +1,4 @@
-/* fuzz_providers.c: libFuzzer target for each provider's payload handling (.handle). */
+/* fuzz_providers.c: libFuzzer target for each provider's payload handling (its event table). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,16 +12,10 @@
 /*
  * Input: one selector byte, then the JSON body.  selector % 3 picks the provider (retell,
  * vapi, bland); bit 2: the Vapi account is the bearer one; bit 3: the Bland request was
- * authorised by the dynamic_data token (w->token_auth).  Signatures are not checked: .handle
- * is called as webhook.c calls it after a good signature, on a body that parsed as an
- * object.  No journal waiter: call events that get as far as the journal answer 503.
+ * authorised by the dynamic_data token (w->token_auth).  Signatures are not checked:
+ * webhook_dispatch is called as webhook.c calls it after a good signature, on a body that
+ * parsed as an object.  No journal waiter: call events that get as far as the journal answer 503.
  */
-
-static const struct provider_ops *const fz_ops[PROVIDER_COUNT] = {
-	[PROVIDER_RETELL] = &provider_retell,
-	[PROVIDER_VAPI] = &provider_vapi,
-	[PROVIDER_BLAND] = &provider_bland,
-};
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -63,7 +57,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(body);
 		return 0;
 	}
-	fz_ops[pid]->handle(&w);
+	webhook_dispatch(&w);
 
 	/* the answer: a known status, never deferred without a waiter, a JSON object */
 	if (w.deferred || req.deferred)
