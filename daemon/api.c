@@ -343,6 +343,17 @@ api_provider_ok(struct api_req *r, const struct httpc_response *resp)
 	return false;
 }
 
+/* The account's context without our webhook URL (a rename needs none). */
+static void
+api_ctx_account(struct api_req *r, struct papi_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->api_key = r->acct.api_key;
+	ctx->webhook_secret = r->acct.webhook_secret;
+	ctx->slug = r->acct.slug;
+	ctx->webhook_credential_id = r->acct.credential_id;
+}
+
 static bool
 api_ctx(struct api_req *r, struct papi_ctx *ctx, char *url, size_t len)
 {
@@ -401,7 +412,9 @@ api_change_step(struct api_req *r, const char *prev, size_t prev_len)
 		r->changed(r);
 		return;
 	}
-	if (!api_ctx(r, &ctx, url, sizeof(url)))
+	if (!r->change.agent)
+		api_ctx_account(r, &ctx);
+	else if (!api_ctx(r, &ctx, url, sizeof(url)))
 		return;
 	if (!pa->update(&ctx, r->e164, r->provider_number_id, &r->change, r->step, prev, prev_len,
 		    &r->preq, &last, err, sizeof(err))) {
