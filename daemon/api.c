@@ -713,6 +713,11 @@ api_buy_start(struct api_req *r)
 		api_fail(r, 400, "invalid", "%s", err);
 		return;
 	}
+	if (r->acct.provider == PROVIDER_VAPI && (r->acct.credential_id == NULL ||
+						   *r->acct.credential_id == '\0'))
+		log_warning("api: vapi account %s has no webhook_credential_id: the number bought "
+			    "sends unsigned requests, refused here, until a credential is attached "
+			    "at vapi", r->acct.slug);
 	api_provider(r, api_buy_bought);
 }
 

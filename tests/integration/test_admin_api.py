@@ -742,3 +742,65 @@ def test_pagination(env, fake, d):
     assert pages == 2
     r = api(d, "GET", "/v1/numbers?limit=2&after=%d" % want[1])
     assert [n["id"] for n in r.json()["numbers"]] == want[2:4], r
+
+
+# ---- issue 12 item 1: exact requests per provider ----
+
+def test_vapi_number_with_its_own_assistant_is_refused_not_nulled(env, fake, d):
+    """An assistantId set in Vapi's dashboard bypasses our routing; Vapi types it as a string
+    (no null), so the assign is refused naming it, nothing is PATCHed and nothing changes."""
+    nid, e164, pnid = assigned_number(env, "vapi")
+    a2, _ = second_agent(env, "vapi")
+    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
+                               "number": e164, "assistantId": "asst_dashboard",
+                               "server": {"url": "https://old.example.com/hook"}}
+    before = numbers_snapshot(env)
+    assert_error(api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2}), 409,
+                 "provider_conflict", ["assistantId", "dashboard"])
+    assert [(q.method, q.path) for q in fake.requests] == [("GET", "/phone-number/" + pnid)]
+    assert numbers_snapshot(env) == before
+    until_routed(d, "vapi", e164, P["vapi"]["pid"], "unchanged routing")
+
+
+def test_vapi_name_limit_checked_before_the_provider(env, fake, d):
+    """Vapi's name: maxLength 40 (its phone number DTOs); ours is 64: a longer one is refused
+    with the limit named, before any provider call, for a purchase and for a rename."""
+    nid, _, _ = assigned_number(env, "vapi")
+    before = numbers_snapshot(env)
+    for method, path, body in (
+            ("POST", "/v1/numbers", {"account": "vapi-a", "area_code": "415",
+                                     "nickname": "n" * 41}),
+            ("PATCH", "/v1/numbers/%d" % nid, {"nickname": "n" * 41}),
+            ("PATCH", "/v1/numbers/%d" % nid, {"nickname": "é" * 20 + "n" * 21})):
+        assert_error(api(d, method, path, body), 400, "invalid",
+                     ["at most 40 characters", "vapi"])
+    assert fake.requests == [], fake.requests
+    assert numbers_snapshot(env) == before
+    # characters, not bytes: 40 of them in 60 bytes are sent
+    r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"nickname": "é" * 20 + "n" * 20})
+    assert r.status == 200, r
+    assert fake.requests[-1].json == {"provider": "vapi", "name": "é" * 20 + "n" * 20}, \
+        fake.requests
+    # the same 41 characters are fine for Retell (no documented limit: ours, 64)
+    r = api(d, "PATCH", "/v1/numbers/%d" % env.ids.num_ret1, {"nickname": "n" * 41})
+    assert r.status == 200, r
+    assert fake.requests[-1].json == {"nickname": "n" * 41}, fake.requests
+
+
+def test_vapi_purchase_and_assign_keep_the_operators_server_settings(env, fake, d):
+    """The purchase names the account's credential; an assign (read-modify-write) keeps what
+    the operator set in the server object and replaces only url and credentialId."""
+    nid, e164, pnid = assigned_number(env, "vapi")
+    a2, _ = second_agent(env, "vapi")
+    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
+                               "number": e164, "name": "Dash name",
+                               "server": {"url": "https://old.example.com/hook",
+                                          "credentialId": "cred-operator",
+                                          "timeoutSeconds": 7, "headers": {"x-a": "1"}}}
+    r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2})
+    assert r.status == 200, r
+    patch = fake.requests[-1]
+    assert patch.json == {"provider": "vapi", "server": {
+        "url": webhook(d, "vapi", "vapi-a"), "credentialId": VAPI_CREDENTIAL,
+        "timeoutSeconds": 7, "headers": {"x-a": "1"}}}, patch
+    assert fake.vapi_numbers[pnid]["name"] == "Dash name"   # not ours to touch on an assign
