@@ -45,6 +45,7 @@ struct api_account {
 	enum provider_id provider;
 	char slug[80];
 	char *api_key, *webhook_secret, *base_url;
+	char *credential_id;           /* Vapi's webhook credential (server.credentialId) */
 };
 
 struct api_req {
@@ -85,6 +86,12 @@ struct api_req {
 	char area_code[8];
 	char to[E164_BUFSIZE], from[E164_BUFSIZE];
 	struct papi_number bought;
+
+	/* a change at the provider, one request per step (provider_api.h, update) */
+	struct papi_change change;
+	unsigned step;
+	api_step_fn changed;           /* after the last step */
+	bool preq_last;                /* the request in flight is the change's last */
 };
 
 static struct {
@@ -114,6 +121,7 @@ api_free(struct api_req *r)
 	free(r->acct.api_key);
 	free(r->acct.webhook_secret);
 	free(r->acct.base_url);
+	free(r->acct.credential_id);
 	free(r->provider_number_id);
 	free(r->agent_pid);
 	free(r->nickname);
@@ -335,6 +343,17 @@ api_provider_ok(struct api_req *r, const struct httpc_response *resp)
 	return false;
 }
 
+/* The account's context without our webhook URL (a rename needs none). */
+static void
+api_ctx_account(struct api_req *r, struct papi_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->api_key = r->acct.api_key;
+	ctx->webhook_secret = r->acct.webhook_secret;
+	ctx->slug = r->acct.slug;
+	ctx->webhook_credential_id = r->acct.credential_id;
+}
+
 static bool
 api_ctx(struct api_req *r, struct papi_ctx *ctx, char *url, size_t len)
 {
@@ -349,7 +368,83 @@ api_ctx(struct api_req *r, struct papi_ctx *ctx, char *url, size_t len)
 	ctx->webhook_url = url;
 	ctx->webhook_secret = r->acct.webhook_secret;
 	ctx->slug = r->acct.slug;
+	ctx->webhook_credential_id = r->acct.credential_id;
 	return true;
+}
+
+/*
+ * A change to a number at the provider (r->change), one request per step: each 2xx answer
+ * builds the next request; after the last, r->changed(r).  A provider answer other than 2xx
+ * is answered to the client here, except while buying (OP_BUY): then the number, bought but
+ * not bound, is recorded unassigned rather than lost.
+ */
+static void api_change_step(struct api_req *r, const char *prev, size_t prev_len);
+
+static void
+api_change_answer(struct api_req *r, const struct httpc_response *resp)
+{
+	bool ok = resp->failure == HTTPC_OK && resp->status >= 200 && resp->status < 300;
+
+	if (!ok && r->op == OP_BUY) {
+		log_warning("api: %s bought but the agent could not be bound at %s (step %u); "
+			    "recorded unassigned", r->bought.e164, provider_name(r->acct.provider),
+			r->step);
+		r->agent_id = 0;
+		r->changed(r);
+		return;
+	}
+	if (!api_provider_ok(r, resp))
+		return;
+	r->step++;
+	api_change_step(r, resp->body, resp->len);
+}
+
+static void
+api_change_step(struct api_req *r, const char *prev, size_t prev_len)
+{
+	const struct provider_api *pa = provider_api_get(r->acct.provider);
+	struct papi_ctx ctx;
+	char err[256], url[512];
+	bool last = true;
+
+	papi_request_clear(&r->preq);
+	if (r->step > 0 && r->preq_last) {
+		r->changed(r);
+		return;
+	}
+	if (!r->change.agent)
+		api_ctx_account(r, &ctx);
+	else if (!api_ctx(r, &ctx, url, sizeof(url)))
+		return;
+	if (!pa->update(&ctx, r->e164, r->provider_number_id, &r->change, r->step, prev, prev_len,
+		    &r->preq, &last, err, sizeof(err))) {
+		if (r->op == OP_BUY) {
+			log_warning("api: %s bought but its change at %s could not be built: %s; "
+				    "recorded unassigned", r->bought.e164,
+				provider_name(r->acct.provider), err);
+			r->agent_id = 0;
+			r->changed(r);
+			return;
+		}
+		api_fail(r, r->step > 0 ? 409 : 422, r->step > 0 ? "provider_conflict" : "invalid",
+			"%s", err);
+		return;
+	}
+	r->preq_last = last;
+	if (r->preq.method == NULL) {
+		r->changed(r); /* nothing to send at this provider */
+		return;
+	}
+	api_provider(r, api_change_answer);
+}
+
+static void
+api_change(struct api_req *r, api_step_fn changed)
+{
+	r->changed = changed;
+	r->step = 0;
+	r->preq_last = false;
+	api_change_step(r, NULL, 0);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -490,9 +585,11 @@ api_show(struct api_req *r)
 /* ------------------------------------------------------------------------------------------ */
 /* Loading an account, a number, an agent                                                      */
 
-#define SQL_ACCOUNT_COLS "a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url"
+#define SQL_ACCOUNT_COLS                                                                          \
+	"a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url, "               \
+	"a.webhook_credential_id"
 
-/* Columns c..c+5 of row of an SQL_ACCOUNT_COLS result into r->acct. */
+/* Columns c..c+6 of row of an SQL_ACCOUNT_COLS result into r->acct. */
 static bool
 api_take_account(struct api_req *r, PGresult *res, int row, int c)
 {
@@ -506,6 +603,8 @@ api_take_account(struct api_req *r, PGresult *res, int row, int c)
 	r->acct.webhook_secret =
 		PQgetisnull(res, row, c + 4) ? NULL : strdup(PQgetvalue(res, row, c + 4));
 	r->acct.base_url = PQgetisnull(res, row, c + 5) ? NULL : strdup(PQgetvalue(res, row, c + 5));
+	r->acct.credential_id =
+		PQgetisnull(res, row, c + 6) ? NULL : strdup(PQgetvalue(res, row, c + 6));
 	return r->acct.api_key != NULL;
 }
 
@@ -542,7 +641,6 @@ api_load_agent(struct api_req *r, api_step_fn next)
 }
 
 
-static void api_buy_assigned(struct api_req *r, const struct httpc_response *resp);
 
 static void
 api_buy_inserted(struct api_req *r, PGresult *res)
@@ -581,8 +679,7 @@ static void
 api_buy_bought(struct api_req *r, const struct httpc_response *resp)
 {
 	const struct provider_api *pa = provider_api_get(r->acct.provider);
-	struct papi_ctx ctx;
-	char err[256], url[512];
+	char err[256];
 
 	if (!api_provider_ok(r, resp))
 		return;
@@ -595,27 +692,12 @@ api_buy_bought(struct api_req *r, const struct httpc_response *resp)
 		api_buy_record(r);
 		return;
 	}
-	papi_request_clear(&r->preq);
-	if (!api_ctx(r, &ctx, url, sizeof(url)))
-		return;
-	if (!pa->assign(&ctx, r->bought.e164, r->bought.provider_number_id, r->agent_pid, &r->preq,
-		    err, sizeof(err))) {
-		api_fail(r, 422, "invalid", "%s", err);
-		return;
-	}
-	api_provider(r, api_buy_assigned);
-}
-
-static void
-api_buy_assigned(struct api_req *r, const struct httpc_response *resp)
-{
-	if (resp->failure != HTTPC_OK || resp->status < 200 || resp->status >= 300) {
-		/* bought but not bound: record it unassigned rather than lose it */
-		log_warning("api: %s bought but the agent could not be bound at %s; recorded "
-			    "unassigned", r->bought.e164, provider_name(r->acct.provider));
-		r->agent_id = 0;
-	}
-	api_buy_record(r);
+	/* bound in a change of its own (the name went with the purchase) */
+	snprintf(r->e164, sizeof(r->e164), "%s", r->bought.e164);
+	free(r->provider_number_id);
+	r->provider_number_id = strdup(r->bought.provider_number_id);
+	r->change = (struct papi_change){ .agent = true, .agent_id = r->agent_pid };
+	api_change(r, api_buy_record);
 }
 
 static void
@@ -631,6 +713,11 @@ api_buy_start(struct api_req *r)
 		api_fail(r, 400, "invalid", "%s", err);
 		return;
 	}
+	if (r->acct.provider == PROVIDER_VAPI && (r->acct.credential_id == NULL ||
+						   *r->acct.credential_id == '\0'))
+		log_warning("api: vapi account %s has no webhook_credential_id: the number bought "
+			    "sends unsigned requests, refused here, until a credential is attached "
+			    "at vapi", r->acct.slug);
 	api_provider(r, api_buy_bought);
 }
 
@@ -638,12 +725,18 @@ api_buy_start(struct api_req *r)
 static void
 api_buy_account_cb(struct api_req *r, PGresult *res)
 {
+	char err[256];
+
 	if (PQntuples(res) != 1) {
 		api_fail(r, 404, "not_found", "no such account");
 		return;
 	}
 	if (!api_take_account(r, res, 0, 0)) {
 		api_fail(r, 500, "internal", "unreadable account");
+		return;
+	}
+	if (!papi_check_name(provider_api_get(r->acct.provider), r->nickname, err, sizeof(err))) {
+		api_fail(r, 400, "invalid", "%s", err);
 		return;
 	}
 	if (!r->agent_id) {
@@ -688,35 +781,32 @@ api_patch_write(struct api_req *r)
 }
 
 static void
-api_patch_assigned(struct api_req *r, const struct httpc_response *resp)
+api_patch_changed(struct api_req *r)
 {
-	if (!api_provider_ok(r, resp))
-		return;
-	log_info("api: number %" PRIu64 " (%s) %s agent %" PRIu64 " at %s", r->id, r->e164,
-		r->agent_id ? "assigned to" : "unassigned from",
-		r->agent_id ? r->agent_id : r->cur_agent_id, provider_name(r->acct.provider));
+	if (r->change.agent)
+		log_info("api: number %" PRIu64 " (%s) %s agent %" PRIu64 " at %s", r->id, r->e164,
+			r->agent_id ? "assigned to" : "unassigned from",
+			r->agent_id ? r->agent_id : r->cur_agent_id, provider_name(r->acct.provider));
 	api_patch_write(r);
 }
 
+/* The agent (when it changes) and the name (where the provider shows one) at the provider. */
 static void
 api_patch_provider(struct api_req *r)
 {
 	const struct provider_api *pa = provider_api_get(r->acct.provider);
-	struct papi_ctx ctx;
-	char err[256], url[512];
 
-	if (!r->has_agent || r->agent_id == r->cur_agent_id) {
+	r->change = (struct papi_change){
+		.agent = r->has_agent && r->agent_id != r->cur_agent_id,
+		.agent_id = r->agent_id ? r->agent_pid : NULL,
+		.name = r->has_nickname && pa->name_max > 0,
+		.nickname = r->nickname,
+	};
+	if (!r->change.agent && !r->change.name) {
 		api_patch_write(r); /* nothing changes at the provider */
 		return;
 	}
-	if (!api_ctx(r, &ctx, url, sizeof(url)))
-		return;
-	if (!pa->assign(&ctx, r->e164, r->provider_number_id, r->agent_id ? r->agent_pid : NULL,
-		    &r->preq, err, sizeof(err))) {
-		api_fail(r, 422, "invalid", "%s", err);
-		return;
-	}
-	api_provider(r, api_patch_assigned);
+	api_change(r, api_patch_changed);
 }
 
 
@@ -746,6 +836,11 @@ api_number_loaded_cb(struct api_req *r, PGresult *res)
 		return;
 	}
 	if (r->op == OP_PATCH) {
+		pa = provider_api_get(r->acct.provider);
+		if (r->has_nickname && !papi_check_name(pa, r->nickname, err, sizeof(err))) {
+			api_fail(r, 400, "invalid", "%s", err);
+			return;
+		}
 		if (r->has_agent && r->agent_id && r->agent_id != r->cur_agent_id) {
 			api_load_agent(r, api_patch_provider);
 			return;

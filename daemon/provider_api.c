@@ -25,6 +25,24 @@ const struct provider_api *provider_api_get(enum provider_id p)
 	}
 }
 
+bool
+papi_check_name(const struct provider_api *pa, const char *nickname, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	if (pa == NULL || nickname == NULL || *nickname == '\0' || pa->name_max == 0)
+		return true;
+	for (const unsigned char *p = (const unsigned char *)nickname; *p; p++)
+		if ((*p & 0xc0) != 0x80)
+			n++;
+	if (n > pa->name_max)
+		return papi_fail(err, errlen,
+			"nickname: at most %zu characters for a %s number (%s's %s field)",
+			pa->name_max, provider_name(pa->provider), provider_name(pa->provider),
+			pa->name_field ? pa->name_field : "name");
+	return true;
+}
+
 void papi_request_clear(struct papi_request *r)
 {
 	if (r == NULL)

@@ -28,6 +28,15 @@ struct papi_ctx {
 	const char *webhook_url;    /* ours for this account: <public_url>/v1/webhooks/<p>/<slug> */
 	const char *webhook_secret; /* NULL if none */
 	const char *slug;
+	const char *webhook_credential_id; /* Vapi: the server.credentialId to send; NULL if none */
+};
+
+/* A change to a number at the provider: its agent and/or its name. */
+struct papi_change {
+	bool agent;           /* change the agent binding */
+	const char *agent_id; /* the provider's agent id; NULL: unassign */
+	bool name;            /* change the name shown in the provider's dashboard */
+	const char *nickname; /* NULL or "": none */
 };
 
 struct papi_number {
@@ -46,9 +55,14 @@ struct provider_api {
 	/* Each builder validates its inputs and fills out; false with a message in err. */
 	bool (*purchase)(const struct papi_ctx *c, const char *area_code, const char *nickname,
 		struct papi_request *out, char *err, size_t errlen);
-	/* provider_agent_id NULL: unassign (our webhook stays; no agent / fallback). */
-	bool (*assign)(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
-		const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen);
+	/*
+	 * Request number step (0, 1, ...) of a change; prev is the 2xx answer to the request of
+	 * step - 1 (NULL at step 0).  *last: no request follows this one.  A change with nothing
+	 * to send leaves out->method NULL (and *last true).  An unassign keeps our webhook.
+	 */
+	bool (*update)(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+		const struct papi_change *ch, unsigned step, const char *prev, size_t prev_len,
+		struct papi_request *out, bool *last, char *err, size_t errlen);
 	/* *unbind_only set when the provider has no release API (Bland): the request unbinds. */
 	bool (*release)(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
 		struct papi_request *out, bool *unbind_only, char *err, size_t errlen);
@@ -63,6 +77,10 @@ struct provider_api {
 		size_t errlen);
 	/* The provider's own message from an error answer (4xx/5xx), or "" if none. */
 	void (*error_message)(const char *body, size_t len, char *out, size_t outlen);
+
+	/* The longest name the provider documents, in characters; 0: it has no name field. */
+	size_t name_max;
+	const char *name_field; /* "nickname", "name"; NULL when name_max is 0 */
 };
 
 extern const struct provider_api provider_api_retell;
@@ -70,6 +88,11 @@ extern const struct provider_api provider_api_vapi;
 extern const struct provider_api provider_api_bland;
 
 const struct provider_api *provider_api_get(enum provider_id p);
+
+/* A nickname fits the provider's name field (checked before any provider call); NULL or ""
+ * is none.  Names are counted in characters (UTF-8 code points). */
+bool papi_check_name(const struct provider_api *pa, const char *nickname, char *err,
+	size_t errlen);
 
 /* "+14155550123" -> "%2B14155550123" (for paths). */
 bool papi_path_escape(const char *s, char *out, size_t outlen);

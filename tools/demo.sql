@@ -24,6 +24,7 @@ SELECT a.id, v.provider, v.slug, v.api_key, v.webhook_secret, v.webhook_auth
                ('bland',  'demo-bland',  'demo-bland-api-key', 'demo-bland-secret', NULL))
          AS v (provider, slug, api_key, webhook_secret, webhook_auth)
  WHERE a.name = 'Demo Agency';
+UPDATE provider_accounts SET webhook_credential_id = 'cred-demo-vapi' WHERE slug = 'demo-vapi';
 
 INSERT INTO clients (agency_id, name, portal_agent_visibility)
 SELECT id, 'Acme Dental', true FROM agencies WHERE name = 'Demo Agency';

@@ -15,17 +15,20 @@
 /*
  * Bland (https://api.bland.ai, "authorization: <api_key>", no "Bearer"):
  *   purchase  POST /numbers/purchase  {area_code: "415", country_code: "US"}
- *   assign    POST /v1/inbound/{e164}  {pathway_id, webhook, dynamic_data: [our look-up]}
+ *   assign    POST /v1/inbound/{e164}  {pathway_id, webhook}, then
+ *             POST /v1/inbound/{e164}  {prompt: <placeholder>, dynamic_data: [our look-up]}
  *   unassign  POST /v1/inbound/{e164}  {pathway_id: null, prompt: <not in service>, webhook}
  *   release   no API is documented for a number Bland sold: the unassign request, unbind_only
  *   call      POST /v1/calls  {phone_number, from, pathway_id, webhook}
  * Bland has no per-call routing webhook: the number is bound to its agent's pathway, and the
  * dynamic_data request configured on it asks our webhook for the call's context (agent and
  * client names) with a bearer token derived from the account's webhook secret.  The number is
- * Bland's identifier for it (provider_number_id = e164); a nickname is ours only.
+ * Bland's identifier for it (provider_number_id = e164).  Bland's inbound number has no name
+ * field (api-v1/post/inbound-number-update.mdx): a nickname, and a rename, stay ours.
  */
 
 #define UNASSIGNED_PROMPT "This number is not in service."
+#define PATHWAY_PROMPT "This number is answered by pathway "
 
 #include "providers/papi_util.h"
 
@@ -58,59 +61,89 @@ static json_t *bland_unbind_body(const struct papi_ctx *c)
 		c->webhook_url);
 }
 
-/*
- * Binding: the agent's pathway, our post-call webhook, and the dynamic_data look-up that gives
- * the pathway {{agent_name}} and {{client_name}}.  Bland fills the body's {{to}}, {{from}}
- * and {{call_id}}; it cannot sign the body, hence the token (sig_bland_dynamic_token).
- * Bland's page warns that setting a pathway resets prompt, first_sentence, model, dynamic_data,
- * tools and transfer_list; whether that also drops a dynamic_data sent in the same request is
- * not documented (the answer's "updates" would tell).
- */
-static bool bland_assign(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
-	const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen)
+/* The dynamic_data look-up that gives the pathway {{agent_name}} and {{client_name}}. */
+static json_t *
+bland_lookup(const struct papi_ctx *c, char *err, size_t errlen)
 {
-	char num[E164_BUFSIZE], token[65], bearer[80];
-	json_t *body;
+	char token[65], bearer[80];
+	json_t *dd;
+
+	if (!papi_check_text("slug", c->slug, PAPI_ID_MAX, err, errlen))
+		return NULL;
+	if (c->webhook_secret == NULL || c->webhook_secret[0] == '\0' ||
+		!sig_bland_dynamic_token(c->webhook_secret, c->slug, token)) {
+		papi_fail(err, errlen, "bland's dynamic_data look-up needs a webhook secret");
+		return NULL;
+	}
+	snprintf(bearer, sizeof(bearer), "Bearer %s", token);
+	/* clang-format off */
+	dd = json_pack("[{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:b,"
+			" s:[{s:s, s:s}, {s:s, s:s}]}]",
+		"url", c->webhook_url,
+		"method", "POST",
+		"headers",
+			"Authorization", bearer,
+			"Content-Type", "application/json",
+		"body",
+			"event", "dynamic_data",
+			"to", "{{to}}",
+			"from", "{{from}}",
+			"call_id", "{{call_id}}",
+		"cache", 0,
+		"response_data",
+			"name", "agent_name", "data", "$.agent_name",
+			"name", "client_name", "data", "$.client_name");
+	/* clang-format on */
+	if (dd == NULL)
+		papi_fail(err, errlen, "could not build the request body (invalid UTF-8?)");
+	return dd;
+}
+
+/*
+ * Binding, in two requests: first the agent's pathway and our post-call webhook, then the
+ * dynamic_data look-up.  Bland's page says "Setting a pathway will set prompt, first_sentence,
+ * model, dynamic_data and tools to null", so a dynamic_data sent with the pathway (or before
+ * it) is lost; the second request sets only dynamic_data, which leaves the pathway alone.  The
+ * webhook goes with the pathway (it is not among the fields a pathway resets), so calls the
+ * pathway answers reach the ledger even if the second request fails.  The page marks prompt
+ * required ("no need to pass the 'prompt' field if you are setting a pathway", which the
+ * second request does not), so it carries a placeholder prompt naming the pathway; the page
+ * says the pathway overrides the prompt field.  Bland fills the
+ * look-up's {{to}}, {{from}} and {{call_id}}; it cannot sign the body, hence the token
+ * (sig_bland_dynamic_token).  A rename sends nothing (no name at Bland).
+ */
+static bool
+bland_update(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+	const struct papi_change *ch, unsigned step, const char *prev, size_t prev_len,
+	struct papi_request *out, bool *last, char *err, size_t errlen)
+{
+	char num[E164_BUFSIZE], prompt[sizeof(PATHWAY_PROMPT) + PAPI_ID_MAX + 2];
+	json_t *dd;
 
 	memset(out, 0, sizeof(*out));
+	*last = true;
+	if (!ch->agent)
+		return true;
 	if (!papi_to_e164("number", e164, num, err, errlen) ||
 		!papi_req_start(c, "POST", "/v1/inbound/", num, "authorization", "", out, err, errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen))
 		return papi_req_fail(out);
-	if (provider_agent_id == NULL)
+	if (ch->agent_id == NULL)
 		return papi_req_body(out, bland_unbind_body(c), err, errlen);
-	if (!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen) ||
-		!papi_check_text("slug", c->slug, PAPI_ID_MAX, err, errlen))
+	if (!papi_check_text("agent id", ch->agent_id, PAPI_ID_MAX, err, errlen) ||
+		(dd = bland_lookup(c, err, errlen)) == NULL)
 		return papi_req_fail(out);
-	if (c->webhook_secret == NULL || c->webhook_secret[0] == '\0' ||
-		!sig_bland_dynamic_token(c->webhook_secret, c->slug, token)) {
-		papi_req_fail(out);
-		return papi_fail(err, errlen, "bland's dynamic_data look-up needs a webhook secret");
+	if (step == 0) {
+		json_decref(dd); /* checked now, so nothing is set when it cannot be built */
+		*last = false;
+		return papi_req_body(out,
+			json_pack("{s:s, s:s}", "pathway_id", ch->agent_id, "webhook", c->webhook_url),
+			err, errlen);
 	}
-	snprintf(bearer, sizeof(bearer), "Bearer %s", token);
-	/* clang-format off */
-	body = json_pack("{s:s, s:s, s:[{s:s, s:s, s:{s:s, s:s}, s:{s:s, s:s, s:s, s:s}, s:b,"
-			" s:[{s:s, s:s}, {s:s, s:s}]}]}",
-		"pathway_id", provider_agent_id,
-		"webhook", c->webhook_url,
-		"dynamic_data",
-			"url", c->webhook_url,
-			"method", "POST",
-			"headers",
-				"Authorization", bearer,
-				"Content-Type", "application/json",
-			"body",
-				"event", "dynamic_data",
-				"to", "{{to}}",
-				"from", "{{from}}",
-				"call_id", "{{call_id}}",
-			"cache", 0,
-			"response_data",
-				"name", "agent_name", "data", "$.agent_name",
-				"name", "client_name", "data", "$.client_name");
-	/* clang-format on */
-	return papi_req_body(out, body, err, errlen);
+	snprintf(prompt, sizeof(prompt), PATHWAY_PROMPT "%s.", ch->agent_id);
+	return papi_req_body(out, json_pack("{s:s, s:o}", "prompt", prompt, "dynamic_data", dd),
+		err, errlen);
 }
 
 /* Bland sells numbers but documents no way to give one back: unbind it and say so. */
@@ -118,9 +151,13 @@ static bool bland_release(const struct papi_ctx *c, const char *e164,
 	const char *provider_number_id, struct papi_request *out, bool *unbind_only, char *err,
 	size_t errlen)
 {
+	static const struct papi_change unbind = { .agent = true, .agent_id = NULL };
+	bool last;
+
 	if (unbind_only != NULL)
 		*unbind_only = true;
-	return bland_assign(c, e164, provider_number_id, NULL, out, err, errlen);
+	return bland_update(c, e164, provider_number_id, &unbind, 0, NULL, 0, out, &last, err,
+		errlen);
 }
 
 static bool bland_call(const struct papi_ctx *c, const char *from_e164,
@@ -240,10 +277,12 @@ const struct provider_api provider_api_bland = {
 	.provider = PROVIDER_BLAND,
 	.default_base_url = "https://api.bland.ai",
 	.purchase = bland_purchase,
-	.assign = bland_assign,
+	.update = bland_update,
 	.release = bland_release,
 	.call = bland_call,
 	.parse_number = bland_parse_number,
 	.parse_call = bland_parse_call,
 	.error_message = bland_error_message,
+	.name_max = 0,
+	.name_field = NULL,
 };

@@ -19,11 +19,13 @@
  *   assign    PATCH /update-phone-number/{e164}
  *             {inbound_agents: [{agent_id, weight: 1}], inbound_webhook_url}
  *   unassign  PATCH /update-phone-number/{e164}  {inbound_agents: [], inbound_webhook_url}
+ *   rename    PATCH /update-phone-number/{e164}  {nickname} (null clears it)
  *   release   DELETE /delete-phone-number/{e164}
  *   call      POST /v2/create-phone-call  {from_number, to_number, override_agent_id}
  * The number's inbound webhook (ours) picks the agent of each call; the bound inbound agent is
  * only what Retell falls back to when our webhook cannot answer.  The number itself is Retell's
- * identifier for it (provider_number_id = e164).
+ * identifier for it (provider_number_id = e164).  retell-sdk's phone-number.ts types nickname
+ * as a plain string ("for your reference only") with no documented limit: ours (64) applies.
  */
 
 #include "providers/papi_util.h"
@@ -46,33 +48,49 @@ static bool retell_purchase(const struct papi_ctx *c, const char *area_code, con
 		err, errlen);
 }
 
-static bool retell_assign(const struct papi_ctx *c, const char *e164,
-	const char *provider_number_id, const char *provider_agent_id, struct papi_request *out,
-	char *err, size_t errlen)
+static bool retell_update(const struct papi_ctx *c, const char *e164,
+	const char *provider_number_id, const struct papi_change *ch, unsigned step,
+	const char *prev, size_t prev_len, struct papi_request *out, bool *last, char *err,
+	size_t errlen)
 {
 	char num[E164_BUFSIZE];
-	json_t *agents;
+	json_t *body;
 
 	memset(out, 0, sizeof(*out));
+	*last = true;
+	if (!ch->agent && !ch->name)
+		return true;
 	if (!papi_to_e164("number", e164, num, err, errlen) ||
 		!papi_req_start(c, "PATCH", "/update-phone-number/", num, "Authorization", "Bearer ", out, err, errlen))
 		return false;
-	if (!papi_check_webhook(c, err, errlen) ||
-		(provider_agent_id != NULL &&
-			!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen)))
+	if ((ch->agent && !papi_check_webhook(c, err, errlen)) ||
+		(ch->agent && ch->agent_id != NULL &&
+			!papi_check_text("agent id", ch->agent_id, PAPI_ID_MAX, err, errlen)) ||
+		(ch->name && !papi_check_nickname(ch->nickname, err, errlen)))
 		return papi_req_fail(out);
+	body = json_object();
 	/*
 	 * Our webhook stays the number's inbound webhook either way; the agent bound here is only
 	 * Retell's fallback when our webhook cannot answer.  Unassigned: no fallback agent.
 	 */
-	if (provider_agent_id != NULL)
-		agents = json_pack("[{s:s, s:i}]", "agent_id", provider_agent_id, "weight", 1);
-	else
-		agents = json_array();
-	return papi_req_body(out,
-		json_pack("{s:o, s:s}", "inbound_agents", agents, "inbound_webhook_url",
-			c->webhook_url),
-		err, errlen);
+	if (body != NULL && ch->agent &&
+		(json_object_set_new(body, "inbound_agents",
+			 ch->agent_id != NULL ?
+				 json_pack("[{s:s, s:i}]", "agent_id", ch->agent_id, "weight", 1) :
+				 json_array()) != 0 ||
+			json_object_set_new(body, "inbound_webhook_url",
+				json_string(c->webhook_url)) != 0)) {
+		json_decref(body);
+		body = NULL;
+	}
+	if (body != NULL && ch->name &&
+		json_object_set_new(body, "nickname",
+			ch->nickname != NULL && *ch->nickname != '\0' ? json_string(ch->nickname) :
+									   json_null()) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	return papi_req_body(out, body, err, errlen);
 }
 
 static bool retell_release(const struct papi_ctx *c, const char *e164,
@@ -159,10 +177,12 @@ const struct provider_api provider_api_retell = {
 	.provider = PROVIDER_RETELL,
 	.default_base_url = "https://api.retellai.com",
 	.purchase = retell_purchase,
-	.assign = retell_assign,
+	.update = retell_update,
 	.release = retell_release,
 	.call = retell_call,
 	.parse_number = retell_parse_number,
 	.parse_call = retell_parse_call,
 	.error_message = retell_error_message,
+	.name_max = PAPI_NICKNAME_MAX,
+	.name_field = "nickname",
 };

@@ -12,23 +12,56 @@
 #include "provider_api.h"
 
 /*
- * Vapi (https://api.vapi.ai, "Authorization: Bearer <api_key>"):
+ * Vapi (https://api.vapi.ai, "Authorization: Bearer <api_key>"), from Vapi's OpenAPI
+ * (CreateVapiPhoneNumberDTO, UpdateVapiPhoneNumberDTO, Server):
  *   purchase  POST /phone-number
- *             {provider: "vapi", numberDesiredAreaCode, name?, server: {url}}
- *   assign    PATCH /phone-number/{id}
- *             {assistantId: null, squadId: null, workflowId: null, server: {url}}
+ *             {provider: "vapi", numberDesiredAreaCode, name?, server: {url, credentialId?}}
+ *   assign    GET /phone-number/{id}, then
+ *             PATCH /phone-number/{id}  {provider: <the number's>, server: <its server with
+ *             url and credentialId ours>, name?}
  *   unassign  the same
+ *   rename    GET /phone-number/{id}, then PATCH /phone-number/{id}  {provider, name}
  *   release   DELETE /phone-number/{id}
  *   call      POST /call  {phoneNumberId, customer: {number}, assistantId}
  * A number with no assistantId, squadId or workflowId sends every inbound call to its server
  * URL as an assistant-request, and our routing table answers it: "assigning" at Vapi only makes
- * sure the number asks us; which agent answers is the routing table's business.  Vapi's id of
- * the number (provider_number_id) is its "id", not the number.
+ * sure the number asks us, signed with the account's webhook credential (server.credentialId;
+ * without one Vapi's requests are unsigned and we refuse them); which agent answers is the
+ * routing table's business.  Vapi's id of the number (provider_number_id) is its "id".
+ *
+ * Read-modify-write, not "send only what we own": a PATCH replaces the server object whole (it
+ * is one property of the DTO; Vapi documents no merge), so sending {url, credentialId} alone
+ * would drop the timeoutSeconds, headers or backoffPlan an operator set.  The PATCH therefore
+ * sends the server object as the GET answered it, with url and credentialId ours (a credential
+ * is kept when the account names none), and no other top-level property but the provider
+ * discriminator (the request type's required one, taken from the number: an imported Twilio
+ * number says "twilio") and the name.  assistantId, squadId and workflowId are typed string,
+ * not nullable: null is refused and Vapi documents no other way to clear them, so a number that
+ * has one (set in Vapi's dashboard: it bypasses our routing) is refused with a message naming
+ * it, for the operator to remove there.  Between the GET and the PATCH a dashboard edit of the
+ * server can be lost (Vapi has no conditional update).
  */
 
 #include "providers/papi_util.h"
 
 /* ---- Vapi ---- */
+
+#define VAPI_NAME_MAX 40 /* the phone number DTOs' name: maxLength 40 */
+
+static const char *
+vapi_credential(const struct papi_ctx *c)
+{
+	return c->webhook_credential_id != NULL && *c->webhook_credential_id != '\0' ?
+		c->webhook_credential_id : NULL;
+}
+
+static bool
+vapi_check_credential(const struct papi_ctx *c, char *err, size_t errlen)
+{
+	return vapi_credential(c) == NULL ||
+	       papi_check_text("webhook credential id", c->webhook_credential_id, PAPI_ID_MAX, err,
+		       errlen);
+}
 
 static bool vapi_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
 	struct papi_request *out, char *err, size_t errlen)
@@ -36,36 +69,106 @@ static bool vapi_purchase(const struct papi_ctx *c, const char *area_code, const
 	if (!papi_req_start(c, "POST", "/phone-number", NULL, "Authorization", "Bearer ", out, err, errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen) || !papi_check_area_code(area_code, err, errlen) ||
-		!papi_check_nickname(nickname, err, errlen))
+		!papi_check_nickname(nickname, err, errlen) ||
+		!papi_check_name(&provider_api_vapi, nickname, err, errlen) ||
+		!vapi_check_credential(c, err, errlen))
 		return papi_req_fail(out);
 	/* no assistantId: every call sends an assistant-request */
 	return papi_req_body(out,
-		json_pack("{s:s, s:s, s:s*, s:{s:s}}", "provider", "vapi", "numberDesiredAreaCode",
-			area_code, "name", nickname != NULL && *nickname != '\0' ? nickname : NULL,
-			"server", "url", c->webhook_url),
+		json_pack("{s:s, s:s, s:s*, s:{s:s, s:s*}}", "provider", "vapi",
+			"numberDesiredAreaCode", area_code, "name",
+			nickname != NULL && *nickname != '\0' ? nickname : NULL, "server", "url",
+			c->webhook_url, "credentialId", vapi_credential(c)),
 		err, errlen);
 }
 
-/*
- * Assign and unassign send the same body: the number must hold no assistant, squad or workflow
- * of its own (else Vapi never asks us) and must point at our webhook.  The agent is validated
- * but not sent.
- */
-static bool vapi_assign(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
-	const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen)
+/* The server object to send: the number's own (prev), with url and credentialId ours. */
+static json_t *
+vapi_server(const struct papi_ctx *c, json_t *number)
 {
+	json_t *cur = json_object_get(number, "server");
+	json_t *srv = json_is_object(cur) ? json_deep_copy(cur) : json_object();
+
+	if (srv == NULL)
+		return NULL;
+	if (json_object_set_new(srv, "url", json_string(c->webhook_url)) != 0 ||
+		(vapi_credential(c) != NULL &&
+			json_object_set_new(srv, "credentialId",
+				json_string(vapi_credential(c))) != 0)) {
+		json_decref(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+/*
+ * Step 0 reads the number (GET); step 1 PATCHes it (see the top of the file for why).  The agent
+ * is validated but not sent: the routing table answers the number's assistant-requests.
+ */
+static bool
+vapi_update(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+	const struct papi_change *ch, unsigned step, const char *prev, size_t prev_len,
+	struct papi_request *out, bool *last, char *err, size_t errlen)
+{
+	static const char *const own[] = { "assistantId", "squadId", "workflowId" };
+	json_t *cur, *body, *prov, *srv;
+	size_t i;
+
 	memset(out, 0, sizeof(*out));
+	*last = true;
 	if (!papi_check_text("provider number id", provider_number_id, PAPI_ID_MAX, err, errlen) ||
-		(provider_agent_id != NULL &&
-			!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen)) ||
-		!papi_req_start(c, "PATCH", "/phone-number/", provider_number_id, "Authorization", "Bearer ", out, err, errlen))
+		(ch->agent && ch->agent_id != NULL &&
+			!papi_check_text("agent id", ch->agent_id, PAPI_ID_MAX, err, errlen)) ||
+		(ch->name && !papi_check_nickname(ch->nickname, err, errlen)) ||
+		(ch->name && !papi_check_name(&provider_api_vapi, ch->nickname, err, errlen)) ||
+		!vapi_check_credential(c, err, errlen) ||
+		(ch->agent && !papi_check_webhook(c, err, errlen)))
 		return false;
-	if (!papi_check_webhook(c, err, errlen))
+	if (!ch->agent && !(ch->name && ch->nickname != NULL && *ch->nickname != '\0'))
+		return true; /* nothing to send: Vapi's name cannot be cleared (string, not null) */
+	if (step == 0) {
+		*last = false;
+		return papi_req_start(c, "GET", "/phone-number/", provider_number_id,
+			"Authorization", "Bearer ", out, err, errlen);
+	}
+	if (!papi_req_start(c, "PATCH", "/phone-number/", provider_number_id, "Authorization",
+		    "Bearer ", out, err, errlen))
+		return false;
+	if ((cur = papi_load_object(prev, prev_len, err, errlen)) == NULL)
 		return papi_req_fail(out);
-	return papi_req_body(out,
-		json_pack("{s:n, s:n, s:n, s:{s:s}}", "assistantId", "squadId", "workflowId",
-			"server", "url", c->webhook_url),
-		err, errlen);
+	prov = json_object_get(cur, "provider");
+	if (!json_is_string(prov) || json_string_length(prov) == 0 ||
+		json_string_length(prov) > 32) {
+		json_decref(cur);
+		papi_req_fail(out);
+		return papi_fail(err, errlen, "vapi's phone number has no \"provider\"");
+	}
+	for (i = 0; ch->agent && i < sizeof(own) / sizeof(own[0]); i++) {
+		json_t *v = json_object_get(cur, own[i]);
+
+		if (json_is_string(v) && json_string_length(v) > 0) {
+			json_decref(cur);
+			papi_req_fail(out);
+			return papi_fail(err, errlen,
+				"the number has its own %s at vapi, which bypasses our routing: remove "
+				"it in Vapi's dashboard (the API has no way to clear it)", own[i]);
+		}
+	}
+	body = json_pack("{s:s}", "provider", json_string_value(prov));
+	if (body != NULL && ch->agent) {
+		srv = vapi_server(c, cur);
+		if (srv == NULL || json_object_set_new(body, "server", srv) != 0) {
+			json_decref(body);
+			body = NULL;
+		}
+	}
+	if (body != NULL && ch->name && ch->nickname != NULL && *ch->nickname != '\0' &&
+		json_object_set_new(body, "name", json_string(ch->nickname)) != 0) {
+		json_decref(body);
+		body = NULL;
+	}
+	json_decref(cur);
+	return papi_req_body(out, body, err, errlen);
 }
 
 static bool vapi_release(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
@@ -166,10 +269,12 @@ const struct provider_api provider_api_vapi = {
 	.provider = PROVIDER_VAPI,
 	.default_base_url = "https://api.vapi.ai",
 	.purchase = vapi_purchase,
-	.assign = vapi_assign,
+	.update = vapi_update,
 	.release = vapi_release,
 	.call = vapi_call,
 	.parse_number = vapi_parse_number,
 	.parse_call = vapi_parse_call,
 	.error_message = vapi_error_message,
+	.name_max = VAPI_NAME_MAX,
+	.name_field = "name",
 };

@@ -21,6 +21,15 @@ KEYS = {"ret-a": "retell-key-a", "ret-b": "retell-key-b", "vapi-a": "vapi-api-ke
         "vapi-bearer-a": "vapi-api-key-a2", "bland-a": "bland-api-key-a"}
 
 
+# The webhook credential the Vapi account vapi-a names (provider_accounts.webhook_credential_id)
+VAPI_CREDENTIAL = "cred-vapi-a"
+
+
+def set_vapi_credential(env, slug="vapi-a", credential=VAPI_CREDENTIAL):
+    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = %s",
+            credential, slug)
+
+
 def sha(token):
     return hashlib.sha256(token.encode()).digest()
 

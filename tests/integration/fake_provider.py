@@ -17,6 +17,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -106,9 +107,32 @@ def _retell_bought(req, fake):
 
 def _vapi_bought(req, fake):
     n = fake.next_number(_area_code(req.json))
-    return {"id": "pn_%d" % fake.next_id(), "orgId": "org_1", "provider": "vapi",
-            "number": n, "status": "active", "name": (req.json or {}).get("name"),
-            "server": (req.json or {}).get("server"), "createdAt": "2024-05-02T00:00:00Z"}
+    num = {"id": "pn_%d" % fake.next_id(), "orgId": "org_1", "provider": "vapi",
+           "number": n, "status": "active", "name": (req.json or {}).get("name"),
+           "server": (req.json or {}).get("server"), "createdAt": "2024-05-02T00:00:00Z"}
+    with fake._lock:
+        fake.vapi_numbers[num["id"]] = num
+    return num
+
+
+def _vapi_stored(req, fake):
+    """The Vapi number of the path: one bought here, else a seeded one (a server the operator
+    configured at Vapi, with a timeout of their own that an update must keep)."""
+    pnid = urllib.parse.unquote(req.path.split("?")[0].rsplit("/", 1)[-1])
+    with fake._lock:
+        return fake.vapi_numbers.setdefault(pnid, {
+            "id": pnid, "orgId": "org_1", "provider": "vapi", "status": "active",
+            "name": None, "server": {"url": "https://old.example.com/hook",
+                                     "timeoutSeconds": 20},
+            "createdAt": "2024-05-01T00:00:00Z"})
+
+
+def _vapi_patched(req, fake):
+    """PATCH /phone-number/{id}: each property given replaces the number's (server whole)."""
+    num = _vapi_stored(req, fake)
+    with fake._lock:
+        num.update(req.json if isinstance(req.json, dict) else {})
+        return dict(num)
 
 
 def _bland_bought(req, fake):
@@ -126,7 +150,8 @@ DEFAULTS = {
                                 "call_status": "registered"}),
     # Vapi
     ("POST", "/phone-number"): Answer(201, _vapi_bought),
-    ("PATCH", "/phone-number/"): Answer(200, {}),
+    ("GET", "/phone-number/"): Answer(200, _vapi_stored),
+    ("PATCH", "/phone-number/"): Answer(200, _vapi_patched),
     ("DELETE", "/phone-number/"): Answer(200, {}),
     ("POST", "/call"): Answer(
         201, lambda req, fake: {"id": "vcall_%d" % fake.next_id(), "status": "queued"}),
@@ -239,6 +264,7 @@ class FakeProvider:
         self._answers = {}
         self._ids = itertools.count(1)
         self._numbers = itertools.count(7000)
+        self.vapi_numbers = {}          # Vapi's numbers by id (bought, seeded, patched)
         self.server = _Server(("127.0.0.1", 0), _Handler)
         self.server.fake = self
         self.server.ssl_ctx = self.ssl_ctx

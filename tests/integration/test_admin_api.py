@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from admin_api_helpers import (KEYS, TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B,
+from admin_api_helpers import (KEYS, VAPI_CREDENTIAL, set_vapi_credential, TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B,
                                TOKEN_REVOKED, api, assert_error, insert_tokens, number_row,
                                numbers_snapshot, until_routed)
 from fake_provider import FakeProvider, make_test_pki
@@ -41,6 +41,7 @@ def start_api(env, fake, ca_file, **overrides):
     env.sql("UPDATE phone_numbers SET provider_number_id = 'pn_seed_' || id "
             "WHERE provider = 'vapi'")
     insert_tokens(env)
+    set_vapi_credential(env)
     values = {"provider_ca_file": str(ca_file)}
     values.update(overrides)
     d = env.daemon(values)
@@ -92,13 +93,19 @@ def assert_auth(req, provider, slug=None):
     assert req.headers.get("authorization") == want, (req, req.headers)
 
 
-def assert_assign_request(d, req, provider, e164, pnid, pid):
-    """req is the provider's "point this number at agent pid (None: at no agent)" request."""
-    assert_auth(req, provider)
-    b = req.json
-    assert isinstance(b, dict), ("no JSON body received (Content-Length: %r)"
-                                 % req.headers.get("content-length"), req)
+VAPI_OWN = ("assistantId", "squadId", "workflowId")
+
+
+def assert_assign_requests(d, reqs, provider, e164, pnid, pid):
+    """reqs are all the provider's requests of one "point this number at agent pid (None: at no
+    agent)" change, as each provider's documentation wants them."""
+    for q in reqs:
+        assert_auth(q, provider)
     if provider == "retell":
+        assert len(reqs) == 1, reqs
+        req, b = reqs[0], reqs[0].json
+        assert isinstance(b, dict), ("no JSON body received (Content-Length: %r)"
+                                     % req.headers.get("content-length"), req)
         assert (req.method, req.path) == ("PATCH", "/update-phone-number/" + esc(e164)), req
         assert b.get("inbound_webhook_url") == webhook(d, "retell", "ret-a"), b
         if pid:
@@ -106,21 +113,41 @@ def assert_assign_request(d, req, provider, e164, pnid, pid):
         else:
             assert b.get("inbound_agents") in ([], None) and "inbound_agents" in b, b
     elif provider == "vapi":
+        # read-modify-write: a PATCH replaces server whole (UpdateVapiPhoneNumberDTO)
+        assert len(reqs) == 2, reqs
+        got, req = reqs
+        assert (got.method, got.path, got.raw) == ("GET", "/phone-number/" + pnid, b""), got
         assert (req.method, req.path) == ("PATCH", "/phone-number/" + pnid), req
-        assert (b.get("server") or {}).get("url") == webhook(d, "vapi", "vapi-a"), b
-        # no assistant of its own (cleared explicitly), so every call asks our webhook
-        assert "assistantId" in b and b["assistantId"] is None, b
+        b = req.json
+        assert isinstance(b, dict), req
+        # the request type's discriminator; never null for assistantId/squadId/workflowId
+        # (typed string): absent, so every call asks our webhook
+        assert b.get("provider") == "vapi", b
+        assert not [k for k in VAPI_OWN if k in b], b
+        assert set(b) <= {"provider", "server", "name"}, b
+        want = dict(got.answer.get("server") or {})
+        want.update(url=webhook(d, "vapi", "vapi-a"), credentialId=VAPI_CREDENTIAL)
+        assert b.get("server") == want, (b, got.answer)   # nothing of the operator's dropped
     else:
-        assert (req.method, req.path) == ("POST", "/v1/inbound/" + esc(e164)), req
-        assert b.get("webhook") == webhook(d, "bland", BLAND_SLUG), b
+        hook = webhook(d, "bland", BLAND_SLUG)
+        for q in reqs:
+            assert (q.method, q.path) == ("POST", "/v1/inbound/" + esc(e164)), q
+            assert isinstance(q.json, dict), q
         if pid:
-            assert b.get("pathway_id") == pid, b
+            # the pathway first (setting one nulls dynamic_data), then the look-up alone
+            assert len(reqs) == 2, reqs
+            assert reqs[0].json == {"pathway_id": pid, "webhook": hook}, reqs[0]
+            b = reqs[1].json
+            assert sorted(b) == ["dynamic_data", "prompt"], b
             dd = b.get("dynamic_data")
             assert isinstance(dd, list) and dd, b
-            assert dd[0].get("url") == webhook(d, "bland", BLAND_SLUG), b
+            assert dd[0].get("url") == hook, b
             assert dd[0].get("headers", {}).get("Authorization") == \
                 "Bearer " + sw.bland_dynamic_token(BLAND_SECRET, BLAND_SLUG), b
         else:
+            assert len(reqs) == 1, reqs
+            b = reqs[0].json
+            assert b.get("webhook") == hook, b
             assert "pathway_id" in b and b["pathway_id"] is None, b
 
 
@@ -164,24 +191,16 @@ def test_buy_number_with_agent_routes_to_it(env, fake, d, provider):
     elif provider == "vapi":
         assert (buy.method, buy.path) == ("POST", "/phone-number"), buy
         assert b.get("provider") == "vapi" and str(b.get("numberDesiredAreaCode")) == "415", b
-        assert b.get("server", {}).get("url") == hook, b
-        assert b.get("assistantId") is None, b
+        assert b.get("server") == {"url": hook, "credentialId": VAPI_CREDENTIAL}, b
+        assert not [k for k in VAPI_OWN if k in b], b
     else:
         assert (buy.method, buy.path) == ("POST", "/numbers/purchase"), buy
         assert str(b.get("area_code")) == "415", b
         assert not buy.headers["authorization"].lower().startswith("bearer"), buy.headers
 
     # the provider was pointed at the agent (in the purchase or in a follow-up request)
-    if provider == "retell":
-        bound = [q for q in reqs[1:] if q.method == "PATCH"]
-        assert len(reqs) == 2 and len(bound) == 1, reqs
-        assert_assign_request(d, bound[0], provider, e164, None, p["pid"])
-    elif provider == "vapi":
-        for q in reqs[1:]:
-            assert_assign_request(d, q, provider, e164, bought["id"], p["pid"])
-    else:
-        assert len(reqs) == 2, reqs
-        assert_assign_request(d, reqs[1], provider, e164, None, p["pid"])
+    assert_assign_requests(d, reqs[1:], provider, e164,
+                           bought["id"] if provider == "vapi" else None, p["pid"])
 
     # recorded, and routable to the agent
     row = number_row(env, n["id"])
@@ -255,20 +274,29 @@ def test_assign_reassign_unassign_rename(env, fake, d, provider):
         n = r.json()
         assert n["id"] == nid and n["e164"] == e164, n
         assert (n["agent"] or {}).get("id") == agent, (what, n)
-        reqs = fake.requests
-        assert len(reqs) == 1, (what, reqs)
-        assert_assign_request(d, reqs[0], provider, e164, pnid, pid)
+        assert_assign_requests(d, fake.requests, provider, e164, pnid, pid)
         assert number_row(env, nid)["agent_id"] == agent, what
         until_routed(d, provider, e164, pid, "%s via PATCH (%s)" % (what, provider))
 
-    # rename: local only
+    # rename: sent where the provider shows a name (Retell nickname, Vapi name; Bland has none)
     fake.clear()
     r = api(d, "PATCH", path, {"nickname": "Front line"})
     assert r.status == 200, r
     assert r.json()["nickname"] == "Front line" and r.json()["agent"] is None, r
     assert number_row(env, nid)["nickname"] == "Front line"
     time.sleep(0.1)
-    assert fake.requests == [], "a rename needs no provider call: %r" % fake.requests
+    reqs = fake.requests
+    for q in reqs:
+        assert_auth(q, provider)
+    if provider == "retell":
+        assert [(q.method, q.path, q.json) for q in reqs] == [
+            ("PATCH", "/update-phone-number/" + esc(e164), {"nickname": "Front line"})], reqs
+    elif provider == "vapi":
+        assert [(q.method, q.path, q.json) for q in reqs] == [
+            ("GET", "/phone-number/" + pnid, None),
+            ("PATCH", "/phone-number/" + pnid, {"provider": "vapi", "name": "Front line"})], reqs
+    else:
+        assert reqs == [], "Bland has no name: nothing to send %r" % reqs
 
 
 # ---- 3. release ----
@@ -301,7 +329,7 @@ def test_release(env, fake, d, provider):
     elif provider == "vapi":
         assert (q.method, q.path) == ("DELETE", "/phone-number/" + pnid), q
     else:
-        assert_assign_request(d, q, provider, e164, None, None)   # an unbind
+        assert_assign_requests(d, [q], provider, e164, None, None)   # an unbind
         assert n.get("provider_note"), "Bland's release must say it only unbound: %r" % n
         assert row["provider_released"] is False, row
     if provider != "bland":
@@ -433,7 +461,9 @@ def test_assign_refused_4xx_changes_nothing(env, fake, d, provider):
     before = numbers_snapshot(env)
     r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2, "nickname": "new name"})
     assert_error(r, 422, "provider_refused", msg)
-    assert len(fake.requests) == 1, fake.requests
+    # Vapi: the read, then the refused PATCH; Bland: the pathway request, refused, is the first
+    assert [q.method for q in fake.requests] == {"retell": ["PATCH"], "vapi": ["GET", "PATCH"],
+                                                 "bland": ["POST"]}[provider], fake.requests
     assert numbers_snapshot(env) == before
     time.sleep(0.3)
     until_routed(d, provider, e164, p["pid"], "unchanged routing")
@@ -712,3 +742,65 @@ def test_pagination(env, fake, d):
     assert pages == 2
     r = api(d, "GET", "/v1/numbers?limit=2&after=%d" % want[1])
     assert [n["id"] for n in r.json()["numbers"]] == want[2:4], r
+
+
+# ---- issue 12 item 1: exact requests per provider ----
+
+def test_vapi_number_with_its_own_assistant_is_refused_not_nulled(env, fake, d):
+    """An assistantId set in Vapi's dashboard bypasses our routing; Vapi types it as a string
+    (no null), so the assign is refused naming it, nothing is PATCHed and nothing changes."""
+    nid, e164, pnid = assigned_number(env, "vapi")
+    a2, _ = second_agent(env, "vapi")
+    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
+                               "number": e164, "assistantId": "asst_dashboard",
+                               "server": {"url": "https://old.example.com/hook"}}
+    before = numbers_snapshot(env)
+    assert_error(api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2}), 409,
+                 "provider_conflict", ["assistantId", "dashboard"])
+    assert [(q.method, q.path) for q in fake.requests] == [("GET", "/phone-number/" + pnid)]
+    assert numbers_snapshot(env) == before
+    until_routed(d, "vapi", e164, P["vapi"]["pid"], "unchanged routing")
+
+
+def test_vapi_name_limit_checked_before_the_provider(env, fake, d):
+    """Vapi's name: maxLength 40 (its phone number DTOs); ours is 64: a longer one is refused
+    with the limit named, before any provider call, for a purchase and for a rename."""
+    nid, _, _ = assigned_number(env, "vapi")
+    before = numbers_snapshot(env)
+    for method, path, body in (
+            ("POST", "/v1/numbers", {"account": "vapi-a", "area_code": "415",
+                                     "nickname": "n" * 41}),
+            ("PATCH", "/v1/numbers/%d" % nid, {"nickname": "n" * 41}),
+            ("PATCH", "/v1/numbers/%d" % nid, {"nickname": "é" * 20 + "n" * 21})):
+        assert_error(api(d, method, path, body), 400, "invalid",
+                     ["at most 40 characters", "vapi"])
+    assert fake.requests == [], fake.requests
+    assert numbers_snapshot(env) == before
+    # characters, not bytes: 40 of them in 60 bytes are sent
+    r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"nickname": "é" * 20 + "n" * 20})
+    assert r.status == 200, r
+    assert fake.requests[-1].json == {"provider": "vapi", "name": "é" * 20 + "n" * 20}, \
+        fake.requests
+    # the same 41 characters are fine for Retell (no documented limit: ours, 64)
+    r = api(d, "PATCH", "/v1/numbers/%d" % env.ids.num_ret1, {"nickname": "n" * 41})
+    assert r.status == 200, r
+    assert fake.requests[-1].json == {"nickname": "n" * 41}, fake.requests
+
+
+def test_vapi_purchase_and_assign_keep_the_operators_server_settings(env, fake, d):
+    """The purchase names the account's credential; an assign (read-modify-write) keeps what
+    the operator set in the server object and replaces only url and credentialId."""
+    nid, e164, pnid = assigned_number(env, "vapi")
+    a2, _ = second_agent(env, "vapi")
+    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
+                               "number": e164, "name": "Dash name",
+                               "server": {"url": "https://old.example.com/hook",
+                                          "credentialId": "cred-operator",
+                                          "timeoutSeconds": 7, "headers": {"x-a": "1"}}}
+    r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2})
+    assert r.status == 200, r
+    patch = fake.requests[-1]
+    assert patch.json == {"provider": "vapi", "server": {
+        "url": webhook(d, "vapi", "vapi-a"), "credentialId": VAPI_CREDENTIAL,
+        "timeoutSeconds": 7, "headers": {"x-a": "1"}}}, patch
+    assert fake.vapi_numbers[pnid]["name"] == "Dash name"   # not ours to touch on an assign

@@ -45,6 +45,9 @@ def sb(sandbox):
 
 @pytest.fixture
 def d(env, sb):
+    # the Vapi account names the webhook credential the sandbox has for it (migration 005)
+    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
+            VAPI_CREDENTIAL)
     return start_daemon(env, sb)
 
 
@@ -288,15 +291,26 @@ def test_bland_end_to_end(env, sb, d):
     assert_documented_fields_only(sb)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: Bland's docs say setting pathway_id nulls "
-                   "dynamic_data; the daemon sends both in one request, so the look-up is lost")
 def test_bland_assigned_number_keeps_its_dynamic_data_lookup(env, sb, d):
     i, p = env.ids, P["bland"]
     n = buy(d, "bland", agent=getattr(i, p["agent"]))
+    assert n["agent"]["id"] == getattr(i, p["agent"]), n
+    # read back as Bland has it: the pathway and the look-up both kept, our webhook
+    st, at = sb.request("GET", "/bland/v1/inbound/" + n["e164"].replace("+", "%2B"),
+                        headers={"Authorization": p["key"]})
+    assert st == 200 and at["pathway_id"] == p["pid"], (st, at)
+    assert at["webhook"] == webhook(d, "bland"), at
+    assert [dd["url"] for dd in at["dynamic_data"]] == [webhook(d, "bland")], at
+    # the pathway first, then the look-up alone (a pathway set with it would reset it)
+    binds = [json.loads(q["body"]) for q in sb.requests()
+             if q["method"] == "POST" and q["path"].startswith("/bland/v1/inbound/")]
+    assert [sorted(b) for b in binds] == [["pathway_id", "webhook"],
+                                          ["dynamic_data", "prompt"]], binds
     settle()
     rc, lines, out = sb.ring(n["e164"], CALLER)
     assert any("dynamic_data[0] POST -> 200" in line for line in lines), lines
     assert any('"agent_name"' in line for line in lines), lines
+    assert any("pathway %s takes the call" % p["pid"] in line for line in lines), lines
 
 
 def vapi_attach_credential(sb, e164):
@@ -339,8 +353,6 @@ def test_vapi_end_to_end_with_credential_attached(env, sb, d):
     assert sb.number("vapi", n["e164"]) is None
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: the Vapi PATCH /phone-number/{id} body lacks "
-                   "the provider discriminator and sends null for assistantId/squadId/workflowId")
 def test_vapi_assign_through_the_api(env, sb, d):
     i, p = env.ids, P["vapi"]
     n = buy(d, "vapi")
@@ -348,8 +360,6 @@ def test_vapi_assign_through_the_api(env, sb, d):
     assert r.status == 200, (r, [q["answer"] for q in sb.requests() if q["method"] == "PATCH"])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: a Vapi number bought through the API has no "
-                   "server.credentialId, so Vapi's requests to us are unsigned and get 401")
 def test_vapi_bought_number_gets_signed_requests(env, sb, d):
     n = buy(d, "vapi")
     settle()
@@ -357,8 +367,6 @@ def test_vapi_bought_number_gets_signed_requests(env, sb, d):
     assert out["endedReason"] == "assistant-request-returned-error", lines
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: every Vapi assign drops a credential the "
-                   "operator attached (server is replaced without credentialId)")
 def test_vapi_assign_keeps_an_attached_credential(env, sb, d):
     i, p = env.ids, P["vapi"]
     n = buy(d, "vapi")
@@ -387,9 +395,6 @@ def test_calls_row_attributes_the_inbound_call(env, sb, d):
         n["e164"])
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: nicknames up to 64 characters are accepted "
-                   "and sent to Vapi, whose name has maxLength 40 (a 502 instead of a 400 "
-                   "naming the limit before any provider call)")
 def test_vapi_nickname_limit_checked_before_the_provider(env, sb, d):
     r = api(d, "POST", "/v1/numbers", {"account": "vapi-a", "area_code": "415",
                                        "nickname": "n" * 41})
@@ -397,8 +402,6 @@ def test_vapi_nickname_limit_checked_before_the_provider(env, sb, d):
     assert not [q for q in sb.requests() if q["path"].startswith("/vapi/")], sb.requests()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 12: renames are not sent to the provider "
-                   "(Retell nickname), so its dashboard shows another name")
 def test_retell_rename_reaches_the_provider(env, sb, d):
     n = buy(d, "retell", nickname="Before")
     r = api(d, "PATCH", "/v1/numbers/%d" % n["id"], {"nickname": "After"})
