@@ -7,7 +7,9 @@
 #include <stdint.h>
 
 /*
- * Billing (DESIGN.md, business rule 7).  Money is integer micro-dollars, never floating point.
+ * Billing (the product's rule: a platform rate per agency, default $0.15/min, on the call's
+ * duration, inbound and outbound alike; partial minutes round up; calls that never connect
+ * bill nothing).  Money is integer micro-dollars, never floating point.
  * A plan is a rate per minute plus billing increments "initial/increment" in seconds:
  *
  *   60/60  the default: per started minute, as the product's billing FAQ says (partial minutes
@@ -78,7 +80,9 @@ bool rating_rate_call(bool connected, int64_t duration_ms, const struct rating_p
 size_t rating_format_dollars(int64_t micros, char *buf, size_t size);
 
 /*
- * Provider fields to milliseconds (providers.md, "duration (ms)" row).
+ * Provider fields to milliseconds (README "Usage ledger", the duration per provider: Retell
+ * duration_ms, Vapi endedAt - startedAt as ISO 8601, Bland corrected_duration in seconds or
+ * call_length in minutes).
  *
  * rating_parse_iso8601_ms: an ISO 8601 / RFC 3339 UTC timestamp as Vapi and Bland send it,
  * "YYYY-MM-DDTHH:MM:SS[.f]" then 'Z' or "+hh:mm" / "-hh:mm", with 0..9 fractional digits

@@ -57,7 +57,8 @@ retell_inbound(struct webhook_req *w)
 	webhook_out_lit(w->out, "}}");
 }
 
-/* Disconnection reasons of calls that never connected (providers.md). */
+/* Disconnection reasons of calls that never connected (Retell's call object documents them
+ * among disconnection_reason's values; such calls get no call_started, only call_ended). */
 static const char *const retell_not_connected[] = {
 	"dial_failed", "dial_no_answer", "dial_busy", "invalid_destination",
 };

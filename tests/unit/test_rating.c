@@ -311,7 +311,7 @@ static int64_t iso(const char *s)
 static void test_iso8601_fixtures(void **state)
 {
 	(void)state;
-	/* shared/fixtures/vapi/end-of-call-report.json: the same call as retell/call_ended.json. */
+	/* tests/fixtures/vapi/end-of-call-report.json: the same call as retell/call_ended.json. */
 	assert_int_equal(iso("2024-05-02T00:07:55.945Z"), INT64_C(1714608475945));
 	assert_int_equal(iso("2024-05-02T00:08:11.736Z"), INT64_C(1714608491736));
 	assert_int_equal(iso("2024-05-02T00:08:11.736Z") - iso("2024-05-02T00:07:55.945Z"), 15791);
