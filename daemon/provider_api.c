@@ -10,19 +10,15 @@
 
 #include "provider_api.h"
 #include "providers/papi_util.h"
+#include "providers/registry.h"
 
-const struct provider_api *provider_api_get(enum provider_id p)
+/* The provider's REST API ops, from the one registry (daemon/providers/registry.c). */
+const struct provider_api *
+provider_api_get(enum provider_id p)
 {
-	switch (p) {
-	case PROVIDER_RETELL:
-		return &provider_api_retell;
-	case PROVIDER_VAPI:
-		return &provider_api_vapi;
-	case PROVIDER_BLAND:
-		return &provider_api_bland;
-	default:
-		return NULL;
-	}
+	const struct provider_ops *ops = provider_ops_get(p);
+
+	return ops ? ops->api : NULL;
 }
 
 bool
