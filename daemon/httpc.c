@@ -115,7 +115,7 @@ httpc_finish(struct httpc_call *c, struct evhttp_request *req)
 		r.detail = detail;
 	}
 	log_debug("httpc: %s %s%s -> %d %s", c->method, c->host, c->path, r.status,
-		r.detail ? r.detail : "");
+		r.detail ? log_esc(r.detail) : "");
 	c->done(c->arg, &r);
 	free(body);
 }

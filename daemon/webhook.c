@@ -149,7 +149,7 @@ webhook_route(struct webhook_req *w, const char *number, struct route_answer *an
 	routes_lookup(w->snap, w->acct, key, ans);
 	METRICS_INC(route_lookups, ans->result);
 	log_debug("webhook: %s/%s %s %s -> %s", provider_name(w->acct->provider), w->acct->slug,
-		webhook_event_name(w->event), number, route_result_name(ans->result));
+		webhook_event_name(w->event), log_esc(number), route_result_name(ans->result));
 	return true;
 }
 
