@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from helpers import SLOW, callrouted_bin, daemon_env, http_request
+from helpers import SLOW, callrouted_bin, daemon_env, http_request, wait_for
 
 CTL = callrouted_bin().parent / "callroutectl"
 
@@ -99,12 +99,20 @@ class Api:
     def json(self, *args):
         return json.loads(ok(self(*args, "--json")).stdout)
 
+    def wait_database(self):
+        # /readyz can answer 200 before the admin API's own database connection is up, and the
+        # API then answers 503 "try again" for a few ms (as test_admin_api.py waits it out)
+        wait_for(lambda: http_request(self.d.admin_port, "GET", "/v1/numbers?limit=1", None,
+                                      {"Authorization": "Bearer " + self.token}).status != 503,
+                 10.0 * SLOW, what="the admin API's database connection")
+        return self
+
 
 @pytest.fixture
 def agency_api(env, daemon, ctl_bin):
     """An agency-A token and a callroutectl bound to the running daemon."""
     _, token = create_token(env, env.ids.agency_a, name="tests")
-    return Api(daemon, token)
+    return Api(daemon, token).wait_database()
 
 
 def table(text):
@@ -656,7 +664,7 @@ def prov_api(env, fake, pki, ctl_bin):
     d.values["public_url"] = "http://127.0.0.1:%d" % d.port
     d.start()
     _, token = create_token(env, env.ids.agency_a, name="provider tests")
-    return Api(d, token)
+    return Api(d, token).wait_database()
 
 
 def _row(env, nid):
