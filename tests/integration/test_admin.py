@@ -3,7 +3,10 @@
 
 import signal
 
-from helpers import NUM_RET1, SLOW, retell_inbound, wait_for
+from support.build import SLOW
+from support.data import NUM_RET1
+from support.polling import wait_for
+from support.signing import retell_inbound
 
 
 def test_healthz(env, daemon):

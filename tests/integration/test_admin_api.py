@@ -10,12 +10,15 @@ import urllib.parse
 
 import pytest
 
-from admin_api_helpers import (KEYS, VAPI_CREDENTIAL, set_vapi_credential, TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B,
-                               TOKEN_REVOKED, api, assert_error, insert_tokens, number_row,
-                               numbers_snapshot, until_routed)
-from fake_provider import FakeProvider, make_test_pki
-from helpers import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, NUM_RET2, NUM_RET_FREE,
-                     NUM_VAPI1, NUM_VAPI_BEARER, SLOW, sw, wait_for)
+from support.admin_api import (KEYS, TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B, TOKEN_REVOKED,
+                               VAPI_CREDENTIAL, api, assert_error, insert_tokens, number_row,
+                               numbers_snapshot, set_vapi_credential, until_routed)
+from support.build import SLOW
+from support.data import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, NUM_RET2, NUM_RET_FREE,
+                          NUM_VAPI1, NUM_VAPI_BEARER)
+from support.fake_provider import FakeProvider, make_test_pki
+from support.polling import wait_for
+from support.signing import sw
 
 TO = "+14155550188"
 

@@ -15,10 +15,11 @@ import time
 
 import pytest
 
-from admin_api_helpers import TOKEN_A, api, insert_tokens
-from hardening_helpers import OPEN_CONNS, RawConn
-from helpers import SLOW, wait_for
-from ops_helpers import scrape
+from support.admin_api import TOKEN_A, api, insert_tokens
+from support.build import SLOW
+from support.polling import wait_for
+from support.rawhttp import OPEN_CONNS, RawConn
+from support.scrape import scrape
 
 MAX_CONNS = 4
 LIMITS = {"admin_max_connections": MAX_CONNS, "admin_max_header_bytes": 2048,

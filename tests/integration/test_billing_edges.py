@@ -15,15 +15,16 @@ import psycopg
 import pytest
 from psycopg import errors
 
-import helpers
-from helpers import (NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1, REPO, SLOW, daemon_env,
-                     wait_for)
-from ledger_helpers import (T0_MS, bland_post_call, calls_rows, iso, ledger_rows, new_id,
+from support.build import REPO, SLOW, callrouted_bin, daemon_env, run_cli
+from support.data import NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1
+from support.ledger import (T0_MS, bland_post_call, calls_rows, iso, ledger_rows, new_id,
                             post_bland, post_retell, post_vapi, retell_event, vapi_end,
                             wait_drained)
+from support.net import free_port
+from support.polling import wait_for
 
 INSTANCE = "edges-1"
-CTL = helpers.callrouted_bin().parent / "callroutectl"
+CTL = callrouted_bin().parent / "callroutectl"
 H48_MS = 48 * 3600 * 1000
 
 
@@ -93,8 +94,8 @@ def apply_up_to(conn, version):
 
 def migrate_conf(e):
     return e.write_conf("migrate", {"database_url": e.database_url, "state_dir": str(e.tmp),
-                                    "listen": "127.0.0.1:%d" % helpers.free_port(),
-                                    "admin_listen": "127.0.0.1:%d" % helpers.free_port()})
+                                    "listen": "127.0.0.1:%d" % free_port(),
+                                    "admin_listen": "127.0.0.1:%d" % free_port()})
 
 
 # ---- 4. plans: the schema refuses what rating refuses ----
@@ -135,7 +136,7 @@ def test_migration_names_plans_outside_and_changes_nothing(bare_env):
     bad2 = one("INSERT INTO agencies (name, billing_increment_s) VALUES ('slow', 7200) "
                "RETURNING id")
     conf = migrate_conf(e)
-    r = helpers.run_cli("-c", conf, "--migrate")
+    r = run_cli("-c", conf, "--migrate")
     out = r.stdout + r.stderr
     assert r.returncode == 1, out
     assert "agencies %d, %d have a plan the daemon cannot bill" % (bad1, bad2) in out, out
@@ -145,7 +146,7 @@ def test_migration_names_plans_outside_and_changes_nothing(bare_env):
     assert not one("SELECT to_regclass('ledger_rejects') IS NOT NULL")
     e.sql("UPDATE agencies SET rate_micros_per_min = 100000000 WHERE id = %s", bad1)
     e.sql("UPDATE agencies SET billing_increment_s = 3600 WHERE id = %s", bad2)
-    r = helpers.run_cli("-c", conf, "--migrate")
+    r = run_cli("-c", conf, "--migrate")
     assert r.returncode == 0, r.stdout + r.stderr
     assert schema_version(e.conn) == target_version()
 
@@ -395,7 +396,7 @@ def test_second_end_event_with_another_duration(env, ld):
 
 def _migrate_at_once(e, n=4):
     conf = migrate_conf(e)
-    procs = [subprocess.Popen([str(helpers.callrouted_bin()), "-c", str(conf), "--migrate"],
+    procs = [subprocess.Popen([str(callrouted_bin()), "-c", str(conf), "--migrate"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               env=daemon_env()) for _ in range(n)]
     outs = []

@@ -10,7 +10,11 @@ import subprocess
 
 import pytest
 
-from helpers import SLOW, callrouted_bin, daemon_env, http_request, wait_for
+from support.admin_api import until_routed
+from support.build import SLOW, callrouted_bin, daemon_env
+from support.fake_provider import FakeProvider, make_test_pki
+from support.net import http_request
+from support.polling import wait_for
 
 CTL = callrouted_bin().parent / "callroutectl"
 
@@ -232,7 +236,7 @@ def test_https_url_is_refused(ctl_bin):
 
 
 def test_daemon_not_running_exits_1(ctl_bin):
-    from helpers import free_port
+    from support.net import free_port
     r = ctl("--url", "http://127.0.0.1:%d" % free_port(), "--token", "t", "numbers", "list")
     assert r.returncode == 1, r
     assert "no answer" in r.stderr, r.stderr
@@ -630,8 +634,6 @@ def test_usage(env, ctl_bin):
 
 # ---- writes through a provider: the fake HTTPS provider of the admin API tests ----
 
-from admin_api_helpers import until_routed  # noqa: E402
-from fake_provider import FakeProvider, make_test_pki  # noqa: E402
 
 # account slug, agent (Ids attribute), its provider agent id
 PROV = {

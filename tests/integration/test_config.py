@@ -3,7 +3,8 @@
 
 import re
 
-from helpers import free_port, run_cli
+from support.build import run_cli
+from support.net import free_port
 
 
 def conf_lines(tmp_path, lines, name="t.conf"):

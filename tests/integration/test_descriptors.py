@@ -19,11 +19,14 @@ import time
 
 import pytest
 
-import helpers
-from hardening_helpers import OPEN_CONNS, RawConn, raise_nofile, raw_request, signed_raw
-from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, body_bytes, retell_inbound, sw, wait_for
-from ledger_helpers import ledger_rows, new_id, retell_event, wait_drained
-from ops_helpers import scrape
+from support.build import SLOW, callrouted_bin, daemon_env
+from support.data import NUM_RET1, RETELL_KEY, RETELL_SLUG
+from support.ledger import ledger_rows, new_id, retell_event, wait_drained
+from support.load import raise_nofile
+from support.polling import wait_for
+from support.rawhttp import OPEN_CONNS, RawConn, raw_request, signed_raw
+from support.scrape import scrape
+from support.signing import body_bytes, retell_inbound, sw
 
 
 @pytest.fixture(autouse=True)
@@ -197,9 +200,9 @@ def test_nofile_warning_when_the_hard_limit_is_low(env):
     d.write_config()
     # start under a hard limit of 1024: the configuration may need more (warn, not refuse)
     d._log = open(d.log_path, "ab")
-    d.proc = subprocess.Popen(["prlimit", "--nofile=1024:1024", str(helpers.callrouted_bin()),
+    d.proc = subprocess.Popen(["prlimit", "--nofile=1024:1024", str(callrouted_bin()),
                                "-c", str(d.conf_path)], stdout=d._log,
-                              stderr=subprocess.STDOUT, env=helpers.daemon_env(),
+                              stderr=subprocess.STDOUT, env=daemon_env(),
                               cwd=str(d.workdir))
     d.wait_ready()
     assert "is below the" in d.log() and "RLIMIT_NOFILE 1024" in d.log(), d.log_tail()

@@ -22,13 +22,14 @@ from types import SimpleNamespace
 
 import pytest
 
-import helpers
-from conftest import Env
-from hardening_helpers import (OPEN_CONNS, RawConn, drip_worker, figures, flood_worker, fmt,
-                               raise_nofile, raw_request, signed_parts, signed_raw)
-from helpers import (NUM_BLAND1, NUM_RET1, NUM_RET2, NUM_RET_FREE, NUM_VAPI1, bland_dynamic,
-                     retell_inbound, vapi_assistant_request, wait_for)
-from ops_helpers import scrape
+from support.data import (NUM_BLAND1, NUM_RET1, NUM_RET2, NUM_RET_FREE, NUM_VAPI1,
+                          insert_standard_data)
+from support.env import Env
+from support.load import drip_worker, figures, flood_worker, fmt, raise_nofile
+from support.polling import wait_for
+from support.rawhttp import OPEN_CONNS, RawConn, raw_request, signed_parts, signed_raw
+from support.scrape import scrape
+from support.signing import bland_dynamic, retell_inbound, vapi_assistant_request
 
 W = "/v1/webhooks/retell/ret-a"
 HDR = "callrouted_http_"
@@ -52,7 +53,7 @@ def menv(pg, binary, tmp_path_factory):
     e = Env(pg, tmp_path_factory.mktemp("hardening"), holder)
     e.create_db()
     e.migrate()
-    e.ids = helpers.insert_standard_data(e.conn)
+    e.ids = insert_standard_data(e.conn)
     yield e
     e.finish()
 
@@ -469,11 +470,12 @@ def test_pipelined_fifty_in_one_write(hd):
 def test_pipelined_call_event_waits_for_its_fsync_in_order(hd):
     """A call event (answered after its journal fsync) pipelined before routing requests:
     answers come back in request order."""
-    from ledger_helpers import new_id, retell_event
+    from support.ledger import new_id, retell_event
     import json as _json
     body = _json.dumps(retell_event("call_ended", new_id("pipe"), "inbound", NUM_RET1),
                        separators=(",", ":")).encode()
-    from helpers import RETELL_KEY, sw
+    from support.data import RETELL_KEY
+    from support.signing import sw
     ev = raw_request("POST", W, body, [("Content-Type", "application/json")]
                      + list(sw.retell_headers(RETELL_KEY, body).items()))
     c = RawConn(hd.port)
@@ -682,7 +684,8 @@ def test_1mib_body_with_content_length_gets_413_not_reset(hd):
 
 def test_body_of_exactly_max_body_bytes_accepted(hd):
     import json as _json
-    from helpers import RETELL_KEY, sw
+    from support.data import RETELL_KEY
+    from support.signing import sw
     obj = sw.retell_call_inbound(NUM_RET1)
     base = len(_json.dumps(dict(obj, pad=""), separators=(",", ":")))
     obj["pad"] = "x" * (MAX_BODY - base)
@@ -987,13 +990,13 @@ VG_LINE = re.compile(r"^==\d+== ", re.M)
 @pytest.mark.skipif(os.environ.get("CALLROUTED_SANITIZE") == "1",
                     reason="valgrind cannot run an AddressSanitizer binary; the plain build's "
                            "run of this suite covers it")
-def test_valgrind_core_cases(env, monkeypatch):
-    from ledger_helpers import (bland_post_call, ledger_rows, new_id, post_bland, post_retell,
+def test_valgrind_core_cases(env):
+    from support.ledger import (bland_post_call, ledger_rows, new_id, post_bland, post_retell,
                                 post_vapi, retell_event, vapi_end, wait_drained)
-    monkeypatch.setattr(helpers, "VALGRIND", True)
-    monkeypatch.setattr(helpers, "SLOW", 6.0)
     t0 = time.monotonic()
-    d = env.start({"workers": 1, "max_body_bytes": MAX_BODY, "request_timeout": "3s"})
+    # under valgrind, with a valgrind build's timeouts (d.slow)
+    d = env.start({"workers": 1, "max_body_bytes": MAX_BODY, "request_timeout": "3s"},
+                  valgrind=True)
     started = time.monotonic() - t0
     assert d.proc.args[0] == "valgrind", d.proc.args
     routes_ok(d, "valgrind retell")
@@ -1054,7 +1057,7 @@ KILL_BACKENDS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
 
 
 def test_backends_killed_while_ledger_drains(env):
-    from ledger_helpers import (count, ledger_ids, new_id, parallel, post_retell, retell_event,
+    from support.ledger import (count, ledger_ids, new_id, parallel, post_retell, retell_event,
                                 wait_drained)
     d = env.start({"instance_name": "drain-kill"})
     ids = [new_id("dk%03d" % n) for n in range(600)]
@@ -1113,7 +1116,7 @@ def _mount(*args):
 
 
 def test_journal_read_only_503_then_recovers(env):
-    from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
+    from support.ledger import ledger_ids, new_id, post_retell, retell_event, wait_drained
     state = env.tmp / "state-ro"
     jdir = state / "journal"
     jdir.mkdir(parents=True)

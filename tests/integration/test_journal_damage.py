@@ -11,10 +11,12 @@ import struct
 
 import pytest
 
-import helpers
-from conftest import Env
-from helpers import NUM_RET1, free_port, wait_for
-from ledger_helpers import ledger_ids, count, new_id, post_retell, retell_event, wait_drained
+from support.build import SLOW
+from support.data import NUM_RET1, insert_standard_data
+from support.env import Env
+from support.ledger import count, ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.net import free_port
+from support.polling import wait_for
 
 HDR = 16
 RUNS, PER_RUN = 3, 4
@@ -51,7 +53,7 @@ def build(env):
         return _built
     a = env.start(name="seed")
     snap = a.state_dir / "routes.snapshot"
-    wait_for(lambda: snap.exists() and snap.stat().st_size > 0, 10.0 * helpers.SLOW,
+    wait_for(lambda: snap.exists() and snap.stat().st_size > 0, 10.0 * SLOW,
              what="the route snapshot")
     assert a.stop() == 0, a.log_tail()
     closed = env.pg.url(env.dbname, port=free_port())
@@ -94,7 +96,7 @@ def fresh_env(env, tag):
     e.tmp.mkdir()
     e.create_db()
     e.migrate()
-    e.ids = helpers.insert_standard_data(e.conn)
+    e.ids = insert_standard_data(e.conn)
     assert e.ids.agent_ret1 == env.ids.agent_ret1 and e.ids.num_ret1 == env.ids.num_ret1
     return e
 
@@ -193,7 +195,7 @@ def test_damaged_journal_loses_only_what_is_damaged(env, shape):
                     name="after")
         wait_drained(d)
         want = set(b["ids"]) - lost
-        wait_for(lambda: set(ledger_ids(e.conn)) >= want, 10.0 * helpers.SLOW,
+        wait_for(lambda: set(ledger_ids(e.conn)) >= want, 10.0 * SLOW,
                  what="the intact events in the ledger")
         got = ledger_ids(e.conn)
         assert set(got) == want, "ledger: missing %r, extra %r" % (
@@ -207,7 +209,7 @@ def test_damaged_journal_loses_only_what_is_damaged(env, shape):
         def kept():
             have = sorted(p.read_bytes() for p in qdir.iterdir()) if qdir.is_dir() else []
             return have == sorted(damaged.values())
-        wait_for(kept, 5.0 * helpers.SLOW, what="the damaged segments in quarantine/")
+        wait_for(kept, 5.0 * SLOW, what="the damaged segments in quarantine/")
         m = metrics(d)
         assert m["callrouted_journal_quarantined_segments_total"] == len(quarantined), m
         assert (m["callrouted_journal_corrupt_records_total"] > 0) == bool(lost), m

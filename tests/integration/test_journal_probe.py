@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 
-import helpers
-from helpers import NUM_RET1, wait_for
-from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.build import SLOW
+from support.data import NUM_RET1
+from support.ledger import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.polling import wait_for
 
 
 def _mount_tmpfs(path):
@@ -54,11 +55,11 @@ def test_not_writable_journal_recovers_without_traffic(env):
         statuses = [post_retell(d, retell_event("call_ended", new_id("full"), "inbound",
                                                 NUM_RET1)).status for _ in range(30)]
         assert statuses[-3:] == [503] * 3, statuses
-        wait_for(lambda: d.readyz().status == 503, 5.0 * helpers.SLOW,
+        wait_for(lambda: d.readyz().status == 503, 5.0 * SLOW,
                  what="/readyz 503 while the journal cannot be written")
         filler.unlink()
         # no event is sent: the writer's probe alone must see the disk usable again
-        _, waited = wait_for(lambda: d.readyz().status == 200, 5.0 * helpers.SLOW,
+        _, waited = wait_for(lambda: d.readyz().status == 200, 5.0 * SLOW,
                              what="/readyz 200 again without traffic")
         print("journal writable again %.2f s after the disk was freed" % waited)
         assert "journal: writable again" in d.log(), d.log_tail(20)

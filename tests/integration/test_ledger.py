@@ -13,14 +13,16 @@ import time
 import psycopg
 import pytest
 
-import helpers
-from conftest import Env
-from helpers import (NUM_B1, NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1, RETELL_B_KEY,
-                     RETELL_B_SLUG, wait_for)
-from ledger_helpers import (BLAND_LIVE_EVENT, CALLEE, CUSTOMER, T0_MS, RestartablePg, amount,
-                            billed_seconds, bland_post_call, calls_rows, count, journal,
-                            ledger_ids, ledger_rows, new_id, parallel, post_bland, post_retell,
-                            post_vapi, retell_event, vapi_end, vapi_in_progress, wait_drained)
+from support.build import SLOW
+from support.cluster import RestartablePg
+from support.data import (NUM_B1, NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1, RETELL_B_KEY,
+                          RETELL_B_SLUG, insert_standard_data)
+from support.env import Env
+from support.ledger import (BLAND_LIVE_EVENT, CALLEE, CUSTOMER, T0_MS, amount, billed_seconds,
+                            bland_post_call, calls_rows, count, journal, ledger_ids, ledger_rows,
+                            new_id, parallel, post_bland, post_retell, post_vapi, retell_event,
+                            vapi_end, vapi_in_progress, wait_drained)
+from support.polling import wait_for
 
 INSTANCE = "ledger-test-1"
 
@@ -38,7 +40,7 @@ def ok(r):
 
 
 def wait_ledger_row(env, call_id, timeout=5.0):
-    return wait_for(lambda: ledger_rows(env.conn, call_id), timeout * helpers.SLOW,
+    return wait_for(lambda: ledger_rows(env.conn, call_id), timeout * SLOW,
                     interval=0.01, what="the ledger row of %s" % call_id)
 
 
@@ -284,7 +286,7 @@ def test_plan_change_applies_to_later_calls_only(env, ld):
     env.sql("UPDATE agencies SET rate_micros_per_min = 200000, billing_initial_s = 1, "
             "billing_increment_s = 1 WHERE id = %s", i.agency_a)
     # the change reaches the route table (a new generation) before the later call
-    wait_for(lambda: ld.readyz().json()["generation"] > gen0, 5.0 * helpers.SLOW,
+    wait_for(lambda: ld.readyz().json()["generation"] > gen0, 5.0 * SLOW,
              what="the agency change to reach the route table")
     ok(post_retell(ld, retell_event("call_ended", later, "inbound", NUM_RET1, duration_ms=15791)))
     wait_drained(ld)
@@ -329,7 +331,7 @@ def own_env(own_pg, binary, tmp_path, request):
     e = Env(own_pg, tmp_path, request.node)
     e.create_db()
     e.migrate()
-    e.ids = helpers.insert_standard_data(e.conn)
+    e.ids = insert_standard_data(e.conn)
     yield e
     e.finish()
 
@@ -357,11 +359,11 @@ def test_events_accepted_while_postgres_is_down(own_env, own_pg):
     own_pg.start_again()
     t1 = time.monotonic()
     e.conn = own_pg.connect(e.dbname)
-    _, took = wait_for(lambda: count(e.conn, "usage_ledger") >= 200, 5.0 * helpers.SLOW,
+    _, took = wait_for(lambda: count(e.conn, "usage_ledger") >= 200, 5.0 * SLOW,
                        interval=0.02, what="200 ledger rows after PostgreSQL's restart")
     print("200 ledger rows %.2f s after PostgreSQL accepted connections again "
           "(%.2f s after pg_ctl start was called)" % (took, time.monotonic() - t0))
-    assert took + (t1 - t0) <= 5.0 * helpers.SLOW
+    assert took + (t1 - t0) <= 5.0 * SLOW
     wait_drained(d)
     got = ledger_ids(e.conn)
     assert len(got) == 200 and set(got) == set(ids) and set(got.values()) == {1}, got
@@ -394,7 +396,7 @@ def test_sigkill_mid_burst_loses_nothing_answered(env):
     results = {}
     t = threading.Thread(target=lambda: results.update(parallel(send, ids, threads=8)))
     t.start()
-    wait_for(lambda: len(answered) >= 300, 30.0 * helpers.SLOW, interval=0.001,
+    wait_for(lambda: len(answered) >= 300, 30.0 * SLOW, interval=0.001,
              what="300 events answered")
     d.proc.send_signal(signal.SIGKILL)
     d.proc.wait()
@@ -496,7 +498,7 @@ def test_journal_disk_full_503_then_recovers(env):
         filler.unlink()
         after = [send(new_id("post")) for _ in range(20)]
         assert after == [200] * 20, after
-        wait_for(lambda: d.readyz().status == 200, 5.0 * helpers.SLOW,
+        wait_for(lambda: d.readyz().status == 200, 5.0 * SLOW,
                  what="/readyz 200 again once the journal is writable")
         wait_drained(d)
         got = ledger_ids(env.conn)
@@ -556,8 +558,8 @@ def test_end_event_reaches_ledger_within_1s(env, ld):
     for _ in range(5):
         cid = new_id("lat")
         ok(post_retell(ld, retell_event("call_ended", cid, "inbound", NUM_RET1)))
-        _, took = wait_for(lambda: ledger_rows(env.conn, cid), 1.0 * helpers.SLOW,
+        _, took = wait_for(lambda: ledger_rows(env.conn, cid), 1.0 * SLOW,
                            interval=0.002, what="the ledger row within 1 s")
         delays.append(took)
     print("answer 200 -> ledger row: " + ", ".join("%.1f ms" % (t * 1000) for t in delays))
-    assert max(delays) <= 1.0 * helpers.SLOW
+    assert max(delays) <= 1.0 * SLOW

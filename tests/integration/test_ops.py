@@ -14,11 +14,15 @@ import uuid
 
 import pytest
 
-import helpers
-from helpers import (DEFAULT_VAPI_NO_AGENT, NUM_RET1, NUM_RET_FREE, NUM_UNKNOWN, RETELL_KEY,
-                     RETELL_SLUG, SLOW, retell_inbound, run_cli, signed_post,
-                     vapi_assistant_request, wait_for)
-from ops_helpers import NotifySocket, Scrape, env_daemon, fields, scrape
+from support import net as helpers  # for helpers.free_port, helpers.http_request
+from support.build import SLOW, run_cli
+from support.data import (DEFAULT_VAPI_NO_AGENT, NUM_RET1, NUM_RET_FREE, NUM_UNKNOWN, RETELL_KEY,
+                          RETELL_SLUG)
+from support.env import env_daemon
+from support.notify import NotifySocket, fields
+from support.polling import wait_for
+from support.scrape import Scrape, scrape
+from support.signing import retell_inbound, signed_post, vapi_assistant_request
 
 WATCHDOG_USEC = 1000000  # pings every 500 ms
 

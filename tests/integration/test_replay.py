@@ -3,12 +3,11 @@
 
 import json
 
-import helpers
-from helpers import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, RETELL_KEY, RETELL_SLUG,
-                     SLOW, wait_for)
-from ops_helpers import scrape
-
-sw = helpers.sw
+from support.build import SLOW
+from support.data import BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, RETELL_KEY, RETELL_SLUG
+from support.polling import wait_for
+from support.scrape import scrape
+from support.signing import sw
 
 
 def bland_post_call(call_id):

@@ -5,8 +5,10 @@ by an earlier run."""
 
 import time
 
-from helpers import (NUM_RET1, NUM_RET2, NUM_RET_FREE, NUM_VAPI1, free_port, retell_inbound,
-                     vapi_assistant_request, wait_for)
+from support.data import NUM_RET1, NUM_RET2, NUM_RET_FREE, NUM_VAPI1
+from support.net import free_port
+from support.polling import wait_for
+from support.signing import retell_inbound, vapi_assistant_request
 
 KILL_BACKENDS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE datname = current_database() AND pid <> pg_backend_pid()")

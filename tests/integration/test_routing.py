@@ -8,11 +8,12 @@ import time
 
 import pytest
 
-from helpers import (BLAND_SLUG, DEFAULT_VAPI_NO_AGENT, NUM_B1, NUM_BLAND1, NUM_RET1, NUM_RET2,
-                     NUM_RET_FREE, NUM_UNKNOWN, NUM_VAPI1, NUM_VAPI_BEARER, RETELL_B_KEY,
-                     RETELL_B_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_BEARER_SECRET, VAPI_BEARER_SLUG,
-                     VAPI_SECRET, VAPI_SLUG, bland_dynamic, meta, retell_inbound, sw,
-                     vapi_assistant_request, variables, wait_for)
+from support.data import (BLAND_SLUG, DEFAULT_VAPI_NO_AGENT, NUM_B1, NUM_BLAND1, NUM_RET1,
+                          NUM_RET2, NUM_RET_FREE, NUM_UNKNOWN, NUM_VAPI1, NUM_VAPI_BEARER,
+                          RETELL_B_KEY, RETELL_B_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_BEARER_SECRET,
+                          VAPI_BEARER_SLUG, VAPI_SECRET, VAPI_SLUG, meta, variables)
+from support.polling import wait_for
+from support.signing import bland_dynamic, retell_inbound, sw, vapi_assistant_request
 
 # The fixture files' exact text (pretty-printed, as providers may send it), to_number replaced.
 RETELL_CALL_INBOUND_FIXTURE = """{
@@ -311,7 +312,8 @@ def test_send_webhook_tool(env, daemon):
     """tools/send-webhook end to end: prints the status line and the body, exit 0 on 2xx."""
     import subprocess
 
-    from helpers import BLAND_SECRET, REPO
+    from support.build import REPO
+    from support.data import BLAND_SECRET
     url = "http://127.0.0.1:%d" % daemon.port
     tool = str(REPO / "tools" / "send-webhook")
     cases = [

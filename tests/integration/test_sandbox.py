@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from admin_api_helpers import api
-from helpers import sw
-from sandbox_helpers import (SANDBOX, VAPI_CREDENTIAL, SandboxProc, calls_of, ledger_of,
-                             load_sandbox_module, settle, start_daemon, wait_call, wait_ledger)
+from support.admin_api import VAPI_CREDENTIAL, api
+from support.sandbox import (SANDBOX, SandboxProc, calls_of, ledger_of, load_sandbox_module,
+                             settle, start_daemon, wait_call, wait_ledger)
+from support.signing import sw
 
 TO = "+14155550188"
 CALLER = "+14155550123"

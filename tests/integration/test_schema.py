@@ -7,7 +7,9 @@ import psycopg
 import pytest
 from psycopg import errors
 
-from helpers import NUM_RET1, SLOW, run_cli, wait_for
+from support.build import SLOW, run_cli
+from support.data import NUM_RET1
+from support.polling import wait_for
 
 
 # ---- 4. constraints ----
@@ -95,7 +97,7 @@ def test_migrate_is_idempotent(bare_env):
 
 
 def test_migrate_refuses_unreachable_database(bare_env, tmp_path):
-    from helpers import free_port
+    from support.net import free_port
     conf = bare_env.write_conf("m", {"database_url": bare_env.pg.url(bare_env.dbname,
                                                                      port=free_port()),
                                      "state_dir": str(tmp_path)})

@@ -1,7 +1,7 @@
 # test_signing: tools/send-webhook signs exactly like the providers (vectors of fixtures/signatures.json).
 """The signing functions the suite relies on, checked against known vectors (no daemon needed)."""
 
-from helpers import sw
+from support.signing import sw
 
 
 def test_retell_sdk_vector():

@@ -9,8 +9,10 @@ import signal
 import stat
 import subprocess
 
-from helpers import NUM_RET1, SLOW, callrouted_bin, daemon_env, retell_inbound
-from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.build import SLOW, callrouted_bin, daemon_env
+from support.data import NUM_RET1
+from support.ledger import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.signing import retell_inbound
 
 
 def ok_event(d):

@@ -13,8 +13,11 @@ import http.client
 import threading
 import time
 
-from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, body_bytes, sw, wait_for
-from ledger_helpers import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.build import SLOW
+from support.data import NUM_RET1, RETELL_KEY, RETELL_SLUG
+from support.ledger import ledger_ids, new_id, post_retell, retell_event, wait_drained
+from support.polling import wait_for
+from support.signing import body_bytes, sw
 
 CYCLES = 10
 SENDERS = 6

@@ -11,11 +11,11 @@ import subprocess
 import time
 import warnings
 
-import helpers
-from helpers import NUM_RET1, RETELL_KEY, RETELL_SLUG, SLOW, wait_for
-from ops_helpers import scrape
-
-sw = helpers.sw
+from support.build import SLOW
+from support.data import NUM_RET1, RETELL_KEY, RETELL_SLUG
+from support.polling import wait_for
+from support.scrape import scrape
+from support.signing import sw
 
 
 def make_cert(dirpath, name):

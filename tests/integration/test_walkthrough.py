@@ -21,7 +21,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from helpers import REPO, SANITIZE, SLOW, callrouted_bin, daemon_env, free_port, wait_for
+from support.build import REPO, SANITIZE, SLOW, callrouted_bin, daemon_env
+from support.net import free_port
+from support.polling import wait_for
 
 README = REPO / "README.md"
 RUN = REPO / "tools" / "run"

@@ -4,9 +4,10 @@
 import json
 import time
 
-from helpers import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, NUM_VAPI1, NUM_VAPI_BEARER,
-                     RETELL_KEY, RETELL_SLUG, VAPI_BEARER_SECRET, VAPI_BEARER_SLUG, VAPI_SECRET,
-                     VAPI_SLUG, signed_post, sw)
+from support.data import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, NUM_VAPI1,
+                          NUM_VAPI_BEARER, RETELL_KEY, RETELL_SLUG, VAPI_BEARER_SECRET,
+                          VAPI_BEARER_SLUG, VAPI_SECRET, VAPI_SLUG)
+from support.signing import signed_post, sw
 
 UNAUTHORIZED = {"error": "unauthorized"}
 

@@ -1,4 +1,4 @@
-# sandbox_helpers: runs tools/sandbox (the provider emulator) and points a daemon's accounts at it.
+# sandbox: runs tools/sandbox (the provider emulator) and points a daemon's accounts at it.
 """Support code for test_sandbox.py: the sandbox as a separate process (serve), its control
 endpoint, the ring command line, and a daemon whose provider accounts use the sandbox."""
 
@@ -12,12 +12,13 @@ import subprocess
 import sys
 import time
 
-from admin_api_helpers import api, insert_tokens
-from helpers import REPO, SLOW, wait_for
+from support.admin_api import api, insert_tokens
+from support.build import REPO, SLOW
+from support.polling import wait_for
 
 SANDBOX = REPO / "tools" / "sandbox"
 
-# The standard data's accounts (helpers.insert_standard_data), as the sandbox knows them.
+# The standard data's accounts (support.data.insert_standard_data), as the sandbox knows them.
 ACCOUNTS = ["retell:retell-key-a", "vapi:vapi-api-key-a:vapi-secret-a:hmac:cred-vapi-a",
             "bland:bland-api-key-a:bland-secret-a"]
 VAPI_CREDENTIAL = "cred-vapi-a"

@@ -1,12 +1,14 @@
-# admin_api_helpers: tokens, the admin API client and routing probes for test_admin_api.
-"""Support code for test_admin_api.py."""
+# admin_api: tokens, the admin API client and routing probes for test_admin_api.
+"""The admin API's tokens and client, for test_admin_api.py and the other admin API tests."""
 
 import hashlib
 import json
 
-from helpers import (BLAND_SECRET, BLAND_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_SECRET, VAPI_SLUG,
-                     bland_dynamic, http_request, retell_inbound, vapi_assistant_request,
-                     wait_for)
+from support.data import (BLAND_SECRET, BLAND_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_SECRET,
+                          VAPI_SLUG)
+from support.net import http_request
+from support.polling import wait_for
+from support.signing import bland_dynamic, retell_inbound, vapi_assistant_request
 
 LIVE = 1.0   # seconds within which an API change must be routed
 
@@ -16,7 +18,7 @@ TOKEN_PORTAL = "cr_test_portal_acme_55c1"      # client "Acme Dental" of agency 
 TOKEN_PORTAL_B = "cr_test_portal_b_90e2"       # client "B Client" of agency B
 TOKEN_REVOKED = "cr_test_revoked_a_0b3e"
 
-# API keys of the standard data (helpers.insert_standard_data)
+# API keys of the standard data (support.data.insert_standard_data)
 KEYS = {"ret-a": "retell-key-a", "ret-b": "retell-key-b", "vapi-a": "vapi-api-key-a",
         "vapi-bearer-a": "vapi-api-key-a2", "bland-a": "bland-api-key-a"}
 

@@ -1,5 +1,5 @@
-# ledger_helpers: call-event payloads of each provider, ledger queries and a restartable cluster.
-"""Support code of test_ledger.py.
+# ledger: call-event payloads of each provider, their signed posts, and ledger queries.
+"""Call events and the ledger, for test_ledger.py and the other tests of the usage ledger.
 
 The payload builders start from the shapes of tests/fixtures/{retell,vapi,bland}/*.json
 (copied here, so the suite does not depend on files outside the repository) and substitute the
@@ -13,9 +13,10 @@ import threading
 import time
 import uuid
 
-import helpers
-from helpers import (BLAND_SECRET, BLAND_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_SECRET, VAPI_SLUG,
-                     PgCluster, wait_for)
+from support.data import (BLAND_SECRET, BLAND_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_SECRET,
+                          VAPI_SLUG)
+from support.polling import wait_for
+from support.signing import signed_post
 
 CUSTOMER = "+14155550123"
 CALLEE = "+14155550199"
@@ -163,7 +164,7 @@ def retell_event(event, call_id, direction, ours, other=CUSTOMER, agent="agent_r
 
 
 def post_retell(d, body, slug=RETELL_SLUG, key=RETELL_KEY):
-    return helpers.signed_post(d, "retell", slug, key, body)
+    return signed_post(d, "retell", slug, key, body)
 
 
 # ---- Vapi ----
@@ -205,7 +206,7 @@ def vapi_in_progress(call_id, ours, other=CUSTOMER, agent="asst_vapi_1", start_m
 
 
 def post_vapi(d, body, slug=VAPI_SLUG, secret=VAPI_SECRET):
-    return helpers.signed_post(d, "vapi", slug, secret, body)
+    return signed_post(d, "vapi", slug, secret, body)
 
 
 # ---- Bland ----
@@ -230,7 +231,7 @@ def bland_post_call(call_id, inbound, ours, other=CUSTOMER, agent="bland_agent_1
 
 
 def post_bland(d, body, slug=BLAND_SLUG, secret=BLAND_SECRET):
-    return helpers.signed_post(d, "bland", slug, secret, body)
+    return signed_post(d, "bland", slug, secret, body)
 
 
 # ---- rating, as the brief states it (independent of the daemon's code) ----
@@ -305,7 +306,7 @@ def wait_drained(d, timeout=10.0):
     def drained():
         j = journal(d)
         return j if j["pending"] == 0 and j["checkpoint_seq"] >= j["durable_seq"] else None
-    return wait_for(drained, timeout * helpers.SLOW, interval=0.02,
+    return wait_for(drained, timeout * d.slow, interval=0.02,
                     what="%s's journal to drain" % d.name)[0]
 
 
@@ -336,24 +337,6 @@ def parallel(fn, items, threads=8):
     for t in ts:
         t.join()
     return results
-
-
-# ---- a cluster of our own that can be stopped and started again ----
-
-class RestartablePg(PgCluster):
-    """A PgCluster whose server can be stopped (-m fast) and started again on its data."""
-
-    def opts(self):
-        return ("-c listen_addresses=127.0.0.1 -c port=%d -c unix_socket_directories=%s "
-                "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                "-c max_connections=200" % (self.port, self.dir))
-
-    def stop_fast(self):
-        self._run("pg_ctl", "-w", "-D", str(self.datadir), "-m", "fast", "stop")
-
-    def start_again(self):
-        self._run("pg_ctl", "-w", "-t", "60", "-D", str(self.datadir), "-l",
-                  str(self.dir / "postgres.log"), "-o", self.opts(), "start")
 
 
 def body_of(obj):
