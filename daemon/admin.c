@@ -10,8 +10,8 @@
 
 #include "admin.h"
 #include "api.h"
+#include "changes.h"
 #include "config.h"
-#include "db.h"
 #include "http.h"
 #include "journal.h"
 #include "log.h"
@@ -57,7 +57,7 @@ static void
 admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
 	const struct routes_snapshot *s = routes_read_begin(admin_reader);
-	const char *db = db_is_up() ? "up" : "down";
+	const char *db = changes_db_up() ? "up" : "down";
 	struct journal_stats js;
 
 	journal_get_stats(&js);

@@ -59,6 +59,7 @@ static struct {
 	struct db_conn *conn;
 	int64_t refresh_ms;
 	struct event *refresh_ev;
+	struct event *reload_ev; /* SIGHUP from another thread */
 	struct event *save_ev;
 	bool checked_once;     /* the schema version was checked once in this process */
 	bool schema_table;     /* the hello found the migrations table */
@@ -723,11 +724,25 @@ changes_disconnected(struct db_conn *c)
 	changes_reset_query();
 }
 
-void
-changes_request_full(void)
+/* db thread: SIGHUP's reload, posted by changes_request_reload. */
+static void
+changes_reload_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ch.want_full = true;
 	db_wake(ch.conn);
+}
+
+void
+changes_request_reload(void)
+{
+	if (ch.reload_ev)
+		event_active(ch.reload_ev, EV_TIMEOUT, 0);
+}
+
+bool
+changes_db_up(void)
+{
+	return ch.conn && db_conn_up(ch.conn);
 }
 
 static void
@@ -790,7 +805,7 @@ static const struct db_conn_ops changes_ops = {
 	.pump = changes_pump,
 };
 
-struct db_conn *
+bool
 changes_setup(const struct config *cfg)
 {
 	struct timeval tv = { cfg->refresh_interval_ms / 1000,
@@ -799,11 +814,12 @@ changes_setup(const struct config *cfg)
 	ch.refresh_ms = cfg->refresh_interval_ms;
 	ch.conn = db_conn_new(&changes_ops);
 	ch.refresh_ev = event_new(db_base(), -1, EV_PERSIST, changes_refresh_cb, NULL);
+	ch.reload_ev = event_new(db_base(), -1, 0, changes_reload_cb, NULL);
 	ch.save_ev = evtimer_new(db_base(), changes_save_cb, NULL);
-	if (!ch.conn || !ch.refresh_ev || !ch.save_ev)
-		return NULL;
+	if (!ch.conn || !ch.refresh_ev || !ch.reload_ev || !ch.save_ev)
+		return false;
 	event_add(ch.refresh_ev, &tv);
-	return ch.conn;
+	return true;
 }
 
 void
@@ -815,6 +831,8 @@ changes_cleanup(void)
 	changes_reset_query();
 	if (ch.refresh_ev)
 		event_free(ch.refresh_ev);
+	if (ch.reload_ev)
+		event_free(ch.reload_ev);
 	if (ch.save_ev)
 		event_free(ch.save_ev);
 	free(ch.pending);

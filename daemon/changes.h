@@ -7,11 +7,15 @@
 struct config;
 struct db_conn;
 
-/* Create the routes connection (db thread's base must exist). */
-struct db_conn *changes_setup(const struct config *cfg);
+/* Take the routes connection and put the refresh timer on the db thread's loop (after
+ * db_setup, before db_start). */
+bool changes_setup(const struct config *cfg) __attribute__((warn_unused_result));
+/* After db_stop (the db thread is joined), before db_free. */
 void changes_cleanup(void);
-/* SIGHUP or timer (db thread). */
-void changes_request_full(void);
+/* SIGHUP (any thread): a full reload on the db thread. */
+void changes_request_reload(void);
+/* The routes connection is up (any thread): "the database" of /readyz, STATUS= and metrics. */
+bool changes_db_up(void);
 /* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
 unsigned long changes_full_reloads_finished(void);
 

@@ -13,10 +13,8 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "changes.h"
 #include "config.h"
 #include "db.h"
-#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -54,8 +52,6 @@ static struct {
 	db_fatal_fn fatal;
 	struct db_conn *conns[DB_MAX_CONNS];
 	int nconns;
-	struct db_conn *routes;   /* changes.c's connection: its state is "the database" */
-	struct event *reload_ev;  /* SIGHUP from another thread */
 	struct event *stop_ev;
 	struct event *beat_ev;    /* the watchdog's proof that this loop turns */
 	struct metrics_thread *metrics;
@@ -70,12 +66,6 @@ struct event_base *
 db_base(void)
 {
 	return db.base;
-}
-
-bool
-db_is_up(void)
-{
-	return db.routes && atomic_load(&db.routes->up);
 }
 
 bool
@@ -452,12 +442,6 @@ db_conn_release(struct db_conn *c)
 }
 
 static void
-db_reload_cb(evutil_socket_t fd, short what, void *arg)
-{
-	changes_request_full();
-}
-
-static void
 db_beat_cb(evutil_socket_t fd, short what, void *arg)
 {
 	metrics_beat();
@@ -467,13 +451,6 @@ static void
 db_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(db.base);
-}
-
-void
-db_request_reload(void)
-{
-	if (db.reload_ev)
-		event_active(db.reload_ev, EV_TIMEOUT, 0);
 }
 
 void
@@ -494,17 +471,13 @@ db_setup(const struct config *cfg, db_fatal_fn fatal)
 	db.conninfo = strdup(cfg->database_url);
 	db.reconnect_ms = cfg->reconnect_interval_ms;
 	db.fatal = fatal;
-	db.reload_ev = event_new(db.base, -1, 0, db_reload_cb, NULL);
 	db.stop_ev = event_new(db.base, -1, 0, db_stop_cb, NULL);
 	db.beat_ev = event_new(db.base, -1, EV_PERSIST, db_beat_cb, NULL);
 	db.metrics = metrics_thread_new("db", true);
-	if (!db.conninfo || !db.reload_ev || !db.stop_ev || !db.beat_ev || !db.metrics)
+	if (!db.conninfo || !db.stop_ev || !db.beat_ev || !db.metrics)
 		return false;
 	event_add(db.beat_ev, &beat);
-	db.routes = changes_setup(cfg);
-	if (!db.routes)
-		return false;
-	return ledger_db_setup(cfg);
+	return true;
 }
 
 static void *
@@ -550,12 +523,14 @@ db_stop(void)
 		pthread_join(db.thread, NULL);
 		db.started = false;
 	}
-	changes_cleanup();
-	ledger_db_cleanup();
+}
+
+void
+db_free(void)
+{
+	db_stop();
 	for (int i = 0; i < db.nconns; i++)
 		db_conn_free(db.conns[i]);
-	if (db.reload_ev)
-		event_free(db.reload_ev);
 	if (db.stop_ev)
 		event_free(db.stop_ev);
 	if (db.beat_ev)

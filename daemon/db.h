@@ -14,14 +14,20 @@ typedef void (*db_fatal_fn)(int exit_code);
 
 bool db_setup(const struct config *cfg, db_fatal_fn fatal) __attribute__((warn_unused_result));
 bool db_start(void) __attribute__((warn_unused_result)); /* starts the thread */
-void db_stop(void);                                      /* joins the thread, frees all */
+void db_stop(void);                                      /* stops and joins the thread */
+/* Frees the connections and the loop: after db_stop and after each owner's cleanup (their
+ * events live on db_base()). */
+void db_free(void);
 
 /* Any thread. */
-bool db_is_up(void);          /* the routes connection is up */
-void db_request_reload(void);
 unsigned long db_reconnects(void);
 
-/* ---- for the connection owners (changes.c, ledger.c), on the db thread only ---- */
+/*
+ * ---- for the connection owners, on the db thread only ----
+ * db.c knows no owner: after db_setup each owner takes its connections (db_conn_new) and
+ * puts its events on db_base(); db_start connects them in that order.  What an owner's
+ * state means (e.g. "the database is up") the owner says.
+ */
 
 struct db_conn;
 

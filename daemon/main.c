@@ -17,6 +17,7 @@
 #include "db.h"
 #include "http.h"
 #include "journal.h"
+#include "ledger.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -100,7 +101,7 @@ main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { 0, 50000 };
 
-	if (changes_full_reloads_finished() != main_reload_mark || !db_is_up() ||
+	if (changes_full_reloads_finished() != main_reload_mark || !changes_db_up() ||
 	    main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS) {
 		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
 			log_warning("main: route reload still running after %d ms",
@@ -136,7 +137,7 @@ main_reload(void)
 	}
 	main_reload_mark = changes_full_reloads_finished();
 	main_reload_waited_ms = 0;
-	db_request_reload();
+	changes_request_reload();
 	evtimer_del(main_reload_ev);
 	evtimer_add(main_reload_ev, &now);
 }
@@ -273,8 +274,10 @@ main(int argc, char **argv)
 	/* 2. the journal: replay what was made durable before; the drain starts with the db */
 	if (!journal_setup(cfg->state_dir))
 		goto done;
-	/* 3. the database thread: LISTEN, version check, full reload; the ledger drain */
-	if (!db_setup(cfg, main_fatal) || !journal_start() || !db_start())
+	/* 3. the database thread: the transport, then its clients (the route loader: LISTEN,
+	 *    version check, full reload; the ledger drain), connected once it starts */
+	if (!db_setup(cfg, main_fatal) || !changes_setup(cfg) || !ledger_db_setup(cfg) ||
+	    !journal_start() || !db_start())
 		goto done;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	if (!tls_setup(cfg->tls_cert_file, cfg->tls_key_file))
@@ -299,8 +302,10 @@ done:
 	 *    (durable ones reach the ledger; http_cleanup answers them);
 	 * 3. the admin thread stops (it reads journal stats and, test hook, the worker list);
 	 * 4. the workers' waiters (nothing completes into them any more), servers and bases go;
-	 * 5. the db thread (the ledger drain reads the journal until it stops), then the journal,
-	 *    the snapshot writer (fed by the db thread) and the route table (read by all).
+	 * 5. the db thread is joined (the ledger drain reads the journal until it stops), then
+	 *    its clients (the route loader saves a change still pending; the drain) and the
+	 *    transport, then the journal, the snapshot writer (fed by the db thread) and the
+	 *    route table (read by all).
 	 */
 	http_stop(code == 0 ? MAIN_FLUSH_MS : 0);
 	journal_stop();
@@ -308,6 +313,9 @@ done:
 	http_cleanup();
 	notify_cleanup();
 	db_stop();
+	changes_cleanup();
+	ledger_db_cleanup();
+	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();
 	routes_shutdown();

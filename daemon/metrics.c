@@ -11,6 +11,7 @@
 
 #include <event2/buffer.h>
 
+#include "changes.h"
 #include "db.h"
 #include "journal.h"
 #include "ledger.h"
@@ -434,7 +435,7 @@ metrics_render(struct evbuffer *b)
 	metrics_wire(b, WIRE_WEBHOOK);
 	metrics_wire(b, WIRE_ADMIN);
 	metrics_gauge(b, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
-		"gauge", db_is_up() ? 1 : 0);
+		"gauge", changes_db_up() ? 1 : 0);
 	metrics_counter_u64(b, "callrouted_db_reconnects_total",
 		"Connections to PostgreSQL made again after a failure or a loss.", db_reconnects());
 

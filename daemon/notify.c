@@ -6,7 +6,7 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
-#include "db.h"
+#include "changes.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -38,7 +38,7 @@ notify_status_cb(evutil_socket_t fd, short what, void *arg)
 		", database %s",
 		s ? s->numbers.count : 0, s ? s->generation : 0,
 		!s ? "not loaded" : s->source == ROUTES_FROM_FILE ? "from snapshot" : "from database",
-		rate, js.pending, db_is_up() ? "up" : "down");
+		rate, js.pending, changes_db_up() ? "up" : "down");
 	routes_read_end(notify_reader);
 }
 
