@@ -195,6 +195,7 @@ def test_readme_walkthrough_on_tools_run(clone):
         assert "pathway 6f1c2d3e-4b5a-4c6d-8e7f-9a0b1c2d3e4f takes" in ring["+14155557003"], ring
         assert "agent agent_demo_retell takes the call" in ring["+14155559879"], ring
         assert "assistant asst_demo_vapi takes the call" in ring["+14155557001"], ring
+        assert "assistant asst_demo_vapi takes the call" in ring["+14155557004"], ring
 
         with psycopg.connect(dburl, autocommit=True) as conn:
             # the bought numbers exist, at the right providers, and are released now
@@ -210,6 +211,7 @@ def test_readme_walkthrough_on_tools_run(clone):
             # and the outbound call
             want = {("retell", 5, 1, "inbound", 75), ("bland", 6, 3, "inbound", 60),
                     ("retell", 4, 1, "inbound", 30), ("vapi", 2, 2, "inbound", 90),
+                    ("vapi", 7, 2, "inbound", 45),
                     ("retell", 1, 1, "outbound", 42)}
 
             def billed():
