@@ -1268,6 +1268,21 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 static const char *const api_list_params[] = { "client", "agent", "provider", "status", "after",
 	"limit", NULL };
 
+/* Where in q a key (as written, before any %-decoding) repeats an earlier one, or NULL: what
+ * wire_query_parse refused, named. */
+static const char *
+api_query_repeated(const char *q)
+{
+	for (const char *k = q; k && *k; k = strchr(k, '&'), k = k ? k + 1 : NULL) {
+		size_t n = strcspn(k, "=&");
+
+		for (const char *p = q; p < k; p = strchr(p, '&') + 1)
+			if (strcspn(p, "=&") == n && strncmp(p, k, n) == 0)
+				return n ? k : NULL;
+	}
+	return NULL;
+}
+
 /* The query string of any route (only GET /v1/numbers takes one), and no body where the route
  * takes none; false when answered. */
 static bool
@@ -1286,8 +1301,14 @@ api_parse_query(struct api_req *r)
 	if (!r->req->query)
 		return true;
 	if (!wire_query_parse(r->req->query, &kv)) {
-		api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, each key once, "
-			"valid %%-escapes)");
+		const char *q = r->req->query, *k = api_query_repeated(q);
+
+		if (k)
+			api_fail(r, 400, "invalid", "query parameter \"%.*s\" given twice",
+				(int)strcspn(k, "=&"), k);
+		else
+			api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, each key "
+				"once, valid %%-escapes)");
 		return false;
 	}
 	for (int i = 0; i < kv.n && ok; i++) {
