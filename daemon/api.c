@@ -1295,7 +1295,8 @@ api_parse_query(struct api_req *r)
 
 	r->limit = API_LIST_DEFAULT;
 	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
-		api_fail(r, 400, "invalid", "%s takes no body", r->op == OP_RELEASE ? "DELETE" : "GET");
+		api_fail(r, 400, "invalid", "%s takes no body",
+			r->op == OP_RELEASE ? "DELETE" : "GET");
 		return false;
 	}
 	if (!r->req->query)
@@ -1307,27 +1308,28 @@ api_parse_query(struct api_req *r)
 			api_fail(r, 400, "invalid", "query parameter \"%.*s\" given twice",
 				(int)strcspn(k, "=&"), k);
 		else
-			api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, each key "
-				"once, valid %%-escapes)");
+			api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, "
+				"each key once, valid %%-escapes)");
 		return false;
 	}
 	for (int i = 0; i < kv.n && ok; i++) {
 		const char *key = kv.key[i];
 		size_t k = 0;
 
-		while (r->op == OP_LIST && api_list_params[k] && strcmp(api_list_params[k], key) != 0)
+		while (r->op == OP_LIST && api_list_params[k] &&
+		       strcmp(api_list_params[k], key) != 0)
 			k++;
 		if (r->op != OP_LIST || !api_list_params[k]) {
 			if (r->op == OP_LIST)
-				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" (client, agent, "
-					"provider, status, after, limit)", key);
+				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
+					"(client, agent, provider, status, after, limit)", key);
 			else
-				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" (this endpoint "
-					"takes none)", key);
+				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
+					"(this endpoint takes none)", key);
 			ok = false;
 		} else if (!api_list_param(r, key, kv.value[i])) {
-			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (%s %d)", key, forms,
-				API_LIST_MAX);
+			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (%s %d)", key,
+				forms, API_LIST_MAX);
 			ok = false;
 		}
 	}

@@ -238,13 +238,14 @@ ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option
 		li = -1;
 		c = getopt_long(argc, argv, ":h", opts, &li);
 		if (li >= 0 && li < CTL_MAX_OPTS) {
-			/* the element named it: "--name", "--name=VALUE", or "--name" before VALUE */
+			/* the element naming it: "--name", "--name=VALUE", "--name" before VALUE */
 			elem = argv[optind - 1];
 			if (opts[li].has_arg == required_argument && optarg == argv[optind - 1] &&
 			    optind >= 2)
 				elem = argv[optind - 2];
 			n = strlen(opts[li].name);
-			if (strncmp(elem, "--", 2) != 0 || strncmp(elem + 2, opts[li].name, n) != 0 ||
+			if (strncmp(elem, "--", 2) != 0 ||
+			    strncmp(elem + 2, opts[li].name, n) != 0 ||
 			    (elem[2 + n] != '\0' && elem[2 + n] != '=')) {
 				ctl_usage_error(cmd, "unknown option %.*s (did you mean --%s?)",
 					(int)strcspn(elem, "="), elem, opts[li].name);
@@ -252,7 +253,8 @@ ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option
 			}
 			if (c != OPT_JSON && c != OPT_URL && c != OPT_TOKEN) {
 				if (seen[li]) {
-					ctl_usage_error(cmd, "option --%s given twice", opts[li].name);
+					ctl_usage_error(cmd, "option --%s given twice",
+						opts[li].name);
 					return CTL_BAD_OPTION;
 				}
 				seen[li] = true;
@@ -274,8 +276,8 @@ ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option
 		case '?':
 			elem = argv[optind - 1];
 			if (optopt && strncmp(elem, "--", 2) == 0)
-				ctl_usage_error(cmd, "option %.*s takes no value", (int)strcspn(elem, "="),
-					elem);
+				ctl_usage_error(cmd, "option %.*s takes no value",
+					(int)strcspn(elem, "="), elem);
 			else if (optopt)
 				ctl_usage_error(cmd, "unknown option -%c", optopt);
 			else
