@@ -990,6 +990,114 @@ api_json_id(json_t *v, uint64_t *out)
 	return json_is_string(v) && api_parse_id(json_string_value(v), out);
 }
 
+/*
+ * Strict input: every key of a body is one of its endpoint's fields (below), of a type the field
+ * takes; a duplicate key, an unknown field or a wrong type is 400 invalid naming the field,
+ * before anything is read or sent.  A new body field is a row here.
+ */
+#define API_T(t) (1u << (t))
+
+struct api_field {
+	const char *name;
+	unsigned types;                /* API_T(JSON_...) of each JSON type it takes */
+	const char *want;              /* what it takes, in the error message */
+};
+
+static const struct api_field api_buy_fields[] = {
+	{ "account", API_T(JSON_STRING), "the account's slug (a string) is required" },
+	{ "area_code", API_T(JSON_STRING) | API_T(JSON_INTEGER), "three digits, the first 2-9" },
+	{ "nickname", API_T(JSON_STRING) | API_T(JSON_NULL),
+		"1 to 64 printable characters, or null" },
+	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING) | API_T(JSON_NULL),
+		"a positive integer, or null" },
+	{ NULL, 0, NULL },
+};
+
+static const struct api_field api_patch_fields[] = {
+	{ "nickname", API_T(JSON_STRING) | API_T(JSON_NULL),
+		"1 to 64 printable characters, or null" },
+	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING) | API_T(JSON_NULL),
+		"a positive integer, or null to unassign" },
+	{ NULL, 0, NULL },
+};
+
+static const struct api_field api_call_fields[] = {
+	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING),
+		"a positive integer is required" },
+	{ "to", API_T(JSON_STRING), "an E.164 number is required" },
+	{ "from", API_T(JSON_STRING) | API_T(JSON_NULL), "an E.164 number, or null" },
+	{ NULL, 0, NULL },
+};
+
+static const char *
+api_json_type_name(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return "an object";
+	case JSON_ARRAY: return "an array";
+	case JSON_STRING: return "a string";
+	case JSON_INTEGER: return "an integer";
+	case JSON_REAL: return "a number with a fraction or exponent";
+	case JSON_TRUE: return "true";
+	case JSON_FALSE: return "false";
+	case JSON_NULL: return "null";
+	}
+	return "?";
+}
+
+/* Every key of r->body a field of fields, of a type it takes; false when answered. */
+static bool
+api_check_fields(struct api_req *r, const struct api_field *fields)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(r->body, key, v) {
+		const struct api_field *f = fields;
+
+		while (f->name && strcmp(f->name, key) != 0)
+			f++;
+		if (!f->name) {
+			api_fail(r, 400, "invalid", "unknown field \"%s\"", key);
+			return false;
+		}
+		if (!(f->types & API_T(json_typeof(v)))) {
+			api_fail(r, 400, "invalid", "%s: %s (not %s)", f->name, f->want,
+				api_json_type_name(v));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A body that is not a JSON object (r->body NULL or not an object; jerr from json_loadb when
+ * there was a body): answer 400 invalid saying why, naming a duplicate key. */
+static void
+api_body_refused(struct api_req *r, const json_error_t *jerr)
+{
+	const char *near;
+	json_t *any = NULL;
+
+	/* a scalar is no JSON text to json_loadb without JSON_DECODE_ANY: say what it is */
+	if (r->req->body_len > 0 && !r->body)
+		any = json_loadb(r->req->body, r->req->body_len,
+			JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+	if (r->req->body_len == 0)
+		api_fail(r, 400, "invalid", "the body is empty: a JSON object is required");
+	else if (r->body || any)
+		api_fail(r, 400, "invalid", "the body must be a JSON object, not %s",
+			api_json_type_name(r->body ? r->body : any));
+	else if (json_error_code(jerr) == json_error_duplicate_key &&
+		 (near = strstr(jerr->text, "near '")) != NULL)
+		/* near '"key"': the key as it was written */
+		api_fail(r, 400, "invalid", "duplicate field %.*s", (int)strlen(near + 6) - 1,
+			near + 6);
+	else
+		api_fail(r, 400, "invalid", "the body is not JSON: %s (line %d, column %d)",
+			jerr->text, jerr->line, jerr->column);
+	json_decref(any);
+}
+
 /* Validate the body of a write; false when answered. */
 static bool
 api_parse_body(struct api_req *r)
@@ -999,6 +1107,8 @@ api_parse_body(struct api_req *r)
 
 	switch (r->op) {
 	case OP_BUY:
+		if (!api_check_fields(r, api_buy_fields))
+			return false;
 		v = json_object_get(r->body, "account");
 		if (!json_is_string(v) || !text_ok(json_string_value(v), 64)) {
 			api_fail(r, 400, "invalid", "account: the account's slug is required");
@@ -1018,12 +1128,16 @@ api_parse_body(struct api_req *r)
 		}
 		break;
 	case OP_PATCH:
+		if (!api_check_fields(r, api_patch_fields))
+			return false;
 		if (!json_object_get(r->body, "nickname") && !json_object_get(r->body, "agent_id")) {
 			api_fail(r, 400, "invalid", "nothing to change: give nickname and/or agent_id");
 			return false;
 		}
 		break;
 	case OP_CALL:
+		if (!api_check_fields(r, api_call_fields))
+			return false;
 		if (!api_json_id(json_object_get(r->body, "agent_id"), &r->agent_id)) {
 			api_fail(r, 400, "invalid", "agent_id: a positive integer is required");
 			return false;
@@ -1123,44 +1237,100 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	api_dispatch(r);
 }
 
-/* Query string of GET /v1/numbers. */
+/* A query parameter of GET /v1/numbers: its value into r; false (nothing answered) when the
+ * value is not of its form. */
 static bool
-api_parse_list_query(struct api_req *r)
+api_list_param(struct api_req *r, const char *key, const char *value)
 {
-	struct wire_query kv;
-	bool ok = true;
 	uint64_t id;
 
+	if (strcmp(key, "client") == 0)
+		return api_parse_id(value, &id) && (r->f_client = strdup(value)) != NULL;
+	if (strcmp(key, "agent") == 0)
+		return api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
+	if (strcmp(key, "provider") == 0)
+		return provider_from_name(value, strlen(value), &(enum provider_id){ 0 }) &&
+			(r->f_provider = strdup(value)) != NULL;
+	if (strcmp(key, "status") == 0)
+		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0) &&
+			(r->f_status = strdup(value)) != NULL;
+	if (strcmp(key, "after") == 0 && api_parse_id(value, &id)) {
+		r->after = id;
+		return true;
+	}
+	if (strcmp(key, "limit") == 0 && api_parse_id(value, &id) && id <= API_LIST_MAX) {
+		r->limit = (long)id;
+		return true;
+	}
+	return false;
+}
+
+static const char *const api_list_params[] = { "client", "agent", "provider", "status", "after",
+	"limit", NULL };
+
+/* Where in q a key (as written, before any %-decoding) repeats an earlier one, or NULL: what
+ * wire_query_parse refused, named. */
+static const char *
+api_query_repeated(const char *q)
+{
+	for (const char *k = q; k && *k; k = strchr(k, '&'), k = k ? k + 1 : NULL) {
+		size_t n = strcspn(k, "=&");
+
+		for (const char *p = q; p < k; p = strchr(p, '&') + 1)
+			if (strcspn(p, "=&") == n && strncmp(p, k, n) == 0)
+				return n ? k : NULL;
+	}
+	return NULL;
+}
+
+/* The query string of any route (only GET /v1/numbers takes one), and no body where the route
+ * takes none; false when answered. */
+static bool
+api_parse_query(struct api_req *r)
+{
+	static const char forms[] = "client, agent: ids; provider: retell, vapi or bland; "
+				    "status: active or released; after: a number id; limit: 1 to";
+	struct wire_query kv;
+	bool ok = true;
+
 	r->limit = API_LIST_DEFAULT;
+	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
+		api_fail(r, 400, "invalid", "%s takes no body",
+			r->op == OP_RELEASE ? "DELETE" : "GET");
+		return false;
+	}
 	if (!r->req->query)
 		return true;
 	if (!wire_query_parse(r->req->query, &kv)) {
-		api_fail(r, 400, "invalid", "unreadable query string");
+		const char *q = r->req->query, *k = api_query_repeated(q);
+
+		if (k)
+			api_fail(r, 400, "invalid", "query parameter \"%.*s\" given twice",
+				(int)strcspn(k, "=&"), k);
+		else
+			api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, "
+				"each key once, valid %%-escapes)");
 		return false;
 	}
-	for (int i = 0; i < kv.n; i++) {
-		const char *key = kv.key[i], *value = kv.value[i];
+	for (int i = 0; i < kv.n && ok; i++) {
+		const char *key = kv.key[i];
+		size_t k = 0;
 
-		if (strcmp(key, "client") == 0 && api_parse_id(value, &id))
-			r->f_client = strdup(value);
-		else if (strcmp(key, "agent") == 0 && api_parse_id(value, &id))
-			r->f_agent = strdup(value);
-		else if (strcmp(key, "provider") == 0 &&
-			 provider_from_name(value, strlen(value), &(enum provider_id){ 0 }))
-			r->f_provider = strdup(value);
-		else if (strcmp(key, "status") == 0 &&
-			 (strcmp(value, "active") == 0 || strcmp(value, "released") == 0))
-			r->f_status = strdup(value);
-		else if (strcmp(key, "after") == 0 && api_parse_id(value, &id))
-			r->after = id;
-		else if (strcmp(key, "limit") == 0 && api_parse_id(value, &id) &&
-			 id <= API_LIST_MAX)
-			r->limit = (long)id;
-		else {
-			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (client, agent, "
-				"provider, status, after, limit up to %d)", key, API_LIST_MAX);
+		while (r->op == OP_LIST && api_list_params[k] &&
+		       strcmp(api_list_params[k], key) != 0)
+			k++;
+		if (r->op != OP_LIST || !api_list_params[k]) {
+			if (r->op == OP_LIST)
+				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
+					"(client, agent, provider, status, after, limit)", key);
+			else
+				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
+					"(this endpoint takes none)", key);
 			ok = false;
-			break;
+		} else if (!api_list_param(r, key, kv.value[i])) {
+			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (%s %d)", key,
+				forms, API_LIST_MAX);
+			ok = false;
 		}
 	}
 	wire_query_clear(&kv);
@@ -1229,14 +1399,14 @@ api_handle(struct wire_req *req)
 		r->body = req->body_len ? json_loadb(req->body, req->body_len,
 						   JSON_REJECT_DUPLICATES, &jerr) : NULL;
 		if (!json_is_object(r->body)) {
-			api_fail(r, 400, "invalid", "the body must be a JSON object");
+			api_body_refused(r, &jerr);
 			return;
 		}
 		if (!api_parse_body(r))
 			return;
-	} else if (r->op == OP_LIST && !api_parse_list_query(r)) {
-		return;
 	}
+	if (!api_parse_query(r))
+		return;
 	{
 		char hex[2 * SHA256_DIGEST_LENGTH + 1];
 

@@ -133,37 +133,155 @@ ctl_usage_error(const struct ctl_cmd *cmd, const char *fmt, ...)
 	return CTL_USAGE;
 }
 
-/* getopt_long, with the common options handled here; CTL_HELP_SHOWN or CTL_BAD_OPTION (reported)
- * end the command. */
+/* The --url value: http://HOST[:PORT][/PATH], no query or fragment; false with *why. */
+static bool
+ctl_url_ok(const char *url, const char **why)
+{
+	struct evhttp_uri *uri = evhttp_uri_parse(url);
+	const char *scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
+	const char *host = uri ? evhttp_uri_get_host(uri) : NULL;
+	bool ok = false;
+
+	if (!uri || !scheme || !host || !*host || evhttp_uri_get_query(uri) ||
+	    evhttp_uri_get_fragment(uri))
+		*why = "want http://HOST:PORT";
+	else if (strcasecmp(scheme, "http") != 0)
+		*why = "only http:// (the admin listener is plain HTTP, keep it on loopback)";
+	else
+		ok = true;
+	if (uri)
+		evhttp_uri_free(uri);
+	return ok;
+}
+
+/* The --token value: what ctl_bearer() accepts. */
+static bool
+ctl_token_ok(const char *t)
+{
+	return text_ok(t, 256) && !strchr(t, ' ');
+}
+
+/* --url, --token and --json, before the command (cmd NULL) or in it: each once, of its form;
+ * false (reported) when not. */
+static bool
+ctl_common_value(const struct ctl_cmd *cmd, int opt, const char *value)
+{
+	const char *why;
+
+	switch (opt) {
+	case OPT_JSON:
+		if (ctl_json)
+			goto twice;
+		ctl_json = true;
+		return true;
+	case OPT_URL:
+		if (ctl_url)
+			goto twice;
+		if (!ctl_url_ok(value, &why))
+			goto bad_url;
+		ctl_url = value;
+		return true;
+	case OPT_TOKEN:
+		if (ctl_token)
+			goto twice;
+		if (!ctl_token_ok(value))
+			goto bad_token;
+		ctl_token = value;
+		return true;
+	default:
+		return false;
+	}
+twice:
+	if (cmd)
+		ctl_usage_error(cmd, "option --%s given twice", opt == OPT_JSON ? "json" :
+			opt == OPT_URL ? "url" : "token");
+	else
+		ctl_error("option --%s given twice", opt == OPT_JSON ? "json" :
+			opt == OPT_URL ? "url" : "token");
+	return false;
+bad_url:
+	if (cmd)
+		ctl_usage_error(cmd, "bad --url \"%s\": %s", value, why);
+	else
+		ctl_error("bad --url \"%s\": %s", value, why);
+	return false;
+bad_token:
+	if (cmd)
+		ctl_usage_error(cmd, "bad --token: printable characters, no spaces, at most 256");
+	else
+		ctl_error("bad --token: printable characters, no spaces, at most 256");
+	return false;
+}
+
+#define CTL_MAX_OPTS 32
+
+/*
+ * getopt_long, with the common options handled here; CTL_HELP_SHOWN or CTL_BAD_OPTION (reported)
+ * end the command.  Strict: an option given twice, an abbreviated one (getopt_long takes --acc
+ * for --account), a value given to an option that takes none: a usage error naming it.
+ */
 static int
 ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option *opts)
 {
-	int c;
+	static const struct option *seen_for;
+	static bool seen[CTL_MAX_OPTS];
+	const char *elem;
+	size_t n;
+	int c, li;
 
+	if (seen_for != opts) {
+		seen_for = opts;
+		memset(seen, 0, sizeof(seen));
+	}
 	opterr = 0;
 	for (;;) {
-		c = getopt_long(argc, argv, ":h", opts, NULL);
+		li = -1;
+		c = getopt_long(argc, argv, ":h", opts, &li);
+		if (li >= 0 && li < CTL_MAX_OPTS) {
+			/* the element naming it: "--name", "--name=VALUE", "--name" before VALUE */
+			elem = argv[optind - 1];
+			if (opts[li].has_arg == required_argument && optarg == argv[optind - 1] &&
+			    optind >= 2)
+				elem = argv[optind - 2];
+			n = strlen(opts[li].name);
+			if (strncmp(elem, "--", 2) != 0 ||
+			    strncmp(elem + 2, opts[li].name, n) != 0 ||
+			    (elem[2 + n] != '\0' && elem[2 + n] != '=')) {
+				ctl_usage_error(cmd, "unknown option %.*s (did you mean --%s?)",
+					(int)strcspn(elem, "="), elem, opts[li].name);
+				return CTL_BAD_OPTION;
+			}
+			if (c != OPT_JSON && c != OPT_URL && c != OPT_TOKEN) {
+				if (seen[li]) {
+					ctl_usage_error(cmd, "option --%s given twice",
+						opts[li].name);
+					return CTL_BAD_OPTION;
+				}
+				seen[li] = true;
+			}
+		}
 		switch (c) {
 		case 'h':
 			ctl_cmd_help(stdout, cmd);
 			return CTL_HELP_SHOWN;
 		case OPT_JSON:
-			ctl_json = true;
-			continue;
 		case OPT_URL:
-			ctl_url = optarg;
-			continue;
 		case OPT_TOKEN:
-			ctl_token = optarg;
+			if (!ctl_common_value(cmd, c, optarg))
+				return CTL_BAD_OPTION;
 			continue;
 		case ':':
 			ctl_usage_error(cmd, "%s needs a value", argv[optind - 1]);
 			return CTL_BAD_OPTION;
 		case '?':
-			if (optopt)
+			elem = argv[optind - 1];
+			if (optopt && strncmp(elem, "--", 2) == 0)
+				ctl_usage_error(cmd, "option %.*s takes no value",
+					(int)strcspn(elem, "="), elem);
+			else if (optopt)
 				ctl_usage_error(cmd, "unknown option -%c", optopt);
 			else
-				ctl_usage_error(cmd, "unknown option %s", argv[optind - 1]);
+				ctl_usage_error(cmd, "unknown option %s", elem);
 			return CTL_BAD_OPTION;
 		default:
 			return c;
@@ -1826,15 +1944,32 @@ main(int argc, char **argv)
 
 	log_setup();
 	while (i < argc && argv[i][0] == '-') {
-		if (ctl_global_value(argc, argv, &i, "-c", &ctl_config) ||
-		    ctl_global_value(argc, argv, &i, "--config", &ctl_config)) {
+		const char *v = NULL;
+
+		/* each once: which of two would count is anyone's guess */
+		if (ctl_global_value(argc, argv, &i, "-c", &v) ||
+		    ctl_global_value(argc, argv, &i, "--config", &v)) {
+			if (ctl_config_given) {
+				ctl_error("option --config (-c) given twice");
+				return CTL_USAGE;
+			}
+			ctl_config = v;
 			ctl_config_given = true;
-		} else if (ctl_global_value(argc, argv, &i, "--database", &ctl_database) ||
-			   ctl_global_value(argc, argv, &i, "--url", &ctl_url) ||
-			   ctl_global_value(argc, argv, &i, "--token", &ctl_token)) {
-			continue;
+		} else if (ctl_global_value(argc, argv, &i, "--database", &v)) {
+			if (ctl_database) {
+				ctl_error("option --database given twice");
+				return CTL_USAGE;
+			}
+			ctl_database = v;
+		} else if (ctl_global_value(argc, argv, &i, "--url", &v)) {
+			if (!ctl_common_value(NULL, OPT_URL, v))
+				return CTL_USAGE;
+		} else if (ctl_global_value(argc, argv, &i, "--token", &v)) {
+			if (!ctl_common_value(NULL, OPT_TOKEN, v))
+				return CTL_USAGE;
 		} else if (strcmp(argv[i], "--json") == 0) {
-			ctl_json = true;
+			if (!ctl_common_value(NULL, OPT_JSON, NULL))
+				return CTL_USAGE;
 			i++;
 		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			ctl_help(stdout);
