@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from admin_api_helpers import api, assert_error, numbers_snapshot
-from fake_provider import FakeProvider, make_test_pki
+from support.admin_api import api, assert_error, numbers_snapshot
+from support.fake_provider import FakeProvider, make_test_pki
 from test_admin_api import start_api
 from test_callroutectl import ctl
 
