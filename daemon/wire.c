@@ -562,13 +562,37 @@ wire_format(struct wire_conn *c, int status, const char *ctype, const void *body
 	return true;
 }
 
+/* The code of an error answer of the admin listener. */
+static const char *
+wire_error_code(int status)
+{
+	switch (status) {
+	case 408:
+		return "timeout";
+	case 413:
+	case 431:
+		return "too_large";
+	case 501:
+	case 505:
+		return "not_implemented";
+	default:
+		return "invalid";
+	}
+}
+
 /* An error answer from the server itself; the connection closes after it (after dropping
- * discard more bytes of body when discard > 0, so the client sees the answer). */
+ * discard more bytes of body when discard > 0, so the client sees the answer).  The admin
+ * listener answers in its one error shape, {"error":{"code":..,"message":..}}; the webhook
+ * listener in the providers' {"error":".."}. */
 static void
 wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
 {
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+	char body[192];
+	int n = c->srv->group == WIRE_ADMIN ?
+			snprintf(body, sizeof(body),
+				"{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+				wire_error_code(status), why) :
+			snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
 
 	if (status == 413)
 		atomic_fetch_add(&c->srv->st->too_large, 1);
