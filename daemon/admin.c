@@ -12,12 +12,11 @@
 #include "admin.h"
 #include "api.h"
 #include "config.h"
-#include "db.h"
 #include "http.h"
-#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
+#include "scrape.h"
 #include "wire.h"
 
 static struct wire_server *admin_wire;
@@ -57,31 +56,10 @@ admin_reply(struct wire_req *r, int code, struct evbuffer *b, const char *extra)
 static void
 admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
-	const struct routes_snapshot *s = routes_read_begin(admin_reader);
-	const char *db = db_is_up() ? "up" : "down";
-	struct journal_stats js;
+	int status = scrape_readyz(b, routes_read_begin(admin_reader));
 
-	journal_get_stats(&js);
-	if (!s) {
-		routes_read_end(admin_reader);
-		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
-		admin_reply(r, 503, b, NULL);
-		return;
-	}
-	/* ready: routes loaded and the journal writable (DESIGN.md); a database outage is not
-	 * a reason to take this instance out of rotation: it routes and journals */
-	evbuffer_add_printf(b,
-		"{\"ready\":%s,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
-		"\"loaded_at_ms\":%lld,\"database\":\"%s\",\"journal\":{\"writable\":%s,"
-		"\"pending\":%llu,\"bytes\":%llu,\"durable_seq\":%llu,\"checkpoint_seq\":%llu}}",
-		js.writable ? "true" : "false",
-		s->source == ROUTES_FROM_DATABASE ? "database" : "snapshot",
-		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db,
-		js.writable ? "true" : "false", (unsigned long long)js.pending,
-		(unsigned long long)js.bytes_on_disk, (unsigned long long)js.durable_seq,
-		(unsigned long long)js.checkpoint_seq);
 	routes_read_end(admin_reader);
-	admin_reply(r, js.writable ? 200 : 503, b, NULL);
+	admin_reply(r, status, b, NULL);
 }
 
 /* The one error shape of the admin listener, as api.c's: {"error":{"code":..,"message":..}}
@@ -117,8 +95,7 @@ admin_stall(struct wire_req *r, struct evbuffer *b)
 static void
 admin_metrics_page(struct wire_req *r, struct evbuffer *b)
 {
-	routes_read_begin(admin_reader);
-	metrics_render(b);
+	scrape_metrics(b, routes_read_begin(admin_reader));
 	routes_read_end(admin_reader);
 	wire_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", evbuffer_pullup(b, -1),
 		evbuffer_get_length(b), NULL);

@@ -560,3 +560,12 @@ db_stop(void)
 	free(db.conninfo);
 	memset(&db, 0, sizeof(db));
 }
+
+void
+db_stats(stat_fn add, void *ctx)
+{
+	STAT_GAUGE(add, ctx, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
+		db_is_up() ? 1 : 0);
+	STAT_COUNTER(add, ctx, "callrouted_db_reconnects_total",
+		"Connections to PostgreSQL made again after a failure or a loss.", db_reconnects());
+}

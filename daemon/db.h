@@ -7,6 +7,8 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "stats.h"
+
 struct config;
 
 /* Called on the db thread when the process must stop (e.g. the schema does not match). */
@@ -20,6 +22,8 @@ void db_stop(void);                                      /* joins the thread, fr
 bool db_is_up(void);          /* the routes connection is up */
 void db_request_reload(void);
 unsigned long db_reconnects(void);
+/* The callrouted_db_* figures, through add (scrape.c). */
+void db_stats(stat_fn add, void *ctx);
 
 /* ---- for the connection owners (changes.c, ledger.c), on the db thread only ---- */
 
