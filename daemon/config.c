@@ -81,12 +81,12 @@ static const struct config_key config_keys[] = {
 	{ "vapi_no_agent_message", CF_STRING, 0, "Sorry, this number is not in service.",
 	  OFF(vapi_no_agent_message), 0, 0,
 	  "what Vapi says to a caller of a number with no agent" },
-	{ "public_url", CF_STRING, 0, "", OFF(public_url), 0, 0,
+	{ "public_url", CF_STRING, CF_NO_RELOAD, "", OFF(public_url), 0, 0,
 	  "base URL providers use to reach the webhook listener, e.g. https://calls.example.com "
 	  "(needed to buy and assign numbers)" },
 	{ "provider_ca_file", CF_STRING, CF_NO_RELOAD, "", OFF(provider_ca_file), 0, 0,
 	  "CA bundle that signs the provider APIs' certificates (empty: the system's)" },
-	{ "provider_timeout", CF_DURATION, 0, "10s", OFF(provider_timeout_ms), 1000, 120000,
+	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000, 120000,
 	  "how long a provider API call may take (504 after)" },
 };
 
