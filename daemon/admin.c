@@ -1,4 +1,5 @@
-/* admin.c: the admin listener and its thread: /healthz, /readyz, /metrics, /v1 (api.c). */
+/* admin.c: the admin listener and its thread: its route table (/healthz, /readyz, /metrics,
+ * /v1 in api.c) and its one error shape. */
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +14,10 @@
 #include "changes.h"
 #include "config.h"
 #include "http.h"
-#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
+#include "scrape.h"
 #include "wire.h"
 
 static struct wire_server *admin_wire;
@@ -56,85 +57,136 @@ admin_reply(struct wire_req *r, int code, struct evbuffer *b, const char *extra)
 static void
 admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
-	const struct routes_snapshot *s = routes_read_begin(admin_reader);
-	const char *db = changes_db_up() ? "up" : "down";
-	struct journal_stats js;
+	int status = scrape_readyz(b, routes_read_begin(admin_reader));
 
-	journal_get_stats(&js);
-	if (!s) {
-		routes_read_end(admin_reader);
-		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
-		admin_reply(r, 503, b, NULL);
+	routes_read_end(admin_reader);
+	admin_reply(r, status, b, NULL);
+}
+
+/* The one error shape of the admin listener, as api.c's: {"error":{"code":..,"message":..}}
+ * (code and message are ours: no escaping needed). */
+static void
+admin_error(struct wire_req *r, struct evbuffer *b, int status, const char *code,
+	const char *message, const char *extra)
+{
+	evbuffer_add_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+	admin_reply(r, status, b, extra);
+}
+
+static void
+admin_stall(struct wire_req *r, struct evbuffer *b)
+{
+	/* test hook (CALLROUTED_TEST_HOOKS=1): block a worker to prove the watchdog */
+	struct wire_query q;
+	const char *wk, *ms;
+	bool ok = false;
+
+	if (wire_query_parse(r->query, &q) && (wk = wire_query_get(&q, "worker")) &&
+	    (ms = wire_query_get(&q, "ms")))
+		ok = http_debug_stall(atoi(wk), atoi(ms));
+	wire_query_clear(&q);
+	if (!ok) {
+		admin_error(r, b, 400, "invalid", "bad worker or ms", NULL);
 		return;
 	}
-	/* ready: routes loaded and the journal writable (DESIGN.md); a database outage is not
-	 * a reason to take this instance out of rotation: it routes and journals */
-	evbuffer_add_printf(b,
-		"{\"ready\":%s,\"source\":\"%s\",\"generation\":%llu,\"numbers\":%u,"
-		"\"loaded_at_ms\":%lld,\"database\":\"%s\",\"journal\":{\"writable\":%s,"
-		"\"pending\":%llu,\"bytes\":%llu,\"durable_seq\":%llu,\"checkpoint_seq\":%llu}}",
-		js.writable ? "true" : "false",
-		s->source == ROUTES_FROM_DATABASE ? "database" : "snapshot",
-		(unsigned long long)s->generation, s->numbers.count, (long long)s->loaded_at_ms, db,
-		js.writable ? "true" : "false", (unsigned long long)js.pending,
-		(unsigned long long)js.bytes_on_disk, (unsigned long long)js.durable_seq,
-		(unsigned long long)js.checkpoint_seq);
+	evbuffer_add_printf(b, "{\"stalling\":true}");
+	admin_reply(r, 200, b, NULL);
+}
+
+static void
+admin_metrics_page(struct wire_req *r, struct evbuffer *b)
+{
+	scrape_metrics(b, routes_read_begin(admin_reader));
 	routes_read_end(admin_reader);
-	admin_reply(r, js.writable ? 200 : 503, b, NULL);
+	wire_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", evbuffer_pullup(b, -1),
+		evbuffer_get_length(b), NULL);
+}
+
+static void
+admin_healthz(struct wire_req *r, struct evbuffer *b)
+{
+	evbuffer_add_printf(b, "{\"status\":\"ok\"}");
+	admin_reply(r, 200, b, NULL);
+}
+
+/* Under /v1/: answered later (the database, a provider); a client gone meanwhile is kept
+ * by wire.c until then. */
+static void
+admin_api(struct wire_req *r, struct evbuffer *b)
+{
+	r->deferred = true;
+	api_handle(r);
+}
+
+enum { ADMIN_ANY = -1 }; /* a row for every method (the handler routes them) */
+
+/* Every answer of the admin listener: {method, path, handler, needs_body, read_only}.  GET
+ * answers HEAD too; a path ending in '/' is a prefix (the /v1 API routes its own: api.c). */
+static const struct admin_route {
+	int method;       /* enum wire_method, or ADMIN_ANY */
+	const char *path;
+	void (*handler)(struct wire_req *r, struct evbuffer *b);
+	bool needs_body;  /* reads the request body */
+	bool read_only;   /* changes nothing */
+	bool test_hook;   /* only with CALLROUTED_TEST_HOOKS=1 */
+} admin_routes[] = {
+	{ WIRE_GET, "/healthz", admin_healthz, false, true, false },
+	{ WIRE_GET, "/readyz", admin_readyz, false, true, false },
+	{ WIRE_GET, "/metrics", admin_metrics_page, false, true, false },
+	{ WIRE_POST, "/debug/stall", admin_stall, false, false, true },
+	{ ADMIN_ANY, "/v1/", admin_api, false, false, false },
+};
+
+static bool
+admin_path_matches(const struct admin_route *rt, const char *path)
+{
+	size_t n = strlen(rt->path);
+
+	if (rt->path[n - 1] == '/')
+		return strncmp(path, rt->path, n) == 0;
+	return strcmp(path, rt->path) == 0;
+}
+
+static bool
+admin_method_matches(const struct admin_route *rt, enum wire_method m)
+{
+	return rt->method == ADMIN_ANY || rt->method == (int)m ||
+	       (rt->method == WIRE_GET && m == WIRE_HEAD);
 }
 
 static void
 admin_cb(struct wire_req *r, void *arg)
 {
-	const char *path = r->path;
-	enum wire_method cmd = r->method;
+	const struct admin_route *path_only = NULL;
 	struct evbuffer *b = evbuffer_new();
 
 	if (!b) {
-		static const char oom[] = "{\"error\":\"out of memory\"}";
+		static const char oom[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
+					  "\"out of memory\"}}";
 
-		wire_reply(r, 503, "application/json", oom, sizeof(oom) - 1, NULL);
+		wire_reply(r, 503, "application/json", oom, sizeof(oom) - 1,
+			"Cache-Control: no-store\r\n");
 		return;
 	}
-	if (strcmp(path, "/debug/stall") == 0 && cmd == WIRE_POST && admin_test_hooks) {
-		/* test hook (CALLROUTED_TEST_HOOKS=1): block a worker to prove the watchdog */
-		struct wire_query q;
-		const char *wk, *ms;
-		bool ok = false;
+	for (size_t i = 0; i < sizeof(admin_routes) / sizeof(admin_routes[0]); i++) {
+		const struct admin_route *rt = &admin_routes[i];
 
-		if (wire_query_parse(r->query, &q) && (wk = wire_query_get(&q, "worker")) &&
-		    (ms = wire_query_get(&q, "ms")))
-			ok = http_debug_stall(atoi(wk), atoi(ms));
-		wire_query_clear(&q);
-		evbuffer_add_printf(b, ok ? "{\"stalling\":true}" : "{\"error\":\"bad worker or ms\"}");
-		admin_reply(r, ok ? 200 : 400, b, NULL);
-	} else if (strncmp(path, "/v1/", 4) == 0) {
-		evbuffer_free(b);
-		/* answered later (the database, a provider); a client gone meanwhile is kept by
-		 * wire.c until then */
-		r->deferred = true;
-		api_handle(r);
-		return;
-	} else if (strcmp(path, "/metrics") == 0 && (cmd == WIRE_GET || cmd == WIRE_HEAD)) {
-		routes_read_begin(admin_reader);
-		metrics_render(b);
-		routes_read_end(admin_reader);
-		wire_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8",
-			evbuffer_pullup(b, -1), evbuffer_get_length(b), NULL);
-	} else if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0) {
-		if (cmd != WIRE_GET && cmd != WIRE_HEAD) {
-			evbuffer_add_printf(b, "{\"error\":\"method not allowed\"}");
-			admin_reply(r, 405, b, "Allow: GET, HEAD\r\n");
-		} else if (path[1] == 'h') {
-			evbuffer_add_printf(b, "{\"status\":\"ok\"}");
-			admin_reply(r, 200, b, NULL);
-		} else {
-			admin_readyz(r, b);
+		if ((rt->test_hook && !admin_test_hooks) || !admin_path_matches(rt, r->path))
+			continue;
+		if (!admin_method_matches(rt, r->method)) {
+			path_only = rt;
+			continue;
 		}
-	} else {
-		evbuffer_add_printf(b, "{\"error\":\"not found\"}");
-		admin_reply(r, 404, b, NULL);
+		rt->handler(r, b);
+		evbuffer_free(b);
+		return;
 	}
+	if (path_only)
+		admin_error(r, b, 405, "method_not_allowed", "method not allowed here",
+			path_only->method == WIRE_GET ? "Allow: GET, HEAD\r\n" :
+							"Allow: POST\r\n");
+	else
+		admin_error(r, b, 404, "not_found", "no such endpoint", NULL);
 	evbuffer_free(b);
 }
 

@@ -52,6 +52,7 @@ struct api_req {
 	struct wire_req *req;          /* wire.c keeps it (and its connection) until answered */
 	bool www_auth;                 /* the answer asks for a Bearer token */
 	enum api_op op;
+	bool read_only;                /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
 	unsigned char token_hash[SHA256_DIGEST_LENGTH];
 	uint64_t agency_id, client_id; /* client_id: a portal token */
@@ -1230,7 +1231,7 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	}
 	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-	if (r->client_id && r->op != OP_LIST && r->op != OP_SHOW) {
+	if (r->client_id && !r->read_only) {
 		api_fail(r, 403, "forbidden", "client portal tokens are read-only");
 		return;
 	}
@@ -1337,14 +1338,65 @@ api_parse_query(struct api_req *r)
 	return ok;
 }
 
+/* The /v1 routes: {method, path, op, needs_body, read_only}; a path ending in "{id}" takes a
+ * number's id as its last segment (admin.c's table sends everything under /v1/ here). */
+static const struct api_route {
+	enum wire_method method;
+	const char *path;
+	enum api_op op;   /* the step after authentication: api_dispatch */
+	bool needs_body;  /* a JSON object */
+	bool read_only;   /* changes nothing: a client portal token may use it */
+} api_routes[] = {
+	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
+	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
+	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true },
+	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
+	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
+	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
+};
+
+#define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
+
+/* The row of r's method and path; NULL after answering 404 or 405. */
+static const struct api_route *
+api_route(struct api_req *r)
+{
+	const char *path = r->req->path;
+	bool path_known = false;
+
+	for (size_t i = 0; i < API_NROUTES; i++) {
+		const struct api_route *rt = &api_routes[i];
+		const char *id = strstr(rt->path, "{id}");
+
+		if (id) {
+			size_t n = (size_t)(id - rt->path);
+
+			if (strncmp(path, rt->path, n) != 0)
+				continue;
+			if (!api_parse_id(path + n, &r->id)) {
+				api_fail(r, 404, "not_found", "no such number");
+				return NULL;
+			}
+		} else if (strcmp(path, rt->path) != 0) {
+			continue;
+		}
+		path_known = true;
+		if (rt->method == r->req->method)
+			return rt;
+	}
+	if (path_known)
+		api_fail(r, 405, "method_not_allowed", "method not allowed here");
+	else
+		api_fail(r, 404, "not_found", "no such endpoint");
+	return NULL;
+}
+
 void
 api_handle(struct wire_req *req)
 {
-	const char *path = req->path;
-	enum wire_method cmd = req->method;
 	const char *auth = wire_header(req, "Authorization");
 	struct api_req *r = calloc(1, sizeof(*r));
-	const char *rest;
+	const struct api_route *rt;
 
 	if (!r) {
 		static const char oom[] = "{\"error\":{\"code\":\"unavailable\",\"message\":"
@@ -1355,36 +1407,11 @@ api_handle(struct wire_req *req)
 		return;
 	}
 	r->req = req;
-	/* route */
-	if (strcmp(path, "/v1/numbers") == 0) {
-		if (cmd == WIRE_GET)
-			r->op = OP_LIST;
-		else if (cmd == WIRE_POST)
-			r->op = OP_BUY;
-		else
-			goto not_allowed;
-	} else if (strncmp(path, "/v1/numbers/", 12) == 0) {
-		rest = path + 12;
-		if (!api_parse_id(rest, &r->id)) {
-			api_fail(r, 404, "not_found", "no such number");
-			return;
-		}
-		if (cmd == WIRE_GET)
-			r->op = OP_SHOW;
-		else if (cmd == WIRE_PATCH)
-			r->op = OP_PATCH;
-		else if (cmd == WIRE_DELETE)
-			r->op = OP_RELEASE;
-		else
-			goto not_allowed;
-	} else if (strcmp(path, "/v1/calls") == 0) {
-		if (cmd != WIRE_POST)
-			goto not_allowed;
-		r->op = OP_CALL;
-	} else {
-		api_fail(r, 404, "not_found", "no such endpoint");
+	rt = api_route(r);
+	if (!rt)
 		return;
-	}
+	r->op = rt->op;
+	r->read_only = rt->read_only;
 	/* authenticate: Bearer token, looked up by its SHA-256 */
 	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
 		r->www_auth = true;
@@ -1393,7 +1420,7 @@ api_handle(struct wire_req *req)
 	}
 	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
 	/* body */
-	if (r->op == OP_BUY || r->op == OP_PATCH || r->op == OP_CALL) {
+	if (rt->needs_body) {
 		json_error_t jerr;
 
 		r->body = req->body_len ? json_loadb(req->body, req->body_len,
@@ -1418,9 +1445,6 @@ api_handle(struct wire_req *req)
 		"SELECT agency_id, client_id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
 		api_auth_cb);
-	return;
-not_allowed:
-	api_fail(r, 405, "method_not_allowed", "method not allowed here");
 }
 
 bool

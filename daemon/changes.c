@@ -838,3 +838,10 @@ changes_cleanup(void)
 	free(ch.pending);
 	memset(&ch, 0, sizeof(ch));
 }
+
+void
+changes_stats(stat_fn add, void *ctx)
+{
+	STAT_GAUGE(add, ctx, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
+		changes_db_up() ? 1 : 0);
+}

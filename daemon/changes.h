@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "stats.h"
+
 struct config;
 struct db_conn;
 
@@ -16,6 +18,8 @@ void changes_cleanup(void);
 void changes_request_reload(void);
 /* The routes connection is up (any thread): "the database" of /readyz, STATUS= and metrics. */
 bool changes_db_up(void);
+/* callrouted_db_up, through add (scrape.c). */
+void changes_stats(stat_fn add, void *ctx);
 /* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
 unsigned long changes_full_reloads_finished(void);
 

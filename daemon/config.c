@@ -13,9 +13,13 @@
 
 enum config_type { CF_STRING, CF_ADDR, CF_INT, CF_DURATION, CF_SIZE, CF_LOGLEVEL, CF_WORKERS, CF_FILE };
 
+/* Row flags (pgbouncer's CF_NO_RELOAD): a restart-only key keeps its old value on SIGHUP. */
+enum { CF_NO_RELOAD = 1 };
+
 struct config_key {
 	const char *name;
 	enum config_type type;
+	unsigned flags;    /* CF_NO_RELOAD */
 	const char *def;   /* default as written in the file; NULL = none */
 	size_t offset;     /* into struct config; for CF_FILE the string it fills */
 	int64_t min, max;  /* bounds for numbers (ms for durations) */
@@ -25,63 +29,64 @@ struct config_key {
 #define OFF(f) offsetof(struct config, f)
 
 static const struct config_key config_keys[] = {
-	{ "database_url", CF_STRING, NULL, OFF(database_url), 0, 0,
+	{ "database_url", CF_STRING, CF_NO_RELOAD, NULL, OFF(database_url), 0, 0,
 	  "libpq connection string or URI of the PostgreSQL database" },
-	{ "database_url_file", CF_FILE, NULL, OFF(database_url), 0, 0,
+	{ "database_url_file", CF_FILE, CF_NO_RELOAD, NULL, OFF(database_url), 0, 0,
 	  "file whose first line is database_url (keeps the secret out of this file)" },
-	{ "listen", CF_ADDR, "0.0.0.0:8080", OFF(listen), 0, 0,
+	{ "listen", CF_ADDR, CF_NO_RELOAD, "0.0.0.0:8080", OFF(listen), 0, 0,
 	  "address:port of the webhook listener" },
-	{ "admin_listen", CF_ADDR, "127.0.0.1:9090", OFF(admin_listen), 0, 0,
+	{ "admin_listen", CF_ADDR, CF_NO_RELOAD, "127.0.0.1:9090", OFF(admin_listen), 0, 0,
 	  "address:port of the admin listener (health, readiness, admin API)" },
-	{ "state_dir", CF_STRING, "/var/lib/callrouted", OFF(state_dir), 0, 0,
+	{ "state_dir", CF_STRING, CF_NO_RELOAD, "/var/lib/callrouted", OFF(state_dir), 0, 0,
 	  "directory for the route snapshot and the journal" },
-	{ "log_level", CF_LOGLEVEL, "info", OFF(log_level), 0, 0,
+	{ "log_level", CF_LOGLEVEL, 0, "info", OFF(log_level), 0, 0,
 	  "error, warning, info or debug" },
-	{ "refresh_interval", CF_DURATION, "300s", OFF(refresh_interval_ms), 1000, 86400000,
+	{ "refresh_interval", CF_DURATION, CF_NO_RELOAD, "300s", OFF(refresh_interval_ms), 1000, 86400000,
 	  "period of the full reload of the route table (safety net under LISTEN/NOTIFY)" },
-	{ "reconnect_interval", CF_DURATION, "1s", OFF(reconnect_interval_ms), 10, 3600000,
+	{ "reconnect_interval", CF_DURATION, CF_NO_RELOAD, "1s", OFF(reconnect_interval_ms), 10, 3600000,
 	  "delay before reconnecting to PostgreSQL after a failure" },
-	{ "signature_tolerance", CF_DURATION, "300s", OFF(signature_tolerance_ms), 1000, 86400000,
+	{ "signature_tolerance", CF_DURATION, 0, "300s", OFF(signature_tolerance_ms), 1000, 86400000,
 	  "replay window for signed webhooks that carry a timestamp" },
-	{ "max_body_bytes", CF_SIZE, "1048576", OFF(max_body_bytes), 256, 64 << 20,
+	{ "max_body_bytes", CF_SIZE, 0, "1048576", OFF(max_body_bytes), 256, 64 << 20,
 	  "largest webhook body accepted (413 above)" },
-	{ "max_header_bytes", CF_SIZE, "65536", OFF(max_header_bytes), 1024, 1 << 20,
+	{ "max_header_bytes", CF_SIZE, 0, "65536", OFF(max_header_bytes), 1024, 1 << 20,
 	  "largest request head (request line and headers) accepted (431 above)" },
-	{ "request_timeout", CF_DURATION, "10s", OFF(request_timeout_ms), 100, 600000,
+	{ "request_timeout", CF_DURATION, 0, "10s", OFF(request_timeout_ms), 100, 600000,
 	  "a webhook request's head and body must arrive within this (408 after: slow clients)" },
-	{ "keepalive_timeout", CF_DURATION, "60s", OFF(keepalive_timeout_ms), 100, 3600000,
+	{ "keepalive_timeout", CF_DURATION, 0, "60s", OFF(keepalive_timeout_ms), 100, 3600000,
 	  "an idle keep-alive webhook connection is closed after this" },
-	{ "max_connections", CF_INT, "10000", OFF(max_connections), 1, 1000000,
+	{ "max_connections", CF_INT, CF_NO_RELOAD, "10000", OFF(max_connections), 1, 1000000,
 	  "webhook connections open at once, all workers together (more are refused)" },
-	{ "admin_max_connections", CF_INT, "64", OFF(admin_max_connections), 1, 100000,
+	{ "admin_max_connections", CF_INT, CF_NO_RELOAD, "64", OFF(admin_max_connections), 1, 100000,
 	  "admin listener connections open at once (more are refused: 503)" },
-	{ "admin_max_header_bytes", CF_SIZE, "16384", OFF(admin_max_header_bytes), 1024, 1 << 20,
-	  "largest admin request head accepted (431 above)" },
-	{ "admin_max_body_bytes", CF_SIZE, "65536", OFF(admin_max_body_bytes), 256, 16 << 20,
-	  "largest admin request body accepted (413 above)" },
-	{ "admin_request_timeout", CF_DURATION, "10s", OFF(admin_request_timeout_ms), 100, 600000,
-	  "an admin request's head and body must arrive within this, however slowly it drips "
+	{ "admin_max_header_bytes", CF_SIZE, CF_NO_RELOAD, "16384", OFF(admin_max_header_bytes),
+	  1024, 1 << 20, "largest admin request head accepted (431 above)" },
+	{ "admin_max_body_bytes", CF_SIZE, CF_NO_RELOAD, "65536", OFF(admin_max_body_bytes), 256,
+	  16 << 20, "largest admin request body accepted (413 above)" },
+	{ "admin_request_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(admin_request_timeout_ms),
+	  100, 600000, "an admin request's head and body must arrive within this, however slowly it drips "
 	  "(408 after)" },
-	{ "admin_keepalive_timeout", CF_DURATION, "30s", OFF(admin_keepalive_timeout_ms), 100,
-	  3600000, "an idle keep-alive admin connection is closed after this" },
-	{ "tls_cert_file", CF_STRING, "", OFF(tls_cert_file), 0, 0,
+	{ "admin_keepalive_timeout", CF_DURATION, CF_NO_RELOAD, "30s",
+	  OFF(admin_keepalive_timeout_ms), 100, 3600000,
+	  "an idle keep-alive admin connection is closed after this" },
+	{ "tls_cert_file", CF_STRING, 0, "", OFF(tls_cert_file), 0, 0,
 	  "PEM certificate chain of the webhook listener (with tls_key_file: TLS 1.2+; reloaded on "
 	  "SIGHUP)" },
-	{ "tls_key_file", CF_STRING, "", OFF(tls_key_file), 0, 0,
+	{ "tls_key_file", CF_STRING, 0, "", OFF(tls_key_file), 0, 0,
 	  "PEM private key of tls_cert_file" },
-	{ "workers", CF_WORKERS, "auto", OFF(workers), 0, 256,
+	{ "workers", CF_WORKERS, CF_NO_RELOAD, "auto", OFF(workers), 0, 256,
 	  "webhook worker threads: auto (one per core) or a number" },
-	{ "instance_name", CF_STRING, "", OFF(instance_name), 0, 0,
+	{ "instance_name", CF_STRING, CF_NO_RELOAD, "", OFF(instance_name), 0, 0,
 	  "name of this instance in logs and records (empty: the host name)" },
-	{ "vapi_no_agent_message", CF_STRING, "Sorry, this number is not in service.",
+	{ "vapi_no_agent_message", CF_STRING, 0, "Sorry, this number is not in service.",
 	  OFF(vapi_no_agent_message), 0, 0,
 	  "what Vapi says to a caller of a number with no agent" },
-	{ "public_url", CF_STRING, "", OFF(public_url), 0, 0,
+	{ "public_url", CF_STRING, CF_NO_RELOAD, "", OFF(public_url), 0, 0,
 	  "base URL providers use to reach the webhook listener, e.g. https://calls.example.com "
 	  "(needed to buy and assign numbers)" },
-	{ "provider_ca_file", CF_STRING, "", OFF(provider_ca_file), 0, 0,
+	{ "provider_ca_file", CF_STRING, CF_NO_RELOAD, "", OFF(provider_ca_file), 0, 0,
 	  "CA bundle that signs the provider APIs' certificates (empty: the system's)" },
-	{ "provider_timeout", CF_DURATION, "10s", OFF(provider_timeout_ms), 1000, 120000,
+	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000, 120000,
 	  "how long a provider API call may take (504 after)" },
 };
 
@@ -130,41 +135,74 @@ config_str_changed(const char *a, const char *b)
 	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
+/* A key's value in c, as a string (CF_STRING, CF_ADDR) or a number (the others). */
+static bool
+config_is_string(const struct config_key *k)
+{
+	return k->type == CF_STRING || k->type == CF_ADDR;
+}
+
+static int64_t
+config_number(const struct config *c, const struct config_key *k)
+{
+	const char *base = (const char *)c + k->offset;
+
+	switch (k->type) {
+	case CF_DURATION:
+		return *(const int64_t *)base;
+	case CF_SIZE:
+		return (int64_t)*(const size_t *)base;
+	case CF_INT:
+	case CF_LOGLEVEL:
+	case CF_WORKERS:
+		return *(const int *)base;
+	default:
+		return 0;
+	}
+}
+
+/* Give new the old value of a restart-only key k; false if the string could not be copied. */
+static bool
+config_keep(const struct config *old, struct config *new, const struct config_key *k)
+{
+	const char *from = (const char *)old + k->offset;
+	char *to = (char *)new + k->offset;
+
+	if (config_is_string(k)) {
+		const char *s = *(char *const *)from;
+
+		free(*(char **)to);
+		*(char **)to = s ? strdup(s) : NULL;
+		return !s || *(char **)to;
+	}
+	memcpy(to, from, k->type == CF_DURATION ? sizeof(int64_t) :
+			 k->type == CF_SIZE ? sizeof(size_t) : sizeof(int));
+	return true;
+}
+
 bool
 config_reconcile(const struct config *old, struct config *new)
 {
 	bool ok = true;
 
-#define KEEP_STR(f)                                                                              \
-	if (config_str_changed(old->f, new->f)) {                                                \
-		log_warning("config: %s changed: it takes effect at the next restart", #f);       \
-		free(new->f);                                                                   \
-		new->f = old->f ? strdup(old->f) : NULL;                                        \
-		ok = false;                                                                     \
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+		bool changed;
+
+		/* a CF_FILE row fills the field of another row, compared there */
+		if (!(k->flags & CF_NO_RELOAD) || k->type == CF_FILE)
+			continue;
+		changed = config_is_string(k) ?
+				  config_str_changed(*(char *const *)((const char *)old + k->offset),
+					  *(char *const *)((const char *)new + k->offset)) :
+				  config_number(old, k) != config_number(new, k);
+		if (!changed)
+			continue;
+		log_warning("config: %s changed: it takes effect at the next restart", k->name);
+		if (!config_keep(old, new, k))
+			log_error("config: out of memory keeping the old %s", k->name);
+		ok = false;
 	}
-#define KEEP_NUM(f)                                                                              \
-	if (old->f != new->f) {                                                                  \
-		log_warning("config: %s changed: it takes effect at the next restart", #f);       \
-		new->f = old->f;                                                                \
-		ok = false;                                                                     \
-	}
-	KEEP_STR(database_url)
-	KEEP_STR(listen)
-	KEEP_STR(admin_listen)
-	KEEP_STR(state_dir)
-	KEEP_STR(instance_name)
-	KEEP_NUM(workers)
-	KEEP_NUM(max_connections)
-	KEEP_NUM(admin_max_connections)
-	KEEP_NUM(admin_max_header_bytes)
-	KEEP_NUM(admin_max_body_bytes)
-	KEEP_NUM(admin_request_timeout_ms)
-	KEEP_NUM(admin_keepalive_timeout_ms)
-	KEEP_NUM(refresh_interval_ms)
-	KEEP_NUM(reconnect_interval_ms)
-	KEEP_STR(provider_ca_file)
-#undef KEEP_STR
-#undef KEEP_NUM
 	if (old->log_level != new->log_level)
 		log_info("config: log_level is now %d", new->log_level);
 	if (old->signature_tolerance_ms != new->signature_tolerance_ms)
@@ -175,6 +213,15 @@ config_reconcile(const struct config *old, struct config *new)
 	if (config_str_changed(old->vapi_no_agent_message, new->vapi_no_agent_message))
 		log_info("config: vapi_no_agent_message changed");
 	return ok;
+}
+
+bool
+config_key_reloadable(const char *name)
+{
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (strcmp(config_keys[i].name, name) == 0)
+			return !(config_keys[i].flags & CF_NO_RELOAD);
+	return false;
 }
 
 const char *const *
@@ -195,9 +242,10 @@ void
 config_print_keys(FILE *f)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
-		fprintf(f, "  %-22s %-10s %s\n", config_keys[i].name,
+		fprintf(f, "  %-22s %-10s %s%s\n", config_keys[i].name,
 			config_keys[i].def ? (*config_keys[i].def ? config_keys[i].def : "\"\"") : "-",
-			config_keys[i].help);
+			config_keys[i].help,
+			config_keys[i].flags & CF_NO_RELOAD ? " (needs a restart)" : "");
 }
 
 /* "300", "300s", "250ms", "5m", "1h" -> milliseconds */
@@ -407,16 +455,10 @@ config_free(struct config *c)
 {
 	if (!c)
 		return;
-	free(c->database_url);
-	free(c->listen);
-	free(c->admin_listen);
-	free(c->state_dir);
-	free(c->instance_name);
-	free(c->vapi_no_agent_message);
-	free(c->public_url);
-	free(c->provider_ca_file);
-	free(c->tls_cert_file);
-	free(c->tls_key_file);
+	/* every string row owns its field (a CF_FILE row fills another row's) */
+	for (size_t i = 0; i < N_KEYS; i++)
+		if (config_is_string(&config_keys[i]))
+			free(*(char **)((char *)c + config_keys[i].offset));
 	free(c);
 }
 

@@ -44,9 +44,12 @@ void config_free(struct config *c);
 const struct config *config_current(void);
 void config_publish(struct config *c);
 void config_free_all(void);
-/* Log what changed from old to new; false if a key that needs a restart changed (those keep
- * their old values in new, so the running process stays consistent). */
+/* Log what changed from old to new; false if a key that needs a restart changed (the rows
+ * marked CF_NO_RELOAD in the key table: those keep their old values in new, so the running
+ * process stays consistent). */
 bool config_reconcile(const struct config *old, struct config *new);
+/* False for a restart-only key (and for a name that is no key). */
+bool config_key_reloadable(const char *name);
 /* Print every key with its default and help line (for --help and the conf test). */
 void config_print_keys(FILE *f);
 /* Names of every key, NULL-terminated (for the test that checks conf/callrouted.conf). */

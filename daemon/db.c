@@ -540,3 +540,10 @@ db_free(void)
 	free(db.conninfo);
 	memset(&db, 0, sizeof(db));
 }
+
+void
+db_stats(stat_fn add, void *ctx)
+{
+	STAT_COUNTER(add, ctx, "callrouted_db_reconnects_total",
+		"Connections to PostgreSQL made again after a failure or a loss.", db_reconnects());
+}

@@ -7,6 +7,8 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include "stats.h"
+
 struct config;
 
 /* Called on the db thread when the process must stop (e.g. the schema does not match). */
@@ -21,6 +23,8 @@ void db_free(void);
 
 /* Any thread. */
 unsigned long db_reconnects(void);
+/* callrouted_db_reconnects_total, through add (scrape.c). */
+void db_stats(stat_fn add, void *ctx);
 
 /*
  * ---- for the connection owners, on the db thread only ----

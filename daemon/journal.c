@@ -1496,3 +1496,40 @@ journal_get_stats(struct journal_stats *s)
 	s->checkpoint_failures = atomic_load(&jn.checkpoint_failures);
 	s->writable = !atomic_load(&jn.failing);
 }
+
+void
+journal_stats(stat_fn add, void *ctx)
+{
+	struct journal_stats js;
+
+	journal_get_stats(&js);
+	STAT_GAUGE(add, ctx, "callrouted_journal_records_pending",
+		"Durable call events not yet in PostgreSQL.", (double)js.pending);
+	STAT_GAUGE(add, ctx, "callrouted_journal_bytes", "Bytes of journal segments on disk.",
+		(double)js.bytes_on_disk);
+	STAT_GAUGE(add, ctx, "callrouted_journal_writable",
+		"0 after a failed journal write until one succeeds.", js.writable ? 1 : 0);
+	STAT_COUNTER(add, ctx, "callrouted_journal_appends_total",
+		"Call events made durable in the journal.", js.appends);
+	STAT_COUNTER(add, ctx, "callrouted_journal_append_failures_total",
+		"Call events that could not be made durable (answered 503).", js.append_failures);
+	STAT_COUNTER(add, ctx, "callrouted_journal_fsyncs_total",
+		"Group commits (one write and fdatasync each).", js.fsyncs);
+	STAT_COUNTER(add, ctx, "callrouted_journal_torn_records_total",
+		"Torn tails (a write a crash cut short) found when replaying the journal.",
+		js.torn_records);
+	STAT_COUNTER(add, ctx, "callrouted_journal_corrupt_records_total",
+		"Journal records lost to damage (checksum or framing), each skipped by itself.",
+		js.corrupt_records);
+	STAT_COUNTER(add, ctx, "callrouted_journal_quarantined_segments_total",
+		"Damaged journal segments set aside in quarantine/ (moved once drained).",
+		js.quarantined_segments);
+	STAT_COUNTER(add, ctx, "callrouted_journal_quarantine_failures_total",
+		"Moves of a damaged segment to quarantine/ that failed (retried).",
+		js.quarantine_failures);
+	STAT_COUNTER(add, ctx, "callrouted_journal_checkpoint_resets_total",
+		"Journal checkpoints unreadable or ahead of the journal: drained from the start.",
+		js.checkpoint_resets);
+	STAT_COUNTER(add, ctx, "callrouted_journal_checkpoint_failures_total",
+		"Journal checkpoint writes that failed.", js.checkpoint_failures);
+}

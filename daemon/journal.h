@@ -8,6 +8,8 @@
 
 #include <event2/event.h>
 
+#include "stats.h"
+
 #define JOURNAL_MAX_RECORD (64 * 1024)
 
 /*
@@ -76,5 +78,7 @@ struct journal_stats {
 	bool writable;           /* false after a failed write until one succeeds */
 };
 void journal_get_stats(struct journal_stats *s);
+/* The callrouted_journal_* figures, through add (scrape.c). */
+void journal_stats(stat_fn add, void *ctx);
 
 #endif

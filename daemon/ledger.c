@@ -785,3 +785,72 @@ ledger_db_cleanup(void)
 	free(ld.sql);
 	memset(&ld, 0, sizeof(ld));
 }
+
+/* ---- the figures for the collector (scrape.c) ---- */
+
+static void
+ledger_stat_per_provider(stat_fn add, void *ctx, const char *name, const char *help,
+	const uint64_t v[PROVIDER_COUNT])
+{
+	char labels[64];
+
+	for (int p = 0; p < PROVIDER_COUNT; p++) {
+		snprintf(labels, sizeof(labels), "provider=\"%s\"",
+			provider_name((enum provider_id)p));
+		stat_u64(add, ctx, name, help, "counter", labels, v[p]);
+	}
+}
+
+void
+ledger_stats(stat_fn add, void *ctx)
+{
+	static const char invalid_help[] =
+		"Call events refused with 400/413 before they were journaled, by provider and reason.";
+	struct ledger_stats st;
+	char labels[128];
+
+	ledger_get_stats(&st);
+	ledger_stat_per_provider(add, ctx, "callrouted_ledger_rows_total",
+		"Rows inserted into usage_ledger by this instance, by provider.", st.rows);
+	ledger_stat_per_provider(add, ctx, "callrouted_ledger_billed_seconds_total",
+		"Billed seconds of the rows inserted into usage_ledger, by provider.",
+		st.billed_seconds);
+	ledger_stat_per_provider(add, ctx, "callrouted_ledger_amount_micros_total",
+		"Amount in micro-dollars of the rows inserted into usage_ledger, by provider.",
+		st.amount_micros);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_calls_written_total",
+		"Rows inserted or updated in calls.", st.calls_written);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_batches_total",
+		"Batches of journal records committed to PostgreSQL.", st.batches);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_batch_failures_total",
+		"Batches PostgreSQL refused or failed (retried).", st.batch_failures);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_unattributed_total",
+		"Call events on numbers the platform does not know (recorded, billed to no one).",
+		st.unattributed);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_agent_mismatches_total",
+		"Call events whose provider agent is not the number's assigned agent.",
+		st.agent_mismatches);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_rejected_total",
+		"Call events refused at the webhook or kept in ledger_rejects (refused by the "
+		"database).", st.events_rejected);
+	for (int p = 0; p < PROVIDER_COUNT; p++)
+		for (int r = 0; r < LEDGER_INVALID_COUNT; r++) {
+			snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"",
+				provider_name((enum provider_id)p),
+				ledger_invalid_name((enum ledger_invalid)r));
+			stat_u64(add, ctx, "callrouted_ledger_events_invalid_total", invalid_help,
+				"counter", labels, st.invalid[p][r]);
+		}
+	ledger_stat_per_provider(add, ctx, "callrouted_ledger_unpriced_total",
+		"Connected calls that ended with no duration (recorded in calls, not billed), by "
+		"provider.", st.unpriced);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_rejects_total",
+		"Journal records PostgreSQL refused (SQLSTATE class 22/23), kept in ledger_rejects.",
+		st.rejects);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_reject_failures_total",
+		"Refused journal records that could not be kept in ledger_rejects (retried).",
+		st.reject_failures);
+	STAT_COUNTER(add, ctx, "callrouted_ledger_duration_disagreements_total",
+		"Later end events whose duration differs from the one billed (the first is kept).",
+		st.duration_disagreements);
+}

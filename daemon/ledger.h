@@ -96,4 +96,8 @@ struct ledger_stats {
 };
 void ledger_get_stats(struct ledger_stats *s);
 
+#include "stats.h"
+/* The callrouted_ledger_* figures, through add (scrape.c). */
+void ledger_stats(stat_fn add, void *ctx);
+
 #endif

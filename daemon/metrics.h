@@ -1,4 +1,4 @@
-/* metrics.h: the counter list, per-thread counters and histograms, /metrics rendering. */
+/* metrics.h: the counter list, per-thread counters and histograms, their rendering, heartbeats. */
 #ifndef CALLROUTED_METRICS_H
 #define CALLROUTED_METRICS_H
 
@@ -105,8 +105,11 @@ uint64_t metrics_now_ns(void); /* CLOCK_MONOTONIC */
 
 /* Gauges fed by other threads. */
 void metrics_set_active_calls(int64_t n);
+int64_t metrics_active_calls(void); /* -1 before the first count */
+double metrics_started_at(void);    /* unix time of the first registered thread */
 
-/* Render every metric (Prometheus text format 0.0.4) into b. */
+/* Render the counters and histograms above (Prometheus text format 0.0.4) into b; the rest
+ * of /metrics is scrape.c's. */
 void metrics_render(struct evbuffer *b);
 
 /* The watchdog: every registered thread that beats must have beaten since the last call. */

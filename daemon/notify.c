@@ -6,40 +6,26 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
-#include "changes.h"
-#include "journal.h"
 #include "log.h"
 #include "metrics.h"
 #include "notify.h"
 #include "routes.h"
+#include "scrape.h"
 
 #define NOTIFY_STATUS_MS 5000
 
 static struct event *notify_status_ev, *notify_watchdog_ev;
-static uint64_t notify_last_requests, notify_last_ns;
 static bool notify_starving; /* a thread showed no progress at the last check */
 static struct routes_reader *notify_reader;
 
 static void
 notify_status_cb(evutil_socket_t fd, short what, void *arg)
 {
-	const struct routes_snapshot *s = routes_read_begin(notify_reader);
-	uint64_t now = metrics_now_ns(), total = metrics_webhook_total();
-	double rate = notify_last_ns ? (double)(total - notify_last_requests) * 1e9 /
-					       (double)(now - notify_last_ns) :
-				       0;
-	struct journal_stats js;
+	char status[256];
 
-	journal_get_stats(&js);
-	notify_last_requests = total;
-	notify_last_ns = now;
-	sd_notifyf(0,
-		"STATUS=%u numbers (generation %" PRIu64 ", %s), %.0f req/s, journal backlog %" PRIu64
-		", database %s",
-		s ? s->numbers.count : 0, s ? s->generation : 0,
-		!s ? "not loaded" : s->source == ROUTES_FROM_FILE ? "from snapshot" : "from database",
-		rate, js.pending, changes_db_up() ? "up" : "down");
+	scrape_status(status, sizeof(status), routes_read_begin(notify_reader));
 	routes_read_end(notify_reader);
+	sd_notifyf(0, "STATUS=%s", status);
 }
 
 /* Ping only while every worker and the db thread have turned their loops since last time. */

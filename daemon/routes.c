@@ -740,3 +740,20 @@ routes_shutdown(void)
 	routes_snapshot_free(atomic_exchange(&routes_cur, NULL));
 	pthread_mutex_unlock(&routes_pub_lock);
 }
+
+void
+routes_stats(const struct routes_snapshot *s, stat_fn add, void *ctx)
+{
+	STAT_GAUGE(add, ctx, "callrouted_routes_entries", "Numbers in the route table.",
+		s ? s->numbers.count : 0);
+	STAT_GAUGE(add, ctx, "callrouted_routes_generation", "Generation of the route table.",
+		s ? (double)s->generation : 0);
+	STAT_GAUGE(add, ctx, "callrouted_routes_last_reload_timestamp_seconds",
+		"When the route table in use was built (unix time).",
+		s ? (double)s->loaded_at_ms / 1000.0 : 0);
+	STAT_GAUGE(add, ctx, "callrouted_routes_from_snapshot",
+		"1 while routing from the snapshot file of an earlier run, 0 from the database.",
+		s && s->source == ROUTES_FROM_FILE ? 1 : 0);
+	STAT_GAUGE(add, ctx, "callrouted_routes_table_bytes", "Bytes of the number hash table.",
+		s ? (double)route_table_bytes(&s->numbers) : 0);
+}

@@ -164,6 +164,12 @@ void routes_publish(struct routes_snapshot *s);
 size_t routes_reclaim(void);
 /* The current snapshot for the publisher's own use (db thread); NULL before the first. */
 const struct routes_snapshot *routes_current(void);
+
+/* The callrouted_routes_* gauges of s (NULL: none loaded), through add (scrape.c); here, not
+ * with the other includes, to keep this change apart from the provider enum's move. */
+#include "stats.h"
+void routes_stats(const struct routes_snapshot *s, stat_fn add, void *ctx);
+
 /* Free everything at exit (no reader may be active). */
 void routes_shutdown(void);
 

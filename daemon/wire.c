@@ -562,13 +562,37 @@ wire_format(struct wire_conn *c, int status, const char *ctype, const void *body
 	return true;
 }
 
+/* The code of an error answer of the admin listener. */
+static const char *
+wire_error_code(int status)
+{
+	switch (status) {
+	case 408:
+		return "timeout";
+	case 413:
+	case 431:
+		return "too_large";
+	case 501:
+	case 505:
+		return "not_implemented";
+	default:
+		return "invalid";
+	}
+}
+
 /* An error answer from the server itself; the connection closes after it (after dropping
- * discard more bytes of body when discard > 0, so the client sees the answer). */
+ * discard more bytes of body when discard > 0, so the client sees the answer).  The admin
+ * listener answers in its one error shape, {"error":{"code":..,"message":..}}; the webhook
+ * listener in the providers' {"error":".."}. */
 static void
 wire_fail(struct wire_conn *c, int status, const char *why, size_t discard)
 {
-	char body[128];
-	int n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
+	char body[192];
+	int n = c->srv->group == WIRE_ADMIN ?
+			snprintf(body, sizeof(body),
+				"{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+				wire_error_code(status), why) :
+			snprintf(body, sizeof(body), "{\"error\":\"%s\"}", why);
 
 	if (status == 413)
 		atomic_fetch_add(&c->srv->st->too_large, 1);
@@ -1500,4 +1524,53 @@ wire_query_clear(struct wire_query *q)
 {
 	free(q->buf);
 	memset(q, 0, sizeof(*q));
+}
+
+void
+wire_stats(enum wire_group g, stat_fn add, void *ctx)
+{
+	const char *pre = g == WIRE_ADMIN ? "callrouted_admin_http" : "callrouted_http";
+	const char *who = g == WIRE_ADMIN ? "Admin" : "Webhook";
+	const char *key = g == WIRE_ADMIN ? "admin_" : ""; /* its configuration keys */
+	char name[96], help[256];
+	struct wire_stats ws;
+
+	wire_get_stats(g, &ws);
+#define WIRE_STAT(suffix, ...)                                                                   \
+	snprintf(name, sizeof(name), "%s_%s", pre, suffix);                                      \
+	snprintf(help, sizeof(help), __VA_ARGS__)
+	WIRE_STAT("connections_open", "%s connections open now.", who);
+	STAT_GAUGE(add, ctx, name, help, (double)ws.open);
+	WIRE_STAT("connections_accepted_total", "%s connections accepted.", who);
+	STAT_COUNTER(add, ctx, name, help, ws.accepted);
+	WIRE_STAT("connections_refused_total",
+		"%s connections refused at %smax_connections (503, closed).", who, key);
+	STAT_COUNTER(add, ctx, name, help, ws.refused);
+	WIRE_STAT("request_timeouts_total",
+		"Requests that did not arrive within %srequest_timeout (408, closed).", key);
+	STAT_COUNTER(add, ctx, name, help, ws.request_timeouts);
+	WIRE_STAT("idle_closes_total", "Keep-alive connections closed after %skeepalive_timeout.",
+		key);
+	STAT_COUNTER(add, ctx, name, help, ws.idle_closes);
+	WIRE_STAT("body_too_large_total", "Requests refused for a body over %smax_body_bytes (413).",
+		key);
+	STAT_COUNTER(add, ctx, name, help, ws.too_large);
+	WIRE_STAT("headers_too_large_total",
+		"Requests refused for a head over %smax_header_bytes (431).", key);
+	STAT_COUNTER(add, ctx, name, help, ws.headers_too_large);
+	WIRE_STAT("bad_requests_total", "Malformed HTTP requests (400, 501, 505; closed).");
+	STAT_COUNTER(add, ctx, name, help, ws.bad_requests);
+	if (g == WIRE_WEBHOOK)
+		STAT_COUNTER(add, ctx, "callrouted_http_tls_handshake_failures_total",
+			"TLS handshakes that failed on the webhook listener.",
+			ws.tls_handshake_failures);
+	WIRE_STAT("accept_errors_total",
+		"%s connections not taken for want of descriptors or memory, by reason: emfile, "
+		"enfile, other (accept failed: accepting pauses for a moment), reserve (refused "
+		"with 503: the last descriptors are kept for the daemon).", who);
+#undef WIRE_STAT
+	stat_u64(add, ctx, name, help, "counter", "reason=\"emfile\"", ws.accept_emfile);
+	stat_u64(add, ctx, name, help, "counter", "reason=\"enfile\"", ws.accept_enfile);
+	stat_u64(add, ctx, name, help, "counter", "reason=\"other\"", ws.accept_other);
+	stat_u64(add, ctx, name, help, "counter", "reason=\"reserve\"", ws.accept_reserve);
 }

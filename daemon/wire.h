@@ -7,6 +7,8 @@
 
 #include <event2/event.h>
 
+#include "stats.h"
+
 enum wire_method { WIRE_GET, WIRE_HEAD, WIRE_POST, WIRE_PUT, WIRE_DELETE, WIRE_PATCH,
 	WIRE_OPTIONS, WIRE_OTHER };
 
@@ -54,6 +56,9 @@ struct wire_stats {
 		accept_reserve; /* refused (503): the last descriptors are the daemon's own */
 };
 void wire_get_stats(enum wire_group g, struct wire_stats *st);
+/* The HTTP server figures of group g, through add (scrape.c): callrouted_http_* for the
+ * webhook listener, callrouted_admin_http_* for the admin listener. */
+void wire_stats(enum wire_group g, stat_fn add, void *ctx);
 
 struct wire_server;
 

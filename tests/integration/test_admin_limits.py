@@ -196,3 +196,4 @@ def test_head_and_method_not_allowed(d):
     assert r.status == 405
     assert r.headers["allow"] == ["GET, HEAD"]
     assert r.headers["content-type"] == ["application/json"]
+    assert r.json()["error"]["code"] == "method_not_allowed", r

@@ -7,7 +7,7 @@
 #   - the dashboard is valid JSON on the ${DS_PROMETHEUS} data source variable, and every
 #     expression in it parses (as a recording rule, through promtool);
 #   - every metric that the rules or the dashboard use is one callrouted exports (the list
-#     below, itself checked against daemon/metrics.c), with its own label names only.
+#     below, itself checked against the daemon's sources), with its own label names only.
 #
 # Run from the source tree: bash tests/ops/test_alert_rules.sh
 set -uo pipefail
@@ -112,14 +112,16 @@ METRICS = {
 }
 TARGET_LABELS = {"job", "instance"}  # added by the scrape
 
-# The daemon still exports each of them (a rename there must show up here).
+# The daemon still exports each of them (a rename there must show up here): metrics.h names
+# the counters and histograms, each subsystem's x_stats() its own figures (scrape.c renders).
 try:
-    src = open("daemon/metrics.c", encoding="utf-8").read() + open("daemon/metrics.h", encoding="utf-8").read()
+    from pathlib import Path
+    src = "".join(p.read_text(encoding="utf-8") for p in sorted(Path("daemon").rglob("*.[ch]")))
     for name in METRICS:
-        # the listeners' figures are named prefix + METRICS_WIRE("suffix", ...)
+        # the listeners' figures are named prefix + WIRE_STAT("suffix", ...) (daemon/wire.c)
         wire = re.match(r"callrouted_(?:admin_)?http_(.+)$", name)
-        if f'"{name}' not in src and not (wire and f'METRICS_WIRE("{wire.group(1)}"' in src):
-            problems.append(f"daemon/metrics.[ch] no longer names {name}")
+        if f'"{name}' not in src and not (wire and f'WIRE_STAT("{wire.group(1)}"' in src):
+            problems.append(f"daemon/ no longer names {name}")
 except OSError as e:
     problems.append(f"cannot read the daemon's metrics source: {e}")
 
