@@ -144,7 +144,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&fz_addr, fz_addrlen) != 0 ||
 	    listen(lfd, 16) != 0)
 		abort();
-	if (!wire_server_new(fz_base, lfd, &fz_limits, fz_handler, NULL))
+	if (!wire_server_new(fz_base, lfd, WIRE_WEBHOOK, &fz_limits, fz_handler, NULL))
 		abort();
 	return 0;
 }
@@ -195,7 +195,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			eof = true;
 	}
 	close(cfd);
-	wire_get_stats(&st);
+	wire_get_stats(WIRE_WEBHOOK, &st);
 	if (st.open != 0)
 		fuzz_fail("%llu connection(s) still open after the client left", st.open);
 	return 0;
