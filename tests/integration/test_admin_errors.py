@@ -7,7 +7,7 @@ the HTTP server's own refusals in wire.c) answers every error as
 
 import pytest
 
-from hardening_helpers import OPEN_CONNS, RawConn
+from support.rawhttp import OPEN_CONNS, RawConn
 
 
 @pytest.fixture(autouse=True)
