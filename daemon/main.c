@@ -199,6 +199,7 @@ main(int argc, char **argv)
 	struct event *sig_ev[3] = { NULL }, *tick_ev = NULL;
 	struct routes_snapshot *snap;
 	struct timeval tick = { 0, 100000 };
+	const char *step = "the event loop";
 	int c, code = 1;
 
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
@@ -243,12 +244,12 @@ main(int argc, char **argv)
 	OPENSSL_init_ssl(0, NULL);
 	main_base = event_base_new();
 	if (!main_base)
-		goto done;
+		goto fail_step;
 	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
 	main_stop_ev = evtimer_new(main_base, main_stop_cb, NULL);
 	main_reload_ev = evtimer_new(main_base, main_reload_wait_cb, NULL);
 	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
-		goto done;
+		goto fail_step;
 
 	/* signals are caught before any thread starts: /readyz can answer 200 before the main
 	 * loop runs, and a SIGTERM then must wait for it, not kill the process */
@@ -257,11 +258,12 @@ main(int argc, char **argv)
 	sig_ev[2] = evsignal_new(main_base, SIGHUP, main_signal_cb, NULL);
 	for (int i = 0; i < 3; i++)
 		if (!sig_ev[i] || event_add(sig_ev[i], NULL) != 0)
-			goto done;
+			goto fail_step;
 
 	/* 0. one daemon per state directory: the journal and the snapshot are ours alone */
+	step = "the state directory lock";
 	if (!statelock_take(cfg->state_dir))
-		goto done;
+		goto fail_step;
 	/* 1. the last good table, so a database outage at start still routes */
 	snap = snapshot_load(cfg->state_dir);
 	if (snap) {
@@ -269,30 +271,41 @@ main(int argc, char **argv)
 			snap->numbers.count, (unsigned long long)snap->generation);
 		routes_publish(snap);
 	}
+	step = "the snapshot writer";
 	if (!snapshot_setup(cfg->state_dir))
-		goto done;
+		goto fail_step;
 	/* 2. the journal: replay what was made durable before; the drain starts with the db */
+	step = "the journal";
 	if (!journal_setup(cfg->state_dir))
-		goto done;
+		goto fail_step;
 	/* 3. the database thread: the transport, then its clients (the route loader: LISTEN,
 	 *    version check, full reload; the ledger drain), connected once it starts */
+	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !changes_setup(cfg) || !ledger_db_setup(cfg) ||
 	    !journal_start() || !db_start())
-		goto done;
+		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
+	step = "TLS";
 	if (!tls_setup(cfg->tls_cert_file, cfg->tls_key_file))
-		goto done;
+		goto fail_step;
+	step = "the listeners";
 	if (!http_setup(cfg) || !admin_setup(cfg) || !http_start() || !admin_start())
-		goto done;
+		goto fail_step;
+	step = "the systemd notifications";
 	if (!notify_setup(main_base))
-		goto done;
+		goto fail_step;
 
 	tick_ev = event_new(main_base, -1, EV_PERSIST, main_tick_cb, NULL);
+	step = "the housekeeping timer";
 	if (!tick_ev || event_add(tick_ev, &tick) != 0)
-		goto done;
+		goto fail_step;
 
 	event_base_dispatch(main_base);
 	code = atomic_load(&main_exit_code);
+	goto done;
+fail_step:
+	/* the step's own line (if it wrote one) says why; this one says where start-up stopped */
+	log_error("main: start-up failed at %s", step);
 done:
 	/*
 	 * Nothing is freed while another thread can still reach it:
