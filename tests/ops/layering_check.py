@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-# layering_check: the include graph of daemon/ has no cycle, and tools/ include no daemon/ header.
+# layering_check: the include graph of daemon/ has no cycle, and tools/ include no new daemon/ header.
 """Reads the #include "..." lines of daemon/ (and daemon/providers/), folds each x.h into its
 module x (x.c + x.h), and reports every cycle among modules (strongly connected components of
 more than one module) and every daemon/ header that a file under tools/ includes.  Exit 1 on
@@ -70,6 +70,16 @@ def cycles(graph):
     return out
 
 
+# The daemon headers callroutectl still includes until the shared layer (include/callrouted/,
+# issue 11 item 5) replaces them: a ratchet — any other tool include fails, and so does one of
+# these once it is gone from the code but still listed here.
+KNOWN_TOOL_INCLUDES = {
+    ("tools/callroutectl.c", "config.h"), ("tools/callroutectl.c", "e164.h"),
+    ("tools/callroutectl.c", "log.h"), ("tools/callroutectl.c", "migrate.h"),
+    ("tools/callroutectl.c", "rating.h"), ("tools/callroutectl.c", "routes.h"),
+}
+
+
 def tool_violations():
     bad = []
     daemon_headers = {p.name for p in (ROOT / "daemon").rglob("*.h")}
@@ -78,7 +88,7 @@ def tool_violations():
             continue
         for inc in INCLUDE.findall(f.read_text(errors="replace")):
             if Path(inc).name in daemon_headers and not inc.startswith("callrouted/"):
-                bad.append("%s includes daemon header %s" % (f.relative_to(ROOT), inc))
+                bad.append((str(f.relative_to(ROOT)), inc))
     return bad
 
 
@@ -90,14 +100,19 @@ def main():
     found = cycles(graph)
     for comp in found:
         print("cycle among: " + " ".join(comp))
-    bad = tool_violations()
-    for b in bad:
-        print(b)
+    seen = tool_violations()
+    bad = [b for b in seen if b not in KNOWN_TOOL_INCLUDES]
+    stale = sorted(KNOWN_TOOL_INCLUDES - set(seen))
+    for tool, inc in seen:
+        print("%s includes daemon header %s%s" % (
+            tool, inc, " (known: issue 11 item 5)" if (tool, inc) in KNOWN_TOOL_INCLUDES else ""))
+    for tool, inc in stale:
+        print("%s no longer includes %s: remove it from KNOWN_TOOL_INCLUDES" % (tool, inc))
     edges = sum(len(d) for d in graph.values())
-    print("layering_check: %d modules, %d include edges, %d cycle%s, %d tool violation%s" % (
-        len(graph), edges, len(found), "" if len(found) == 1 else "s", len(bad),
-        "" if len(bad) == 1 else "s"))
-    return 1 if found or bad else 0
+    print("layering_check: %d modules, %d include edges, %d cycle%s, %d new tool violation%s, "
+          "%d known" % (len(graph), edges, len(found), "" if len(found) == 1 else "s", len(bad),
+                        "" if len(bad) == 1 else "s", len(seen) - len(bad)))
+    return 1 if found or bad or stale else 0
 
 
 if __name__ == "__main__":
