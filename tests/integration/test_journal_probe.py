@@ -3,45 +3,20 @@
 writable, so the journal must find out by itself that the disk is usable again: the writer
 probes every second while appends are failing."""
 
-import errno
-import subprocess
 
 import pytest
 
 from support.build import SLOW
 from support.data import NUM_RET1
+from support.fs import fill, mount_tmpfs, umount
 from support.ledger import ledger_ids, new_id, post_retell, retell_event, wait_drained
 from support.polling import wait_for
-
-
-def _mount_tmpfs(path):
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return r.returncode == 0, r.stdout.strip()
-
-
-def _umount(path):
-    r = subprocess.run(["umount", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        subprocess.run(["umount", "-l", str(path)])
-
-
-def _fill(path):
-    n = 0
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                n += f.write(b"\0" * 4096)
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-    return n
 
 
 def test_not_writable_journal_recovers_without_traffic(env):
     jdir = env.tmp / "state-probe" / "journal"
     jdir.mkdir(parents=True)
-    mounted, why = _mount_tmpfs(jdir)
+    mounted, why = mount_tmpfs(jdir)
     if not mounted:
         pytest.skip("cannot mount a tmpfs on the journal directory here: " + why)
     d = env.daemon({"instance_name": "probe-1", "state_dir": str(jdir.parent)}, name="probe")
@@ -51,7 +26,7 @@ def test_not_writable_journal_recovers_without_traffic(env):
         assert post_retell(d, retell_event("call_ended", first, "inbound", NUM_RET1)).status == 200
         wait_drained(d)
         filler = jdir / "filler"
-        _fill(filler)
+        fill(filler)
         statuses = [post_retell(d, retell_event("call_ended", new_id("full"), "inbound",
                                                 NUM_RET1)).status for _ in range(30)]
         assert statuses[-3:] == [503] * 3, statuses
@@ -70,5 +45,5 @@ def test_not_writable_journal_recovers_without_traffic(env):
         assert got.get(first) == 1 and got.get(after) == 1, got
     finally:
         rc = d.stop() if d.running() else 0
-        _umount(jdir)
+        umount(jdir)
     assert rc == 0

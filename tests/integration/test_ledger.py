@@ -3,10 +3,8 @@
 whatever the providers retry, whatever happens to PostgreSQL, the journal's disk or the daemon
 process, and however many instances receive the events."""
 
-import errno
 import re
 import signal
-import subprocess
 import threading
 import time
 
@@ -18,6 +16,7 @@ from support.cluster import RestartablePg
 from support.data import (NUM_B1, NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1, RETELL_B_KEY,
                           RETELL_B_SLUG, insert_standard_data)
 from support.env import Env
+from support.fs import fill, mount_tmpfs, umount
 from support.ledger import (BLAND_LIVE_EVENT, CALLEE, CUSTOMER, T0_MS, amount, billed_seconds,
                             bland_post_call, calls_rows, count, journal, ledger_ids, ledger_rows,
                             new_id, parallel, post_bland, post_retell, post_vapi, retell_event,
@@ -436,35 +435,10 @@ def test_sigkill_mid_burst_loses_nothing_answered(env):
 
 # ---- 7. the journal's disk full ----
 
-def _mount_tmpfs(path):
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)],
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return r.returncode == 0, r.stdout.strip()
-
-
-def _umount(path):
-    r = subprocess.run(["umount", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    if r.returncode != 0:
-        subprocess.run(["umount", "-l", str(path)])
-
-
-def _fill(path):
-    """Fill the file system of path's directory; returns bytes written."""
-    n = 0
-    with open(path, "wb", buffering=0) as f:
-        try:
-            while True:
-                n += f.write(b"\0" * 4096)
-        except OSError as e:
-            if e.errno != errno.ENOSPC:
-                raise
-    return n
-
-
 def test_journal_disk_full_503_then_recovers(env):
     jdir = env.tmp / "state-full" / "journal"
     jdir.mkdir(parents=True)
-    mounted, why = _mount_tmpfs(jdir)
+    mounted, why = mount_tmpfs(jdir)
     if not mounted:
         pytest.skip("cannot mount a tmpfs on the journal directory here: " + why)
     daemons = []
@@ -486,7 +460,7 @@ def test_journal_disk_full_503_then_recovers(env):
             assert send(new_id("pre")) == 200
         wait_drained(d)
         filler = jdir / "filler"
-        print("filled the journal's tmpfs with %d bytes" % _fill(filler))
+        print("filled the journal's tmpfs with %d bytes" % fill(filler))
         statuses = [send(new_id("full")) for _ in range(40)]
         print("while full:", "".join("." if s == 200 else "x" for s in statuses))
         assert 503 in statuses, "no 503 with the journal's file system full"
@@ -523,7 +497,7 @@ def test_journal_disk_full_503_then_recovers(env):
         assert set(ledger_ids(env.conn).values()) == {1}
     finally:
         codes = [(x.name, x.stop()) for x in daemons if x.running()]
-        _umount(jdir)
+        umount(jdir)
     assert all(rc == 0 for _, rc in codes), codes
 
 
