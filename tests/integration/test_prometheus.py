@@ -49,6 +49,19 @@ EMPTY_ALLOWED = {
         "only while routing from the snapshot file",
 }
 
+# Panel queries with no series until the first webhook: callrouted_webhook_requests_total is a
+# sparse counter (daemon/metrics.h: only its non-zero provider/event/code series are printed),
+# so these panels are empty on an instance that has answered no webhook yet. The test checks
+# that exactly these are empty before it sends any, and that they are not afterwards.
+EMPTY_UNTIL_FIRST_WEBHOOK = {
+    'sum by (provider, code) (rate(callrouted_webhook_requests_total'
+    '{job=~"$job", instance=~"$instance"}[$__rate_interval]))':
+        "Webhook requests by provider and code",
+    'sum by (provider, event) (rate(callrouted_webhook_requests_total'
+    '{job=~"$job", instance=~"$instance"}[$__rate_interval]))':
+        "Webhook requests by event",
+}
+
 # Metric names as the rules and panels use them (the same pattern as test_alert_rules.sh).
 SEL = re.compile(r"\b((?:callrouted|process)_[a-z0-9_]+|up)\b")
 # A vector selector: the name and its label matchers, if any.
@@ -70,8 +83,8 @@ def query(port, expr):
 
 
 def scrapes(port):
-    """How many scrapes of the job Prometheus has stored in the last minute."""
-    r = query(port, 'count_over_time(up{job="%s"}[1m])' % JOB)
+    """How many scrapes of the job Prometheus has stored (in the last 10 minutes)."""
+    r = query(port, 'count_over_time(up{job="%s"}[10m])' % JOB)
     return int(r[0]["value"][1]) if r else 0
 
 
@@ -245,7 +258,17 @@ def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_
     assert {t["labels"]["job"] for t in active} == {JOB}, active
     assert [r["value"][1] for r in query(port, 'up{job="%s"}' % JOB)] == ["1"] * len(active)
 
-    # The events come after the first scrape, so the counters they move have a rate, and the
+    # Before any webhook: only the documented panels are empty.
+    panels = panel_exprs()
+    n0 = scrapes(port)
+    wait_for(lambda: scrapes(port) >= n0 + 2, 20, interval=0.2, what="two more scrapes")
+    empty_before = {expr for _, expr in panels if not query(port, fill(expr))}
+    assert empty_before == set(EMPTY_UNTIL_FIRST_WEBHOOK) | set(EMPTY_ALLOWED), (
+        "empty before the first webhook, not documented: %r; documented but not empty: %r" % (
+            sorted(empty_before - set(EMPTY_UNTIL_FIRST_WEBHOOK) - set(EMPTY_ALLOWED)),
+            sorted((set(EMPTY_UNTIL_FIRST_WEBHOOK) | set(EMPTY_ALLOWED)) - empty_before)))
+
+    # The events come after the first scrapes, so the counters they move have a rate, and the
     # series they create have at least three samples for rate()/increase() over the panels'
     # windows.
     send_events(d)
@@ -269,7 +292,6 @@ def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_
 
     # Every metric name the rules and the panels use exists in the scrape.
     scraped = set(api(port, "/api/v1/label/__name__/values", **{"match[]": '{job="%s"}' % JOB}))
-    panels = panel_exprs()
     used_by_rules = metric_names(expr for _, expr in rule_exprs())
     used_by_panels = metric_names(expr for _, expr in panels)
     missing = {"rules": sorted(used_by_rules - scraped), "panels": sorted(used_by_panels - scraped)}
@@ -312,8 +334,16 @@ def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_
         assert a["labels"]["severity"] == "critical", a
         assert a["labels"]["instance"] == "127.0.0.1:%d" % d.admin_port, a
         assert a["labels"]["job"] == JOB, a
+        assert [r["value"][1] for r in query(port, fill(
+            'min(callrouted_db_up{job=~"$job", instance=~"$instance"})'))] == ["0"]
     finally:
         own_pg.start_again()
         e.conn = own_pg.connect(e.dbname)
+
+    # PostgreSQL back: the daemon reconnects and the alert goes away.
+    def db_down_resolved():
+        return not [a for a in api(port, "/api/v1/alerts")["alerts"]
+                    if a["labels"]["alertname"] == "CallroutedDatabaseDown"]
+    wait_for(db_down_resolved, 20, interval=0.2, what="CallroutedDatabaseDown resolved")
     print("test_prometheus: %.1fs, %d rules, %d panel queries, %d metric names checked" % (
         time.monotonic() - t0, len(rules), len(panels), len(used_by_rules | used_by_panels)))
