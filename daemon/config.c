@@ -313,7 +313,8 @@ config_print_man(FILE *f)
 			fputs(".\n", f);
 		}
 		if (k->flags & CF_NO_RELOAD)
-			fputs("Needs a restart: a change is ignored by\n.Dv SIGHUP\nuntil the next start.\n", f);
+			fputs("Needs a restart: a change is ignored by\n.Dv SIGHUP\n"
+			      "until the next start.\n", f);
 		else
 			fputs("Applied by\n.Dv SIGHUP .\n", f);
 	}
