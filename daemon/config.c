@@ -248,13 +248,22 @@ config_print_keys(FILE *f)
 			config_keys[i].flags & CF_NO_RELOAD ? " (needs a restart)" : "");
 }
 
-/* s as roff text: a backslash is \e, a quote \(dq; a leading . or ' is guarded with \&. */
+/* s as roff text: a backslash is \e, a quote \(dq; a leading . or ' is guarded with \&.  With
+ * wrap, a space starts a new line where the next word would pass column 78 (mandoc's style:
+ * text lines within 80 bytes). */
 static void
-config_man_text(FILE *f, const char *s)
+config_man_text(FILE *f, const char *s, bool wrap)
 {
-	if (*s == '.' || *s == '\'')
-		fputs("\\&", f);
-	for (; *s; s++) {
+	size_t col = 0;
+
+	for (; *s; s++, col++) {
+		if (wrap && *s == ' ' && col + 1 + strcspn(s + 1, " ") > 78) {
+			fputc('\n', f);
+			col = (size_t)-1;
+			continue;
+		}
+		if (col == 0 && (*s == '.' || *s == '\''))
+			fputs("\\&", f);
 		if (*s == '\\')
 			fputs("\\e", f);
 		else if (*s == '"')
@@ -290,7 +299,7 @@ config_print_man(FILE *f)
 		const struct config_key *k = &config_keys[i];
 
 		fprintf(f, ".It Cm %s No = Ar \"%s\"\n", k->name, type_names[k->type]);
-		config_man_text(f, k->help);
+		config_man_text(f, k->help, true);
 		fputs(".\n", f);
 		if (!k->def)
 			fputs("No default.\n", f);
@@ -298,8 +307,9 @@ config_print_man(FILE *f)
 			fputs("Default: empty.\n", f);
 		else {
 			fputs("Default:\n.Ql \"", f);
-			config_man_text(f, k->def);
-			fputs("\" .\n", f);
+			config_man_text(f, k->def, false);
+			/* a value ending in a period is not the sentence's end */
+			fputs(strchr(".,;:", k->def[strlen(k->def) - 1]) ? "\\&\" .\n" : "\" .\n", f);
 		}
 		if (k->max > 0 && k->type == CF_WORKERS) {
 			fputs("Range: auto or 1 to ", f);
