@@ -248,6 +248,89 @@ config_print_keys(FILE *f)
 			config_keys[i].flags & CF_NO_RELOAD ? " (needs a restart)" : "");
 }
 
+/* s as roff text: a backslash is \e, a quote \(dq; a leading . or ' is guarded with \&.  With
+ * wrap, a space starts a new line where the next word would pass column 78 (mandoc's style:
+ * text lines within 80 bytes). */
+static void
+config_man_text(FILE *f, const char *s, bool wrap)
+{
+	size_t col = 0;
+
+	for (; *s; s++, col++) {
+		if (wrap && *s == ' ' && col + 1 + strcspn(s + 1, " ") > 78) {
+			fputc('\n', f);
+			col = (size_t)-1;
+			continue;
+		}
+		if (col == 0 && (*s == '.' || *s == '\''))
+			fputs("\\&", f);
+		if (*s == '\\')
+			fputs("\\e", f);
+		else if (*s == '"')
+			fputs("\\(dq", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+/* A bound of key k as written in the file: durations in s (or ms), sizes and counts bare. */
+static void
+config_man_bound(FILE *f, const struct config_key *k, int64_t v)
+{
+	if (k->type == CF_DURATION && v % 1000 == 0)
+		fprintf(f, "%llds", (long long)(v / 1000));
+	else if (k->type == CF_DURATION)
+		fprintf(f, "%lldms", (long long)v);
+	else
+		fprintf(f, "%lld", (long long)v);
+}
+
+void
+config_print_man(FILE *f)
+{
+	static const char *const type_names[] = {
+		[CF_STRING] = "string", [CF_ADDR] = "address:port", [CF_INT] = "integer",
+		[CF_DURATION] = "duration", [CF_SIZE] = "size", [CF_LOGLEVEL] = "level",
+		[CF_WORKERS] = "auto | number", [CF_FILE] = "path",
+	};
+
+	fputs(".Bl -tag -width Ds\n", f);
+	for (size_t i = 0; i < N_KEYS; i++) {
+		const struct config_key *k = &config_keys[i];
+
+		fprintf(f, ".It Cm %s No = Ar \"%s\"\n", k->name, type_names[k->type]);
+		config_man_text(f, k->help, true);
+		fputs(".\n", f);
+		if (!k->def)
+			fputs("No default.\n", f);
+		else if (!*k->def)
+			fputs("Default: empty.\n", f);
+		else {
+			fputs("Default:\n.Ql \"", f);
+			config_man_text(f, k->def, false);
+			/* a value ending in a period is not the sentence's end */
+			fputs(strchr(".,;:", k->def[strlen(k->def) - 1]) ? "\\&\" .\n" : "\" .\n", f);
+		}
+		if (k->max > 0 && k->type == CF_WORKERS) {
+			fputs("Range: auto or 1 to ", f);
+			config_man_bound(f, k, k->max);
+			fputs(".\n", f);
+		} else if (k->max > 0) {
+			fputs("Range: ", f);
+			config_man_bound(f, k, k->min);
+			fputs(" to ", f);
+			config_man_bound(f, k, k->max);
+			fputs(".\n", f);
+		}
+		if (k->flags & CF_NO_RELOAD)
+			fputs("Needs a restart: a change is ignored by\n.Dv SIGHUP\n"
+			      "until the next start.\n", f);
+		else
+			fputs("Applied by\n.Dv SIGHUP .\n", f);
+	}
+	fputs(".El\n", f);
+}
+
 /* "300", "300s", "250ms", "5m", "1h" -> milliseconds */
 static bool
 config_parse_duration(const char *v, int64_t *out)

@@ -52,6 +52,9 @@ bool config_reconcile(const struct config *old, struct config *new);
 bool config_key_reloadable(const char *name);
 /* Print every key with its default and help line (for --help and the conf test). */
 void config_print_keys(FILE *f);
+/* The same as an mdoc tag list (.Bl ... .El) for callrouted.conf(5): type, help, default,
+ * range and whether SIGHUP applies it (callrouted --print-config-man; the build's man page). */
+void config_print_man(FILE *f);
 /* Names of every key, NULL-terminated (for the test that checks conf/callrouted.conf). */
 const char *const *config_key_names(void);
 

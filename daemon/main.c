@@ -192,6 +192,8 @@ main(int argc, char **argv)
 		{ "migrate", no_argument, NULL, 'm' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		/* hidden: the key list of callrouted.conf(5), for the build (conf/man/gen.cmake) */
+		{ "print-config-man", no_argument, NULL, 'M' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool check = false, migrate = false;
@@ -209,6 +211,7 @@ main(int argc, char **argv)
 		case 'm': migrate = true; break;
 		case 'V': printf("callrouted %s\n", CALLROUTED_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
+		case 'M': config_print_man(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
 	}
