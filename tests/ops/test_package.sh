@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test_package.sh: the Debian package: built by CPack, lintian-clean (no error), installed with
 # dpkg (user, directories, conffile, unit verified, service not started, the installed program
-# checks the installed configuration) and purged leaving nothing of it behind.
+# checks the installed configuration, migrates and runs against a throwaway PostgreSQL) and
+# purged leaving nothing of it behind but the user, which the package keeps (README).
 #
 # Usage: test_package.sh BUILD_DIR. Installs into this machine's root file system, so it needs
 # root and dpkg (exit 77, a ctest skip, without them) and refuses to run when callrouted is
@@ -31,7 +32,7 @@ die() {
 	exit 1
 }
 
-for tool in lintian systemd-analyze runuser; do
+for tool in lintian systemd-analyze runuser setpriv curl python3; do
 	command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (tools/setup installs it)"
 done
 
@@ -49,7 +50,16 @@ getent group callrouted >/dev/null && group_before=1
 
 tmp=$(mktemp -d)
 installed=0
+pg_started=0
+daemon_pid=
 cleanup() {
+	if [[ -n $daemon_pid ]]; then
+		kill -KILL "$daemon_pid" 2>/dev/null
+		wait "$daemon_pid" 2>/dev/null
+	fi
+	if ((pg_started)); then
+		tools/pg stop "$tmp/pg" >/dev/null 2>&1 || echo "test_package: cleanup: tools/pg stop failed" >&2
+	fi
 	if ((installed)); then
 		dpkg --purge callrouted >/dev/null 2>&1 || echo "test_package: cleanup: dpkg --purge failed" >&2
 	fi
@@ -159,6 +169,70 @@ fi
 # and the package's configuration is what the unit reads
 grep -q '^ExecStart=/usr/bin/callrouted -c /etc/callrouted/callrouted.conf$' "$unit" ||
 	fail "the unit does not run /usr/bin/callrouted -c /etc/callrouted/callrouted.conf"
+
+# --- the installed program against a throwaway PostgreSQL (tools/pg), through the same layout:
+# --migrate as root (as the unit's comment says), then the daemon as user callrouted with the
+# credential, its state in /var/lib/callrouted, until /readyz answers 200; then SIGTERM.
+# Only the listeners move to free ports (a copy of the installed file with two lines added),
+# since 8080/9090 may be taken on a shared machine.
+pgdir=$tmp/pg
+if ! tools/pg start "$pgdir" >"$tmp/pg.log" 2>&1; then
+	sed 's/^/    /' "$tmp/pg.log" >&2
+	fail "tools/pg start (a throwaway PostgreSQL)"
+else
+	pg_started=1
+	tools/pg psql "$pgdir" postgres -qc 'CREATE DATABASE callrouted' >/dev/null ||
+		fail "CREATE DATABASE callrouted"
+	tools/pg url "$pgdir" callrouted >/etc/callrouted/database_url
+	install -m 0400 -o callrouted -g callrouted /etc/callrouted/database_url "$creds/database_url"
+	if mig_out=$(cd / && CREDENTIALS_DIRECTORY=$creds /usr/bin/callrouted \
+		-c /etc/callrouted/callrouted.conf --migrate 2>&1); then
+		ok "installed callrouted --migrate against a throwaway PostgreSQL"
+	else
+		fail "installed callrouted --migrate: $mig_out"
+	fi
+	read -r port admin_port < <(python3 -c '
+import socket
+ss = [socket.socket() for _ in range(2)]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in ss])')
+	conf=$tmp/callrouted.conf
+	{ cat /etc/callrouted/callrouted.conf; printf 'listen = 127.0.0.1:%s\nadmin_listen = 127.0.0.1:%s\n' \
+		"$port" "$admin_port"; } >"$conf"
+	chgrp callrouted "$conf"
+	chmod 0640 "$conf"
+	# setpriv execs the daemon itself (runuser would stay its parent and exit 143 on SIGTERM)
+	(cd / && exec setpriv --reuid=callrouted --regid=callrouted --init-groups -- \
+		env CREDENTIALS_DIRECTORY="$creds" /usr/bin/callrouted -c "$conf") >"$tmp/daemon.log" 2>&1 &
+	daemon_pid=$!
+	ready=0
+	for _ in $(seq 1 60); do
+		if [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$admin_port/readyz") == 200 ]]; then
+			ready=1
+			break
+		fi
+		kill -0 "$daemon_pid" 2>/dev/null || break
+		sleep 0.5
+	done
+	if ((ready)); then
+		ok "installed callrouted is ready (/readyz 200) as user callrouted with the installed layout"
+	else
+		fail "installed callrouted did not become ready; its log:"
+		sed 's/^/    /' "$tmp/daemon.log" >&2
+	fi
+	kill -TERM "$daemon_pid" 2>/dev/null
+	wait "$daemon_pid"
+	daemon_rc=$?
+	daemon_pid=
+	((daemon_rc == 0)) && ok "SIGTERM: the daemon exited 0" || {
+		fail "the daemon exited $daemon_rc on SIGTERM; its log:"
+		sed 's/^/    /' "$tmp/daemon.log" >&2
+	}
+	[[ -n $(find /var/lib/callrouted -mindepth 1 -print -quit 2>/dev/null) ]] &&
+		ok "the daemon wrote its state under /var/lib/callrouted" ||
+		echo "note: /var/lib/callrouted stayed empty"
+fi
 
 # --- purge: nothing left but the user (kept, as documented) -------------------------------------
 if ! dpkg --purge callrouted >"$tmp/dpkg-purge.log" 2>&1; then
