@@ -11,8 +11,8 @@ for f in usr/bin/callrouted usr/bin/callroutectl \
 	usr/lib/tmpfiles.d/callrouted.conf etc/callrouted/callrouted.conf \
 	usr/share/callrouted/alerts.yml usr/share/callrouted/grafana-dashboard.json \
 	usr/share/callrouted/callrouted.conf usr/share/doc/callrouted/LICENSE \
-	usr/share/man/man1/callroutectl.1 usr/share/man/man5/callrouted.conf.5 \
-	usr/share/man/man8/callrouted.8; do
+	usr/share/man/man1/callroutectl.1.gz usr/share/man/man5/callrouted.conf.5.gz \
+	usr/share/man/man8/callrouted.8.gz; do
 	if [[ ! -e $dest/$f ]]; then
 		echo "FAIL: $f not installed"
 		fail=1
