@@ -18,7 +18,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from support.build import callrouted_bin  # noqa: E402
-from support.cluster import PgCluster  # noqa: E402
+from support.cluster import PgCluster, RestartablePg  # noqa: E402
 from support.data import insert_standard_data  # noqa: E402
 from support.env import Env  # noqa: E402
 
@@ -76,3 +76,23 @@ def daemon(env):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "slow: a test that takes tens of seconds (valgrind)")
+
+
+@pytest.fixture
+def own_pg():
+    """A PostgreSQL cluster of this test's own, which it may stop and start."""
+    c = RestartablePg()
+    c.start()
+    yield c
+    c.stop()
+
+
+@pytest.fixture
+def own_env(own_pg, binary, tmp_path, request):
+    """Like env, on a PostgreSQL cluster of this test's own (which it stops and starts)."""
+    e = Env(own_pg, tmp_path, request.node)
+    e.create_db()
+    e.migrate()
+    e.ids = insert_standard_data(e.conn)
+    yield e
+    e.finish()

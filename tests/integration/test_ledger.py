@@ -12,10 +12,8 @@ import psycopg
 import pytest
 
 from support.build import SLOW
-from support.cluster import RestartablePg
 from support.data import (NUM_B1, NUM_BLAND1, NUM_RET1, NUM_UNKNOWN, NUM_VAPI1, RETELL_B_KEY,
-                          RETELL_B_SLUG, insert_standard_data)
-from support.env import Env
+                          RETELL_B_SLUG)
 from support.fs import fill, mount_tmpfs, umount
 from support.ledger import (BLAND_LIVE_EVENT, CALLEE, CUSTOMER, T0_MS, amount, billed_seconds,
                             bland_post_call, calls_rows, count, journal, ledger_ids, ledger_rows,
@@ -316,23 +314,6 @@ def test_ledger_is_append_only(env, ld):
 
 # ---- 5. PostgreSQL down ----
 
-@pytest.fixture
-def own_pg():
-    c = RestartablePg()
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def own_env(own_pg, binary, tmp_path, request):
-    """Like env, on a cluster of this test's own (which it stops and starts)."""
-    e = Env(own_pg, tmp_path, request.node)
-    e.create_db()
-    e.migrate()
-    e.ids = insert_standard_data(e.conn)
-    yield e
-    e.finish()
 
 
 def test_events_accepted_while_postgres_is_down(own_env, own_pg):

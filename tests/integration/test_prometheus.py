@@ -22,10 +22,7 @@ import urllib.request
 import pytest
 
 from support.build import REPO
-from support.cluster import RestartablePg
-from support.data import (NUM_BLAND1, NUM_RET1, NUM_VAPI1, RETELL_KEY, RETELL_SLUG,
-                          insert_standard_data)
-from support.env import Env
+from support.data import NUM_BLAND1, NUM_RET1, NUM_VAPI1, RETELL_KEY, RETELL_SLUG
 from support.ledger import (bland_post_call, new_id, post_bland, post_retell, post_vapi,
                             retell_event, vapi_end, wait_drained)
 from support.net import free_port
@@ -149,23 +146,6 @@ def write_rules_copy(path, for_duration="1s"):
     return path
 
 
-@pytest.fixture
-def own_pg():
-    c = RestartablePg()
-    c.start()
-    yield c
-    c.stop()
-
-
-@pytest.fixture
-def own_env(own_pg, binary, tmp_path, request):
-    """Like env, on a cluster of this test's own (which it stops and starts)."""
-    e = Env(own_pg, tmp_path, request.node)
-    e.create_db()
-    e.migrate()
-    e.ids = insert_standard_data(e.conn)
-    yield e
-    e.finish()
 
 
 @pytest.fixture
