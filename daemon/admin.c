@@ -11,9 +11,9 @@
 
 #include "admin.h"
 #include "api.h"
-#include "changes.h"
+#include "loader.h"
 #include "config.h"
-#include "http.h"
+#include "workers.h"
 #include "log.h"
 #include "metrics.h"
 #include "routes.h"
@@ -83,7 +83,7 @@ admin_stall(struct wire_req *r, struct evbuffer *b)
 
 	if (wire_query_parse(r->query, &q) && (wk = wire_query_get(&q, "worker")) &&
 	    (ms = wire_query_get(&q, "ms")))
-		ok = http_debug_stall(atoi(wk), atoi(ms));
+		ok = workers_debug_stall(atoi(wk), atoi(ms));
 	wire_query_clear(&q);
 	if (!ok) {
 		admin_error(r, b, 400, "invalid", "bad worker or ms", NULL);

@@ -12,10 +12,10 @@
 #include <openssl/ssl.h>
 
 #include "admin.h"
-#include "changes.h"
+#include "loader.h"
 #include "config.h"
 #include "db.h"
-#include "http.h"
+#include "workers.h"
 #include "journal.h"
 #include "ledger.h"
 #include "log.h"
@@ -101,7 +101,7 @@ main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct timeval tv = { 0, 50000 };
 
-	if (changes_full_reloads_finished() != main_reload_mark || !changes_db_up() ||
+	if (loader_full_reloads_finished() != main_reload_mark || !loader_db_up() ||
 	    main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS) {
 		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
 			log_warning("main: route reload still running after %d ms",
@@ -132,12 +132,12 @@ main_reload(void)
 		tls_reload(cfg->tls_cert_file, cfg->tls_key_file);
 		log_set_level(cfg->log_level);
 		config_publish(cfg);
-		http_apply_config();
+		workers_apply_config();
 		log_info("main: configuration reloaded");
 	}
-	main_reload_mark = changes_full_reloads_finished();
+	main_reload_mark = loader_full_reloads_finished();
 	main_reload_waited_ms = 0;
-	changes_request_reload();
+	loader_request_reload();
 	evtimer_del(main_reload_ev);
 	evtimer_add(main_reload_ev, &now);
 }
@@ -157,7 +157,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		}
 		log_info("main: %s, shutting down", strsignal((int)sig));
 		notify_stopping();
-		http_stop_accepting();
+		workers_stop_accepting();
 		evtimer_add(main_stop_ev, &now);
 		break;
 	case SIGHUP:
@@ -284,7 +284,7 @@ main(int argc, char **argv)
 	/* 3. the database thread: the transport, then its clients (the route loader: LISTEN,
 	 *    version check, full reload; the ledger drain), connected once it starts */
 	step = "the database thread";
-	if (!db_setup(cfg, main_fatal) || !changes_setup(cfg) || !ledger_db_setup(cfg) ||
+	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
 	    !journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
@@ -292,7 +292,7 @@ main(int argc, char **argv)
 	if (!tls_setup(cfg->tls_cert_file, cfg->tls_key_file))
 		goto fail_step;
 	step = "the listeners";
-	if (!http_setup(cfg) || !admin_setup(cfg) || !http_start() || !admin_start())
+	if (!workers_setup(cfg) || !admin_setup(cfg) || !workers_start() || !admin_start())
 		goto fail_step;
 	step = "the systemd notifications";
 	if (!notify_setup(main_base))
@@ -315,7 +315,7 @@ done:
 	 * 1. the workers flush the answers on their way and stop; their loops are joined (their
 	 *    waiters, servers and bases stay);
 	 * 2. the journal writer completes every append still queued into its worker's waiter
-	 *    (durable ones reach the ledger; http_cleanup answers them);
+	 *    (durable ones reach the ledger; workers_cleanup answers them);
 	 * 3. the admin thread stops (it reads journal stats and, test hook, the worker list);
 	 * 4. the workers' waiters (nothing completes into them any more), servers and bases go;
 	 * 5. the db thread is joined (the ledger drain reads the journal until it stops), then
@@ -323,13 +323,13 @@ done:
 	 *    transport, then the journal, the snapshot writer (fed by the db thread) and the
 	 *    route table (read by all).
 	 */
-	http_stop(code == 0 ? MAIN_FLUSH_MS : 0);
+	workers_stop(code == 0 ? MAIN_FLUSH_MS : 0);
 	journal_stop();
 	admin_cleanup();
-	http_cleanup();
+	workers_cleanup();
 	notify_cleanup();
 	db_stop();
-	changes_cleanup();
+	loader_cleanup();
 	ledger_db_cleanup();
 	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */

@@ -8,7 +8,7 @@
 
 #include <event2/buffer.h>
 
-#include "changes.h"
+#include "loader.h"
 #include "db.h"
 #include "journal.h"
 #include "ledger.h"
@@ -90,7 +90,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	routes_stats(s, scrape_add, &o);
 	wire_stats(WIRE_WEBHOOK, scrape_add, &o);
 	wire_stats(WIRE_ADMIN, scrape_add, &o);
-	changes_stats(scrape_add, &o);
+	loader_stats(scrape_add, &o);
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
@@ -118,13 +118,13 @@ scrape_status(char *buf, size_t len, const struct routes_snapshot *s)
 		", database %s",
 		s ? s->numbers.count : 0, s ? s->generation : 0,
 		!s ? "not loaded" : s->source == ROUTES_FROM_FILE ? "from snapshot" : "from database",
-		rate, js.pending, changes_db_up() ? "up" : "down");
+		rate, js.pending, loader_db_up() ? "up" : "down");
 }
 
 int
 scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s)
 {
-	const char *db = changes_db_up() ? "up" : "down";
+	const char *db = loader_db_up() ? "up" : "down";
 	struct journal_stats js;
 
 	journal_get_stats(&js);

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "routes.h"
+#include "route_table.h"
 
 #define MILLION 1000000u
 

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "changes.h"
+#include "loader.h"
 #include "db.h"
 #include "ledger.h"
 #include "routes.h"
@@ -93,7 +93,7 @@ test_subsystem_figures(void **state)
 	routes_stats(NULL, collect, s);
 	wire_stats(WIRE_WEBHOOK, collect, s);
 	wire_stats(WIRE_ADMIN, collect, s);
-	changes_stats(collect, s);
+	loader_stats(collect, s);
 	db_stats(collect, s);
 	ledger_stats(collect, s);
 	assert_true(has(s, "callrouted_routes_entries"));

@@ -1,6 +1,6 @@
-/* changes.h: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
-#ifndef CALLROUTED_CHANGES_H
-#define CALLROUTED_CHANGES_H
+/* loader.h: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
+#ifndef CALLROUTED_LOADER_H
+#define CALLROUTED_LOADER_H
 
 #include <stdbool.h>
 
@@ -11,16 +11,16 @@ struct db_conn;
 
 /* Take the routes connection and put the refresh timer on the db thread's loop (after
  * db_setup, before db_start). */
-bool changes_setup(const struct config *cfg) __attribute__((warn_unused_result));
+bool loader_setup(const struct config *cfg) __attribute__((warn_unused_result));
 /* After db_stop (the db thread is joined), before db_free. */
-void changes_cleanup(void);
+void loader_cleanup(void);
 /* SIGHUP (any thread): a full reload on the db thread. */
-void changes_request_reload(void);
+void loader_request_reload(void);
 /* The routes connection is up (any thread): "the database" of /readyz, STATUS= and metrics. */
-bool changes_db_up(void);
+bool loader_db_up(void);
 /* callrouted_db_up, through add (scrape.c). */
-void changes_stats(stat_fn add, void *ctx);
+void loader_stats(stat_fn add, void *ctx);
 /* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
-unsigned long changes_full_reloads_finished(void);
+unsigned long loader_full_reloads_finished(void);
 
 #endif

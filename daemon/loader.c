@@ -1,4 +1,4 @@
-/* changes.c: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
+/* loader.c: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "changes.h"
+#include "loader.h"
 #include "config.h"
 #include "db.h"
 #include "e164.h"
@@ -48,7 +48,7 @@ static const char sql_numbers[] =
 static atomic_ulong changes_fulls_finished;
 
 unsigned long
-changes_full_reloads_finished(void)
+loader_full_reloads_finished(void)
 {
 	return atomic_load(&changes_fulls_finished);
 }
@@ -724,7 +724,7 @@ changes_disconnected(struct db_conn *c)
 	changes_reset_query();
 }
 
-/* db thread: SIGHUP's reload, posted by changes_request_reload. */
+/* db thread: SIGHUP's reload, posted by loader_request_reload. */
 static void
 changes_reload_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -733,14 +733,14 @@ changes_reload_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-changes_request_reload(void)
+loader_request_reload(void)
 {
 	if (ch.reload_ev)
 		event_active(ch.reload_ev, EV_TIMEOUT, 0);
 }
 
 bool
-changes_db_up(void)
+loader_db_up(void)
 {
 	return ch.conn && db_conn_up(ch.conn);
 }
@@ -806,7 +806,7 @@ static const struct db_conn_ops changes_ops = {
 };
 
 bool
-changes_setup(const struct config *cfg)
+loader_setup(const struct config *cfg)
 {
 	struct timeval tv = { cfg->refresh_interval_ms / 1000,
 		(cfg->refresh_interval_ms % 1000) * 1000 };
@@ -823,7 +823,7 @@ changes_setup(const struct config *cfg)
 }
 
 void
-changes_cleanup(void)
+loader_cleanup(void)
 {
 	/* a change published in the last second is not on disk yet: save it now */
 	if (ch.save_ev && evtimer_pending(ch.save_ev, NULL))
@@ -840,8 +840,8 @@ changes_cleanup(void)
 }
 
 void
-changes_stats(stat_fn add, void *ctx)
+loader_stats(stat_fn add, void *ctx)
 {
 	STAT_GAUGE(add, ctx, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
-		changes_db_up() ? 1 : 0);
+		loader_db_up() ? 1 : 0);
 }

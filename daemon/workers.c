@@ -1,4 +1,4 @@
-/* http.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT listeners. */
+/* workers.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT listeners. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,7 +13,7 @@
 #include <event2/listener.h>
 
 #include "config.h"
-#include "http.h"
+#include "workers.h"
 #include "journal.h"
 #include "log.h"
 #include "metrics.h"
@@ -45,13 +45,13 @@ static struct http_worker *http_w;
 static int http_n;
 
 int
-http_workers(void)
+workers_count(void)
 {
 	return http_n;
 }
 
 struct evhttp_bound_socket *
-http_bind(struct event_base *base, struct evhttp *http, const char *addr, unsigned flags)
+workers_bind(struct event_base *base, struct evhttp *http, const char *addr, unsigned flags)
 {
 	struct evhttp_bound_socket *bs;
 	struct sockaddr_storage ss;
@@ -125,7 +125,7 @@ http_thread(void *arg)
 }
 
 bool
-http_setup(const struct config *cfg)
+workers_setup(const struct config *cfg)
 {
 	int n = cfg->workers;
 
@@ -220,14 +220,14 @@ http_stall_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-http_apply_config(void)
+workers_apply_config(void)
 {
 	for (int i = 0; i < http_n; i++)
 		event_base_once(http_w[i].base, -1, EV_TIMEOUT, http_apply_cb, &http_w[i], NULL);
 }
 
 void
-http_stop_accepting(void)
+workers_stop_accepting(void)
 {
 	for (int i = 0; i < http_n; i++)
 		event_base_once(http_w[i].base, -1, EV_TIMEOUT, http_stop_accepting_cb, &http_w[i],
@@ -235,7 +235,7 @@ http_stop_accepting(void)
 }
 
 bool
-http_debug_stall(int worker, int ms)
+workers_debug_stall(int worker, int ms)
 {
 	if (worker < 0 || worker >= http_n || ms <= 0 || ms > 60000)
 		return false;
@@ -244,7 +244,7 @@ http_debug_stall(int worker, int ms)
 }
 
 bool
-http_start(void)
+workers_start(void)
 {
 	for (int i = 0; i < http_n; i++) {
 		if (pthread_create(&http_w[i].thread, NULL, http_thread, &http_w[i]) != 0) {
@@ -270,7 +270,7 @@ http_stop_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
-http_stop(int flush_ms)
+workers_stop(int flush_ms)
 {
 	/* an event, not event_base_loopexit() from here: a loop that has not started dispatching
 	 * yet would forget a loopexit, and the join below would wait forever */
@@ -288,7 +288,7 @@ http_stop(int flush_ms)
 }
 
 void
-http_cleanup(void)
+workers_cleanup(void)
 {
 	for (int i = 0; i < http_n; i++) {
 		struct http_worker *w = &http_w[i];
