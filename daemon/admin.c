@@ -82,7 +82,7 @@ admin_stall(struct wire_req *r, struct evbuffer *b)
 	bool ok = false;
 
 	if (wire_query_parse(r->query, &q) && (wk = wire_query_get(&q, "worker")) &&
-	    (ms = wire_query_get(&q, "ms")))
+		(ms = wire_query_get(&q, "ms")))
 		ok = workers_debug_stall(atoi(wk), atoi(ms));
 	wire_query_clear(&q);
 	if (!ok) {
@@ -123,12 +123,12 @@ enum { ADMIN_ANY = -1 }; /* a row for every method (the handler routes them) */
 /* Every answer of the admin listener: {method, path, handler, needs_body, read_only}.  GET
  * answers HEAD too; a path ending in '/' is a prefix (the /v1 API routes its own: api.c). */
 static const struct admin_route {
-	int method;       /* enum wire_method, or ADMIN_ANY */
+	int method; /* enum wire_method, or ADMIN_ANY */
 	const char *path;
 	void (*handler)(struct wire_req *r, struct evbuffer *b);
-	bool needs_body;  /* reads the request body */
-	bool read_only;   /* changes nothing */
-	bool test_hook;   /* only with CALLROUTED_TEST_HOOKS=1 */
+	bool needs_body; /* reads the request body */
+	bool read_only;  /* changes nothing */
+	bool test_hook;  /* only with CALLROUTED_TEST_HOOKS=1 */
 } admin_routes[] = {
 	{ WIRE_GET, "/healthz", admin_healthz, false, true, false },
 	{ WIRE_GET, "/readyz", admin_readyz, false, true, false },
@@ -183,8 +183,7 @@ admin_cb(struct wire_req *r, void *arg)
 	}
 	if (path_only)
 		admin_error(r, b, 405, "method_not_allowed", "method not allowed here",
-			path_only->method == WIRE_GET ? "Allow: GET, HEAD\r\n" :
-							"Allow: POST\r\n");
+			path_only->method == WIRE_GET ? "Allow: GET, HEAD\r\n" : "Allow: POST\r\n");
 	else
 		admin_error(r, b, 404, "not_found", "no such endpoint", NULL);
 	evbuffer_free(b);
@@ -230,11 +229,11 @@ admin_setup(const struct config *cfg)
 		log_warning("admin: test hooks are enabled (CALLROUTED_TEST_HOOKS=1)");
 	admin_base = event_base_new();
 	admin_metrics = metrics_thread_new("admin", true);
-	admin_beat_ev = admin_base ? event_new(admin_base, -1, EV_PERSIST, admin_beat_cb, NULL) :
-				     NULL;
+	admin_beat_ev =
+		admin_base ? event_new(admin_base, -1, EV_PERSIST, admin_beat_cb, NULL) : NULL;
 	admin_stop_ev = admin_base ? event_new(admin_base, -1, 0, admin_stop_cb, NULL) : NULL;
 	if (!admin_base || !admin_reader || !ready_reader || !admin_metrics || !admin_beat_ev ||
-	    !admin_stop_ev)
+		!admin_stop_ev)
 		return false;
 	event_add(admin_beat_ev, &beat);
 	/* wire.c, as the webhook listener, with the admin group's own limits and counters */

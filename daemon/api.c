@@ -45,14 +45,14 @@ struct api_account {
 	enum provider_id provider;
 	char slug[80];
 	char *api_key, *webhook_secret, *base_url;
-	char *credential_id;           /* Vapi's webhook credential (server.credentialId) */
+	char *credential_id; /* Vapi's webhook credential (server.credentialId) */
 };
 
 struct api_req {
-	struct wire_req *req;          /* wire.c keeps it (and its connection) until answered */
-	bool www_auth;                 /* the answer asks for a Bearer token */
+	struct wire_req *req; /* wire.c keeps it (and its connection) until answered */
+	bool www_auth;        /* the answer asks for a Bearer token */
 	enum api_op op;
-	bool read_only;                /* the route changes nothing (portal tokens may use it) */
+	bool read_only; /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
 	unsigned char token_hash[SHA256_DIGEST_LENGTH];
 	uint64_t agency_id, client_id; /* client_id: a portal token */
@@ -67,7 +67,7 @@ struct api_req {
 	STAILQ_ENTRY(api_req) link;
 
 	api_http_fn pnext;
-	api_step_fn then;              /* after a shared step (loading the agent) */
+	api_step_fn then; /* after a shared step (loading the agent) */
 	struct papi_request preq;
 
 	/* list filters */
@@ -80,8 +80,8 @@ struct api_req {
 	char e164[E164_BUFSIZE];
 	char *provider_number_id;
 	uint64_t cur_agent_id;
-	uint64_t agent_id;             /* the agent asked for (0: none / unassign) */
-	char *agent_pid;               /* its provider_agent_id */
+	uint64_t agent_id; /* the agent asked for (0: none / unassign) */
+	char *agent_pid;   /* its provider_agent_id */
 	bool has_nickname, has_agent, unbind_only;
 	char *nickname;
 	char area_code[8];
@@ -91,8 +91,8 @@ struct api_req {
 	/* a change at the provider, one request per step (provider_api.h, update) */
 	struct papi_change change;
 	unsigned step;
-	api_step_fn changed;           /* after the last step */
-	bool preq_last;                /* the request in flight is the change's last */
+	api_step_fn changed; /* after the last step */
+	bool preq_last;      /* the request in flight is the change's last */
 };
 
 static struct {
@@ -142,8 +142,7 @@ api_send(struct api_req *r, int status, json_t *o)
 	api_free(r);
 }
 
-static void
-api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
+static void api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
 static void
@@ -166,8 +165,8 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 
 static void api_pump(struct db_conn *c);
 
-static void
-api_param(struct api_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void api_param(struct api_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 
 static void
 api_param(struct api_req *r, const char *fmt, ...)
@@ -195,7 +194,8 @@ api_query(struct api_req *r, const char *sql, api_db_fn next)
 	r->sql = sql;
 	r->next = next;
 	if (!db_conn_up(api.conn)) {
-		api_fail(r, 503, "database_unavailable", "the database is not reachable; try again");
+		api_fail(r, 503, "database_unavailable",
+			"the database is not reachable; try again");
 		return;
 	}
 	STAILQ_INSERT_TAIL(&api.queue, r, link);
@@ -303,8 +303,8 @@ static void
 api_provider(struct api_req *r, api_http_fn next)
 {
 	const struct provider_api *pa = provider_api_get(r->acct.provider);
-	const char *base = r->acct.base_url && *r->acct.base_url ? r->acct.base_url :
-								   pa->default_base_url;
+	const char *base =
+		r->acct.base_url && *r->acct.base_url ? r->acct.base_url : pa->default_base_url;
 
 	r->pnext = next;
 	if (!httpc_request(base, &r->preq, api.timeout_s, api_provider_done, r))
@@ -363,8 +363,8 @@ api_ctx(struct api_req *r, struct papi_ctx *ctx, char *url, size_t len)
 			"public_url is not configured: the provider could not reach our webhook");
 		return false;
 	}
-	snprintf(url, len, "%s/v1/webhooks/%s/%s", api.public_url,
-		provider_name(r->acct.provider), r->acct.slug);
+	snprintf(url, len, "%s/v1/webhooks/%s/%s", api.public_url, provider_name(r->acct.provider),
+		r->acct.slug);
 	ctx->api_key = r->acct.api_key;
 	ctx->webhook_url = url;
 	ctx->webhook_secret = r->acct.webhook_secret;
@@ -388,8 +388,8 @@ api_change_answer(struct api_req *r, const struct httpc_response *resp)
 
 	if (!ok && r->op == OP_BUY) {
 		log_warning("api: %s bought but the agent could not be bound at %s (step %u); "
-			    "recorded unassigned", r->bought.e164, provider_name(r->acct.provider),
-			r->step);
+			    "recorded unassigned",
+			r->bought.e164, provider_name(r->acct.provider), r->step);
 		r->agent_id = 0;
 		r->changed(r);
 		return;
@@ -421,8 +421,8 @@ api_change_step(struct api_req *r, const char *prev, size_t prev_len)
 		    &r->preq, &last, err, sizeof(err))) {
 		if (r->op == OP_BUY) {
 			log_warning("api: %s bought but its change at %s could not be built: %s; "
-				    "recorded unassigned", r->bought.e164,
-				provider_name(r->acct.provider), err);
+				    "recorded unassigned",
+				r->bought.e164, provider_name(r->acct.provider), err);
 			r->agent_id = 0;
 			r->changed(r);
 			return;
@@ -451,13 +451,13 @@ api_change(struct api_req *r, api_step_fn changed)
 /* ------------------------------------------------------------------------------------------ */
 /* Rows to JSON                                                                                */
 
-#define SQL_NUMBER_COLS                                                                          \
+#define SQL_NUMBER_COLS                                                                             \
 	"n.id, n.e164, n.provider, a.slug, n.nickname, n.agent_id, ag.name, ag.client_id, c.name, " \
-	"n.status, to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "  \
-	"to_char(n.released_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "           \
+	"n.status, to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
+	"to_char(n.released_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "          \
 	"n.provider_released "
-#define SQL_NUMBER_FROM                                                                          \
-	"FROM phone_numbers n JOIN provider_accounts a ON a.id = n.account_id "                  \
+#define SQL_NUMBER_FROM                                                                            \
+	"FROM phone_numbers n JOIN provider_accounts a ON a.id = n.account_id "                    \
 	"LEFT JOIN agents ag ON ag.id = n.agent_id LEFT JOIN clients c ON c.id = ag.client_id "
 
 static json_t *
@@ -469,17 +469,22 @@ api_col(PGresult *res, int row, int col)
 static json_t *
 api_col_int(PGresult *res, int row, int col)
 {
-	return PQgetisnull(res, row, col) ? json_null() :
-		json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+	return PQgetisnull(res, row, col) ?
+		       json_null() :
+		       json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
 }
 
 static json_t *
 api_number_json(PGresult *res, int row)
 {
-	json_t *agent = PQgetisnull(res, row, 5) ? json_null() :
-		json_pack("{s:o,s:o}", "id", api_col_int(res, row, 5), "name", api_col(res, row, 6));
-	json_t *client = PQgetisnull(res, row, 7) ? json_null() :
-		json_pack("{s:o,s:o}", "id", api_col_int(res, row, 7), "name", api_col(res, row, 8));
+	json_t *agent = PQgetisnull(res, row, 5) ?
+				json_null() :
+				json_pack("{s:o,s:o}", "id", api_col_int(res, row, 5), "name",
+					api_col(res, row, 6));
+	json_t *client = PQgetisnull(res, row, 7) ?
+				 json_null() :
+				 json_pack("{s:o,s:o}", "id", api_col_int(res, row, 7), "name",
+					 api_col(res, row, 8));
 	json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
 		api_col_int(res, row, 0), "e164", api_col(res, row, 1), "provider",
 		api_col(res, row, 2), "account", api_col(res, row, 3), "nickname",
@@ -489,8 +494,9 @@ api_number_json(PGresult *res, int row)
 
 	if (!PQgetisnull(res, row, 12) && strcmp(PQgetvalue(res, row, 12), "f") == 0)
 		json_object_set_new(o, "provider_note",
-			json_string("the provider has no API to release this number: it was unbound "
-				    "there and must be released in the provider's dashboard"));
+			json_string(
+				"the provider has no API to release this number: it was unbound "
+				"there and must be released in the provider's dashboard"));
 	return o;
 }
 
@@ -512,7 +518,8 @@ api_reply_number(struct api_req *r)
 {
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
-	api_query(r, "SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM "WHERE n.id = $1 AND n.agency_id = $2",
+	api_query(r,
+		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM "WHERE n.id = $1 AND n.agency_id = $2",
 		api_reply_number_cb);
 }
 
@@ -527,8 +534,9 @@ api_list_cb(struct api_req *r, PGresult *res)
 
 	for (int i = 0; i < n; i++)
 		json_array_append_new(arr, api_number_json(res, i));
-	api_send(r, 200, json_pack("{s:o,s:o}", "numbers", arr, "next_after",
-		n == r->limit && n > 0 ? api_col_int(res, n - 1, 0) : json_null()));
+	api_send(r, 200,
+		json_pack("{s:o,s:o}", "numbers", arr, "next_after",
+			n == r->limit && n > 0 ? api_col_int(res, n - 1, 0) : json_null()));
 }
 
 static void
@@ -577,8 +585,7 @@ api_show(struct api_req *r)
 	else
 		api_param_str(r, NULL);
 	api_query(r,
-		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM
-		"WHERE n.id = $1 AND n.agency_id = $2 "
+		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM "WHERE n.id = $1 AND n.agency_id = $2 "
 		"AND ($3::bigint IS NULL OR (ag.client_id = $3 AND c.portal_agent_visibility))",
 		api_show_cb);
 }
@@ -586,8 +593,8 @@ api_show(struct api_req *r)
 /* ------------------------------------------------------------------------------------------ */
 /* Loading an account, a number, an agent                                                      */
 
-#define SQL_ACCOUNT_COLS                                                                          \
-	"a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url, "               \
+#define SQL_ACCOUNT_COLS                                                                           \
+	"a.id, a.provider, a.slug, a.api_key, a.webhook_secret, a.api_base_url, "                  \
 	"a.webhook_credential_id"
 
 /* Columns c..c+6 of row of an SQL_ACCOUNT_COLS result into r->acct. */
@@ -603,7 +610,8 @@ api_take_account(struct api_req *r, PGresult *res, int row, int c)
 	r->acct.api_key = strdup(PQgetvalue(res, row, c + 3));
 	r->acct.webhook_secret =
 		PQgetisnull(res, row, c + 4) ? NULL : strdup(PQgetvalue(res, row, c + 4));
-	r->acct.base_url = PQgetisnull(res, row, c + 5) ? NULL : strdup(PQgetvalue(res, row, c + 5));
+	r->acct.base_url =
+		PQgetisnull(res, row, c + 5) ? NULL : strdup(PQgetvalue(res, row, c + 5));
 	r->acct.credential_id =
 		PQgetisnull(res, row, c + 6) ? NULL : strdup(PQgetvalue(res, row, c + 6));
 	return r->acct.api_key != NULL;
@@ -637,11 +645,10 @@ api_load_agent(struct api_req *r, api_step_fn next)
 	r->then = next;
 	api_param(r, "%" PRIu64, r->agent_id);
 	api_param(r, "%" PRIu64, r->agency_id);
-	api_query(r, "SELECT provider, provider_agent_id FROM agents WHERE id = $1 AND agency_id = $2",
+	api_query(r,
+		"SELECT provider, provider_agent_id FROM agents WHERE id = $1 AND agency_id = $2",
 		api_agent_cb);
 }
-
-
 
 static void
 api_buy_inserted(struct api_req *r, PGresult *res)
@@ -714,14 +721,14 @@ api_buy_start(struct api_req *r)
 		api_fail(r, 400, "invalid", "%s", err);
 		return;
 	}
-	if (r->acct.provider == PROVIDER_VAPI && (r->acct.credential_id == NULL ||
-						   *r->acct.credential_id == '\0'))
+	if (r->acct.provider == PROVIDER_VAPI &&
+		(r->acct.credential_id == NULL || *r->acct.credential_id == '\0'))
 		log_warning("api: vapi account %s has no webhook_credential_id: the number bought "
 			    "sends unsigned requests, refused here, until a credential is attached "
-			    "at vapi", r->acct.slug);
+			    "at vapi",
+			r->acct.slug);
 	api_provider(r, api_buy_bought);
 }
-
 
 static void
 api_buy_account_cb(struct api_req *r, PGresult *res)
@@ -787,7 +794,8 @@ api_patch_changed(struct api_req *r)
 	if (r->change.agent)
 		log_info("api: number %" PRIu64 " (%s) %s agent %" PRIu64 " at %s", r->id, r->e164,
 			r->agent_id ? "assigned to" : "unassigned from",
-			r->agent_id ? r->agent_id : r->cur_agent_id, provider_name(r->acct.provider));
+			r->agent_id ? r->agent_id : r->cur_agent_id,
+			provider_name(r->acct.provider));
 	api_patch_write(r);
 }
 
@@ -809,7 +817,6 @@ api_patch_provider(struct api_req *r)
 	}
 	api_change(r, api_patch_changed);
 }
-
 
 static void api_release_done(struct api_req *r, const struct httpc_response *resp);
 
@@ -910,9 +917,10 @@ api_call_done(struct api_req *r, const struct httpc_response *resp)
 	}
 	log_info("api: agency %" PRIu64 " placed call %s from %s to %s (agent %" PRIu64 ")",
 		r->agency_id, call.call_id, r->from, r->to, r->agent_id);
-	api_send(r, 201, json_pack("{s:s,s:s,s:I,s:s,s:s}", "call_id", call.call_id, "provider",
-		provider_name(r->acct.provider), "agent_id", (json_int_t)r->agent_id, "from", r->from,
-		"to", r->to));
+	api_send(r, 201,
+		json_pack("{s:s,s:s,s:I,s:s,s:s}", "call_id", call.call_id, "provider",
+			provider_name(r->acct.provider), "agent_id", (json_int_t)r->agent_id,
+			"from", r->from, "to", r->to));
 }
 
 static void
@@ -1000,8 +1008,8 @@ api_json_id(json_t *v, uint64_t *out)
 
 struct api_field {
 	const char *name;
-	unsigned types;                /* API_T(JSON_...) of each JSON type it takes */
-	const char *want;              /* what it takes, in the error message */
+	unsigned types;   /* API_T(JSON_...) of each JSON type it takes */
+	const char *want; /* what it takes, in the error message */
 };
 
 static const struct api_field api_buy_fields[] = {
@@ -1023,8 +1031,7 @@ static const struct api_field api_patch_fields[] = {
 };
 
 static const struct api_field api_call_fields[] = {
-	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING),
-		"a positive integer is required" },
+	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING), "a positive integer is required" },
 	{ "to", API_T(JSON_STRING), "an E.164 number is required" },
 	{ "from", API_T(JSON_STRING) | API_T(JSON_NULL), "an E.164 number, or null" },
 	{ NULL, 0, NULL },
@@ -1034,14 +1041,22 @@ static const char *
 api_json_type_name(const json_t *v)
 {
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: return "an object";
-	case JSON_ARRAY: return "an array";
-	case JSON_STRING: return "a string";
-	case JSON_INTEGER: return "an integer";
-	case JSON_REAL: return "a number with a fraction or exponent";
-	case JSON_TRUE: return "true";
-	case JSON_FALSE: return "false";
-	case JSON_NULL: return "null";
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a number with a fraction or exponent";
+	case JSON_TRUE:
+		return "true";
+	case JSON_FALSE:
+		return "false";
+	case JSON_NULL:
+		return "null";
 	}
 	return "?";
 }
@@ -1053,7 +1068,8 @@ api_check_fields(struct api_req *r, const struct api_field *fields)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach(r->body, key, v) {
+	json_object_foreach(r->body, key, v)
+	{
 		const struct api_field *f = fields;
 
 		while (f->name && strcmp(f->name, key) != 0)
@@ -1117,13 +1133,15 @@ api_parse_body(struct api_req *r)
 		}
 		snprintf(r->acct.slug, sizeof(r->acct.slug), "%s", json_string_value(v));
 		v = json_object_get(r->body, "area_code");
-		if (json_is_integer(v) && json_integer_value(v) >= 200 && json_integer_value(v) <= 999)
-			snprintf(r->area_code, sizeof(r->area_code), "%d", (int)json_integer_value(v));
+		if (json_is_integer(v) && json_integer_value(v) >= 200 &&
+			json_integer_value(v) <= 999)
+			snprintf(r->area_code, sizeof(r->area_code), "%d",
+				(int)json_integer_value(v));
 		else if (json_is_string(v) && strlen(json_string_value(v)) == 3)
 			snprintf(r->area_code, sizeof(r->area_code), "%s", json_string_value(v));
 		if (strlen(r->area_code) != 3 || !isdigit((unsigned char)r->area_code[0]) ||
-		    !isdigit((unsigned char)r->area_code[1]) || !isdigit((unsigned char)r->area_code[2]) ||
-		    r->area_code[0] < '2') {
+			!isdigit((unsigned char)r->area_code[1]) ||
+			!isdigit((unsigned char)r->area_code[2]) || r->area_code[0] < '2') {
 			api_fail(r, 400, "invalid", "area_code: three digits, the first 2-9");
 			return false;
 		}
@@ -1131,8 +1149,10 @@ api_parse_body(struct api_req *r)
 	case OP_PATCH:
 		if (!api_check_fields(r, api_patch_fields))
 			return false;
-		if (!json_object_get(r->body, "nickname") && !json_object_get(r->body, "agent_id")) {
-			api_fail(r, 400, "invalid", "nothing to change: give nickname and/or agent_id");
+		if (!json_object_get(r->body, "nickname") &&
+			!json_object_get(r->body, "agent_id")) {
+			api_fail(r, 400, "invalid",
+				"nothing to change: give nickname and/or agent_id");
 			return false;
 		}
 		break;
@@ -1144,7 +1164,8 @@ api_parse_body(struct api_req *r)
 			return false;
 		}
 		v = json_object_get(r->body, "to");
-		if (!json_is_string(v) || !e164_parse(json_string_value(v), json_string_length(v), &key)) {
+		if (!json_is_string(v) ||
+			!e164_parse(json_string_value(v), json_string_length(v), &key)) {
 			api_fail(r, 400, "invalid", "to: an E.164 number is required");
 			return false;
 		}
@@ -1152,7 +1173,7 @@ api_parse_body(struct api_req *r)
 		v = json_object_get(r->body, "from");
 		if (v && !json_is_null(v)) {
 			if (!json_is_string(v) ||
-			    !e164_parse(json_string_value(v), json_string_length(v), &key)) {
+				!e164_parse(json_string_value(v), json_string_length(v), &key)) {
 				api_fail(r, 400, "invalid", "from: an E.164 number");
 				return false;
 			}
@@ -1168,7 +1189,8 @@ api_parse_body(struct api_req *r)
 		r->has_nickname = true;
 		if (!json_is_null(v)) {
 			if (!json_is_string(v) || !text_ok(json_string_value(v), 64)) {
-				api_fail(r, 400, "invalid", "nickname: 1 to 64 printable characters, or null");
+				api_fail(r, 400, "invalid",
+					"nickname: 1 to 64 printable characters, or null");
 				return false;
 			}
 			r->nickname = strdup(json_string_value(v));
@@ -1178,7 +1200,8 @@ api_parse_body(struct api_req *r)
 	if (v) {
 		r->has_agent = true;
 		if (!json_is_null(v) && !api_json_id(v, &r->agent_id)) {
-			api_fail(r, 400, "invalid", "agent_id: a positive integer, or null to unassign");
+			api_fail(r, 400, "invalid",
+				"agent_id: a positive integer, or null to unassign");
 			return false;
 		}
 		if (r->op == OP_BUY && json_is_null(v))
@@ -1200,8 +1223,9 @@ api_dispatch(struct api_req *r)
 	case OP_BUY:
 		api_param_str(r, r->acct.slug);
 		api_param(r, "%" PRIu64, r->agency_id);
-		api_query(r, "SELECT " SQL_ACCOUNT_COLS " FROM provider_accounts a "
-			     "WHERE a.slug = $1 AND a.agency_id = $2",
+		api_query(r,
+			"SELECT " SQL_ACCOUNT_COLS " FROM provider_accounts a "
+			"WHERE a.slug = $1 AND a.agency_id = $2",
 			api_buy_account_cb);
 		return;
 	case OP_PATCH:
@@ -1212,8 +1236,8 @@ api_dispatch(struct api_req *r)
 		api_param(r, "%" PRIu64, r->agent_id);
 		api_param(r, "%" PRIu64, r->agency_id);
 		api_query(r,
-			"SELECT ag.provider, ag.provider_agent_id, n.id, n.e164, n.provider_number_id, "
-			SQL_ACCOUNT_COLS " FROM agents ag "
+			"SELECT ag.provider, ag.provider_agent_id, n.id, n.e164, n.provider_number_id, " SQL_ACCOUNT_COLS
+			" FROM agents ag "
 			"LEFT JOIN phone_numbers n ON n.agent_id = ag.id AND n.status = 'active' "
 			"LEFT JOIN provider_accounts a ON a.id = n.account_id "
 			"WHERE ag.id = $1 AND ag.agency_id = $2 ORDER BY n.id",
@@ -1251,10 +1275,10 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 		return api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
 	if (strcmp(key, "provider") == 0)
 		return provider_from_name(value, strlen(value), &(enum provider_id){ 0 }) &&
-			(r->f_provider = strdup(value)) != NULL;
+		       (r->f_provider = strdup(value)) != NULL;
 	if (strcmp(key, "status") == 0)
 		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0) &&
-			(r->f_status = strdup(value)) != NULL;
+		       (r->f_status = strdup(value)) != NULL;
 	if (strcmp(key, "after") == 0 && api_parse_id(value, &id)) {
 		r->after = id;
 		return true;
@@ -1309,7 +1333,8 @@ api_parse_query(struct api_req *r)
 			api_fail(r, 400, "invalid", "query parameter \"%.*s\" given twice",
 				(int)strcspn(k, "=&"), k);
 		else
-			api_fail(r, 400, "invalid", "unreadable query string (key=value pairs, "
+			api_fail(r, 400, "invalid",
+				"unreadable query string (key=value pairs, "
 				"each key once, valid %%-escapes)");
 		return false;
 	}
@@ -1318,15 +1343,19 @@ api_parse_query(struct api_req *r)
 		size_t k = 0;
 
 		while (r->op == OP_LIST && api_list_params[k] &&
-		       strcmp(api_list_params[k], key) != 0)
+			strcmp(api_list_params[k], key) != 0)
 			k++;
 		if (r->op != OP_LIST || !api_list_params[k]) {
 			if (r->op == OP_LIST)
-				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
-					"(client, agent, provider, status, after, limit)", key);
+				api_fail(r, 400, "invalid",
+					"unknown query parameter \"%s\" "
+					"(client, agent, provider, status, after, limit)",
+					key);
 			else
-				api_fail(r, 400, "invalid", "unknown query parameter \"%s\" "
-					"(this endpoint takes none)", key);
+				api_fail(r, 400, "invalid",
+					"unknown query parameter \"%s\" "
+					"(this endpoint takes none)",
+					key);
 			ok = false;
 		} else if (!api_list_param(r, key, kv.value[i])) {
 			api_fail(r, 400, "invalid", "bad query parameter \"%s\" (%s %d)", key,
@@ -1343,9 +1372,9 @@ api_parse_query(struct api_req *r)
 static const struct api_route {
 	enum wire_method method;
 	const char *path;
-	enum api_op op;   /* the step after authentication: api_dispatch */
-	bool needs_body;  /* a JSON object */
-	bool read_only;   /* changes nothing: a client portal token may use it */
+	enum api_op op;  /* the step after authentication: api_dispatch */
+	bool needs_body; /* a JSON object */
+	bool read_only;  /* changes nothing: a client portal token may use it */
 } api_routes[] = {
 	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
 	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
@@ -1424,7 +1453,8 @@ api_handle(struct wire_req *req)
 		json_error_t jerr;
 
 		r->body = req->body_len ? json_loadb(req->body, req->body_len,
-						   JSON_REJECT_DUPLICATES, &jerr) : NULL;
+						  JSON_REJECT_DUPLICATES, &jerr) :
+					  NULL;
 		if (!json_is_object(r->body)) {
 			api_body_refused(r, &jerr);
 			return;

@@ -12,7 +12,7 @@ struct wire_req;
 /* On the admin thread's base: its database connection and the provider client. */
 bool api_setup(struct event_base *base, const struct config *cfg)
 	__attribute__((warn_unused_result));
-void api_start(void);   /* on the admin thread: connect */
+void api_start(void); /* on the admin thread: connect */
 void api_cleanup(void);
 /* A request under /v1/ (the admin thread). */
 void api_handle(struct wire_req *req);

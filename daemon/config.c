@@ -11,7 +11,16 @@
 #include "config.h"
 #include "log.h"
 
-enum config_type { CF_STRING, CF_ADDR, CF_INT, CF_DURATION, CF_SIZE, CF_LOGLEVEL, CF_WORKERS, CF_FILE };
+enum config_type {
+	CF_STRING,
+	CF_ADDR,
+	CF_INT,
+	CF_DURATION,
+	CF_SIZE,
+	CF_LOGLEVEL,
+	CF_WORKERS,
+	CF_FILE
+};
 
 /* Row flags (pgbouncer's CF_NO_RELOAD): a restart-only key keeps its old value on SIGHUP. */
 enum { CF_NO_RELOAD = 1 };
@@ -19,10 +28,10 @@ enum { CF_NO_RELOAD = 1 };
 struct config_key {
 	const char *name;
 	enum config_type type;
-	unsigned flags;    /* CF_NO_RELOAD */
-	const char *def;   /* default as written in the file; NULL = none */
-	size_t offset;     /* into struct config; for CF_FILE the string it fills */
-	int64_t min, max;  /* bounds for numbers (ms for durations) */
+	unsigned flags;   /* CF_NO_RELOAD */
+	const char *def;  /* default as written in the file; NULL = none */
+	size_t offset;    /* into struct config; for CF_FILE the string it fills */
+	int64_t min, max; /* bounds for numbers (ms for durations) */
 	const char *help;
 };
 
@@ -30,64 +39,66 @@ struct config_key {
 
 static const struct config_key config_keys[] = {
 	{ "database_url", CF_STRING, CF_NO_RELOAD, NULL, OFF(database_url), 0, 0,
-	  "libpq connection string or URI of the PostgreSQL database" },
+		"libpq connection string or URI of the PostgreSQL database" },
 	{ "database_url_file", CF_FILE, CF_NO_RELOAD, NULL, OFF(database_url), 0, 0,
-	  "file whose first line is database_url (keeps the secret out of this file)" },
+		"file whose first line is database_url (keeps the secret out of this file)" },
 	{ "listen", CF_ADDR, CF_NO_RELOAD, "0.0.0.0:8080", OFF(listen), 0, 0,
-	  "address:port of the webhook listener" },
+		"address:port of the webhook listener" },
 	{ "admin_listen", CF_ADDR, CF_NO_RELOAD, "127.0.0.1:9090", OFF(admin_listen), 0, 0,
-	  "address:port of the admin listener (health, readiness, admin API)" },
+		"address:port of the admin listener (health, readiness, admin API)" },
 	{ "state_dir", CF_STRING, CF_NO_RELOAD, "/var/lib/callrouted", OFF(state_dir), 0, 0,
-	  "directory for the route snapshot and the journal" },
+		"directory for the route snapshot and the journal" },
 	{ "log_level", CF_LOGLEVEL, 0, "info", OFF(log_level), 0, 0,
-	  "error, warning, info or debug" },
-	{ "refresh_interval", CF_DURATION, CF_NO_RELOAD, "300s", OFF(refresh_interval_ms), 1000, 86400000,
-	  "period of the full reload of the route table (safety net under LISTEN/NOTIFY)" },
-	{ "reconnect_interval", CF_DURATION, CF_NO_RELOAD, "1s", OFF(reconnect_interval_ms), 10, 3600000,
-	  "delay before reconnecting to PostgreSQL after a failure" },
-	{ "signature_tolerance", CF_DURATION, 0, "300s", OFF(signature_tolerance_ms), 1000, 86400000,
-	  "replay window for signed webhooks that carry a timestamp" },
+		"error, warning, info or debug" },
+	{ "refresh_interval", CF_DURATION, CF_NO_RELOAD, "300s", OFF(refresh_interval_ms), 1000,
+		86400000,
+		"period of the full reload of the route table (safety net under LISTEN/NOTIFY)" },
+	{ "reconnect_interval", CF_DURATION, CF_NO_RELOAD, "1s", OFF(reconnect_interval_ms), 10,
+		3600000, "delay before reconnecting to PostgreSQL after a failure" },
+	{ "signature_tolerance", CF_DURATION, 0, "300s", OFF(signature_tolerance_ms), 1000,
+		86400000, "replay window for signed webhooks that carry a timestamp" },
 	{ "max_body_bytes", CF_SIZE, 0, "1048576", OFF(max_body_bytes), 256, 64 << 20,
-	  "largest webhook body accepted (413 above)" },
+		"largest webhook body accepted (413 above)" },
 	{ "max_header_bytes", CF_SIZE, 0, "65536", OFF(max_header_bytes), 1024, 1 << 20,
-	  "largest request head (request line and headers) accepted (431 above)" },
+		"largest request head (request line and headers) accepted (431 above)" },
 	{ "request_timeout", CF_DURATION, 0, "10s", OFF(request_timeout_ms), 100, 600000,
-	  "a webhook request's head and body must arrive within this (408 after: slow clients)" },
+		"a webhook request's head and body must arrive within this (408 after: slow clients)" },
 	{ "keepalive_timeout", CF_DURATION, 0, "60s", OFF(keepalive_timeout_ms), 100, 3600000,
-	  "an idle keep-alive webhook connection is closed after this" },
+		"an idle keep-alive webhook connection is closed after this" },
 	{ "max_connections", CF_INT, CF_NO_RELOAD, "10000", OFF(max_connections), 1, 1000000,
-	  "webhook connections open at once, all workers together (more are refused)" },
-	{ "admin_max_connections", CF_INT, CF_NO_RELOAD, "64", OFF(admin_max_connections), 1, 100000,
-	  "admin listener connections open at once (more are refused: 503)" },
+		"webhook connections open at once, all workers together (more are refused)" },
+	{ "admin_max_connections", CF_INT, CF_NO_RELOAD, "64", OFF(admin_max_connections), 1,
+		100000, "admin listener connections open at once (more are refused: 503)" },
 	{ "admin_max_header_bytes", CF_SIZE, CF_NO_RELOAD, "16384", OFF(admin_max_header_bytes),
-	  1024, 1 << 20, "largest admin request head accepted (431 above)" },
+		1024, 1 << 20, "largest admin request head accepted (431 above)" },
 	{ "admin_max_body_bytes", CF_SIZE, CF_NO_RELOAD, "65536", OFF(admin_max_body_bytes), 256,
-	  16 << 20, "largest admin request body accepted (413 above)" },
+		16 << 20, "largest admin request body accepted (413 above)" },
 	{ "admin_request_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(admin_request_timeout_ms),
-	  100, 600000, "an admin request's head and body must arrive within this, however slowly it drips "
-	  "(408 after)" },
+		100, 600000,
+		"an admin request's head and body must arrive within this, however slowly it drips "
+		"(408 after)" },
 	{ "admin_keepalive_timeout", CF_DURATION, CF_NO_RELOAD, "30s",
-	  OFF(admin_keepalive_timeout_ms), 100, 3600000,
-	  "an idle keep-alive admin connection is closed after this" },
+		OFF(admin_keepalive_timeout_ms), 100, 3600000,
+		"an idle keep-alive admin connection is closed after this" },
 	{ "tls_cert_file", CF_STRING, 0, "", OFF(tls_cert_file), 0, 0,
-	  "PEM certificate chain of the webhook listener (with tls_key_file: TLS 1.2+; reloaded on "
-	  "SIGHUP)" },
+		"PEM certificate chain of the webhook listener (with tls_key_file: TLS 1.2+; reloaded on "
+		"SIGHUP)" },
 	{ "tls_key_file", CF_STRING, 0, "", OFF(tls_key_file), 0, 0,
-	  "PEM private key of tls_cert_file" },
+		"PEM private key of tls_cert_file" },
 	{ "workers", CF_WORKERS, CF_NO_RELOAD, "auto", OFF(workers), 0, 256,
-	  "webhook worker threads: auto (one per core) or a number" },
+		"webhook worker threads: auto (one per core) or a number" },
 	{ "instance_name", CF_STRING, CF_NO_RELOAD, "", OFF(instance_name), 0, 0,
-	  "name of this instance in logs and records (empty: the host name)" },
+		"name of this instance in logs and records (empty: the host name)" },
 	{ "vapi_no_agent_message", CF_STRING, 0, "Sorry, this number is not in service.",
-	  OFF(vapi_no_agent_message), 0, 0,
-	  "what Vapi says to a caller of a number with no agent" },
+		OFF(vapi_no_agent_message), 0, 0,
+		"what Vapi says to a caller of a number with no agent" },
 	{ "public_url", CF_STRING, CF_NO_RELOAD, "", OFF(public_url), 0, 0,
-	  "base URL providers use to reach the webhook listener, e.g. https://calls.example.com "
-	  "(needed to buy and assign numbers)" },
+		"base URL providers use to reach the webhook listener, e.g. https://calls.example.com "
+		"(needed to buy and assign numbers)" },
 	{ "provider_ca_file", CF_STRING, CF_NO_RELOAD, "", OFF(provider_ca_file), 0, 0,
-	  "CA bundle that signs the provider APIs' certificates (empty: the system's)" },
-	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000, 120000,
-	  "how long a provider API call may take (504 after)" },
+		"CA bundle that signs the provider APIs' certificates (empty: the system's)" },
+	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000,
+		120000, "how long a provider API call may take (504 after)" },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -151,7 +162,7 @@ config_number(const struct config *c, const struct config_key *k)
 	case CF_DURATION:
 		return *(const int64_t *)base;
 	case CF_SIZE:
-		return (int64_t)*(const size_t *)base;
+		return (int64_t) * (const size_t *)base;
 	case CF_INT:
 	case CF_LOGLEVEL:
 	case CF_WORKERS:
@@ -175,8 +186,10 @@ config_keep(const struct config *old, struct config *new, const struct config_ke
 		*(char **)to = s ? strdup(s) : NULL;
 		return !s || *(char **)to;
 	}
-	memcpy(to, from, k->type == CF_DURATION ? sizeof(int64_t) :
-			 k->type == CF_SIZE ? sizeof(size_t) : sizeof(int));
+	memcpy(to, from,
+		k->type == CF_DURATION ? sizeof(int64_t) :
+		k->type == CF_SIZE     ? sizeof(size_t) :
+					 sizeof(int));
 	return true;
 }
 
@@ -192,10 +205,11 @@ config_reconcile(const struct config *old, struct config *new)
 		/* a CF_FILE row fills the field of another row, compared there */
 		if (!(k->flags & CF_NO_RELOAD) || k->type == CF_FILE)
 			continue;
-		changed = config_is_string(k) ?
-				  config_str_changed(*(char *const *)((const char *)old + k->offset),
-					  *(char *const *)((const char *)new + k->offset)) :
-				  config_number(old, k) != config_number(new, k);
+		changed =
+			config_is_string(k) ?
+				config_str_changed(*(char *const *)((const char *)old + k->offset),
+					*(char *const *)((const char *)new + k->offset)) :
+				config_number(old, k) != config_number(new, k);
 		if (!changed)
 			continue;
 		log_warning("config: %s changed: it takes effect at the next restart", k->name);
@@ -243,7 +257,8 @@ config_print_keys(FILE *f)
 {
 	for (size_t i = 0; i < N_KEYS; i++)
 		fprintf(f, "  %-22s %-10s %s%s\n", config_keys[i].name,
-			config_keys[i].def ? (*config_keys[i].def ? config_keys[i].def : "\"\"") : "-",
+			config_keys[i].def ? (*config_keys[i].def ? config_keys[i].def : "\"\"") :
+					     "-",
 			config_keys[i].help,
 			config_keys[i].flags & CF_NO_RELOAD ? " (needs a restart)" : "");
 }
@@ -289,9 +304,14 @@ void
 config_print_man(FILE *f)
 {
 	static const char *const type_names[] = {
-		[CF_STRING] = "string", [CF_ADDR] = "address:port", [CF_INT] = "integer",
-		[CF_DURATION] = "duration", [CF_SIZE] = "size", [CF_LOGLEVEL] = "level",
-		[CF_WORKERS] = "auto | number", [CF_FILE] = "path",
+		[CF_STRING] = "string",
+		[CF_ADDR] = "address:port",
+		[CF_INT] = "integer",
+		[CF_DURATION] = "duration",
+		[CF_SIZE] = "size",
+		[CF_LOGLEVEL] = "level",
+		[CF_WORKERS] = "auto | number",
+		[CF_FILE] = "path",
 	};
 
 	fputs(".Bl -tag -width Ds\n", f);
@@ -309,7 +329,8 @@ config_print_man(FILE *f)
 			fputs("Default:\n.Ql \"", f);
 			config_man_text(f, k->def, false);
 			/* a value ending in a period is not the sentence's end */
-			fputs(strchr(".,;:", k->def[strlen(k->def) - 1]) ? "\\&\" .\n" : "\" .\n", f);
+			fputs(strchr(".,;:", k->def[strlen(k->def) - 1]) ? "\\&\" .\n" : "\" .\n",
+				f);
 		}
 		if (k->max > 0 && k->type == CF_WORKERS) {
 			fputs("Range: auto or 1 to ", f);
@@ -324,7 +345,8 @@ config_print_man(FILE *f)
 		}
 		if (k->flags & CF_NO_RELOAD)
 			fputs("Needs a restart: a change is ignored by\n.Dv SIGHUP\n"
-			      "until the next start.\n", f);
+			      "until the next start.\n",
+				f);
 		else
 			fputs("Applied by\n.Dv SIGHUP .\n", f);
 	}
@@ -430,7 +452,8 @@ config_set(struct config *c, const struct config_key *k, const char *v, char *wh
 	switch (k->type) {
 	case CF_ADDR:
 		if (!config_valid_addr(v)) {
-			snprintf(why, whylen, "\"%s\" is not host:port (like 0.0.0.0:8080 or [::1]:9090)", v);
+			snprintf(why, whylen,
+				"\"%s\" is not host:port (like 0.0.0.0:8080 or [::1]:9090)", v);
 			return false;
 		}
 		/* fall through */
@@ -456,7 +479,8 @@ config_set(struct config *c, const struct config_key *k, const char *v, char *wh
 	}
 	case CF_DURATION:
 		if (!config_parse_duration(v, &n)) {
-			snprintf(why, whylen, "\"%s\" is not a duration (like 250ms, 30s, 5m, 1h)", v);
+			snprintf(why, whylen, "\"%s\" is not a duration (like 250ms, 30s, 5m, 1h)",
+				v);
 			return false;
 		}
 		if (n < k->min || n > k->max) {
@@ -468,7 +492,8 @@ config_set(struct config *c, const struct config_key *k, const char *v, char *wh
 		return true;
 	case CF_SIZE:
 		if (!config_parse_size(v, &n)) {
-			snprintf(why, whylen, "\"%s\" is not a size in bytes (like 65536, 64K, 1M)", v);
+			snprintf(why, whylen, "\"%s\" is not a size in bytes (like 65536, 64K, 1M)",
+				v);
 			return false;
 		}
 		if (n < k->min || n > k->max) {
@@ -496,7 +521,8 @@ config_set(struct config *c, const struct config_key *k, const char *v, char *wh
 		int l = log_level_from_name(v);
 
 		if (l < 0) {
-			snprintf(why, whylen, "\"%s\" is not one of error, warning, info, debug", v);
+			snprintf(why, whylen, "\"%s\" is not one of error, warning, info, debug",
+				v);
 			return false;
 		}
 		*(int *)base = l;
@@ -616,8 +642,8 @@ config_load(const char *path)
 	if (!c)
 		return NULL;
 	for (size_t i = 0; i < N_KEYS; i++)
-		if (config_keys[i].def && !config_set(c, &config_keys[i], config_keys[i].def, why,
-						      sizeof(why))) {
+		if (config_keys[i].def &&
+			!config_set(c, &config_keys[i], config_keys[i].def, why, sizeof(why))) {
 			log_error("config: default of %s: %s", config_keys[i].name, why);
 			goto fail;
 		}
@@ -665,7 +691,7 @@ config_load(const char *path)
 		goto fail;
 
 	if (seen[config_find("database_url") - config_keys] &&
-	    seen[config_find("database_url_file") - config_keys]) {
+		seen[config_find("database_url_file") - config_keys]) {
 		log_error("config: %s: database_url and database_url_file are both set", path);
 		goto fail;
 	}
@@ -687,7 +713,8 @@ config_load(const char *path)
 	}
 	if (!c->database_url) {
 		log_error("config: %s: database_url is not set (nor database_url_file, nor a "
-			  "database_url credential)", path);
+			  "database_url credential)",
+			path);
 		goto fail;
 	}
 	if (!*c->tls_cert_file != !*c->tls_key_file) {
@@ -695,7 +722,7 @@ config_load(const char *path)
 		goto fail;
 	}
 	if (*c->public_url && strncmp(c->public_url, "https://", 8) != 0 &&
-	    strncmp(c->public_url, "http://", 7) != 0) {
+		strncmp(c->public_url, "http://", 7) != 0) {
 		log_error("config: %s: public_url: \"%s\" is not an http(s):// URL", path,
 			c->public_url);
 		goto fail;

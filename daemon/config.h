@@ -9,10 +9,10 @@
 
 struct config {
 	char *database_url;
-	char *listen;          /* host:port of the webhook listener */
-	char *admin_listen;    /* host:port of the admin listener */
+	char *listen;       /* host:port of the webhook listener */
+	char *admin_listen; /* host:port of the admin listener */
 	char *state_dir;
-	int log_level;         /* LOG_ERROR .. LOG_DEBUG */
+	int log_level; /* LOG_ERROR .. LOG_DEBUG */
 	int64_t refresh_interval_ms;
 	int64_t reconnect_interval_ms;
 	int64_t signature_tolerance_ms;
@@ -21,14 +21,14 @@ struct config {
 	int64_t request_timeout_ms;   /* a request's head and body must arrive within this */
 	int64_t keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
 	int max_connections;          /* webhook connections open at once (over: refused) */
-	int admin_max_connections;            /* admin connections open at once (over: 503) */
+	int admin_max_connections;    /* admin connections open at once (over: 503) */
 	size_t admin_max_header_bytes;
 	size_t admin_max_body_bytes;
-	int64_t admin_request_timeout_ms;     /* absolute: a dripping client cannot extend it */
+	int64_t admin_request_timeout_ms; /* absolute: a dripping client cannot extend it */
 	int64_t admin_keepalive_timeout_ms;
-	char *tls_cert_file;          /* PEM chain; with tls_key_file: the webhook listener speaks TLS */
+	char *tls_cert_file; /* PEM chain; with tls_key_file: the webhook listener speaks TLS */
 	char *tls_key_file;
-	int workers;           /* 0 = auto: one per core */
+	int workers; /* 0 = auto: one per core */
 	char *instance_name;
 	char *vapi_no_agent_message;
 	char *public_url;       /* how providers reach our webhook listener (https://host[:port]) */
@@ -36,7 +36,8 @@ struct config {
 	int64_t provider_timeout_ms;
 };
 
-/* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns NULL. */
+/* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns
+ * NULL. */
 struct config *config_load(const char *path);
 void config_free(struct config *c);
 /* The configuration in force, for any thread; publish replaces it (SIGHUP).  Old blocks are

@@ -30,16 +30,16 @@ struct db_conn {
 	struct event_base *base; /* the loop of the thread that owns this connection */
 	PGconn *conn;
 	enum db_state state;
-	bool busy;          /* a query is in flight */
-	bool query_failed;  /* an error result came for the query in flight */
-	bool want_write;    /* output not yet flushed */
+	bool busy;         /* a query is in flight */
+	bool query_failed; /* an error result came for the query in flight */
+	bool want_write;   /* output not yet flushed */
 	bool ever_up;
 	unsigned long failures; /* connection attempts failed in a row */
 	struct event *sock_ev;
 	struct event *timer_ev; /* reconnect, connect timeout or query timeout */
 	struct event *wake_ev;
-	char sqlstate[6];   /* of the last error result */
-	char errmsg[512];   /* its primary message */
+	char sqlstate[6]; /* of the last error result */
+	char errmsg[512]; /* its primary message */
 	atomic_bool up;
 };
 
@@ -53,7 +53,7 @@ static struct {
 	struct db_conn *conns[DB_MAX_CONNS];
 	int nconns;
 	struct event *stop_ev;
-	struct event *beat_ev;    /* the watchdog's proof that this loop turns */
+	struct event *beat_ev; /* the watchdog's proof that this loop turns */
 	struct metrics_thread *metrics;
 	atomic_ulong reconnects;
 	atomic_bool schema_ok;

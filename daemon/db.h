@@ -41,9 +41,10 @@ struct db_conn_ops {
 	void (*connected)(struct db_conn *c);
 	void (*disconnected)(struct db_conn *c);
 	void (*notify)(struct db_conn *c, const char *channel, const char *payload);
-	void (*result)(struct db_conn *c, PGresult *r); /* each result of the query; caller clears */
-	void (*done)(struct db_conn *c, bool ok);       /* the query finished (ok: no error result) */
-	void (*pump)(struct db_conn *c);                /* idle: send the next piece of work */
+	void (*result)(struct db_conn *c,
+		PGresult *r);                     /* each result of the query; caller clears */
+	void (*done)(struct db_conn *c, bool ok); /* the query finished (ok: no error result) */
+	void (*pump)(struct db_conn *c);          /* idle: send the next piece of work */
 };
 
 struct event_base *db_base(void);

@@ -6,20 +6,23 @@
 
 #include "e164.h"
 
-#define E164_MIN_KEY UINT64_C(1000000)	       /* smallest 7-digit number */
+#define E164_MIN_KEY UINT64_C(1000000)         /* smallest 7-digit number */
 #define E164_MAX_KEY UINT64_C(999999999999999) /* largest 15-digit number */
 
-static bool is_digit(char c)
+static bool
+is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static bool is_separator(char c)
+static bool
+is_separator(char c)
 {
 	return c == ' ' || c == '-' || c == '.' || c == '(' || c == ')';
 }
 
-bool e164_parse(const char *s, size_t len, uint64_t *key)
+bool
+e164_parse(const char *s, size_t len, uint64_t *key)
 {
 	size_t i = 0;
 	uint64_t v = 0;
@@ -67,7 +70,8 @@ bool e164_parse(const char *s, size_t len, uint64_t *key)
 	return true;
 }
 
-size_t e164_format(uint64_t key, char *buf, size_t size)
+size_t
+e164_format(uint64_t key, char *buf, size_t size)
 {
 	char digits[E164_MAX_DIGITS];
 	size_t n = 0;

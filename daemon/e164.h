@@ -20,7 +20,8 @@
  */
 bool e164_parse(const char *s, size_t len, uint64_t *key) __attribute__((warn_unused_result));
 
-/* Write "+<digits>" for key into buf (at least E164_BUFSIZE bytes); returns length, 0 if invalid. */
+/* Write "+<digits>" for key into buf (at least E164_BUFSIZE bytes); returns length, 0 if invalid.
+ */
 size_t e164_format(uint64_t key, char *buf, size_t size);
 
 #endif

@@ -20,7 +20,7 @@ static SSL_CTX *httpc_ctx;
 
 struct httpc_call {
 	struct evhttp_connection *evcon;
-	SSL *ssl;              /* owned by the bufferevent */
+	SSL *ssl; /* owned by the bufferevent */
 	httpc_done_fn done;
 	void *arg;
 	bool finished;
@@ -93,19 +93,21 @@ httpc_finish(struct httpc_call *c, struct evhttp_request *req)
 			while ((tls = ERR_get_error()) != 0)
 				e = tls;
 			if (v != X509_V_OK) {
-				snprintf(detail, sizeof(detail), "certificate of %s refused: %s", c->host,
-					X509_verify_cert_error_string(v));
+				snprintf(detail, sizeof(detail), "certificate of %s refused: %s",
+					c->host, X509_verify_cert_error_string(v));
 				r.failure = HTTPC_TLS;
 			} else if (e) {
 				snprintf(detail, sizeof(detail), "TLS with %s failed: %s", c->host,
-					ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "error");
+					ERR_reason_error_string(e) ? ERR_reason_error_string(e) :
+								     "error");
 				r.failure = HTTPC_TLS;
 			}
 		}
 		if (!r.failure) {
 			if (c->errored && c->err == EVREQ_HTTP_TIMEOUT) {
 				r.failure = HTTPC_TIMEOUT;
-				snprintf(detail, sizeof(detail), "%s did not answer in time", c->host);
+				snprintf(detail, sizeof(detail), "%s did not answer in time",
+					c->host);
 			} else {
 				r.failure = HTTPC_CONNECT;
 				snprintf(detail, sizeof(detail), "could not reach %s", c->host);
@@ -171,7 +173,7 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 	host = evhttp_uri_get_host(uri);
 	prefix = evhttp_uri_get_path(uri);
 	if (!scheme || !host || !*host ||
-	    (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
+		(strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)) {
 		evhttp_uri_free(uri);
 		return false;
 	}
@@ -196,8 +198,8 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 	c->arg = arg;
 	snprintf(c->host, sizeof(c->host), "%s", host);
 	snprintf(c->method, sizeof(c->method), "%s", req->method);
-	snprintf(path, sizeof(path), "%s%s",
-		prefix && strcmp(prefix, "/") != 0 ? prefix : "", req->path);
+	snprintf(path, sizeof(path), "%s%s", prefix && strcmp(prefix, "/") != 0 ? prefix : "",
+		req->path);
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	if (tls) {
 		c->ssl = SSL_new(httpc_ctx);
@@ -209,7 +211,8 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 		if (!SSL_set1_host(c->ssl, host))
 			goto fail;
 		bev = bufferevent_openssl_socket_new(httpc_base, -1, c->ssl,
-			BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+			BUFFEREVENT_SSL_CONNECTING,
+			BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
 		if (!bev) {
 			SSL_free(c->ssl);
 			c->ssl = NULL;

@@ -10,19 +10,19 @@
 #include "provider_api.h"
 
 enum httpc_failure {
-	HTTPC_OK = 0,       /* an HTTP answer came (any status) */
-	HTTPC_TIMEOUT,      /* no answer in time */
-	HTTPC_CONNECT,      /* could not connect, or the connection broke */
-	HTTPC_TLS,          /* TLS handshake or certificate/host name verification failed */
+	HTTPC_OK = 0,  /* an HTTP answer came (any status) */
+	HTTPC_TIMEOUT, /* no answer in time */
+	HTTPC_CONNECT, /* could not connect, or the connection broke */
+	HTTPC_TLS,     /* TLS handshake or certificate/host name verification failed */
 	HTTPC_BAD_URL,
 };
 
 struct httpc_response {
 	enum httpc_failure failure;
-	int status;          /* HTTP status when failure == HTTPC_OK */
-	const char *body;    /* NUL-terminated; valid during the callback */
+	int status;       /* HTTP status when failure == HTTPC_OK */
+	const char *body; /* NUL-terminated; valid during the callback */
 	size_t len;
-	const char *detail;  /* what went wrong, for logs and answers (no secrets) */
+	const char *detail; /* what went wrong, for logs and answers (no secrets) */
 };
 
 typedef void (*httpc_done_fn)(void *arg, const struct httpc_response *r);

@@ -25,8 +25,8 @@
 #define JOURNAL_QUARANTINE "quarantine"
 #define JOURNAL_SEGMENT_BYTES (64u << 20)
 #define JOURNAL_HDR 16
-#define JOURNAL_PROBE_S 1         /* seconds between writability probes while failing */
-#define JOURNAL_PROBE_BYTES 4096  /* space a probe reserves (FALLOC_FL_KEEP_SIZE) */
+#define JOURNAL_PROBE_S 1            /* seconds between writability probes while failing */
+#define JOURNAL_PROBE_BYTES 4096     /* space a probe reserves (FALLOC_FL_KEEP_SIZE) */
 #define JOURNAL_SEQ_MAX (1ULL << 62) /* far beyond any real journal; no overflow near it */
 
 /* ------------------------------------------------------------------------------------------ */
@@ -83,25 +83,25 @@ struct journal_waiter {
 
 struct journal_segment {
 	uint64_t first_seq;
-	uint64_t last_seq;    /* last durable record (0: none yet) */
-	uint64_t end;         /* bytes of durable, valid records */
-	bool closed;          /* no more appends */
+	uint64_t last_seq; /* last durable record (0: none yet) */
+	uint64_t end;      /* bytes of durable, valid records */
+	bool closed;       /* no more appends */
 };
 
 /* A segment found at replay: read through the index of its valid records (jn.rrecs). */
 struct journal_rseg {
-	uint64_t name;        /* the first sequence number its file name says */
+	uint64_t name;             /* the first sequence number its file name says */
 	uint64_t min_seq, max_seq; /* of its valid records (0: none) */
 	uint64_t size;
-	bool damaged;         /* moved to quarantine/ (not removed) once drained */
-	bool gone;            /* removed or moved */
-	bool stuck;           /* a move failed (logged): tried again at the next start */
+	bool damaged; /* moved to quarantine/ (not removed) once drained */
+	bool gone;    /* removed or moved */
+	bool stuck;   /* a move failed (logged): tried again at the next start */
 };
 
 /* A valid record found at replay; jn.rrecs is sorted by seq, one entry per seq. */
 struct journal_rrec {
 	uint64_t seq;
-	uint32_t seg;         /* index in jn.rsegs */
+	uint32_t seg; /* index in jn.rsegs */
 	uint64_t off;
 };
 
@@ -115,7 +115,7 @@ static struct {
 	pthread_cond_t qcond;
 	struct journal_item *qhead, *qtail;
 	bool stop;
-	bool writing;        /* the writer holds a group */
+	bool writing; /* the writer holds a group */
 
 	/* writer thread only */
 	int fd;
@@ -140,11 +140,11 @@ static struct {
 	uint64_t replay_max; /* the last valid record found at replay */
 
 	/* reader (db thread) */
-	size_t r_idx;        /* segment (of segs, written since the start) being read */
+	size_t r_idx; /* segment (of segs, written since the start) being read */
 	uint64_t r_off;
 	int r_fd;
-	uint64_t r_fd_seq;   /* name of the segment r_fd is open on */
-	bool cp_failing;     /* the last checkpoint write failed (logged once) */
+	uint64_t r_fd_seq; /* name of the segment r_fd is open on */
+	bool cp_failing;   /* the last checkpoint write failed (logged once) */
 	unsigned char *rbuf;
 
 	void (*hook)(void *);
@@ -310,7 +310,8 @@ journal_write_all(const unsigned char *p, size_t n)
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0) {
-			log_error("journal: could not write: %s", w < 0 ? strerror(errno) : "no progress");
+			log_error("journal: could not write: %s",
+				w < 0 ? strerror(errno) : "no progress");
 			return false;
 		}
 		p += w;
@@ -409,7 +410,7 @@ journal_probe(void)
 	if (jn.fd < 0 && !journal_open_segment(true))
 		goto still;
 	if (fallocate(jn.fd, FALLOC_FL_KEEP_SIZE, 0, JOURNAL_PROBE_BYTES) != 0 &&
-	    errno != EOPNOTSUPP && errno != ENOSYS)
+		errno != EOPNOTSUPP && errno != ENOSYS)
 		goto still;
 	if (fdatasync(jn.fd) != 0)
 		goto still;
@@ -450,7 +451,7 @@ journal_thread(void *arg)
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += JOURNAL_PROBE_S;
 			if (pthread_cond_timedwait(&jn.qcond, &jn.qlock, &ts) == ETIMEDOUT &&
-			    !jn.qhead && !jn.stop) {
+				!jn.qhead && !jn.stop) {
 				pthread_mutex_unlock(&jn.qlock);
 				journal_probe();
 				pthread_mutex_lock(&jn.qlock);
@@ -543,8 +544,8 @@ typedef bool (*journal_scan_fn)(uint64_t seq, uint64_t off, void *arg);
 
 /* A record at off validates: its length, its sequence number (above min_seq) and its CRC. */
 static bool
-journal_valid_at(const unsigned char *p, uint64_t n, uint64_t off, uint64_t min_seq,
-		 uint32_t *lenp, uint64_t *seqp)
+journal_valid_at(const unsigned char *p, uint64_t n, uint64_t off, uint64_t min_seq, uint32_t *lenp,
+	uint64_t *seqp)
 {
 	uint32_t len, crc;
 	uint64_t seq;
@@ -586,8 +587,8 @@ journal_count_framed(const unsigned char *p, uint64_t off, uint64_t end)
 }
 
 static bool
-journal_scan_buf(const unsigned char *p, uint64_t n, struct journal_scan *sc,
-		 journal_scan_fn fn, void *arg)
+journal_scan_buf(const unsigned char *p, uint64_t n, struct journal_scan *sc, journal_scan_fn fn,
+	void *arg)
 {
 	uint64_t off = 0, top = 0;
 
@@ -638,7 +639,7 @@ journal_scan_buf(const unsigned char *p, uint64_t n, struct journal_scan *sc,
 /* Map path and scan it; false if it cannot be read (logged). */
 static bool
 journal_scan_file(const char *path, uint64_t *sizep, struct journal_scan *sc, journal_scan_fn fn,
-		  void *arg)
+	void *arg)
 {
 	struct stat st;
 	void *map = NULL;
@@ -812,7 +813,7 @@ journal_scan_quarantine(uint64_t *max_seen)
 		if (de->d_name[0] == '.')
 			continue;
 		if (journal_parse_name(de->d_name, &first, false) && first < JOURNAL_SEQ_MAX &&
-		    first > *max_seen)
+			first > *max_seen)
 			*max_seen = first;
 		snprintf(path, sizeof(path), "%s/%s", qdir, de->d_name);
 		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
@@ -857,7 +858,7 @@ journal_read_checkpoint(bool *present, bool *valid)
 			return 0;
 		p = end + 1;
 		if (strlen(p) != 9 || p[8] != '\n' || strspn(p, "0123456789abcdef") != 8 ||
-		    sscanf(p, "%8x", &crc) != 1)
+			sscanf(p, "%8x", &crc) != 1)
 			return 0;
 		seq = (uint64_t)v;
 		if (crc32c(0, &seq, 8) != (uint32_t)crc)
@@ -869,7 +870,7 @@ journal_read_checkpoint(bool *present, bool *valid)
 		errno = 0;
 		v = strtoull(buf, &end, 10);
 		if (errno || (*end != '\n' && *end != 0) || (*end == '\n' && end[1]) ||
-		    v >= JOURNAL_SEQ_MAX)
+			v >= JOURNAL_SEQ_MAX)
 			return 0;
 	}
 	*valid = true;
@@ -879,30 +880,32 @@ journal_read_checkpoint(bool *present, bool *valid)
 /* What is wrong with a segment, for its one log line. */
 static void
 journal_describe(char *buf, size_t size, const struct journal_scan *sc,
-		 const struct journal_rseg *r, bool tail_bad)
+	const struct journal_rseg *r, bool tail_bad)
 {
 	size_t len = 0;
 
 	buf[0] = 0;
-#define JN_ADD(...)                                                                            \
-	do {                                                                                   \
-		if (len < size)                                                                \
-			len += (size_t)snprintf(buf + len, size - len, "%s", len ? "; " : "");  \
-		if (len < size)                                                                \
-			len += (size_t)snprintf(buf + len, size - len, __VA_ARGS__);            \
+#define JN_ADD(...)                                                                                \
+	do {                                                                                       \
+		if (len < size)                                                                    \
+			len += (size_t)snprintf(buf + len, size - len, "%s", len ? "; " : "");     \
+		if (len < size)                                                                    \
+			len += (size_t)snprintf(buf + len, size - len, __VA_ARGS__);               \
 	} while (0)
 	if (sc->regions)
-		JN_ADD("%" PRIu64 " corrupt record%s in %" PRIu64 " place%s, the first at offset %"
-		       PRIu64, sc->corrupt, sc->corrupt == 1 ? "" : "s", sc->regions,
-		       sc->regions == 1 ? "" : "s", sc->bad_off);
+		JN_ADD("%" PRIu64 " corrupt record%s in %" PRIu64
+		       " place%s, the first at offset %" PRIu64,
+			sc->corrupt, sc->corrupt == 1 ? "" : "s", sc->regions,
+			sc->regions == 1 ? "" : "s", sc->bad_off);
 	if (tail_bad)
 		JN_ADD("%" PRIu64 " byte%s at offset %" PRIu64 " after its last valid record frame "
-		       "no record", sc->tail, sc->tail == 1 ? "" : "s", sc->tail_off);
+		       "no record",
+			sc->tail, sc->tail == 1 ? "" : "s", sc->tail_off);
 	if (sc->disorder)
 		JN_ADD("its records are out of sequence order");
 	if (sc->nvalid && sc->first_off == 0 && sc->first_seq != r->name)
 		JN_ADD("its first record is %" PRIu64 ", its name says %" PRIu64, sc->first_seq,
-		       r->name);
+			r->name);
 #undef JN_ADD
 }
 
@@ -941,8 +944,8 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			 * would block a new segment of the same number */
 			journal_seg_path(path, sizeof(path), r->name);
 			if (unlink(path) != 0 && errno != ENOENT) {
-				log_error("journal: could not remove empty segment \"%s\": %s", path,
-					strerror(errno));
+				log_error("journal: could not remove empty segment \"%s\": %s",
+					path, strerror(errno));
 				goto fail;
 			}
 			log_info("journal: removed \"%s\" (empty)", path);
@@ -953,9 +956,12 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			journal_seg_path(path, sizeof(path), r->name);
 			atomic_fetch_add(&jn.quarantined, 1);
 			atomic_fetch_add(&jn.corrupt, sc->tail_records);
-			log_error("journal: \"%s\" (records from %" PRIu64 ") holds no valid record in "
-				  "%" PRIu64 " byte%s (zeroed, garbage or a truncated header); moved to "
-				  "\"%s/%s\"", path, r->name, r->size, r->size == 1 ? "" : "s", jn.dir,
+			log_error("journal: \"%s\" (records from %" PRIu64
+				  ") holds no valid record in "
+				  "%" PRIu64
+				  " byte%s (zeroed, garbage or a truncated header); moved to "
+				  "\"%s/%s\"",
+				path, r->name, r->size, r->size == 1 ? "" : "s", jn.dir,
 				JOURNAL_QUARANTINE);
 			r->damaged = true;
 			if (journal_quarantine(path + strlen(jn.dir) + 1))
@@ -965,17 +971,18 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			continue;
 		}
 		if (sc->tail) {
-			/* a torn tail is the normal end of a crash mid-write: of the newest segment,
-			 * or of one the restart after that crash followed (the next segment then
-			 * starts right after its last valid record); anywhere else it is damage */
+			/* a torn tail is the normal end of a crash mid-write: of the newest
+			 * segment, or of one the restart after that crash followed (the next
+			 * segment then starts right after its last valid record); anywhere else it
+			 * is damage */
 			bool newest = i + 1 == jn.nrsegs;
 
 			if (newest || jn.rsegs[i + 1].name == sc->last_seq + 1) {
 				atomic_fetch_add(&jn.torn, 1);
 				journal_seg_path(path, sizeof(path), r->name);
-				log_warning("journal: \"%s\": torn write at offset %" PRIu64 " (%" PRIu64
-					    " bytes after its last record skipped)", path, sc->tail_off,
-					sc->tail);
+				log_warning("journal: \"%s\": torn write at offset %" PRIu64
+					    " (%" PRIu64 " bytes after its last record skipped)",
+					path, sc->tail_off, sc->tail);
 			} else {
 				tail_bad = true;
 			}
@@ -984,12 +991,15 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 		if (what[0]) {
 			r->damaged = true;
 			atomic_fetch_add(&jn.quarantined, 1);
-			atomic_fetch_add(&jn.corrupt, sc->corrupt + (tail_bad ? sc->tail_records : 0));
+			atomic_fetch_add(&jn.corrupt,
+				sc->corrupt + (tail_bad ? sc->tail_records : 0));
 			journal_seg_path(path, sizeof(path), r->name);
 			log_error("journal: \"%s\" is damaged: %s; its %" PRIu64 " intact record%s "
-				  "(sequence numbers %" PRIu64 " to %" PRIu64 ") are drained, then it "
-				  "is moved to \"%s/%s\"", path, what, sc->nvalid, sc->nvalid == 1 ? "" : "s",
-				sc->min_seq, sc->max_seq, jn.dir, JOURNAL_QUARANTINE);
+				  "(sequence numbers %" PRIu64 " to %" PRIu64
+				  ") are drained, then it "
+				  "is moved to \"%s/%s\"",
+				path, what, sc->nvalid, sc->nvalid == 1 ? "" : "s", sc->min_seq,
+				sc->max_seq, jn.dir, JOURNAL_QUARANTINE);
 		}
 	}
 	free(scans);
@@ -1078,13 +1088,15 @@ journal_setup(const char *state_dir)
 	cp = journal_read_checkpoint(&cp_present, &cp_valid);
 	if (cp_present && !cp_valid) {
 		atomic_fetch_add(&jn.checkpoint_resets, 1);
-		log_warning("journal: ignoring unreadable \"%s/checkpoint\" (every record is drained "
-			    "again: they are idempotent)", jn.dir);
+		log_warning(
+			"journal: ignoring unreadable \"%s/checkpoint\" (every record is drained "
+			"again: they are idempotent)",
+			jn.dir);
 	} else if (cp_valid && cp > max_seen) {
 		atomic_fetch_add(&jn.checkpoint_resets, 1);
 		log_warning("journal: \"%s/checkpoint\" (%" PRIu64 ") is ahead of the last record "
-			    "found (%" PRIu64 "); draining from the oldest segment", jn.dir, cp,
-			max_seen);
+			    "found (%" PRIu64 "); draining from the oldest segment",
+			jn.dir, cp, max_seen);
 	}
 	jn.checkpoint = cp_valid && cp <= max_seen ? cp : 0;
 	for (size_t i = 0; i < jn.nrrecs; i++)
@@ -1223,9 +1235,10 @@ journal_read_replayed(journal_record_fn cb, void *arg)
 		if (!journal_reader_open(jn.rsegs[e->seg].name, true)) {
 			if (errno != ENOENT)
 				return -1; /* tried again at the next read */
-			log_error("journal: segment %016" PRIx64 " was removed by someone else: its "
-				  "records above %" PRIu64 " are lost", jn.rsegs[e->seg].name,
-				jn.checkpoint);
+			log_error("journal: segment %016" PRIx64
+				  " was removed by someone else: its "
+				  "records above %" PRIu64 " are lost",
+				jn.rsegs[e->seg].name, jn.checkpoint);
 			pthread_mutex_lock(&jn.slock);
 			jn.rsegs[e->seg].gone = true;
 			pthread_mutex_unlock(&jn.slock);
@@ -1237,18 +1250,20 @@ journal_read_replayed(journal_record_fn cb, void *arg)
 		memcpy(&crc, hdr + 4, 4);
 		memcpy(&seq, hdr + 8, 8);
 		if (len == 0 || len > JOURNAL_MAX_RECORD || seq != e->seq ||
-		    pread(jn.r_fd, jn.rbuf, len, (off_t)(e->off + JOURNAL_HDR)) != (ssize_t)len ||
-		    journal_crc(seq, jn.rbuf, len) != crc)
+			pread(jn.r_fd, jn.rbuf, len, (off_t)(e->off + JOURNAL_HDR)) !=
+				(ssize_t)len ||
+			journal_crc(seq, jn.rbuf, len) != crc)
 			goto bad;
 		if (!cb(seq, jn.rbuf, len, arg))
 			return -1;
 		jn.r_pos++;
 		return 1;
-bad:
+	bad:
 		/* valid at replay: the disk changed under us */
 		atomic_fetch_add(&jn.corrupt, 1);
 		log_error("journal: record %" PRIu64 " of segment %016" PRIx64 " (offset %" PRIu64
-			  ") no longer reads back; skipped", e->seq, jn.rsegs[e->seg].name, e->off);
+			  ") no longer reads back; skipped",
+			e->seq, jn.rsegs[e->seg].name, e->off);
 		pthread_mutex_lock(&jn.slock);
 		jn.rsegs[e->seg].damaged = true;
 		if (jn.pending)
@@ -1306,8 +1321,9 @@ journal_read(size_t max, journal_record_fn cb, void *arg)
 		memcpy(&crc, hdr + 4, 4);
 		memcpy(&seq, hdr + 8, 8);
 		if (len == 0 || len > JOURNAL_MAX_RECORD || jn.r_off + JOURNAL_HDR + len > s.end ||
-		    pread(jn.r_fd, jn.rbuf, len, (off_t)(jn.r_off + JOURNAL_HDR)) != (ssize_t)len ||
-		    journal_crc(seq, jn.rbuf, len) != crc)
+			pread(jn.r_fd, jn.rbuf, len, (off_t)(jn.r_off + JOURNAL_HDR)) !=
+				(ssize_t)len ||
+			journal_crc(seq, jn.rbuf, len) != crc)
 			goto bad;
 		if (seq > jn.checkpoint) {
 			if (!cb(seq, jn.rbuf, len, arg))
@@ -1316,11 +1332,12 @@ journal_read(size_t max, journal_record_fn cb, void *arg)
 		}
 		jn.r_off += JOURNAL_HDR + len;
 		continue;
-bad:
+	bad:
 		/* durable records were checked when written: this is the disk */
 		atomic_fetch_add(&jn.corrupt, 1);
 		log_error("journal: segment %016" PRIx64 " unreadable at offset %" PRIu64
-			  "; skipping the rest of it", s.first_seq, jn.r_off);
+			  "; skipping the rest of it",
+			s.first_seq, jn.r_off);
 		pthread_mutex_lock(&jn.slock);
 		jn.segs[jn.r_idx].end = jn.r_off;
 		pthread_mutex_unlock(&jn.slock);
@@ -1430,7 +1447,7 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 		bool gone;
 
 		if (r->gone || r->stuck || r->max_seq > seq ||
-		    (!r->damaged && !live && r->max_seq == jn.replay_max))
+			(!r->damaged && !live && r->max_seq == jn.replay_max))
 			continue;
 		journal_seg_path(path, sizeof(path), r->name);
 		if (r->damaged) {
@@ -1452,7 +1469,7 @@ journal_checkpoint(uint64_t seq, uint64_t records)
 	/* recycle whole segments that are closed, read and covered */
 	pthread_mutex_lock(&jn.slock);
 	while (drop < jn.nsegs && drop < jn.r_idx && jn.segs[drop].closed &&
-	       jn.segs[drop].last_seq <= seq) {
+		jn.segs[drop].last_seq <= seq) {
 		journal_seg_path(path, sizeof(path), jn.segs[drop].first_seq);
 		if (unlink(path) != 0 && errno != ENOENT) {
 			log_error("journal: could not remove \"%s\": %s", path, strerror(errno));

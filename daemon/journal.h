@@ -67,7 +67,7 @@ void journal_checkpoint(uint64_t seq, uint64_t records);
 
 struct journal_stats {
 	uint64_t durable_seq, checkpoint_seq;
-	uint64_t pending;        /* durable, not yet checkpointed */
+	uint64_t pending; /* durable, not yet checkpointed */
 	uint64_t bytes_on_disk;
 	uint64_t appends, append_failures, fsyncs, torn_records;
 	uint64_t corrupt_records;      /* lost to damage (replay, or a read that failed later) */
@@ -75,7 +75,7 @@ struct journal_stats {
 	uint64_t quarantine_failures;  /* moves to quarantine/ that failed (retried) */
 	uint64_t checkpoint_resets;    /* checkpoints unreadable or ahead: drained from the start */
 	uint64_t checkpoint_failures;  /* checkpoint writes that failed */
-	bool writable;           /* false after a failed write until one succeeds */
+	bool writable;                 /* false after a failed write until one succeeds */
 };
 void journal_get_stats(struct journal_stats *s);
 /* The callrouted_journal_* figures, through add (scrape.c). */

@@ -33,14 +33,42 @@
 
 /* The record's keys, in the statement's column order; "q" is the journal sequence number. */
 static const char *const ledger_col_keys[LEDGER_COLS] = {
-	"p", "id", "k", "d", "num", "from", "to", "pa", "st", "en", "dur", "c", "r", "why",
-	"ag", "cl", "a", "n", "mm", "rate", "bs", "amt", "at", "q",
+	"p",
+	"id",
+	"k",
+	"d",
+	"num",
+	"from",
+	"to",
+	"pa",
+	"st",
+	"en",
+	"dur",
+	"c",
+	"r",
+	"why",
+	"ag",
+	"cl",
+	"a",
+	"n",
+	"mm",
+	"rate",
+	"bs",
+	"amt",
+	"at",
+	"q",
 };
 #define LEDGER_COL_Q (LEDGER_COLS - 1)
 
 static const char *const ledger_invalid_names[LEDGER_INVALID_COUNT] = {
-	"call_id", "field_too_long", "bad_value", "time_out_of_range", "duration_out_of_range",
-	"end_before_start", "unrateable", "record_too_large",
+	"call_id",
+	"field_too_long",
+	"bad_value",
+	"time_out_of_range",
+	"duration_out_of_range",
+	"end_before_start",
+	"unrateable",
+	"record_too_large",
 };
 
 const char *
@@ -119,7 +147,7 @@ ledger_check(const struct call_event *ev, enum ledger_invalid *why, const char *
 		return false;
 	}
 	if ((ev->from && strlen(ev->from) > LEDGER_MAX_NUMBER) ||
-	    (ev->to && strlen(ev->to) > LEDGER_MAX_NUMBER)) {
+		(ev->to && strlen(ev->to) > LEDGER_MAX_NUMBER)) {
 		*why = LEDGER_INVALID_FIELD_LENGTH;
 		*detail = "phone number longer than 128 bytes";
 		return false;
@@ -145,8 +173,8 @@ ledger_check(const struct call_event *ev, enum ledger_invalid *why, const char *
 		return false;
 	}
 	if (ev->duration_ms > RATING_MAX_DURATION_MS ||
-	    (ev->started_ms >= 0 && ev->ended_ms >= 0 &&
-		    ev->ended_ms - ev->started_ms > RATING_MAX_DURATION_MS)) {
+		(ev->started_ms >= 0 && ev->ended_ms >= 0 &&
+			ev->ended_ms - ev->started_ms > RATING_MAX_DURATION_MS)) {
 		*why = LEDGER_INVALID_DURATION;
 		*detail = "call longer than 48 hours";
 		return false;
@@ -230,7 +258,7 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 	}
 	/* attribution: only a number of this account (a number of another account is unknown) */
 	if (sl && sl->account_idx < cat->n_accounts &&
-	    cat->accounts[sl->account_idx].id == acct->id) {
+		cat->accounts[sl->account_idx].id == acct->id) {
 		agency_id = acct->agency_id;
 		if (sl->agent_idx < cat->n_agents)
 			agent = &cat->agents[sl->agent_idx];
@@ -238,11 +266,12 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 		if (evagent && evagent->agency_id != agency_id)
 			evagent = NULL;
 		if (ev->provider_agent_id && agent &&
-		    strcmp(ev->provider_agent_id, agent->provider_agent_id) != 0) {
+			strcmp(ev->provider_agent_id, agent->provider_agent_id) != 0) {
 			mismatch = true;
 			atomic_fetch_add(&ls.agent_mismatches, 1);
-			log_warning("ledger: %s/%s call %s: the provider says agent %s, number %s is "
-				    "assigned to %s",
+			log_warning(
+				"ledger: %s/%s call %s: the provider says agent %s, number %s is "
+				"assigned to %s",
 				provider_name(acct->provider), acct->slug, log_esc(ev->call_id),
 				log_esc(ev->provider_agent_id), num,
 				log_esc(agent->provider_agent_id));
@@ -266,8 +295,8 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 		plan.increment_s = agency->billing_increment_s;
 	}
 	if (ev->kind == CALL_ENDED && ev->rated && agency &&
-	    !rating_rate_call(ev->connected, ev->duration_ms < 0 ? 0 : ev->duration_ms, &plan,
-		    &rr)) {
+		!rating_rate_call(ev->connected, ev->duration_ms < 0 ? 0 : ev->duration_ms, &plan,
+			&rr)) {
 		/* the webhook's limits are rating's and the schema's: a plan that cannot be used */
 		atomic_fetch_add(&ls.invalid[acct->provider][LEDGER_INVALID_UNRATEABLE], 1);
 		atomic_fetch_add(&ls.events_rejected, 1);
@@ -286,8 +315,8 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 	if (ev->kind == CALL_ENDED && ev->connected && !ev->rated && !ev->priced_later && agency) {
 		atomic_fetch_add(&ls.unpriced[acct->provider], 1);
 		log_warning("ledger: %s/%s call %s ended connected with no duration: recorded in "
-			    "calls, not billed", provider_name(acct->provider), acct->slug,
-			log_esc(ev->call_id));
+			    "calls, not billed",
+			provider_name(acct->provider), acct->slug, log_esc(ev->call_id));
 	}
 
 	o = json_object();
@@ -339,21 +368,21 @@ static struct {
 	struct db_conn *conn;
 	char *instance;
 	struct event *retry_ev;
-	struct event *tick_ev;  /* safety net: look at the journal every second */
+	struct event *tick_ev; /* safety net: look at the journal every second */
 	bool in_flight;
-	bool gauge_in_flight;   /* the active-calls query, not a batch */
-	bool reject_in_flight;  /* keeping a refused record in ledger_rejects */
+	bool gauge_in_flight;  /* the active-calls query, not a batch */
+	bool reject_in_flight; /* keeping a refused record in ledger_rejects */
 	int ticks;
 	size_t max_batch;
 	/* the batch in flight */
-	char **params;      /* 1 + LEDGER_COLS * n, owned */
+	char **params; /* 1 + LEDGER_COLS * n, owned */
 	size_t n;
 	uint64_t last_seq;
 	char *sql;
-	size_t sql_n;       /* rows sql was built for */
+	size_t sql_n; /* rows sql was built for */
 	bool result_seen;
-	char *raw;          /* the batch's first record as journaled (kept if refused) */
-	char rej_state[6];  /* SQLSTATE and message of the refusal being kept */
+	char *raw;         /* the batch's first record as journaled (kept if refused) */
+	char rej_state[6]; /* SQLSTATE and message of the refusal being kept */
 	char *rej_msg;
 } ld;
 
@@ -398,7 +427,7 @@ ledger_take_record(uint64_t seq, const void *payload, size_t len, void *arg)
 	char **row = ld.params + 1 + LEDGER_COLS * ld.n;
 
 	if (!json_is_object(o) || !json_is_string(json_object_get(o, "p")) ||
-	    !json_is_string(json_object_get(o, "id"))) {
+		!json_is_string(json_object_get(o, "id"))) {
 		/* written by us and checksummed: a record we cannot read is a bug; keep it */
 		log_error("ledger: journal record %" PRIu64 " is not a call event; skipped", seq);
 		atomic_fetch_add(&ls.events_rejected, 1);
@@ -440,7 +469,8 @@ ledger_build_sql(size_t n)
 	for (size_t i = 0; i < n; i++) {
 		evbuffer_add_printf(b, "%s(", i ? "," : "");
 		for (int k = 0; k < LEDGER_COLS; k++)
-			evbuffer_add_printf(b, "%s$%d%s", k ? "," : "", p++, i == 0 ? "::text" : "");
+			evbuffer_add_printf(b, "%s$%d%s", k ? "," : "", p++,
+				i == 0 ? "::text" : "");
 		evbuffer_add(b, ")", 1);
 	}
 	/*
@@ -539,8 +569,8 @@ ledger_retry_later(void)
 	evtimer_add(ld.retry_ev, &tv);
 }
 
-#define LEDGER_ACTIVE_CALLS_SQL                                                                 \
-	"SELECT count(*) FROM calls WHERE status = 'in_progress' "                               \
+#define LEDGER_ACTIVE_CALLS_SQL                                                                    \
+	"SELECT count(*) FROM calls WHERE status = 'in_progress' "                                 \
 	"AND first_seen_at > now() - interval '48 hours'"
 #define LEDGER_GAUGE_TICKS 5 /* seconds between active-calls counts */
 
@@ -548,7 +578,7 @@ static void
 ledger_pump(struct db_conn *c)
 {
 	if (ld.in_flight || ld.gauge_in_flight || !db_idle(c) || !db_schema_ok() ||
-	    evtimer_pending(ld.retry_ev, NULL))
+		evtimer_pending(ld.retry_ev, NULL))
 		return;
 	ledger_batch_free();
 	journal_read(ld.max_batch, ledger_take_record, NULL);
@@ -570,8 +600,8 @@ ledger_pump(struct db_conn *c)
 		return;
 	}
 	ld.params[0] = ld.instance;
-	ld.in_flight = db_send(c, ld.sql, (int)(1 + LEDGER_COLS * ld.n),
-		(const char *const *)ld.params);
+	ld.in_flight =
+		db_send(c, ld.sql, (int)(1 + LEDGER_COLS * ld.n), (const char *const *)ld.params);
 	if (!ld.in_flight) {
 		journal_rewind();
 		ledger_batch_free();
@@ -587,7 +617,7 @@ ledger_result(struct db_conn *c, PGresult *r)
 		return;
 	}
 	if (ld.reject_in_flight || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
-	    PQnfields(r) != 2 + 3 * PROVIDER_COUNT)
+		PQnfields(r) != 2 + 3 * PROVIDER_COUNT)
 		return;
 	ld.result_seen = true;
 	atomic_fetch_add(&ls.calls_written, strtoull(PQgetvalue(r, 0, 0), NULL, 10));
@@ -630,7 +660,8 @@ ledger_reject_keep(struct db_conn *c)
 	}
 	ld.reject_in_flight = ld.in_flight = db_send(c,
 		"INSERT INTO ledger_rejects (record, sqlstate, message, instance, journal_seq) "
-		"VALUES ($1, $2, $3, $4, $5::bigint)", 5, params);
+		"VALUES ($1, $2, $3, $4, $5::bigint)",
+		5, params);
 	if (!ld.in_flight) {
 		journal_rewind();
 		ledger_batch_free();
@@ -645,8 +676,8 @@ ledger_reject_done(struct db_conn *c, bool ok)
 		/* not kept: the checkpoint stays before it; the drain tries again in a second */
 		atomic_fetch_add(&ls.reject_failures, 1);
 		log_error("ledger: journal record %" PRIu64 " refused by the database could not be "
-			  "kept in ledger_rejects (SQLSTATE %s); retrying", ld.last_seq,
-			db_sqlstate(c));
+			  "kept in ledger_rejects (SQLSTATE %s); retrying",
+			ld.last_seq, db_sqlstate(c));
 		journal_rewind();
 		ledger_batch_free();
 		ledger_retry_later();
@@ -686,7 +717,8 @@ ledger_done(struct db_conn *c, bool ok)
 			ld.n == 1 ? "" : "s", ld.last_seq);
 		ledger_batch_free();
 		if (ld.max_batch < LEDGER_BATCH)
-			ld.max_batch = ld.max_batch * 2 > LEDGER_BATCH ? LEDGER_BATCH : ld.max_batch * 2;
+			ld.max_batch =
+				ld.max_batch * 2 > LEDGER_BATCH ? LEDGER_BATCH : ld.max_batch * 2;
 		db_wake(c);
 		return;
 	}
@@ -832,7 +864,8 @@ ledger_stats(stat_fn add, void *ctx)
 		st.agent_mismatches);
 	STAT_COUNTER(add, ctx, "callrouted_ledger_rejected_total",
 		"Call events refused at the webhook or kept in ledger_rejects (refused by the "
-		"database).", st.events_rejected);
+		"database).",
+		st.events_rejected);
 	for (int p = 0; p < PROVIDER_COUNT; p++)
 		for (int r = 0; r < LEDGER_INVALID_COUNT; r++) {
 			snprintf(labels, sizeof(labels), "provider=\"%s\",reason=\"%s\"",
@@ -843,7 +876,8 @@ ledger_stats(stat_fn add, void *ctx)
 		}
 	ledger_stat_per_provider(add, ctx, "callrouted_ledger_unpriced_total",
 		"Connected calls that ended with no duration (recorded in calls, not billed), by "
-		"provider.", st.unpriced);
+		"provider.",
+		st.unpriced);
 	STAT_COUNTER(add, ctx, "callrouted_ledger_rejects_total",
 		"Journal records PostgreSQL refused (SQLSTATE class 22/23), kept in ledger_rejects.",
 		st.rejects);

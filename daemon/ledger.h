@@ -14,7 +14,7 @@ enum call_dir { CALL_DIR_UNKNOWN = 0, CALL_DIR_INBOUND, CALL_DIR_OUTBOUND };
 
 /* A provider's call event, normalised by the providers (strings point into the request). */
 struct call_event {
-	const char *call_id;           /* the provider's call id: the idempotency key */
+	const char *call_id; /* the provider's call id: the idempotency key */
 	enum call_kind kind;
 	enum call_dir dir;
 	const char *from, *to;         /* as the provider gave them (may be NULL) */
@@ -24,8 +24,8 @@ struct call_event {
 	bool connected;                /* false: never connected, bills nothing */
 	bool rated;                    /* an end event with what billing needs (else calls only) */
 	const char *end_reason;
-	const char *invalid;           /* set by the parser: a field present but unusable (why) */
-	bool priced_later;             /* an end the provider prices in a later event (Vapi) */
+	const char *invalid; /* set by the parser: a field present but unusable (why) */
+	bool priced_later;   /* an end the provider prices in a later event (Vapi) */
 };
 
 /*
@@ -49,8 +49,8 @@ enum ledger_invalid {
 	LEDGER_INVALID_TIME_RANGE,   /* a time outside 2000..2099 */
 	LEDGER_INVALID_DURATION,     /* above 48 h */
 	LEDGER_INVALID_END_BEFORE_START,
-	LEDGER_INVALID_UNRATEABLE,   /* the agency's plan cannot price it */
-	LEDGER_INVALID_TOO_LARGE,    /* the record does not fit a journal record */
+	LEDGER_INVALID_UNRATEABLE, /* the agency's plan cannot price it */
+	LEDGER_INVALID_TOO_LARGE,  /* the record does not fit a journal record */
 	LEDGER_INVALID_COUNT
 };
 const char *ledger_invalid_name(enum ledger_invalid r);

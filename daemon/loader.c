@@ -19,21 +19,22 @@
 #include "snapshot.h"
 
 #define CHANGES_CHANNEL "callrouted_changes"
-#define CHANGES_BATCH 5000      /* numbers re-read by one query */
+#define CHANGES_BATCH 5000 /* numbers re-read by one query */
 #define CHANGES_SAVE_DELAY_MS 1000
 
-#define SQL_ACCOUNTS                                                                            \
-	"SELECT id, agency_id, provider, slug, api_key, webhook_secret, webhook_auth "           \
+#define SQL_ACCOUNTS                                                                               \
+	"SELECT id, agency_id, provider, slug, api_key, webhook_secret, webhook_auth "             \
 	"FROM provider_accounts;"
-#define SQL_AGENTS                                                                              \
-	"SELECT a.id, a.agency_id, a.client_id, a.provider, a.provider_agent_id, a.name, c.name "\
+#define SQL_AGENTS                                                                                 \
+	"SELECT a.id, a.agency_id, a.client_id, a.provider, a.provider_agent_id, a.name, c.name "  \
 	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
-#define SQL_AGENCIES                                                                            \
+#define SQL_AGENCIES                                                                               \
 	"SELECT id, rate_micros_per_min, billing_initial_s, billing_increment_s FROM agencies;"
-#define SQL_ACTIVE "SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
-#define SQL_RELEASED                                                                            \
-	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                   \
-	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "               \
+#define SQL_ACTIVE                                                                                 \
+	"SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
+#define SQL_RELEASED                                                                               \
+	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                     \
+	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "                 \
 	"WHERE q.e164 = p.e164 AND q.status = 'active') ORDER BY e164, id DESC;"
 #define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 
@@ -61,21 +62,21 @@ static struct {
 	struct event *refresh_ev;
 	struct event *reload_ev; /* SIGHUP from another thread */
 	struct event *save_ev;
-	bool checked_once;     /* the schema version was checked once in this process */
-	bool schema_table;     /* the hello found the migrations table */
+	bool checked_once; /* the schema version was checked once in this process */
+	bool schema_table; /* the hello found the migrations table */
 	bool want_full, want_catalog;
-	uint64_t *pending;     /* E.164 keys to re-read */
+	uint64_t *pending; /* E.164 keys to re-read */
 	size_t n_pending, cap_pending;
 
 	enum changes_query q;
-	int q_index;           /* which result of the query in flight */
-	bool q_bad;            /* a result could not be used: discard the whole query */
+	int q_index; /* which result of the query in flight */
+	bool q_bad;  /* a result could not be used: discard the whole query */
 	struct timespec t0;
 	struct routes_catalog *new_cat;
 	struct routes_snapshot *new_snap;
-	uint64_t *inflight;    /* keys of the Q_NUMBERS in flight */
+	uint64_t *inflight; /* keys of the Q_NUMBERS in flight */
 	size_t n_inflight;
-	size_t skipped;        /* rows that failed validation */
+	size_t skipped; /* rows that failed validation */
 } ch;
 
 static void changes_start(enum changes_query q, const char *sql, int nparams,
@@ -194,8 +195,9 @@ changes_read_accounts(const PGresult *r)
 		a.api_key = changes_str(r, i, 4);
 		a.webhook_secret = changes_str(r, i, 5);
 		if (!changes_u64(r, i, 0, &a.id) || !changes_u64(r, i, 1, &a.agency_id) || !prov ||
-		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.slug || !*a.slug ||
-		    !a.api_key || (auth && strcmp(auth, "hmac") != 0 && strcmp(auth, "bearer") != 0)) {
+			!provider_from_name(prov, strlen(prov), &a.provider) || !a.slug ||
+			!*a.slug || !a.api_key ||
+			(auth && strcmp(auth, "hmac") != 0 && strcmp(auth, "bearer") != 0)) {
 			log_warning("changes: skipping invalid provider_accounts row %s",
 				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
@@ -203,7 +205,8 @@ changes_read_accounts(const PGresult *r)
 		}
 		if (a.webhook_secret && !*a.webhook_secret)
 			a.webhook_secret = NULL;
-		a.auth = auth && strcmp(auth, "bearer") == 0 ? WEBHOOK_AUTH_BEARER : WEBHOOK_AUTH_HMAC;
+		a.auth = auth && strcmp(auth, "bearer") == 0 ? WEBHOOK_AUTH_BEARER :
+							       WEBHOOK_AUTH_HMAC;
 		if (!routes_catalog_add_account(ch.new_cat, &a)) {
 			ch.q_bad = true;
 			return;
@@ -221,8 +224,8 @@ changes_read_agencies(const PGresult *r)
 		uint64_t rate, ini, inc;
 
 		if (!changes_u64(r, i, 0, &a.id) || PQgetisnull(r, i, 1) ||
-		    !changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) ||
-		    ini > RATING_MAX_INCREMENT_S || inc > RATING_MAX_INCREMENT_S) {
+			!changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) ||
+			ini > RATING_MAX_INCREMENT_S || inc > RATING_MAX_INCREMENT_S) {
 			log_warning("changes: skipping invalid agencies row %s",
 				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
@@ -259,9 +262,9 @@ changes_read_agents(const PGresult *r)
 		a.name = changes_str(r, i, 5);
 		a.client_name = changes_str(r, i, 6);
 		if (!changes_u64(r, i, 0, &a.id) || !changes_u64(r, i, 1, &a.agency_id) ||
-		    !changes_u64(r, i, 2, &a.client_id) || !prov ||
-		    !provider_from_name(prov, strlen(prov), &a.provider) || !a.provider_agent_id ||
-		    !*a.provider_agent_id || !a.name) {
+			!changes_u64(r, i, 2, &a.client_id) || !prov ||
+			!provider_from_name(prov, strlen(prov), &a.provider) ||
+			!a.provider_agent_id || !*a.provider_agent_id || !a.name) {
 			log_warning("changes: skipping invalid agents row %s",
 				log_esc(changes_str(r, i, 0)));
 			ch.skipped++;
@@ -289,8 +292,9 @@ changes_number_slot(const PGresult *r, int i, const struct routes_catalog *cat, 
 
 	memset(sl, 0, sizeof(*sl));
 	if (!e164 || !e164_parse(e164, strlen(e164), &sl->key) ||
-	    !changes_u64(r, i, 1, &sl->number_id) || (!released && !changes_u64(r, i, 2, &agent_id)) ||
-	    !changes_u64(r, i, acct_col, &account_id) || account_id == 0)
+		!changes_u64(r, i, 1, &sl->number_id) ||
+		(!released && !changes_u64(r, i, 2, &agent_id)) ||
+		!changes_u64(r, i, acct_col, &account_id) || account_id == 0)
 		return false;
 	sl->account_idx = routes_catalog_account_idx(cat, account_id);
 	if (sl->account_idx == ROUTE_NONE)
@@ -358,7 +362,8 @@ changes_read_changed(const PGresult *r)
 		const char *st = changes_str(r, i, 4);
 
 		if (st && strcmp(st, "active") == 0 && changes_u64(r, i, 2, &agent_id) &&
-		    agent_id != 0 && routes_catalog_agent_idx(cur->catalog, agent_id) == ROUTE_NONE) {
+			agent_id != 0 &&
+			routes_catalog_agent_idx(cur->catalog, agent_id) == ROUTE_NONE) {
 			ch.want_catalog = true;
 			for (size_t k = 0; k < ch.n_inflight; k++)
 				changes_pending_add(ch.inflight[k]);
@@ -385,10 +390,10 @@ changes_read_changed(const PGresult *r)
 
 		memset(&sl, 0, sizeof(sl));
 		if (!e164 || !e164_parse(e164, strlen(e164), &sl.key) ||
-		    !changes_u64(r, i, 1, &sl.number_id) || !changes_u64(r, i, 2, &agent_id) ||
-		    !changes_u64(r, i, 3, &account_id) ||
-		    (sl.account_idx = routes_catalog_account_idx(cur->catalog, account_id)) ==
-			    ROUTE_NONE) {
+			!changes_u64(r, i, 1, &sl.number_id) || !changes_u64(r, i, 2, &agent_id) ||
+			!changes_u64(r, i, 3, &account_id) ||
+			(sl.account_idx = routes_catalog_account_idx(cur->catalog, account_id)) ==
+				ROUTE_NONE) {
 			log_warning("changes: skipping invalid phone_numbers row %s",
 				log_esc(changes_str(r, i, 1)));
 			continue;
@@ -428,7 +433,7 @@ changes_remap(const struct routes_snapshot *cur, struct routes_catalog *cat)
 		struct route_slot sl = cur->numbers.slots[i];
 
 		if (sl.key == 0 || sl.account_idx >= old->n_accounts ||
-		    acct_map[sl.account_idx] == ROUTE_NONE)
+			acct_map[sl.account_idx] == ROUTE_NONE)
 			continue;
 		sl.account_idx = acct_map[sl.account_idx];
 		if (sl.agent_idx < old->n_agents)
@@ -464,8 +469,9 @@ changes_publish(struct routes_snapshot *s, const char *what)
 	const struct routes_snapshot *cur = routes_current();
 	struct timeval tv = { CHANGES_SAVE_DELAY_MS / 1000, (CHANGES_SAVE_DELAY_MS % 1000) * 1000 };
 
-	int kind = strcmp(what, "full") == 0 ? MR_FULL :
-		   strcmp(what, "catalog") == 0 ? MR_CATALOG : MR_NUMBERS;
+	int kind = strcmp(what, "full") == 0    ? MR_FULL :
+		   strcmp(what, "catalog") == 0 ? MR_CATALOG :
+						  MR_NUMBERS;
 
 	METRICS_INC(routes_reloads, kind * 2);
 	METRICS_OBSERVE(routes_reload_duration, kind, (uint64_t)(changes_elapsed() * 1e9));
@@ -522,12 +528,14 @@ changes_result(struct db_conn *c, PGresult *r)
 
 			db_set_schema_ok(v == want);
 			if (v < want)
-				log_error("db: the database schema is at version %d, older than this "
-					  "binary's %d: run callrouted --migrate",
+				log_error(
+					"db: the database schema is at version %d, older than this "
+					"binary's %d: run callrouted --migrate",
 					v, want);
 			else if (v > want)
-				log_error("db: the database schema is at version %d, newer than this "
-					  "binary's %d: upgrade callrouted",
+				log_error(
+					"db: the database schema is at version %d, newer than this "
+					"binary's %d: upgrade callrouted",
 					v, want);
 			if (v != want)
 				changes_schema_mismatch();
@@ -578,12 +586,17 @@ changes_done(struct db_conn *c, bool ok)
 			return;
 		}
 		if (q == Q_FULL || q == Q_CATALOG || q == Q_NUMBERS)
-			METRICS_INC(routes_reloads,
-				(q == Q_FULL ? MR_FULL : q == Q_CATALOG ? MR_CATALOG : MR_NUMBERS) * 2 + 1);
+			METRICS_INC(routes_reloads, (q == Q_FULL           ? MR_FULL :
+							    q == Q_CATALOG ? MR_CATALOG :
+									     MR_NUMBERS) *
+								    2 +
+							    1);
 		if (q == Q_FULL || q == Q_CATALOG)
 			log_error("routes: %s reload failed; keeping generation %llu",
 				q == Q_FULL ? "full" : "catalog",
-				routes_current() ? (unsigned long long)routes_current()->generation : 0ULL);
+				routes_current() ?
+					(unsigned long long)routes_current()->generation :
+					0ULL);
 		if (!ok && q == Q_NUMBERS) {
 			for (size_t k = 0; k < ch.n_inflight; k++)
 				changes_pending_add(ch.inflight[k]);
@@ -782,7 +795,7 @@ changes_notify(struct db_conn *c, const char *channel, const char *payload)
 		uint64_t key;
 
 		if (json_is_string(v) &&
-		    e164_parse(json_string_value(v), json_string_length(v), &key))
+			e164_parse(json_string_value(v), json_string_length(v), &key))
 			changes_pending_add(key);
 	}
 	json_decref(j);
@@ -842,6 +855,6 @@ loader_cleanup(void)
 void
 loader_stats(stat_fn add, void *ctx)
 {
-	STAT_GAUGE(add, ctx, "callrouted_db_up", "1 while the routes connection to PostgreSQL is up.",
-		loader_db_up() ? 1 : 0);
+	STAT_GAUGE(add, ctx, "callrouted_db_up",
+		"1 while the routes connection to PostgreSQL is up.", loader_db_up() ? 1 : 0);
 }

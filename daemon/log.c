@@ -21,10 +21,18 @@ log_libevent_cb(int severity, const char *msg)
 	int level;
 
 	switch (severity) {
-	case EVENT_LOG_DEBUG: level = LOG_LEVEL_DEBUG; break;
-	case EVENT_LOG_MSG: level = LOG_LEVEL_INFO; break;
-	case EVENT_LOG_WARN: level = LOG_LEVEL_WARNING; break;
-	default: level = LOG_LEVEL_ERROR; break;
+	case EVENT_LOG_DEBUG:
+		level = LOG_LEVEL_DEBUG;
+		break;
+	case EVENT_LOG_MSG:
+		level = LOG_LEVEL_INFO;
+		break;
+	case EVENT_LOG_WARN:
+		level = LOG_LEVEL_WARNING;
+		break;
+	default:
+		level = LOG_LEVEL_ERROR;
+		break;
 	}
 	if (level <= log_current_level)
 		log_msg(level, "libevent: %s", msg);
@@ -114,9 +122,10 @@ log_msg(int level, const char *fmt, ...)
 
 		clock_gettime(CLOCK_REALTIME, &ts);
 		gmtime_r(&ts.tv_sec, &tm);
-		r = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-			tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			tm.tm_sec, ts.tv_nsec / 1000000, log_names[level]);
+		r = snprintf(line, sizeof(line),
+			"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+			tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+			ts.tv_nsec / 1000000, log_names[level]);
 	}
 	if (r > 0)
 		n = (size_t)r;

@@ -29,11 +29,20 @@ const char *log_esc(const char *s);
 
 /* The level check comes first so disabled messages cost no formatting. */
 #define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
-#define log_warning(...) \
-	do { if (log_current_level >= LOG_LEVEL_WARNING) log_msg(LOG_LEVEL_WARNING, __VA_ARGS__); } while (0)
-#define log_info(...) \
-	do { if (log_current_level >= LOG_LEVEL_INFO) log_msg(LOG_LEVEL_INFO, __VA_ARGS__); } while (0)
-#define log_debug(...) \
-	do { if (log_current_level >= LOG_LEVEL_DEBUG) log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__); } while (0)
+#define log_warning(...)                                                                           \
+	do {                                                                                       \
+		if (log_current_level >= LOG_LEVEL_WARNING)                                        \
+			log_msg(LOG_LEVEL_WARNING, __VA_ARGS__);                                   \
+	} while (0)
+#define log_info(...)                                                                              \
+	do {                                                                                       \
+		if (log_current_level >= LOG_LEVEL_INFO)                                           \
+			log_msg(LOG_LEVEL_INFO, __VA_ARGS__);                                      \
+	} while (0)
+#define log_debug(...)                                                                             \
+	do {                                                                                       \
+		if (log_current_level >= LOG_LEVEL_DEBUG)                                          \
+			log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                     \
+	} while (0)
 
 #endif

@@ -102,7 +102,7 @@ main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
 	struct timeval tv = { 0, 50000 };
 
 	if (loader_full_reloads_finished() != main_reload_mark || !loader_db_up() ||
-	    main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS) {
+		main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS) {
 		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
 			log_warning("main: route reload still running after %d ms",
 				MAIN_RELOAD_WAIT_MS);
@@ -206,13 +206,27 @@ main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:Vh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'c': main_conf_path = optarg; break;
-		case 'k': check = true; break;
-		case 'm': migrate = true; break;
-		case 'V': printf("callrouted %s\n", CALLROUTED_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		case 'M': config_print_man(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			main_conf_path = optarg;
+			break;
+		case 'k':
+			check = true;
+			break;
+		case 'm':
+			migrate = true;
+			break;
+		case 'V':
+			printf("callrouted %s\n", CALLROUTED_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'M':
+			config_print_man(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!main_conf_path || optind != argc || (check && migrate)) {
@@ -285,7 +299,7 @@ main(int argc, char **argv)
 	 *    version check, full reload; the ledger drain), connected once it starts */
 	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
-	    !journal_start() || !db_start())
+		!journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	step = "TLS";
@@ -351,7 +365,7 @@ done:
 		event_base_free(main_base);
 	log_info("main: exit %d", code);
 	statelock_release(); /* last: the next daemon on this state_dir may start */
-	config_free_all(); /* cfg was published: freed with every block since */
+	config_free_all();   /* cfg was published: freed with every block since */
 	libevent_global_shutdown();
 	return code;
 }

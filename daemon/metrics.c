@@ -23,16 +23,39 @@ static double metrics_start_time;
 
 /* Bucket bounds in ns: 50 µs .. 1 s, fine enough to see a 1 ms p99 target. */
 static const uint64_t metrics_bounds_ns[MH_BUCKETS - 1] = {
-	50000, 100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 25000000, 50000000,
-	100000000, 250000000, 1000000000,
+	50000,
+	100000,
+	250000,
+	500000,
+	1000000,
+	2500000,
+	5000000,
+	10000000,
+	25000000,
+	50000000,
+	100000000,
+	250000000,
+	1000000000,
 };
 static const char *const metrics_bounds_txt[MH_BUCKETS] = {
-	"5e-05", "0.0001", "0.00025", "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025",
-	"0.05", "0.1", "0.25", "1", "+Inf",
+	"5e-05",
+	"0.0001",
+	"0.00025",
+	"0.0005",
+	"0.001",
+	"0.0025",
+	"0.005",
+	"0.01",
+	"0.025",
+	"0.05",
+	"0.1",
+	"0.25",
+	"1",
+	"+Inf",
 };
 
-static const int metrics_codes[MC_CODES - 1] = { 200, 201, 204, 400, 401, 404, 405, 408, 413,
-	415, 500, 503 };
+static const int metrics_codes[MC_CODES - 1] = { 200, 201, 204, 400, 401, 404, 405, 408, 413, 415,
+	500, 503 };
 
 size_t
 metrics_code_idx(int code)
@@ -245,8 +268,8 @@ metrics_head(struct evbuffer *b, const char *name, const char *help, const char 
 
 /* name+suffix, then {labels[,extra]} when there are any */
 static void
-metrics_series(struct evbuffer *b, const char *name, void (*lab)(char *, size_t, size_t),
-	size_t i, const char *suffix, const char *extra)
+metrics_series(struct evbuffer *b, const char *name, void (*lab)(char *, size_t, size_t), size_t i,
+	const char *suffix, const char *extra)
 {
 	char labels[256];
 
@@ -265,49 +288,50 @@ metrics_render(struct evbuffer *b)
 
 	/* counters: summed over the threads (and the fallback) */
 #define METRICS_OUT(f, size, name, help, lab, sparse)                                              \
-	do {                                                                                         \
-		metrics_head(b, name, help, "counter");                                              \
-		for (size_t i = 0; i < (size); i++) {                                                \
-			uint64_t v = atomic_load_explicit(&metrics_orphan.f[i], memory_order_relaxed); \
-			for (unsigned t = 0; t < n; t++)                                              \
-				v += atomic_load_explicit(&metrics_threads[t]->f[i],                   \
-					memory_order_relaxed);                                           \
-			if ((sparse) && v == 0)                                                       \
-				continue;                                                             \
-			metrics_series(b, name, lab, i, "", NULL);                                    \
-			evbuffer_add_printf(b, " %" PRIu64 "\n", v);                                  \
-		}                                                                                    \
+	do {                                                                                       \
+		metrics_head(b, name, help, "counter");                                            \
+		for (size_t i = 0; i < (size); i++) {                                              \
+			uint64_t v =                                                               \
+				atomic_load_explicit(&metrics_orphan.f[i], memory_order_relaxed);  \
+			for (unsigned t = 0; t < n; t++)                                           \
+				v += atomic_load_explicit(&metrics_threads[t]->f[i],               \
+					memory_order_relaxed);                                     \
+			if ((sparse) && v == 0)                                                    \
+				continue;                                                          \
+			metrics_series(b, name, lab, i, "", NULL);                                 \
+			evbuffer_add_printf(b, " %" PRIu64 "\n", v);                               \
+		}                                                                                  \
 	} while (0);
 	METRICS_COUNTERS(METRICS_OUT)
 #undef METRICS_OUT
 
 	/* histograms: buckets made cumulative here */
 #define METRICS_HOUT(f, size, name, help, lab)                                                     \
-	do {                                                                                         \
-		metrics_head(b, name, help, "histogram");                                            \
-		for (size_t i = 0; i < (size); i++) {                                                \
-			uint64_t bk[MH_BUCKETS] = { 0 }, cnt = 0, sum = 0, acc = 0;                   \
-			for (unsigned t = 0; t <= n; t++) {                                           \
-				struct metrics_hist *h = t < n ? &metrics_threads[t]->f[i] :           \
-								 &metrics_orphan.f[i];                  \
-				for (size_t k = 0; k < MH_BUCKETS; k++)                                \
-					bk[k] += atomic_load_explicit(&h->buckets[k],                  \
-						memory_order_relaxed);                                   \
-				cnt += atomic_load_explicit(&h->count, memory_order_relaxed);          \
-				sum += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);         \
-			}                                                                             \
-			for (size_t k = 0; k < MH_BUCKETS; k++) {                                     \
-				char le[32];                                                           \
-				acc += bk[k];                                                          \
-				snprintf(le, sizeof(le), "le=\"%s\"", metrics_bounds_txt[k]);           \
-				metrics_series(b, name, lab, i, "_bucket", le);                         \
-				evbuffer_add_printf(b, " %" PRIu64 "\n", acc);                          \
-			}                                                                             \
-			metrics_series(b, name, lab, i, "_sum", NULL);                                \
-			evbuffer_add_printf(b, " %.9f\n", (double)sum / 1e9);                         \
-			metrics_series(b, name, lab, i, "_count", NULL);                              \
-			evbuffer_add_printf(b, " %" PRIu64 "\n", cnt);                                \
-		}                                                                                    \
+	do {                                                                                       \
+		metrics_head(b, name, help, "histogram");                                          \
+		for (size_t i = 0; i < (size); i++) {                                              \
+			uint64_t bk[MH_BUCKETS] = { 0 }, cnt = 0, sum = 0, acc = 0;                \
+			for (unsigned t = 0; t <= n; t++) {                                        \
+				struct metrics_hist *h =                                           \
+					t < n ? &metrics_threads[t]->f[i] : &metrics_orphan.f[i];  \
+				for (size_t k = 0; k < MH_BUCKETS; k++)                            \
+					bk[k] += atomic_load_explicit(&h->buckets[k],              \
+						memory_order_relaxed);                             \
+				cnt += atomic_load_explicit(&h->count, memory_order_relaxed);      \
+				sum += atomic_load_explicit(&h->sum_ns, memory_order_relaxed);     \
+			}                                                                          \
+			for (size_t k = 0; k < MH_BUCKETS; k++) {                                  \
+				char le[32];                                                       \
+				acc += bk[k];                                                      \
+				snprintf(le, sizeof(le), "le=\"%s\"", metrics_bounds_txt[k]);      \
+				metrics_series(b, name, lab, i, "_bucket", le);                    \
+				evbuffer_add_printf(b, " %" PRIu64 "\n", acc);                     \
+			}                                                                          \
+			metrics_series(b, name, lab, i, "_sum", NULL);                             \
+			evbuffer_add_printf(b, " %.9f\n", (double)sum / 1e9);                      \
+			metrics_series(b, name, lab, i, "_count", NULL);                           \
+			evbuffer_add_printf(b, " %" PRIu64 "\n", cnt);                             \
+		}                                                                                  \
 	} while (0);
 	METRICS_HISTOGRAMS(METRICS_HOUT)
 #undef METRICS_HOUT

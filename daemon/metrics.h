@@ -24,44 +24,46 @@ enum { MH_BUCKETS = 14 };
  * generates the struct, the aggregation and the output (memcached's idea).  A sparse counter
  * prints only its non-zero series (the webhook counter has 4 x 12 x 13 of them).
  */
-#define METRICS_COUNTERS(X)                                                                      \
-	X(webhook_requests, MP_COUNT * WE_COUNT * MC_CODES, "callrouted_webhook_requests_total",      \
-		"Webhook requests answered, by provider, event and status code.",                  \
+#define METRICS_COUNTERS(X)                                                                          \
+	X(webhook_requests, MP_COUNT *WE_COUNT *MC_CODES, "callrouted_webhook_requests_total",       \
+		"Webhook requests answered, by provider, event and status code.",                    \
 		metrics_label_webhook, true)                                                         \
-	X(webhook_replays, PROVIDER_COUNT, "callrouted_webhook_replays_total",                     \
-		"Signed requests seen before within the signature window (call events not "        \
-		"journaled again), by provider.", metrics_label_provider, false)                    \
-	X(route_lookups, ROUTE_RESULT_COUNT, "callrouted_route_lookups_total",                     \
-		"Number look-ups of routing webhooks, by result.", metrics_label_lookup, false)     \
-	X(signature_failures, PROVIDER_COUNT, "callrouted_webhook_signature_failures_total",       \
+	X(webhook_replays, PROVIDER_COUNT, "callrouted_webhook_replays_total",                       \
+		"Signed requests seen before within the signature window (call events not "          \
+		"journaled again), by provider.",                                                    \
+		metrics_label_provider, false)                                                       \
+	X(route_lookups, ROUTE_RESULT_COUNT, "callrouted_route_lookups_total",                       \
+		"Number look-ups of routing webhooks, by result.", metrics_label_lookup, false)      \
+	X(signature_failures, PROVIDER_COUNT, "callrouted_webhook_signature_failures_total",         \
 		"Webhooks refused for a missing, malformed, stale or wrong signature, by provider.", \
 		metrics_label_provider, false)                                                       \
-	X(routes_reloads, MR_KINDS * 2, "callrouted_routes_reloads_total",                         \
-		"Route table updates, by kind (full, catalog, numbers) and result.",                \
+	X(routes_reloads, MR_KINDS * 2, "callrouted_routes_reloads_total",                           \
+		"Route table updates, by kind (full, catalog, numbers) and result.",                 \
 		metrics_label_reload, false)                                                         \
-	X(thread_priority_failures, 1, "callrouted_thread_priority_failures_total",                \
-		"Background threads (database, snapshot writer) whose nice value could not be "     \
-		"lowered (setpriority refused, e.g. by a seccomp filter).", metrics_label_none, false) \
-	X(changes_notifications, 1, "callrouted_changes_notifications_total",                      \
-		"Change notifications received from PostgreSQL.", metrics_label_none, false)        \
-	X(config_reloads, 2, "callrouted_config_reloads_total",                                    \
-		"Configuration reloads (SIGHUP), by result (failed: the old one stays).",           \
+	X(thread_priority_failures, 1, "callrouted_thread_priority_failures_total",                  \
+		"Background threads (database, snapshot writer) whose nice value could not be "      \
+		"lowered (setpriority refused, e.g. by a seccomp filter).",                          \
+		metrics_label_none, false)                                                           \
+	X(changes_notifications, 1, "callrouted_changes_notifications_total",                        \
+		"Change notifications received from PostgreSQL.", metrics_label_none, false)         \
+	X(config_reloads, 2, "callrouted_config_reloads_total",                                      \
+		"Configuration reloads (SIGHUP), by result (failed: the old one stays).",            \
 		metrics_label_ok_failed, false)
 
 /* X(field, size, name, help, label printer) */
-#define METRICS_HISTOGRAMS(X)                                                                    \
-	X(webhook_duration, PROVIDER_COUNT * 2, "callrouted_webhook_duration_seconds",              \
-		"Time from a webhook fully read to its answer, by provider and kind (inbound: "     \
-		"routing answers; event: call events, durable before the answer).",                 \
-		metrics_label_provider_kind)                                                         \
+#define METRICS_HISTOGRAMS(X)                                                                      \
+	X(webhook_duration, PROVIDER_COUNT * 2, "callrouted_webhook_duration_seconds",             \
+		"Time from a webhook fully read to its answer, by provider and kind (inbound: "    \
+		"routing answers; event: call events, durable before the answer).",                \
+		metrics_label_provider_kind)                                                       \
 	X(routes_reload_duration, MR_KINDS, "callrouted_routes_reload_duration_seconds",           \
-		"Duration of route table updates (query, build and publish), by kind.",             \
-		metrics_label_reload_kind)                                                           \
+		"Duration of route table updates (query, build and publish), by kind.",            \
+		metrics_label_reload_kind)                                                         \
 	X(journal_fsync_duration, 1, "callrouted_journal_fsync_duration_seconds",                  \
-		"Duration of one journal write and fdatasync (one group commit).",                  \
-		metrics_label_none)                                                                  \
+		"Duration of one journal write and fdatasync (one group commit).",                 \
+		metrics_label_none)                                                                \
 	X(journal_append_duration, 1, "callrouted_journal_append_duration_seconds",                \
-		"Time from a call event queued for the journal to it being durable.",                \
+		"Time from a call event queued for the journal to it being durable.",              \
 		metrics_label_none)
 
 struct metrics_hist {
@@ -79,8 +81,8 @@ struct metrics_thread {
 #undef METRICS_HFIELD
 	_Atomic uint64_t heartbeat; /* the watchdog's proof of progress */
 	const char *name;
-	bool beats;                 /* the watchdog expects heartbeats from this thread */
-	uint64_t seen;              /* heartbeat at the last watchdog check (main thread) */
+	bool beats;    /* the watchdog expects heartbeats from this thread */
+	uint64_t seen; /* heartbeat at the last watchdog check (main thread) */
 };
 
 /* The calling thread's counters (a shared fallback before it registers). */

@@ -53,12 +53,12 @@ migrate_run(const char *conninfo)
 	 * session's: PQfinish releases it, whatever happened.
 	 */
 	if (!migrate_exec(conn, "SELECT pg_advisory_lock(4242001)", "lock") ||
-	    !migrate_exec(conn, "SET client_min_messages = warning", "set") ||
-	    !migrate_exec(conn,
-		    "CREATE TABLE IF NOT EXISTS callrouted_schema_migrations ("
-		    " version int PRIMARY KEY, name text NOT NULL,"
-		    " applied_at timestamptz NOT NULL DEFAULT now())",
-		    "create callrouted_schema_migrations"))
+		!migrate_exec(conn, "SET client_min_messages = warning", "set") ||
+		!migrate_exec(conn,
+			"CREATE TABLE IF NOT EXISTS callrouted_schema_migrations ("
+			" version int PRIMARY KEY, name text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			"create callrouted_schema_migrations"))
 		goto done;
 	r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM callrouted_schema_migrations");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
@@ -70,7 +70,8 @@ migrate_run(const char *conninfo)
 	current = atoi(PQgetvalue(r, 0, 0));
 	PQclear(r);
 	if (current > migrate_target_version()) {
-		log_error("migrate: the database schema is at version %d, newer than this binary's %d",
+		log_error(
+			"migrate: the database schema is at version %d, newer than this binary's %d",
 			current, migrate_target_version());
 		goto done;
 	}
@@ -94,8 +95,8 @@ migrate_run(const char *conninfo)
 			goto done;
 		}
 		r = PQexecParams(conn,
-			"INSERT INTO callrouted_schema_migrations (version, name) VALUES ($1, $2)", 2,
-			NULL, params, NULL, NULL, 0);
+			"INSERT INTO callrouted_schema_migrations (version, name) VALUES ($1, $2)",
+			2, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			log_error("migrate: could not record %s: %s", m->name,
 				log_esc(PQresultErrorMessage(r)));

@@ -57,7 +57,8 @@ notify_setup(struct event_base *base)
 	if (!notify_reader || !notify_status_ev || event_add(notify_status_ev, &st) != 0)
 		return false;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
-		struct timeval wt = { (time_t)(usec / 2 / 1000000), (suseconds_t)(usec / 2 % 1000000) };
+		struct timeval wt = { (time_t)(usec / 2 / 1000000),
+			(suseconds_t)(usec / 2 % 1000000) };
 
 		notify_watchdog_ev = event_new(base, -1, EV_PERSIST, notify_watchdog_cb, NULL);
 		if (!notify_watchdog_ev || event_add(notify_watchdog_ev, &wt) != 0)

@@ -14,11 +14,11 @@
 /* One request to a provider: method, path (URL-encoded, with query) under the base URL,
  * a JSON body or none, and the auth header. */
 struct papi_request {
-	const char *method;    /* "GET", "POST", "PATCH", "DELETE" (static strings) */
+	const char *method; /* "GET", "POST", "PATCH", "DELETE" (static strings) */
 	char path[512];
-	json_t *body;          /* owned by the request; NULL: no body */
-	char auth_name[32];    /* e.g. "Authorization" */
-	char auth_value[512];  /* e.g. "Bearer <key>" (a secret: never log it) */
+	json_t *body;         /* owned by the request; NULL: no body */
+	char auth_name[32];   /* e.g. "Authorization" */
+	char auth_value[512]; /* e.g. "Bearer <key>" (a secret: never log it) */
 };
 void papi_request_clear(struct papi_request *r); /* frees body; keeps the struct */
 
@@ -91,8 +91,7 @@ const struct provider_api *provider_api_get(enum provider_id p);
 
 /* A nickname fits the provider's name field (checked before any provider call); NULL or ""
  * is none.  Names are counted in characters (UTF-8 code points). */
-bool papi_check_name(const struct provider_api *pa, const char *nickname, char *err,
-	size_t errlen);
+bool papi_check_name(const struct provider_api *pa, const char *nickname, char *err, size_t errlen);
 
 /* "+14155550123" -> "%2B14155550123" (for paths). */
 bool papi_path_escape(const char *s, char *out, size_t outlen);

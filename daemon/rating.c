@@ -10,7 +10,8 @@
 #define MS_PER_DAY INT64_C(86400000)
 #define MAX_EXACT_DOUBLE_MS 9007199254740992.0 /* 2^53 */
 
-bool rating_plan_valid(const struct rating_plan *p)
+bool
+rating_plan_valid(const struct rating_plan *p)
 {
 	if (p == NULL)
 		return false;
@@ -23,7 +24,8 @@ bool rating_plan_valid(const struct rating_plan *p)
 	return true;
 }
 
-bool rating_billed_seconds(int64_t duration_ms, const struct rating_plan *p, int64_t *out)
+bool
+rating_billed_seconds(int64_t duration_ms, const struct rating_plan *p, int64_t *out)
 {
 	int64_t s, steps;
 
@@ -46,7 +48,8 @@ bool rating_billed_seconds(int64_t duration_ms, const struct rating_plan *p, int
 	return true;
 }
 
-bool rating_amount_micros(int64_t billed_seconds, int64_t rate_micros_per_min, int64_t *out)
+bool
+rating_amount_micros(int64_t billed_seconds, int64_t rate_micros_per_min, int64_t *out)
 {
 	int64_t product;
 
@@ -63,7 +66,8 @@ bool rating_amount_micros(int64_t billed_seconds, int64_t rate_micros_per_min, i
 	return true;
 }
 
-bool rating_rate_call(bool connected, int64_t duration_ms, const struct rating_plan *p,
+bool
+rating_rate_call(bool connected, int64_t duration_ms, const struct rating_plan *p,
 	struct rating_result *out)
 {
 	int64_t billed, amount;
@@ -85,7 +89,8 @@ bool rating_rate_call(bool connected, int64_t duration_ms, const struct rating_p
 	return true;
 }
 
-size_t rating_format_dollars(int64_t micros, char *buf, size_t size)
+size_t
+rating_format_dollars(int64_t micros, char *buf, size_t size)
 {
 	char rev[RATING_DOLLARS_BUFSIZE];
 	uint64_t mag;
@@ -120,13 +125,15 @@ size_t rating_format_dollars(int64_t micros, char *buf, size_t size)
 	return len;
 }
 
-static bool is_digit(char c)
+static bool
+is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
 /* Exactly n digits at *s into *v; advances *s. */
-static bool take_digits(const char **s, int n, int *v)
+static bool
+take_digits(const char **s, int n, int *v)
 {
 	int x = 0;
 
@@ -140,7 +147,8 @@ static bool take_digits(const char **s, int n, int *v)
 	return true;
 }
 
-static bool take_char(const char **s, char c)
+static bool
+take_char(const char **s, char c)
 {
 	if (**s != c)
 		return false;
@@ -148,12 +156,14 @@ static bool take_char(const char **s, char c)
 	return true;
 }
 
-static bool is_leap(int y)
+static bool
+is_leap(int y)
 {
 	return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static int days_in_month(int y, int m)
+static int
+days_in_month(int y, int m)
 {
 	static const int days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
 
@@ -165,19 +175,21 @@ static int days_in_month(int y, int m)
  * shift the year to start in March so the leap day is the last day of the year, count whole
  * 400-year eras (146097 days each), then the day within the era.
  */
-static int64_t days_from_civil(int64_t y, int m, int d)
+static int64_t
+days_from_civil(int64_t y, int m, int d)
 {
 	int64_t era, yoe, doy, doe;
 
 	y -= m <= 2;
 	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;				       /* [0, 399] */
+	yoe = y - era * 400;                                   /* [0, 399] */
 	doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1; /* [0, 365] */
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;	       /* [0, 146096] */
+	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;           /* [0, 146096] */
 	return era * 146097 + doe - 719468;
 }
 
-bool rating_parse_iso8601_ms(const char *s, int64_t *ms)
+bool
+rating_parse_iso8601_ms(const char *s, int64_t *ms)
 {
 	int year, mon, day, hour, min, sec, oh = 0, om = 0, frac = 0, sign = 0;
 	int64_t t;
@@ -244,7 +256,8 @@ bool rating_parse_iso8601_ms(const char *s, int64_t *ms)
 	return true;
 }
 
-bool rating_parse_seconds_string_ms(const char *s, int64_t *ms)
+bool
+rating_parse_seconds_string_ms(const char *s, int64_t *ms)
 {
 	int64_t whole = 0, frac = 0;
 	int n = 0;
@@ -284,7 +297,8 @@ bool rating_parse_seconds_string_ms(const char *s, int64_t *ms)
 	return true;
 }
 
-bool rating_minutes_to_ms(double minutes, int64_t *ms)
+bool
+rating_minutes_to_ms(double minutes, int64_t *ms)
 {
 	double v;
 

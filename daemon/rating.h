@@ -27,7 +27,7 @@
 
 #define RATING_MAX_DURATION_MS (48LL * 3600 * 1000) /* longer calls are rejected, not capped */
 #define RATING_MAX_RATE_MICROS_PER_MIN 100000000LL  /* $100/min */
-#define RATING_MAX_INCREMENT_S 3600		    /* bound of initial_s and increment_s */
+#define RATING_MAX_INCREMENT_S 3600                 /* bound of initial_s and increment_s */
 #define RATING_DEFAULT_RATE_MICROS_PER_MIN 150000LL /* $0.15/min */
 #define RATING_DEFAULT_INITIAL_S 60
 #define RATING_DEFAULT_INCREMENT_S 60

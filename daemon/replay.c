@@ -25,10 +25,26 @@ static struct replay_shard {
 	pthread_mutex_t lock;
 	struct replay_entry slots[REPLAY_SLOTS];
 } replay_shards[REPLAY_SHARDS] = {
-#define REPLAY_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
-	REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT,
-	REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT,
-	REPLAY_INIT, REPLAY_INIT, REPLAY_INIT, REPLAY_INIT,
+#define REPLAY_INIT                                                                                \
+	{                                                                                          \
+		.lock = PTHREAD_MUTEX_INITIALIZER                                                  \
+	}
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
+	REPLAY_INIT,
 #undef REPLAY_INIT
 };
 
@@ -41,10 +57,10 @@ replay_key(const char *account, const char *sig, const char *ts, unsigned char k
 
 	memset(key, 0, REPLAY_KEY_LEN);
 	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-	    EVP_DigestUpdate(c, account, strlen(account) + 1) &&
-	    EVP_DigestUpdate(c, sig ? sig : "", (sig ? strlen(sig) : 0) + 1) &&
-	    EVP_DigestUpdate(c, ts ? ts : "", ts ? strlen(ts) : 0) &&
-	    EVP_DigestFinal_ex(c, md, &mdlen) && mdlen >= REPLAY_KEY_LEN)
+		EVP_DigestUpdate(c, account, strlen(account) + 1) &&
+		EVP_DigestUpdate(c, sig ? sig : "", (sig ? strlen(sig) : 0) + 1) &&
+		EVP_DigestUpdate(c, ts ? ts : "", ts ? strlen(ts) : 0) &&
+		EVP_DigestFinal_ex(c, md, &mdlen) && mdlen >= REPLAY_KEY_LEN)
 		memcpy(key, md, REPLAY_KEY_LEN);
 	EVP_MD_CTX_free(c);
 }

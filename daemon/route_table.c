@@ -96,7 +96,7 @@ route_table_put(struct route_table *t, const struct route_slot *s)
 	if (s->key == 0 || !t->slots)
 		return false;
 	for (i = (uint32_t)route_hash(s->key) & t->mask; t->slots[i].key != 0;
-	     i = (i + 1) & t->mask)
+		i = (i + 1) & t->mask)
 		if (t->slots[i].key == s->key) {
 			t->slots[i] = *s;
 			return true;
@@ -135,7 +135,7 @@ route_table_get(const struct route_table *t, uint64_t key)
 	if (key == 0 || !t->slots)
 		return NULL;
 	for (uint32_t i = (uint32_t)route_hash(key) & t->mask; t->slots[i].key != 0;
-	     i = (i + 1) & t->mask)
+		i = (i + 1) & t->mask)
 		if (t->slots[i].key == key)
 			return &t->slots[i];
 	return NULL;

@@ -8,8 +8,8 @@
 
 /* ---- the number table: open addressing, linear probing, backward-shift deletion ---- */
 
-#define ROUTE_NONE UINT32_MAX            /* agent_idx: number active but unassigned */
-#define ROUTE_RELEASED (UINT32_MAX - 1)  /* agent_idx: number released, no active row */
+#define ROUTE_NONE UINT32_MAX           /* agent_idx: number active but unassigned */
+#define ROUTE_RELEASED (UINT32_MAX - 1) /* agent_idx: number released, no active row */
 
 struct route_slot {
 	uint64_t key;         /* E.164 key (e164.h); 0 = empty slot */
@@ -20,7 +20,7 @@ struct route_slot {
 
 struct route_table {
 	struct route_slot *slots;
-	uint32_t mask;  /* capacity - 1; capacity is a power of two */
+	uint32_t mask; /* capacity - 1; capacity is a power of two */
 	uint32_t count;
 };
 

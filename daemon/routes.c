@@ -291,7 +291,8 @@ routes_catalog_finish(struct routes_catalog *c)
 		c->agent_by_pid[i] = i;
 	catalog_sort_agents = c->agents;
 	if (c->n_agents)
-		qsort(c->agent_by_pid, c->n_agents, sizeof(*c->agent_by_pid), catalog_cmp_agent_pid);
+		qsort(c->agent_by_pid, c->n_agents, sizeof(*c->agent_by_pid),
+			catalog_cmp_agent_pid);
 	/* identity ids are dense: a direct map makes the 1M-row load cheap; sparse ids bsearch */
 	free(c->agent_dense);
 	free(c->account_dense);
@@ -308,7 +309,8 @@ routes_catalog_finish(struct routes_catalog *c)
 			c->agent_dense_n = n;
 		}
 	}
-	if (c->n_accounts && c->accounts[c->account_by_id[c->n_accounts - 1]].id < CATALOG_DENSE_MAX) {
+	if (c->n_accounts &&
+		c->accounts[c->account_by_id[c->n_accounts - 1]].id < CATALOG_DENSE_MAX) {
 		uint64_t n = c->accounts[c->account_by_id[c->n_accounts - 1]].id + 1;
 
 		c->account_dense = malloc(n * sizeof(uint32_t));
@@ -418,7 +420,10 @@ routes_snapshot_free(struct routes_snapshot *s)
 }
 
 static const char *const route_result_names[ROUTE_RESULT_COUNT] = {
-	"hit", "unassigned", "unknown", "released",
+	"hit",
+	"unassigned",
+	"unknown",
+	"released",
 };
 
 const char *

@@ -45,16 +45,16 @@ struct routes_catalog {
 	atomic_int refs;
 	struct route_account *accounts; /* sorted by slug */
 	uint32_t n_accounts, cap_accounts;
-	struct route_agent *agents;     /* sorted by id */
+	struct route_agent *agents; /* sorted by id */
 	uint32_t n_agents, cap_agents;
-	struct route_agency *agencies;  /* sorted by id */
+	struct route_agency *agencies; /* sorted by id */
 	uint32_t n_agencies, cap_agencies;
-	uint32_t *agent_by_pid;         /* indices into agents, sorted by (provider, provider_agent_id) */
-	uint32_t *account_by_id;        /* indices into accounts, sorted by account id */
-	uint32_t *agent_dense;          /* agent id -> index (ROUTE_NONE: no such agent) */
-	uint32_t *account_dense;        /* account id -> index */
+	uint32_t *agent_by_pid;  /* indices into agents, sorted by (provider, provider_agent_id) */
+	uint32_t *account_by_id; /* indices into accounts, sorted by account id */
+	uint32_t *agent_dense;   /* agent id -> index (ROUTE_NONE: no such agent) */
+	uint32_t *account_dense; /* account id -> index */
 	uint64_t agent_dense_n, account_dense_n; /* sizes of the dense maps (0: none, bsearch) */
-	char *strings;                  /* arena holding every string above */
+	char *strings;                           /* arena holding every string above */
 	size_t strings_len, strings_cap;
 };
 
@@ -71,8 +71,8 @@ const struct route_agency *routes_catalog_agency(const struct routes_catalog *c,
 /* The agent a provider calls provider_agent_id, or NULL. */
 const struct route_agent *routes_catalog_agent_by_pid(const struct routes_catalog *c,
 	enum provider_id p, const char *provider_agent_id);
-const struct route_account *routes_catalog_account(const struct routes_catalog *c,
-	const char *slug, size_t len);
+const struct route_account *routes_catalog_account(const struct routes_catalog *c, const char *slug,
+	size_t len);
 /* Index of the agent with this id, or ROUTE_NONE. */
 uint32_t routes_catalog_agent_idx(const struct routes_catalog *c, uint64_t agent_id);
 uint32_t routes_catalog_account_idx(const struct routes_catalog *c, uint64_t account_id);
@@ -96,10 +96,10 @@ void routes_snapshot_free(struct routes_snapshot *s);
 
 /* What a lookup says about a number called through an account. */
 enum route_result {
-	ROUTE_HIT = 0,       /* assigned to an agent of this account */
-	ROUTE_UNASSIGNED,    /* active number of this account, no agent */
-	ROUTE_UNKNOWN,       /* not a number we know, or one of another account */
-	ROUTE_RELEASED_NUM,  /* released */
+	ROUTE_HIT = 0,      /* assigned to an agent of this account */
+	ROUTE_UNASSIGNED,   /* active number of this account, no agent */
+	ROUTE_UNKNOWN,      /* not a number we know, or one of another account */
+	ROUTE_RELEASED_NUM, /* released */
 	ROUTE_RESULT_COUNT
 };
 const char *route_result_name(enum route_result r);

@@ -117,7 +117,9 @@ scrape_status(char *buf, size_t len, const struct routes_snapshot *s)
 		"%u numbers (generation %" PRIu64 ", %s), %.0f req/s, journal backlog %" PRIu64
 		", database %s",
 		s ? s->numbers.count : 0, s ? s->generation : 0,
-		!s ? "not loaded" : s->source == ROUTES_FROM_FILE ? "from snapshot" : "from database",
+		!s                            ? "not loaded" :
+		s->source == ROUTES_FROM_FILE ? "from snapshot" :
+						"from database",
 		rate, js.pending, loader_db_up() ? "up" : "down");
 }
 

@@ -15,7 +15,7 @@
 
 #define SIG_DIGEST_LEN 32
 #define SIG_HEX_LEN (2 * SIG_DIGEST_LEN)
-#define SIG_MAX_TS_DIGITS 19			 /* 19 decimal digits always fit in uint64_t */
+#define SIG_MAX_TS_DIGITS 19                     /* 19 decimal digits always fit in uint64_t */
 #define VAPI_MS_THRESHOLD UINT64_C(100000000000) /* 1e11: smaller timestamps are seconds */
 
 static const char dynamic_data_prefix[] = "callrouted-dynamic-data:";
@@ -27,12 +27,14 @@ static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
  * allocation and no digest look-up per request).  Freed when its thread exits. */
 static pthread_key_t hmac_ctx_key;
 
-static void hmac_ctx_free(void *ctx)
+static void
+hmac_ctx_free(void *ctx)
 {
 	EVP_MAC_CTX_free(ctx);
 }
 
-static void hmac_fetch(void)
+static void
+hmac_fetch(void)
 {
 	hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	if (pthread_key_create(&hmac_ctx_key, hmac_ctx_free) != 0) {
@@ -41,7 +43,8 @@ static void hmac_fetch(void)
 	}
 }
 
-static EVP_MAC_CTX *hmac_ctx(void)
+static EVP_MAC_CTX *
+hmac_ctx(void)
 {
 	static char digest_name[] = "SHA256";
 	EVP_MAC_CTX *ctx = pthread_getspecific(hmac_ctx_key);
@@ -61,7 +64,8 @@ static EVP_MAC_CTX *hmac_ctx(void)
 	return ctx;
 }
 
-const char *sig_result_name(enum sig_result r)
+const char *
+sig_result_name(enum sig_result r)
 {
 	switch (r) {
 	case SIG_OK:
@@ -78,7 +82,8 @@ const char *sig_result_name(enum sig_result r)
 	return "unknown";
 }
 
-bool sig_equal(const void *a, size_t alen, const void *b, size_t blen)
+bool
+sig_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
 	if (alen != blen)
 		return false;
@@ -87,7 +92,8 @@ bool sig_equal(const void *a, size_t alen, const void *b, size_t blen)
 	return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-bool sig_hmac_sha256_hex(const void *key, size_t keylen, const void *p1, size_t l1, const void *p2,
+bool
+sig_hmac_sha256_hex(const void *key, size_t keylen, const void *p1, size_t l1, const void *p2,
 	size_t l2, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
@@ -127,12 +133,14 @@ fail:
 	return ok;
 }
 
-static bool is_digit(char c)
+static bool
+is_digit(char c)
 {
 	return c >= '0' && c <= '9';
 }
 
-static bool is_lower_hex(char c)
+static bool
+is_lower_hex(char c)
 {
 	return is_digit(c) || (c >= 'a' && c <= 'f');
 }
@@ -141,7 +149,8 @@ static bool is_lower_hex(char c)
  * Copy exactly 64 hex digits of either case (then the end of the string) into out, lowercased;
  * false if s is not of that form.
  */
-static bool hex_lower_copy(const char *s, char out[SIG_HEX_LEN + 1])
+static bool
+hex_lower_copy(const char *s, char out[SIG_HEX_LEN + 1])
 {
 	for (size_t i = 0; i < SIG_HEX_LEN; i++) {
 		char c = s[i];
@@ -157,7 +166,8 @@ static bool hex_lower_copy(const char *s, char out[SIG_HEX_LEN + 1])
 }
 
 /* Read 1..19 decimal digits at s; *n is how many were read.  False if none or too many. */
-static bool parse_timestamp(const char *s, uint64_t *v, size_t *n)
+static bool
+parse_timestamp(const char *s, uint64_t *v, size_t *n)
 {
 	size_t i = 0;
 	uint64_t x = 0;
@@ -176,7 +186,8 @@ static bool parse_timestamp(const char *s, uint64_t *v, size_t *n)
 }
 
 /* |now_ms - ts_ms| <= tolerance_ms, computed without overflow. */
-static bool within_tolerance(uint64_t ts_ms, int64_t now_ms, int64_t tolerance_ms)
+static bool
+within_tolerance(uint64_t ts_ms, int64_t now_ms, int64_t tolerance_ms)
 {
 	int64_t ts, diff;
 
@@ -193,7 +204,8 @@ static bool within_tolerance(uint64_t ts_ms, int64_t now_ms, int64_t tolerance_m
 }
 
 /* The token of a "Bearer <token>" header value (scheme case-insensitive); NULL if not one. */
-static const char *bearer_token(const char *h)
+static const char *
+bearer_token(const char *h)
 {
 	if (strncasecmp(h, "Bearer", 6) != 0 || h[6] != ' ')
 		return NULL;
@@ -203,13 +215,15 @@ static const char *bearer_token(const char *h)
 	return *h != '\0' ? h : NULL;
 }
 
-static bool has_secret(const char *secret)
+static bool
+has_secret(const char *secret)
 {
 	return secret != NULL && secret[0] != '\0';
 }
 
-enum sig_result sig_verify_retell(const char *api_key, const char *header, const void *body,
-	size_t len, int64_t now_ms, int64_t tolerance_ms)
+enum sig_result
+sig_verify_retell(const char *api_key, const char *header, const void *body, size_t len,
+	int64_t now_ms, int64_t tolerance_ms)
 {
 	const char *ts, *digest;
 	size_t nts = 0;
@@ -244,8 +258,9 @@ enum sig_result sig_verify_retell(const char *api_key, const char *header, const
 	return sig_equal(want, SIG_HEX_LEN, digest, SIG_HEX_LEN) ? SIG_OK : SIG_MISMATCH;
 }
 
-enum sig_result sig_verify_vapi_hmac(const char *secret, const char *sig_header,
-	const char *ts_header, const void *body, size_t len, int64_t now_ms, int64_t tolerance_ms)
+enum sig_result
+sig_verify_vapi_hmac(const char *secret, const char *sig_header, const char *ts_header,
+	const void *body, size_t len, int64_t now_ms, int64_t tolerance_ms)
 {
 	char got[SIG_HEX_LEN + 1], want[SIG_HEX_LEN + 1];
 	char prefix[SIG_MAX_TS_DIGITS + 1];
@@ -274,8 +289,8 @@ enum sig_result sig_verify_vapi_hmac(const char *secret, const char *sig_header,
 	return sig_equal(want, SIG_HEX_LEN, got, SIG_HEX_LEN) ? SIG_OK : SIG_MISMATCH;
 }
 
-enum sig_result sig_verify_vapi_bearer(const char *secret, const char *authorization,
-	const char *x_vapi_secret)
+enum sig_result
+sig_verify_vapi_bearer(const char *secret, const char *authorization, const char *x_vapi_secret)
 {
 	enum sig_result r = SIG_MISSING;
 	size_t slen;
@@ -303,8 +318,8 @@ enum sig_result sig_verify_vapi_bearer(const char *secret, const char *authoriza
 	return r;
 }
 
-enum sig_result sig_verify_bland(const char *secret, const char *header, const void *body,
-	size_t len)
+enum sig_result
+sig_verify_bland(const char *secret, const char *header, const void *body, size_t len)
 {
 	char got[SIG_HEX_LEN + 1], want[SIG_HEX_LEN + 1];
 
@@ -319,7 +334,8 @@ enum sig_result sig_verify_bland(const char *secret, const char *header, const v
 	return sig_equal(want, SIG_HEX_LEN, got, SIG_HEX_LEN) ? SIG_OK : SIG_MISMATCH;
 }
 
-bool sig_bland_dynamic_token(const char *secret, const char *slug, char out[65])
+bool
+sig_bland_dynamic_token(const char *secret, const char *slug, char out[65])
 {
 	out[0] = '\0';
 	if (!has_secret(secret) || slug == NULL)
@@ -328,8 +344,8 @@ bool sig_bland_dynamic_token(const char *secret, const char *slug, char out[65])
 		sizeof(dynamic_data_prefix) - 1, slug, strlen(slug), out);
 }
 
-enum sig_result sig_verify_bland_dynamic(const char *secret, const char *slug,
-	const char *authorization)
+enum sig_result
+sig_verify_bland_dynamic(const char *secret, const char *slug, const char *authorization)
 {
 	char got[SIG_HEX_LEN + 1], want[SIG_HEX_LEN + 1];
 	const char *token;

@@ -20,8 +20,8 @@ const char *sig_result_name(enum sig_result r);
 bool sig_equal(const void *a, size_t alen, const void *b, size_t blen);
 
 /* hex(HMAC-SHA256(key, part1 || part2)) into out (65 bytes, NUL-terminated, lowercase). */
-bool sig_hmac_sha256_hex(const void *key, size_t keylen, const void *p1, size_t l1,
-	const void *p2, size_t l2, char out[65]);
+bool sig_hmac_sha256_hex(const void *key, size_t keylen, const void *p1, size_t l1, const void *p2,
+	size_t l2, char out[65]);
 
 /*
  * Retell: header "v=<ms>,d=<64 lowercase hex>"; digest = HMAC-SHA256(api_key, body || decimal ms);
@@ -31,9 +31,9 @@ enum sig_result sig_verify_retell(const char *api_key, const char *header, const
 	size_t len, int64_t now_ms, int64_t tolerance_ms);
 
 /*
- * Vapi HMAC: x-signature = hex HMAC-SHA256(secret, "<x-timestamp>.<body>"); the timestamp is seconds
- * or milliseconds (values >= 1e11 are taken as ms) and must be within tolerance_ms of now_ms.
- * An optional "sha256=" prefix on the signature is accepted.
+ * Vapi HMAC: x-signature = hex HMAC-SHA256(secret, "<x-timestamp>.<body>"); the timestamp is
+ * seconds or milliseconds (values >= 1e11 are taken as ms) and must be within tolerance_ms of
+ * now_ms. An optional "sha256=" prefix on the signature is accepted.
  */
 enum sig_result sig_verify_vapi_hmac(const char *secret, const char *sig_header,
 	const char *ts_header, const void *body, size_t len, int64_t now_ms, int64_t tolerance_ms);

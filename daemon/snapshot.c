@@ -223,14 +223,15 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 	r.p = buf + 8;
 	r.left = len - 8 - SHA256_DIGEST_LENGTH;
 	if (!rd_get(&r, &gen, 8) || !rd_get(&r, &at, 8) || !rd_get(&r, &n_accounts, 4) ||
-	    !rd_get(&r, &n_agents, 4) || !rd_get(&r, &n_numbers, 8) || !rd_get(&r, &n_agencies, 4))
+		!rd_get(&r, &n_agents, 4) || !rd_get(&r, &n_numbers, 8) ||
+		!rd_get(&r, &n_agencies, 4))
 		return NULL;
 	if (n_agencies > r.left / 24) {
 		*why = "counts out of range";
 		return NULL;
 	}
 	if (n_agents >= ROUTE_RELEASED || n_numbers > r.left / 24 || n_accounts > r.left / 22 ||
-	    n_agents > r.left / 37) {
+		n_agents > r.left / 37) {
 		*why = "counts out of range";
 		return NULL;
 	}
@@ -241,8 +242,9 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 		struct route_account a = { 0 };
 		uint8_t prov, auth;
 
-		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.agency_id, 8) || !rd_get(&r, &prov, 1) ||
-		    !rd_get(&r, &auth, 1) || !rd_str(&r, &s1) || !rd_str(&r, &s2) || !rd_str(&r, &s3))
+		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.agency_id, 8) ||
+			!rd_get(&r, &prov, 1) || !rd_get(&r, &auth, 1) || !rd_str(&r, &s1) ||
+			!rd_str(&r, &s2) || !rd_str(&r, &s3))
 			goto fail;
 		if (prov >= PROVIDER_COUNT || auth > WEBHOOK_AUTH_BEARER || !s1 || !s2) {
 			*why = "bad account record";
@@ -263,10 +265,10 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 		uint32_t ini, inc;
 
 		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.rate_micros_per_min, 8) ||
-		    !rd_get(&r, &ini, 4) || !rd_get(&r, &inc, 4))
+			!rd_get(&r, &ini, 4) || !rd_get(&r, &inc, 4))
 			goto fail;
-		if (a.rate_micros_per_min < 0 || ini < 1 || ini > RATING_MAX_INCREMENT_S || inc < 1 ||
-		    inc > RATING_MAX_INCREMENT_S) {
+		if (a.rate_micros_per_min < 0 || ini < 1 || ini > RATING_MAX_INCREMENT_S ||
+			inc < 1 || inc > RATING_MAX_INCREMENT_S) {
 			*why = "bad agency record";
 			goto fail;
 		}
@@ -280,8 +282,8 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 		uint8_t prov;
 
 		if (!rd_get(&r, &a.id, 8) || !rd_get(&r, &a.agency_id, 8) ||
-		    !rd_get(&r, &a.client_id, 8) || !rd_get(&r, &prov, 1) || !rd_str(&r, &s1) ||
-		    !rd_str(&r, &s2) || !rd_str(&r, &s3))
+			!rd_get(&r, &a.client_id, 8) || !rd_get(&r, &prov, 1) || !rd_str(&r, &s1) ||
+			!rd_str(&r, &s2) || !rd_str(&r, &s3))
 			goto fail;
 		if (prov >= PROVIDER_COUNT || !s1 || !s2) {
 			*why = "bad agent record";
@@ -307,11 +309,11 @@ snapshot_decode(const unsigned char *buf, size_t len, const char **why)
 		struct route_slot sl;
 
 		if (!rd_get(&r, &sl.key, 8) || !rd_get(&r, &sl.number_id, 8) ||
-		    !rd_get(&r, &sl.agent_idx, 4) || !rd_get(&r, &sl.account_idx, 4))
+			!rd_get(&r, &sl.agent_idx, 4) || !rd_get(&r, &sl.account_idx, 4))
 			goto fail;
 		if (sl.key == 0 || sl.key > 999999999999999ULL || sl.account_idx >= n_accounts ||
-		    (sl.agent_idx >= n_agents && sl.agent_idx != ROUTE_NONE &&
-			sl.agent_idx != ROUTE_RELEASED)) {
+			(sl.agent_idx >= n_agents && sl.agent_idx != ROUTE_NONE &&
+				sl.agent_idx != ROUTE_RELEASED)) {
 			*why = "bad number record";
 			goto fail;
 		}
@@ -421,7 +423,8 @@ snapshot_writer(void *arg)
 		snap_pending = NULL;
 		pthread_mutex_unlock(&snap_lock);
 		if (snapshot_write_file(snap_dir, buf, len))
-			log_debug("snapshot: wrote %zu bytes to %s/%s", len, snap_dir, SNAPSHOT_FILE);
+			log_debug("snapshot: wrote %zu bytes to %s/%s", len, snap_dir,
+				SNAPSHOT_FILE);
 		free(buf);
 		pthread_mutex_lock(&snap_lock);
 	}

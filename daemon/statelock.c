@@ -58,8 +58,10 @@ statelock_take(const char *state_dir)
 			continue;
 		if (errno == EWOULDBLOCK) {
 			statelock_holder(fd, pid, sizeof(pid));
-			log_error("statelock: state directory \"%s\" is in use by another callrouted "
-				  "(pid %s holds \"%s\"); one daemon per state_dir", state_dir, pid, path);
+			log_error(
+				"statelock: state directory \"%s\" is in use by another callrouted "
+				"(pid %s holds \"%s\"); one daemon per state_dir",
+				state_dir, pid, path);
 		} else {
 			log_error("statelock: could not lock \"%s\": %s", path, strerror(errno));
 		}

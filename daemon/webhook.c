@@ -373,7 +373,8 @@ webhook_process(struct webhook_req *w, const char *path)
 			log_info("webhook: %s/%s: signature check failed (%s)%s",
 				provider_name(pid), w->acct->slug, sig_result_name(sr),
 				quiet ? " (more failures since the last line: see "
-					"callrouted_webhook_signature_failures_total)" : "");
+					"callrouted_webhook_signature_failures_total)" :
+					"");
 			last_log_ms = w->now_ms;
 			quiet = 0;
 		} else {
@@ -406,12 +407,17 @@ webhook_count(unsigned provider_idx, enum webhook_event ev, int status, uint64_t
 }
 
 void
-webhook_handle(struct wire_req *req, const struct config *cfg,
-	const struct routes_snapshot *snap, struct journal_waiter *waiter)
+webhook_handle(struct wire_req *req, const struct config *cfg, const struct routes_snapshot *snap,
+	struct journal_waiter *waiter)
 {
 	struct webhook_out out = { .cap = sizeof(out.stack) };
-	struct webhook_req w = { .req = req, .cfg = cfg, .snap = snap, .status = 500,
-		.waiter = waiter, .provider_idx = MP_UNKNOWN, .t0_ns = metrics_now_ns(),
+	struct webhook_req w = { .req = req,
+		.cfg = cfg,
+		.snap = snap,
+		.status = 500,
+		.waiter = waiter,
+		.provider_idx = MP_UNKNOWN,
+		.t0_ns = metrics_now_ns(),
 		.out = &out };
 	const char *path = req->path;
 

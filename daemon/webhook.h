@@ -36,19 +36,19 @@ struct webhook_req {
 	const struct route_account *acct;
 	const unsigned char *body;
 	size_t len;
-	json_t *json;          /* parsed body (object) */
+	json_t *json; /* parsed body (object) */
 	int64_t now_ms;
-	bool token_auth;       /* authenticated by a token, not a body signature (Bland look-up) */
-	int status;            /* answer */
-	struct webhook_out *out; /* answer body (JSON) */
-	enum webhook_event event; /* what the provider said it is (logs, metrics) */
+	bool token_auth; /* authenticated by a token, not a body signature (Bland look-up) */
+	int status;      /* answer */
+	struct webhook_out *out;       /* answer body (JSON) */
+	enum webhook_event event;      /* what the provider said it is (logs, metrics) */
 	struct journal_waiter *waiter; /* the worker's, for call events */
-	bool deferred;         /* answered later (when the event is durable) */
-	unsigned provider_idx; /* metrics: provider from the path, or MP_UNKNOWN */
-	bool has_replay_key;   /* the request carries a per-request signature */
-	bool replayed;         /* the same signed request acted before, within the window */
+	bool deferred;                 /* answered later (when the event is durable) */
+	unsigned provider_idx;         /* metrics: provider from the path, or MP_UNKNOWN */
+	bool has_replay_key;           /* the request carries a per-request signature */
+	bool replayed;                 /* the same signed request acted before, within the window */
 	unsigned char replay_key[16];
-	uint64_t t0_ns;        /* metrics: when the request was fully read */
+	uint64_t t0_ns; /* metrics: when the request was fully read */
 };
 
 /* Count an answered request (status, event) and its latency since t0_ns. */
@@ -58,7 +58,7 @@ const char *webhook_header(const struct webhook_req *w, const char *name);
 
 /* Answers. */
 void webhook_error(struct webhook_req *w, int status, const char *reason);
-void webhook_empty(struct webhook_req *w);   /* 200 {} */
+void webhook_empty(struct webhook_req *w); /* 200 {} */
 /* Append s as a JSON string (quotes and escapes). */
 void webhook_json_str(struct webhook_out *b, const char *s);
 /* Append the variables object {"agent_name":…,"client_name":…} and the metadata object

@@ -53,7 +53,7 @@ struct wire_conn {
 	struct wire_server *srv;
 	struct wire_conn *next, *prev;
 	int fd;
-	SSL *ssl;               /* NULL: plain TCP */
+	SSL *ssl;                  /* NULL: plain TCP */
 	bool ssl_read_wants_write; /* an SSL_read needs the socket writable (handshake) */
 	enum wire_state state;
 	struct event *rev, *wev, *tev;
@@ -61,17 +61,17 @@ struct wire_conn {
 	size_t in_len, in_cap;
 	char *out;
 	size_t out_len, out_off, out_cap;
-	char *chunked;          /* decoded chunked body */
-	size_t req_len;         /* bytes of in the current request takes */
+	char *chunked;  /* decoded chunked body */
+	size_t req_len; /* bytes of in the current request takes */
 	size_t discard_left;
 	bool sent_continue;
-	bool close_after;       /* close once the output is written */
-	bool close_pending;     /* closing asked for inside wire_process: done on its way out */
-	bool zombie;            /* socket closed while an answer was deferred */
-	bool processing;        /* inside wire_process: closing waits until it returns */
-	bool head_done;         /* the request's head is parsed (in place) */
+	bool close_after;   /* close once the output is written */
+	bool close_pending; /* closing asked for inside wire_process: done on its way out */
+	bool zombie;        /* socket closed while an answer was deferred */
+	bool processing;    /* inside wire_process: closing waits until it returns */
+	bool head_done;     /* the request's head is parsed (in place) */
 	bool timer_armed;
-	int64_t deadline_ms;    /* when the connection's timer really expires (monotonic, ms) */
+	int64_t deadline_ms; /* when the connection's timer really expires (monotonic, ms) */
 	bool te_chunked;
 	size_t head_len, clen;
 	struct wire_req req;
@@ -243,7 +243,8 @@ wire_lock_address(const struct sockaddr *sa, socklen_t salen, const char *addr)
 	unlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		log_error("wire: could not create the lock socket of %s: %s", addr, strerror(errno));
+		log_error("wire: could not create the lock socket of %s: %s", addr,
+			strerror(errno));
 		return false;
 	}
 	if (bind(fd, (struct sockaddr *)&un, unlen) != 0) {
@@ -253,17 +254,22 @@ wire_lock_address(const struct sockaddr *sa, socklen_t salen, const char *addr)
 
 		close(fd);
 		if (err != EADDRINUSE) {
-			log_error("wire: could not bind the lock socket of %s: %s", addr, strerror(err));
+			log_error("wire: could not bind the lock socket of %s: %s", addr,
+				strerror(err));
 			return false;
 		}
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd >= 0 && connect(fd, (struct sockaddr *)&un, unlen) == 0 &&
-		    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0)
-			log_error("wire: %s is in use by another callrouted (pid %ld): one daemon per "
-				"listen address", addr, (long)cred.pid);
+			getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0 && cred.pid > 0)
+			log_error(
+				"wire: %s is in use by another callrouted (pid %ld): one daemon per "
+				"listen address",
+				addr, (long)cred.pid);
 		else
-			log_error("wire: %s is in use by another callrouted (pid unknown): one daemon "
-				"per listen address", addr);
+			log_error(
+				"wire: %s is in use by another callrouted (pid unknown): one daemon "
+				"per listen address",
+				addr);
 		if (fd >= 0)
 			close(fd);
 		return false;
@@ -277,12 +283,13 @@ wire_lock_address(const struct sockaddr *sa, socklen_t salen, const char *addr)
 	/* a holder that is not one of us: a plain bind (no SO_REUSEPORT) fails beside it */
 	probe = socket(sa->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe < 0 || setsockopt(probe, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(probe, sa, salen) != 0) {
+		bind(probe, sa, salen) != 0) {
 		int err = errno;
 
 		if (err == EADDRINUSE)
 			log_error("wire: %s is in use by another process (not a callrouted of this "
-				"network namespace)", addr);
+				  "network namespace)",
+				addr);
 		else
 			log_error("wire: could not listen on %s: %s", addr, strerror(err));
 		if (probe >= 0)
@@ -311,8 +318,8 @@ wire_listen(const char *addr, bool shared)
 		return -1;
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    (shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 1024) != 0) {
+		(shared && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+		bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) != 0 || listen(fd, 1024) != 0) {
 		log_error("wire: could not listen on %s: %s", addr, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -347,7 +354,8 @@ wire_raise_nofile(size_t needed, char *msg, size_t len)
 			rl.rlim_cur = up.rlim_cur;
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && needed > rl.rlim_cur) {
-		snprintf(msg, len, "the descriptor limit (RLIMIT_NOFILE %llu, hard %llu) is below "
+		snprintf(msg, len,
+			"the descriptor limit (RLIMIT_NOFILE %llu, hard %llu) is below "
 			"the %zu the configuration may need (max_connections, admin_max_connections "
 			"and the daemon's own); connections beyond it are refused (503)",
 			(unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max, needed);
@@ -453,27 +461,48 @@ static const char *
 wire_reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 201: return "Created";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 409: return "Conflict";
-	case 411: return "Length Required";
-	case 413: return "Content Too Large";
-	case 415: return "Unsupported Media Type";
-	case 422: return "Unprocessable Content";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	case 505: return "HTTP Version Not Supported";
-	default: return "Status";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 201:
+		return "Created";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 409:
+		return "Conflict";
+	case 411:
+		return "Length Required";
+	case 413:
+		return "Content Too Large";
+	case 415:
+		return "Unsupported Media Type";
+	case 422:
+		return "Unprocessable Content";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Status";
 	}
 }
 
@@ -717,7 +746,8 @@ wire_dechunk(struct wire_conn *c, const char *p, size_t avail, size_t max, size_
 			 * digits than any size we accept */
 			size_t hexd = 0;
 
-			while (off + hexd < avail && hexd <= 15 && isxdigit((unsigned char)p[off + hexd]))
+			while (off + hexd < avail && hexd <= 15 &&
+				isxdigit((unsigned char)p[off + hexd]))
 				hexd++;
 			return avail - off > WIRE_CHUNK_LINE_MAX || hexd > 15 ? -1 : 0;
 		}
@@ -726,7 +756,8 @@ wire_dechunk(struct wire_conn *c, const char *p, size_t avail, size_t max, size_
 		for (const char *q = p + off; q < eol; q++) {
 			int h = *q >= '0' && *q <= '9' ? *q - '0' :
 				*q >= 'a' && *q <= 'f' ? *q - 'a' + 10 :
-				*q >= 'A' && *q <= 'F' ? *q - 'A' + 10 : -1;
+				*q >= 'A' && *q <= 'F' ? *q - 'A' + 10 :
+							 -1;
 
 			if (h < 0) {
 				if (*q == ';' && digits) /* chunk extensions: ignored */
@@ -868,10 +899,11 @@ wire_parse_head(struct wire_conn *c, char *end)
 			wire_fail(c, 431, "too many headers", 0);
 			return -1;
 		}
-		/* one Content-Length and one Transfer-Encoding only (two could smuggle a request) */
+		/* one Content-Length and one Transfer-Encoding only (two could smuggle a request)
+		 */
 		if ((strcasecmp(line, "Content-Length") == 0 && wire_header(r, "Content-Length")) ||
-		    (strcasecmp(line, "Transfer-Encoding") == 0 &&
-			wire_header(r, "Transfer-Encoding"))) {
+			(strcasecmp(line, "Transfer-Encoding") == 0 &&
+				wire_header(r, "Transfer-Encoding"))) {
 			wire_fail(c, 400, "repeated Content-Length or Transfer-Encoding", 0);
 			return -1;
 		}
@@ -1012,8 +1044,8 @@ wire_restore_offsets(struct wire_conn *c, const ptrdiff_t *off)
 /* ------------------------------------------------------------------------------------------ */
 
 void
-wire_reply(struct wire_req *r, int status, const char *content_type, const void *body,
-	size_t len, const char *extra_headers)
+wire_reply(struct wire_req *r, int status, const char *content_type, const void *body, size_t len,
+	const char *extra_headers)
 {
 	struct wire_conn *c = r->conn;
 	bool close_it = !r->keep_alive, deferred = r->deferred;
@@ -1100,8 +1132,9 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 
 			n = wire_io(c, sink, sizeof(sink), false);
 			if (n > 0) {
-				c->discard_left = (size_t)n >= c->discard_left ? 0 :
-									   c->discard_left - (size_t)n;
+				c->discard_left = (size_t)n >= c->discard_left ?
+							  0 :
+							  c->discard_left - (size_t)n;
 				if (c->discard_left == 0) {
 					wire_close(c);
 					return;
@@ -1120,13 +1153,16 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 				if (cap <= c->in_len + 1) {
 					/* more than any request may be */
 					if (c->state == C_HANDLING) {
-						/* pipelined data behind a deferred answer: wait for it */
+						/* pipelined data behind a deferred answer: wait for
+						 * it */
 						event_del(c->rev);
 						break;
 					}
-					/* a request that cannot complete within the limits (a chunked
-					 * body whose framing is far larger than its data, say) */
-					wire_fail(c, c->head_done ? 413 : 431, "request too large", 0);
+					/* a request that cannot complete within the limits (a
+					 * chunked body whose framing is far larger than its data,
+					 * say) */
+					wire_fail(c, c->head_done ? 413 : 431, "request too large",
+						0);
 					return;
 				}
 				if (c->head_done)
@@ -1145,9 +1181,10 @@ wire_read_cb(evutil_socket_t fd, short what, void *arg)
 			if (n > 0) {
 				c->in_len += (size_t)n;
 				c->in[c->in_len] = 0;
-				/* parse what came before reading more (an oversized body is answered
-				 * 413 as soon as its head says so); the level-triggered read event
-				 * brings the rest, and TLS data already decrypted is read on */
+				/* parse what came before reading more (an oversized body is
+				 * answered 413 as soon as its head says so); the level-triggered
+				 * read event brings the rest, and TLS data already decrypted is
+				 * read on */
 				if (c->ssl && SSL_pending(c->ssl) > 0)
 					continue;
 				break;
@@ -1263,8 +1300,8 @@ wire_accept_failed(struct wire_server *s, int err)
 	evtimer_add(s->resume_ev, &tv);
 	if (wire_log_due())
 		log_warning("wire: could not accept a connection on the %s listener: %s (accepting "
-			"again in %d ms; open connections are served)", wire_group_name(s),
-			strerror(err), WIRE_ACCEPT_PAUSE_MS);
+			    "again in %d ms; open connections are served)",
+			wire_group_name(s), strerror(err), WIRE_ACCEPT_PAUSE_MS);
 }
 
 /* Descriptors below the limit the new connection may not take: the lowest free number is
@@ -1276,7 +1313,7 @@ wire_fd_ceiling(void)
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur > (rlim_t)LLONG_MAX)
+		rl.rlim_cur > (rlim_t)LLONG_MAX)
 		return LLONG_MAX;
 	return (long long)rl.rlim_cur - WIRE_FD_RESERVE;
 }
@@ -1308,7 +1345,7 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (fd < 0) {
 			/* a connection that went away before we took it is no fault of ours */
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
-			    errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
+				errno == ECONNABORTED || errno == EPROTO || errno == EPERM)
 				return;
 			wire_accept_failed(s, errno);
 			return;
@@ -1316,10 +1353,12 @@ wire_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if ((long long)fd >= ceiling) {
 			atomic_fetch_add(&s->st->accept_reserve, 1);
 			if (wire_log_due())
-				log_warning("wire: refused a connection on the %s listener: fewer "
+				log_warning(
+					"wire: refused a connection on the %s listener: fewer "
 					"than %d descriptors left (RLIMIT_NOFILE %lld), kept for the "
-					"journal and the database", wire_group_name(s),
-					WIRE_FD_RESERVE, ceiling + WIRE_FD_RESERVE);
+					"journal and the database",
+					wire_group_name(s), WIRE_FD_RESERVE,
+					ceiling + WIRE_FD_RESERVE);
 			wire_refuse(s, fd);
 			continue;
 		}
@@ -1437,8 +1476,10 @@ wire_server_free(struct wire_server *s)
 static int
 wire_hex(char ch)
 {
-	return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
-	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+	return ch >= '0' && ch <= '9' ? ch - '0' :
+	       ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 :
+	       ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 :
+					-1;
 }
 
 /* Percent-decode [p, end) into dst ('+' is a space); false on a bad escape or a NUL. */
@@ -1536,8 +1577,8 @@ wire_stats(enum wire_group g, stat_fn add, void *ctx)
 	struct wire_stats ws;
 
 	wire_get_stats(g, &ws);
-#define WIRE_STAT(suffix, ...)                                                                   \
-	snprintf(name, sizeof(name), "%s_%s", pre, suffix);                                      \
+#define WIRE_STAT(suffix, ...)                                                                     \
+	snprintf(name, sizeof(name), "%s_%s", pre, suffix);                                        \
 	snprintf(help, sizeof(help), __VA_ARGS__)
 	WIRE_STAT("connections_open", "%s connections open now.", who);
 	STAT_GAUGE(add, ctx, name, help, (double)ws.open);
@@ -1552,8 +1593,8 @@ wire_stats(enum wire_group g, stat_fn add, void *ctx)
 	WIRE_STAT("idle_closes_total", "Keep-alive connections closed after %skeepalive_timeout.",
 		key);
 	STAT_COUNTER(add, ctx, name, help, ws.idle_closes);
-	WIRE_STAT("body_too_large_total", "Requests refused for a body over %smax_body_bytes (413).",
-		key);
+	WIRE_STAT("body_too_large_total",
+		"Requests refused for a body over %smax_body_bytes (413).", key);
 	STAT_COUNTER(add, ctx, name, help, ws.too_large);
 	WIRE_STAT("headers_too_large_total",
 		"Requests refused for a head over %smax_header_bytes (431).", key);
@@ -1567,7 +1608,8 @@ wire_stats(enum wire_group g, stat_fn add, void *ctx)
 	WIRE_STAT("accept_errors_total",
 		"%s connections not taken for want of descriptors or memory, by reason: emfile, "
 		"enfile, other (accept failed: accepting pauses for a moment), reserve (refused "
-		"with 503: the last descriptors are kept for the daemon).", who);
+		"with 503: the last descriptors are kept for the daemon).",
+		who);
 #undef WIRE_STAT
 	stat_u64(add, ctx, name, help, "counter", "reason=\"emfile\"", ws.accept_emfile);
 	stat_u64(add, ctx, name, help, "counter", "reason=\"enfile\"", ws.accept_enfile);

@@ -9,8 +9,16 @@
 
 #include "stats.h"
 
-enum wire_method { WIRE_GET, WIRE_HEAD, WIRE_POST, WIRE_PUT, WIRE_DELETE, WIRE_PATCH,
-	WIRE_OPTIONS, WIRE_OTHER };
+enum wire_method {
+	WIRE_GET,
+	WIRE_HEAD,
+	WIRE_POST,
+	WIRE_PUT,
+	WIRE_DELETE,
+	WIRE_PATCH,
+	WIRE_OPTIONS,
+	WIRE_OTHER
+};
 
 #define WIRE_MAX_HEADERS 64
 
@@ -21,15 +29,15 @@ struct wire_conn;
 struct wire_req {
 	struct wire_conn *conn;
 	enum wire_method method;
-	const char *path;          /* without the query string */
-	const char *query;         /* NULL if none */
+	const char *path;  /* without the query string */
+	const char *query; /* NULL if none */
 	const char *body;
 	size_t body_len;
 	int nhdr;
 	const char *hdr_name[WIRE_MAX_HEADERS];
 	const char *hdr_value[WIRE_MAX_HEADERS];
 	bool keep_alive;
-	bool deferred;             /* the handler answers later (wire_reply on this loop) */
+	bool deferred; /* the handler answers later (wire_reply on this loop) */
 };
 
 /* Called for each complete request; it answers with wire_reply now, or sets deferred and
@@ -39,9 +47,9 @@ typedef void (*wire_handler_fn)(struct wire_req *r, void *arg);
 struct wire_limits {
 	size_t max_body_bytes;
 	size_t max_header_bytes;
-	int request_timeout_ms;    /* headers and body must arrive within this */
-	int idle_timeout_ms;       /* keep-alive connection with no request */
-	int max_connections;       /* open at once, every server of the group together */
+	int request_timeout_ms; /* headers and body must arrive within this */
+	int idle_timeout_ms;    /* keep-alive connection with no request */
+	int max_connections;    /* open at once, every server of the group together */
 };
 
 /* Servers come in groups: the webhook workers together, and the admin listener.  A group
@@ -99,7 +107,6 @@ int wire_listen(const char *addr, bool shared) __attribute__((warn_unused_result
 
 /* Raise the soft RLIMIT_NOFILE to the hard limit; false (msg says why) if needed descriptors
  * are still above it, or it cannot be read.  msg says the limit otherwise. */
-bool wire_raise_nofile(size_t needed, char *msg, size_t len)
-	__attribute__((warn_unused_result));
+bool wire_raise_nofile(size_t needed, char *msg, size_t len) __attribute__((warn_unused_result));
 
 #endif

@@ -1,4 +1,5 @@
-/* workers.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT listeners. */
+/* workers.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT
+ * listeners. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

@@ -36,7 +36,7 @@
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:9090"
 #define CTL_TIMEOUT_S 30
-#define CTL_LIST_MAX 500       /* the API's largest page */
+#define CTL_LIST_MAX 500 /* the API's largest page */
 #define CTL_TOKEN_PREFIX "crt_"
 #define CTL_TOKEN_BYTES 32
 
@@ -45,22 +45,41 @@
 #define CTL_BAD_OPTION (-3)
 
 enum {
-	OPT_JSON = 1000, OPT_URL, OPT_TOKEN, OPT_CLIENT, OPT_AGENT, OPT_PROVIDER, OPT_STATUS,
-	OPT_LIMIT, OPT_AFTER, OPT_ALL, OPT_ACCOUNT, OPT_AREA_CODE, OPT_NICKNAME, OPT_TO, OPT_FROM,
-	OPT_AGENCY, OPT_NAME, OPT_BY, OPT_FORMAT,
+	OPT_JSON = 1000,
+	OPT_URL,
+	OPT_TOKEN,
+	OPT_CLIENT,
+	OPT_AGENT,
+	OPT_PROVIDER,
+	OPT_STATUS,
+	OPT_LIMIT,
+	OPT_AFTER,
+	OPT_ALL,
+	OPT_ACCOUNT,
+	OPT_AREA_CODE,
+	OPT_NICKNAME,
+	OPT_TO,
+	OPT_FROM,
+	OPT_AGENCY,
+	OPT_NAME,
+	OPT_BY,
+	OPT_FORMAT,
 };
 
 /* Every command takes these (--url and --token only matter to those that call the API). */
-#define CTL_COMMON_OPTS                                                                          \
-	{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, OPT_JSON },             \
-	{ "url", required_argument, NULL, OPT_URL },                                             \
-	{ "token", required_argument, NULL, OPT_TOKEN }, { NULL, 0, NULL, 0 }
+#define CTL_COMMON_OPTS                                                                            \
+	{ "help", no_argument, NULL, 'h' }, { "json", no_argument, NULL, OPT_JSON },               \
+		{ "url", required_argument, NULL, OPT_URL },                                       \
+		{ "token", required_argument, NULL, OPT_TOKEN },                                   \
+	{                                                                                          \
+		NULL, 0, NULL, 0                                                                   \
+	}
 
 struct ctl_cmd;
 typedef int (*ctl_run_fn)(const struct ctl_cmd *cmd, int argc, char **argv);
 
 struct ctl_cmd {
-	const char *group;    /* "numbers", "calls", "tokens"; NULL: a command of its own */
+	const char *group; /* "numbers", "calls", "tokens"; NULL: a command of its own */
 	const char *name;
 	const char *synopsis; /* what follows the command's name */
 	const char *help;     /* what it does, then its options */
@@ -143,7 +162,7 @@ ctl_url_ok(const char *url, const char **why)
 	bool ok = false;
 
 	if (!uri || !scheme || !host || !*host || evhttp_uri_get_query(uri) ||
-	    evhttp_uri_get_fragment(uri))
+		evhttp_uri_get_fragment(uri))
 		*why = "want http://HOST:PORT";
 	else if (strcasecmp(scheme, "http") != 0)
 		*why = "only http:// (the admin listener is plain HTTP, keep it on loopback)";
@@ -193,11 +212,14 @@ ctl_common_value(const struct ctl_cmd *cmd, int opt, const char *value)
 	}
 twice:
 	if (cmd)
-		ctl_usage_error(cmd, "option --%s given twice", opt == OPT_JSON ? "json" :
-			opt == OPT_URL ? "url" : "token");
+		ctl_usage_error(cmd, "option --%s given twice",
+			opt == OPT_JSON ? "json" :
+			opt == OPT_URL  ? "url" :
+					  "token");
 	else
 		ctl_error("option --%s given twice", opt == OPT_JSON ? "json" :
-			opt == OPT_URL ? "url" : "token");
+						     opt == OPT_URL  ? "url" :
+								       "token");
 	return false;
 bad_url:
 	if (cmd)
@@ -241,12 +263,12 @@ ctl_getopt(const struct ctl_cmd *cmd, int argc, char **argv, const struct option
 			/* the element naming it: "--name", "--name=VALUE", "--name" before VALUE */
 			elem = argv[optind - 1];
 			if (opts[li].has_arg == required_argument && optarg == argv[optind - 1] &&
-			    optind >= 2)
+				optind >= 2)
 				elem = argv[optind - 2];
 			n = strlen(opts[li].name);
 			if (strncmp(elem, "--", 2) != 0 ||
-			    strncmp(elem + 2, opts[li].name, n) != 0 ||
-			    (elem[2 + n] != '\0' && elem[2 + n] != '=')) {
+				strncmp(elem + 2, opts[li].name, n) != 0 ||
+				(elem[2 + n] != '\0' && elem[2 + n] != '=')) {
 				ctl_usage_error(cmd, "unknown option %.*s (did you mean --%s?)",
 					(int)strcspn(elem, "="), elem, opts[li].name);
 				return CTL_BAD_OPTION;
@@ -344,7 +366,7 @@ ctl_print_json(json_t *o)
 
 struct ctl_table {
 	size_t ncols, nrows, cap; /* ncols <= CTL_TABLE_MAX_COLS */
-	char **cells; /* row-major; row 0 is the heading */
+	char **cells;             /* row-major; row 0 is the heading */
 };
 
 static void
@@ -421,9 +443,9 @@ ctl_table_print(struct ctl_table *t)
 
 struct ctl_http {
 	struct event_base *base;
-	int status;                   /* 0: no answer */
+	int status; /* 0: no answer */
 	enum evhttp_request_error err;
-	bool failed;                  /* err is set */
+	bool failed; /* err is set */
 	struct evbuffer *body;
 };
 
@@ -493,7 +515,8 @@ ctl_bearer(void)
 		return NULL;
 	}
 	if (!text_ok(t, 256) || strchr(t, ' ')) {
-		ctl_error("the API token is malformed (printable characters, no spaces, at most 256)");
+		ctl_error(
+			"the API token is malformed (printable characters, no spaces, at most 256)");
 		return NULL;
 	}
 	return t;
@@ -505,12 +528,18 @@ ctl_http_failure(const struct ctl_http *h)
 	if (!h->failed)
 		return "no answer (is the daemon running, and is this its admin_listen?)";
 	switch (h->err) {
-	case EVREQ_HTTP_TIMEOUT: return "no answer within 30 s";
-	case EVREQ_HTTP_EOF: return "the connection closed before an answer";
-	case EVREQ_HTTP_INVALID_HEADER: return "the answer was not HTTP";
-	case EVREQ_HTTP_BUFFER_ERROR: return "could not connect or read the answer";
-	case EVREQ_HTTP_DATA_TOO_LONG: return "the answer was too long";
-	default: return "the request failed";
+	case EVREQ_HTTP_TIMEOUT:
+		return "no answer within 30 s";
+	case EVREQ_HTTP_EOF:
+		return "the connection closed before an answer";
+	case EVREQ_HTTP_INVALID_HEADER:
+		return "the answer was not HTTP";
+	case EVREQ_HTTP_BUFFER_ERROR:
+		return "could not connect or read the answer";
+	case EVREQ_HTTP_DATA_TOO_LONG:
+		return "the answer was too long";
+	default:
+		return "the request failed";
 	}
 }
 
@@ -518,11 +547,16 @@ static const char *
 ctl_method_name(enum evhttp_cmd_type m)
 {
 	switch (m) {
-	case EVHTTP_REQ_GET: return "GET";
-	case EVHTTP_REQ_POST: return "POST";
-	case EVHTTP_REQ_PATCH: return "PATCH";
-	case EVHTTP_REQ_DELETE: return "DELETE";
-	default: return "?";
+	case EVHTTP_REQ_GET:
+		return "GET";
+	case EVHTTP_REQ_POST:
+		return "POST";
+	case EVHTTP_REQ_PATCH:
+		return "PATCH";
+	case EVHTTP_REQ_DELETE:
+		return "DELETE";
+	default:
+		return "?";
 	}
 }
 
@@ -559,14 +593,15 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 	scheme = uri ? evhttp_uri_get_scheme(uri) : NULL;
 	host = uri ? evhttp_uri_get_host(uri) : NULL;
 	if (!uri || !scheme || !host || !*host || evhttp_uri_get_query(uri) ||
-	    evhttp_uri_get_fragment(uri)) {
+		evhttp_uri_get_fragment(uri)) {
 		ctl_error("bad API URL \"%s\": want http://HOST:PORT", url);
 		rc = CTL_USAGE;
 		goto done;
 	}
 	if (strcasecmp(scheme, "http") != 0) {
 		ctl_error("bad API URL \"%s\": only http:// (the admin listener is plain HTTP, "
-			  "keep it on loopback)", url);
+			  "keep it on loopback)",
+			url);
 		rc = CTL_USAGE;
 		goto done;
 	}
@@ -581,8 +616,8 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 	while (plen > 0 && prefix[plen - 1] == '/')
 		plen--;
 	if (asprintf(&full, "%.*s%s", (int)plen, prefix, path) < 0 ||
-	    asprintf(&auth, "Bearer %s", token) < 0 ||
-	    asprintf(&hosthdr, "%s:%d", host, port) < 0) {
+		asprintf(&auth, "Bearer %s", token) < 0 ||
+		asprintf(&hosthdr, "%s:%d", host, port) < 0) {
 		full = auth = hosthdr = NULL;
 		ctl_error("out of memory");
 		goto done;
@@ -638,7 +673,8 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 	}
 	event_base_dispatch(h.base);
 	if (h.status == 0) {
-		ctl_error("%s %s: %s: %s", ctl_method_name(method), path, url, ctl_http_failure(&h));
+		ctl_error("%s %s: %s: %s", ctl_method_name(method), path, url,
+			ctl_http_failure(&h));
 		goto done;
 	}
 	{
@@ -661,11 +697,11 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 			const char *msg = json_string_value(json_object_get(e, "message"));
 
 			if (code && msg)
-				ctl_error("%s %s: %d %s: %s", ctl_method_name(method), path, h.status,
-					code, msg);
+				ctl_error("%s %s: %d %s: %s", ctl_method_name(method), path,
+					h.status, code, msg);
 			else
-				ctl_error("%s %s: HTTP %d: %.*s", ctl_method_name(method), path, h.status,
-					(int)(n > 200 ? 200 : n), p);
+				ctl_error("%s %s: HTTP %d: %.*s", ctl_method_name(method), path,
+					h.status, (int)(n > 200 ? 200 : n), p);
 		}
 	}
 done:
@@ -720,7 +756,8 @@ ctl_number_row(struct ctl_table *t, json_t *n)
 	char id[32], agent[160], client[160];
 	const char *row[9];
 
-	snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT, json_integer_value(json_object_get(n, "id")));
+	snprintf(id, sizeof(id), "%" JSON_INTEGER_FORMAT,
+		json_integer_value(json_object_get(n, "id")));
 	ctl_ref(json_object_get(n, "agent"), agent, sizeof(agent));
 	ctl_ref(json_object_get(n, "client"), client, sizeof(client));
 	row[0] = id;
@@ -736,7 +773,15 @@ ctl_number_row(struct ctl_table *t, json_t *n)
 }
 
 static const char *const ctl_number_heading[9] = {
-	"ID", "E164", "PROVIDER", "ACCOUNT", "NICKNAME", "AGENT", "CLIENT", "STATUS", "CREATED",
+	"ID",
+	"E164",
+	"PROVIDER",
+	"ACCOUNT",
+	"NICKNAME",
+	"AGENT",
+	"CLIENT",
+	"STATUS",
+	"CREATED",
 };
 
 /* One number, a field a line. */
@@ -751,7 +796,8 @@ ctl_number_print(json_t *n)
 	}
 	ctl_ref(json_object_get(n, "agent"), agent, sizeof(agent));
 	ctl_ref(json_object_get(n, "client"), client, sizeof(client));
-	printf("id:        %" JSON_INTEGER_FORMAT "\n", json_integer_value(json_object_get(n, "id")));
+	printf("id:        %" JSON_INTEGER_FORMAT "\n",
+		json_integer_value(json_object_get(n, "id")));
 	printf("e164:      %s\n", ctl_jstr(n, "e164"));
 	printf("provider:  %s\n", ctl_jstr(n, "provider"));
 	printf("account:   %s\n", ctl_jstr(n, "account"));
@@ -790,17 +836,20 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 		switch (c) {
 		case OPT_CLIENT:
 			if (!ctl_parse_id(optarg, &id))
-				return ctl_usage_error(cmd, "--client takes a client id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--client takes a client id (a positive integer)");
 			client = optarg;
 			break;
 		case OPT_AGENT:
 			if (!ctl_parse_id(optarg, &id))
-				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agent takes an agent id (a positive integer)");
 			agent = optarg;
 			break;
 		case OPT_PROVIDER:
 			if (!provider_from_name(optarg, strlen(optarg), &pid))
-				return ctl_usage_error(cmd, "--provider takes retell, vapi or bland");
+				return ctl_usage_error(cmd,
+					"--provider takes retell, vapi or bland");
 			provider = optarg;
 			break;
 		case OPT_STATUS:
@@ -814,7 +863,8 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_AFTER:
 			if (!ctl_parse_id(optarg, &after))
-				return ctl_usage_error(cmd, "--after takes a number id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--after takes a number id (a positive integer)");
 			break;
 		case OPT_ALL:
 			all = true;
@@ -876,8 +926,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 		json_t *num;
 
 		ctl_table_add(&t, ctl_number_heading);
-		json_array_foreach(numbers, i, num)
-			ctl_number_row(&t, num);
+		json_array_foreach(numbers, i, num) ctl_number_row(&t, num);
 		ctl_table_print(&t);
 		if (json_is_integer(next))
 			fprintf(stderr, "(more: --after %" JSON_INTEGER_FORMAT ", or --all)\n",
@@ -943,7 +992,7 @@ ctl_number_by_id(const struct ctl_cmd *cmd, int argc, char **argv, enum evhttp_c
 	int rc;
 
 	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
-	    !ctl_number_arg(cmd, argv, &id, &rc)) {
+		!ctl_number_arg(cmd, argv, &id, &rc)) {
 		json_decref(body);
 		return rc;
 	}
@@ -973,12 +1022,19 @@ ctl_numbers_buy(const struct ctl_cmd *cmd, int argc, char **argv)
 
 	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
-		case OPT_ACCOUNT: account = optarg; break;
-		case OPT_AREA_CODE: area = optarg; break;
-		case OPT_NICKNAME: nickname = optarg; break;
+		case OPT_ACCOUNT:
+			account = optarg;
+			break;
+		case OPT_AREA_CODE:
+			area = optarg;
+			break;
+		case OPT_NICKNAME:
+			nickname = optarg;
+			break;
 		case OPT_AGENT:
 			if (!ctl_parse_id(optarg, &agent))
-				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agent takes an agent id (a positive integer)");
 			break;
 		default:
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
@@ -987,10 +1043,12 @@ ctl_numbers_buy(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!ctl_args(cmd, argc, argv, 0, &rc))
 		return rc;
 	if (!account || !text_ok(account, 64))
-		return ctl_usage_error(cmd, "--account SLUG (the provider account's slug) is required");
+		return ctl_usage_error(cmd,
+			"--account SLUG (the provider account's slug) is required");
 	if (!area || strlen(area) != 3 || area[0] < '2' || area[0] > '9' ||
-	    !isdigit((unsigned char)area[1]) || !isdigit((unsigned char)area[2]))
-		return ctl_usage_error(cmd, "--area-code takes three digits, the first 2-9 (e.g. 415)");
+		!isdigit((unsigned char)area[1]) || !isdigit((unsigned char)area[2]))
+		return ctl_usage_error(cmd,
+			"--area-code takes three digits, the first 2-9 (e.g. 415)");
 	if (nickname && !text_ok(nickname, 64))
 		return ctl_usage_error(cmd, "--nickname takes 1 to 64 printable characters");
 	body = json_pack("{s:s,s:s}", "account", account, "area_code", area);
@@ -1015,7 +1073,8 @@ ctl_numbers_assign(const struct ctl_cmd *cmd, int argc, char **argv)
 		switch (c) {
 		case OPT_AGENT:
 			if (!ctl_parse_id(optarg, &agent))
-				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agent takes an agent id (a positive integer)");
 			break;
 		default:
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
@@ -1043,12 +1102,13 @@ ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
 	int rc;
 
 	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 2, &rc) ||
-	    !ctl_number_arg(cmd, argv, &id, &rc))
+		!ctl_number_arg(cmd, argv, &id, &rc))
 		return rc;
 	nick = argv[optind + 1];
 	/* "" clears the nickname */
 	if (*nick && !text_ok(nick, 64))
-		return ctl_usage_error(cmd, "a nickname is 1 to 64 printable characters (\"\" clears it)");
+		return ctl_usage_error(cmd,
+			"a nickname is 1 to 64 printable characters (\"\" clears it)");
 	return ctl_number_request(EVHTTP_REQ_PATCH, id,
 		*nick ? json_pack("{s:s}", "nickname", nick) : json_pack("{s:n}", "nickname"));
 }
@@ -1077,17 +1137,22 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 		switch (c) {
 		case OPT_AGENT:
 			if (!ctl_parse_id(optarg, &agent))
-				return ctl_usage_error(cmd, "--agent takes an agent id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agent takes an agent id (a positive integer)");
 			break;
 		case OPT_TO:
 			if (!ctl_parse_e164(optarg, to, sizeof(to)))
-				return ctl_usage_error(cmd, "--to \"%s\" is not an E.164 number "
-					"(+ country code and number, e.g. +14155550123)", optarg);
+				return ctl_usage_error(cmd,
+					"--to \"%s\" is not an E.164 number "
+					"(+ country code and number, e.g. +14155550123)",
+					optarg);
 			break;
 		case OPT_FROM:
 			if (!ctl_parse_e164(optarg, from, sizeof(from)))
-				return ctl_usage_error(cmd, "--from \"%s\" is not an E.164 number "
-					"(+ country code and number, e.g. +14155550123)", optarg);
+				return ctl_usage_error(cmd,
+					"--from \"%s\" is not an E.164 number "
+					"(+ country code and number, e.g. +14155550123)",
+					optarg);
 			break;
 		default:
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
@@ -1185,17 +1250,17 @@ static json_t *
 ctl_pg_int(PGresult *r, int row, int col)
 {
 	return PQgetisnull(r, row, col) ? json_null() :
-		json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10));
+					  json_integer(strtoll(PQgetvalue(r, row, col), NULL, 10));
 }
 
 static const char *
 ctl_pg_text(PGresult *r, int row, int col)
 {
-	return PQgetisnull(r, row, col) || !*PQgetvalue(r, row, col) ? "-" : PQgetvalue(r, row, col);
+	return PQgetisnull(r, row, col) || !*PQgetvalue(r, row, col) ? "-" :
+								       PQgetvalue(r, row, col);
 }
 
-#define CTL_SQL_TIME(col) \
-	"to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+#define CTL_SQL_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /* base64url without padding */
 static void
@@ -1254,17 +1319,20 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 		switch (c) {
 		case OPT_AGENCY:
 			if (!ctl_parse_id(optarg, &id))
-				return ctl_usage_error(cmd, "--agency takes an agency id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agency takes an agency id (a positive integer)");
 			agency = optarg;
 			break;
 		case OPT_CLIENT:
 			if (!ctl_parse_id(optarg, &id))
-				return ctl_usage_error(cmd, "--client takes a client id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--client takes a client id (a positive integer)");
 			client = optarg;
 			break;
 		case OPT_NAME:
 			if (!text_ok(optarg, 200))
-				return ctl_usage_error(cmd, "--name takes 1 to 200 printable characters");
+				return ctl_usage_error(cmd,
+					"--name takes 1 to 200 printable characters");
 			name = optarg;
 			break;
 		case 'q':
@@ -1319,9 +1387,10 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 		"WITH t AS (INSERT INTO api_tokens (token_sha256, agency_id, client_id, name) "
 		"VALUES (decode($1, 'hex'), $2, $3, $4) RETURNING id, agency_id, client_id, name, "
 		"created_at) "
-		"SELECT t.id, t.agency_id, t.client_id, t.name, " CTL_SQL_TIME("t.created_at") ", "
-		"ag.name, c.name FROM t JOIN agencies ag ON ag.id = t.agency_id "
-		"LEFT JOIN clients c ON c.id = t.client_id",
+		"SELECT t.id, t.agency_id, t.client_id, t.name, " CTL_SQL_TIME(
+			"t.created_at") ", "
+					"ag.name, c.name FROM t JOIN agencies ag ON ag.id = t.agency_id "
+					"LEFT JOIN clients c ON c.id = t.client_id",
 		4, params);
 	if (!r || PQntuples(r) != 1)
 		goto done;
@@ -1380,8 +1449,8 @@ ctl_tokens_revoke(const struct ctl_cmd *cmd, int argc, char **argv)
 	r = ctl_query(conn,
 		"WITH old AS (SELECT id, revoked_at FROM api_tokens WHERE id = $1 FOR UPDATE) "
 		"UPDATE api_tokens t SET revoked_at = coalesce(old.revoked_at, now()) FROM old "
-		"WHERE t.id = old.id RETURNING t.id, old.revoked_at IS NOT NULL, "
-		CTL_SQL_TIME("t.revoked_at"),
+		"WHERE t.id = old.id RETURNING t.id, old.revoked_at IS NOT NULL, " CTL_SQL_TIME(
+			"t.revoked_at"),
 		1, params);
 	rc = CTL_ERROR;
 	if (r && PQntuples(r) == 0) {
@@ -1390,8 +1459,8 @@ ctl_tokens_revoke(const struct ctl_cmd *cmd, int argc, char **argv)
 		bool already = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
 
 		if (ctl_json) {
-			json_t *o = json_pack("{s:o,s:o,s:b}", "id", ctl_pg_int(r, 0, 0), "revoked_at",
-				ctl_pg_str(r, 0, 2), "already_revoked", already);
+			json_t *o = json_pack("{s:o,s:o,s:b}", "id", ctl_pg_int(r, 0, 0),
+				"revoked_at", ctl_pg_str(r, 0, 2), "already_revoked", already);
 
 			ctl_print_json(o);
 			json_decref(o);
@@ -1399,7 +1468,8 @@ ctl_tokens_revoke(const struct ctl_cmd *cmd, int argc, char **argv)
 			printf("token %s was already revoked at %s\n", PQgetvalue(r, 0, 0),
 				PQgetvalue(r, 0, 2));
 		} else {
-			printf("token %s revoked at %s\n", PQgetvalue(r, 0, 0), PQgetvalue(r, 0, 2));
+			printf("token %s revoked at %s\n", PQgetvalue(r, 0, 0),
+				PQgetvalue(r, 0, 2));
 		}
 		rc = CTL_OK;
 	}
@@ -1425,7 +1495,8 @@ ctl_tokens_list(const struct ctl_cmd *cmd, int argc, char **argv)
 		switch (c) {
 		case OPT_AGENCY:
 			if (!ctl_parse_id(optarg, &id))
-				return ctl_usage_error(cmd, "--agency takes an agency id (a positive integer)");
+				return ctl_usage_error(cmd,
+					"--agency takes an agency id (a positive integer)");
 			params[0] = optarg;
 			break;
 		default:
@@ -1440,22 +1511,25 @@ ctl_tokens_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	r = ctl_query(conn,
-		"SELECT t.id, t.agency_id, t.name, t.client_id, c.name, "
-		CTL_SQL_TIME("t.created_at") ", " CTL_SQL_TIME("t.revoked_at")
-		" FROM api_tokens t LEFT JOIN clients c ON c.id = t.client_id "
-		"WHERE t.agency_id = $1 ORDER BY t.id",
+		"SELECT t.id, t.agency_id, t.name, t.client_id, c.name, " CTL_SQL_TIME("t.created_at") ", " CTL_SQL_TIME(
+			"t.revoked_at") " FROM api_tokens t LEFT JOIN clients c ON c.id = t.client_id "
+					"WHERE t.agency_id = $1 ORDER BY t.id",
 		1, params);
 	rc = r ? CTL_OK : CTL_ERROR;
 	if (r && ctl_json) {
 		json_t *arr = json_array(), *o;
 
 		for (int i = 0; i < PQntuples(r); i++)
-			json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "id",
-				ctl_pg_int(r, i, 0), "agency_id", ctl_pg_int(r, i, 1), "name",
-				ctl_pg_str(r, i, 2), "client", PQgetisnull(r, i, 3) ? json_null() :
-				json_pack("{s:o,s:o}", "id", ctl_pg_int(r, i, 3), "name",
-					ctl_pg_str(r, i, 4)),
-				"created_at", ctl_pg_str(r, i, 5), "revoked_at", ctl_pg_str(r, i, 6)));
+			json_array_append_new(arr,
+				json_pack("{s:o,s:o,s:o,s:o,s:o,s:o}", "id", ctl_pg_int(r, i, 0),
+					"agency_id", ctl_pg_int(r, i, 1), "name",
+					ctl_pg_str(r, i, 2), "client",
+					PQgetisnull(r, i, 3) ?
+						json_null() :
+						json_pack("{s:o,s:o}", "id", ctl_pg_int(r, i, 3),
+							"name", ctl_pg_str(r, i, 4)),
+					"created_at", ctl_pg_str(r, i, 5), "revoked_at",
+					ctl_pg_str(r, i, 6)));
 		o = json_pack("{s:o}", "tokens", arr);
 		ctl_print_json(o);
 		json_decref(o);
@@ -1542,15 +1616,15 @@ static const struct {
 	const char *join;
 } ctl_groups[] = {
 	{ "agency", "l.agency_id::text", "ag.name",
-	  "LEFT JOIN agencies ag ON ag.id = l.agency_id" },
+		"LEFT JOIN agencies ag ON ag.id = l.agency_id" },
 	{ "client", "coalesce(l.client_id::text, '-')", "coalesce(c.name, '(no client)')",
-	  "LEFT JOIN clients c ON c.id = l.client_id" },
+		"LEFT JOIN clients c ON c.id = l.client_id" },
 	{ "agent", "coalesce(l.agent_id::text, '-')", "coalesce(a.name, '(no agent)')",
-	  "LEFT JOIN agents a ON a.id = l.agent_id" },
+		"LEFT JOIN agents a ON a.id = l.agent_id" },
 	{ "number", "coalesce(l.number_id::text, '-')", "coalesce(n.e164, '(unknown)')",
-	  "LEFT JOIN phone_numbers n ON n.id = l.number_id" },
+		"LEFT JOIN phone_numbers n ON n.id = l.number_id" },
 	{ "day", "to_char(" CTL_USAGE_AT " AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-	  "to_char(" CTL_USAGE_AT " AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "" },
+		"to_char(" CTL_USAGE_AT " AT TIME ZONE 'UTC', 'YYYY-MM-DD')", "" },
 };
 
 static int
@@ -1574,12 +1648,23 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 
 	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
-		case OPT_AGENCY: agency = optarg; break;
-		case OPT_FROM: from = optarg; break;
-		case OPT_TO: to = optarg; break;
-		case OPT_BY: by = optarg; break;
-		case OPT_FORMAT: format = optarg; break;
-		default: return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		case OPT_AGENCY:
+			agency = optarg;
+			break;
+		case OPT_FROM:
+			from = optarg;
+			break;
+		case OPT_TO:
+			to = optarg;
+			break;
+		case OPT_BY:
+			by = optarg;
+			break;
+		case OPT_FORMAT:
+			format = optarg;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
 		}
 	}
 	if (!ctl_args(cmd, argc, argv, 0, &rc))
@@ -1597,7 +1682,7 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (g < 0)
 		return ctl_usage_error(cmd, "--by takes agency, client, agent, number or day");
 	if (strcmp(format, "table") != 0 && strcmp(format, "csv") != 0 &&
-	    strcmp(format, "json") != 0)
+		strcmp(format, "json") != 0)
 		return ctl_usage_error(cmd, "--format takes table, csv or json");
 	snprintf(sql, sizeof(sql),
 		"SELECT %s AS key, %s AS label, count(*), sum(l.duration_ms)::bigint, "
@@ -1630,7 +1715,8 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 			printf("%-24s %-28s %8s %12s %16s\n", by, "name", "calls", "minutes",
 				"amount_usd");
 		else if (strcmp(format, "csv") == 0)
-			printf("%s,name,calls,billed_seconds,minutes,amount_micros,amount_usd\n", by);
+			printf("%s,name,calls,billed_seconds,minutes,amount_micros,amount_usd\n",
+				by);
 		for (int i = 0; i < PQntuples(r); i++) {
 			int64_t calls = strtoll(PQgetvalue(r, i, 2), NULL, 10);
 			int64_t billed = strtoll(PQgetvalue(r, i, 4), NULL, 10);
@@ -1645,19 +1731,20 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 			snprintf(minutes, sizeof(minutes), "%lld:%02lld", (long long)(billed / 60),
 				(long long)(billed % 60));
 			if (strcmp(format, "table") == 0) {
-				printf("%-24s %-28.28s %8lld %12s %16s\n", key, label, (long long)calls,
-					minutes, dollars);
+				printf("%-24s %-28.28s %8lld %12s %16s\n", key, label,
+					(long long)calls, minutes, dollars);
 			} else if (strcmp(format, "csv") == 0) {
 				printf("%s,\"", key);
 				for (const char *p = label; *p; p++)
 					printf(*p == '"' ? "\"\"" : "%c", *p);
-				printf("\",%lld,%lld,%s,%lld,%s\n", (long long)calls, (long long)billed,
-					minutes, (long long)amount, dollars);
+				printf("\",%lld,%lld,%s,%lld,%s\n", (long long)calls,
+					(long long)billed, minutes, (long long)amount, dollars);
 			} else {
-				json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:I,s:s}", by, key,
-					"name", label, "calls", (json_int_t)calls, "billed_seconds",
-					(json_int_t)billed, "amount_micros", (json_int_t)amount,
-					"amount_usd", dollars));
+				json_array_append_new(arr,
+					json_pack("{s:s,s:s,s:I,s:I,s:I,s:s}", by, key, "name",
+						label, "calls", (json_int_t)calls, "billed_seconds",
+						(json_int_t)billed, "amount_micros",
+						(json_int_t)amount, "amount_usd", dollars));
 			}
 		}
 		rating_format_dollars(tamount, dollars, sizeof(dollars));
@@ -1667,8 +1754,8 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 			printf("%-24s %-28s %8lld %12s %16s\n", "total", "", (long long)tcalls,
 				minutes, dollars);
 		} else if (strcmp(format, "json") == 0) {
-			json_t *o = json_pack("{s:s,s:o,s:{s:I,s:I,s:I,s:s}}", "by", by, "rows", arr,
-				"total", "calls", (json_int_t)tcalls, "billed_seconds",
+			json_t *o = json_pack("{s:s,s:o,s:{s:I,s:I,s:I,s:s}}", "by", by, "rows",
+				arr, "total", "calls", (json_int_t)tcalls, "billed_seconds",
 				(json_int_t)tbilled, "amount_micros", (json_int_t)tamount,
 				"amount_usd", dollars);
 
@@ -1701,8 +1788,11 @@ ctl_rejects_list(const struct ctl_cmd *cmd, int argc, char **argv)
 
 	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
 		switch (c) {
-		case OPT_ALL: params[0] = "t"; break;
-		default: return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		case OPT_ALL:
+			params[0] = "t";
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
 		}
 	}
 	if (!ctl_args(cmd, argc, argv, 0, &rc))
@@ -1711,27 +1801,29 @@ ctl_rejects_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	r = ctl_query(conn,
-		"SELECT id, record::jsonb->>'p', record::jsonb->>'id', sqlstate, message, instance, "
-		CTL_SQL_TIME("rejected_at") ", " CTL_SQL_TIME("replayed_at") ", record "
-		"FROM ledger_rejects WHERE $1::boolean OR replayed_at IS NULL ORDER BY id",
+		"SELECT id, record::jsonb->>'p', record::jsonb->>'id', sqlstate, message, instance, " CTL_SQL_TIME(
+			"rejected_at") ", " CTL_SQL_TIME("replayed_at") ", record "
+									"FROM ledger_rejects WHERE $1::boolean OR replayed_at IS NULL ORDER BY id",
 		1, params);
 	rc = r ? CTL_OK : CTL_ERROR;
 	if (r && ctl_json) {
 		json_t *arr = json_array(), *o;
 
 		for (int i = 0; i < PQntuples(r); i++)
-			json_array_append_new(arr, json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}",
-				"id", ctl_pg_int(r, i, 0), "provider", ctl_pg_str(r, i, 1), "call_id",
-				ctl_pg_str(r, i, 2), "sqlstate", ctl_pg_str(r, i, 3), "message",
-				ctl_pg_str(r, i, 4), "instance", ctl_pg_str(r, i, 5), "rejected_at",
-				ctl_pg_str(r, i, 6), "replayed_at", ctl_pg_str(r, i, 7), "record",
-				ctl_pg_str(r, i, 8)));
+			json_array_append_new(arr,
+				json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "id",
+					ctl_pg_int(r, i, 0), "provider", ctl_pg_str(r, i, 1),
+					"call_id", ctl_pg_str(r, i, 2), "sqlstate",
+					ctl_pg_str(r, i, 3), "message", ctl_pg_str(r, i, 4),
+					"instance", ctl_pg_str(r, i, 5), "rejected_at",
+					ctl_pg_str(r, i, 6), "replayed_at", ctl_pg_str(r, i, 7),
+					"record", ctl_pg_str(r, i, 8)));
 		o = json_pack("{s:o}", "rejects", arr);
 		ctl_print_json(o);
 		json_decref(o);
 	} else if (r) {
-		static const char *const head[] = { "ID", "CALL", "SQLSTATE", "REJECTED", "REPLAYED",
-			"MESSAGE" };
+		static const char *const head[] = { "ID", "CALL", "SQLSTATE", "REJECTED",
+			"REPLAYED", "MESSAGE" };
 		struct ctl_table t = { .ncols = 6 };
 
 		ctl_table_add(&t, head);
@@ -1778,8 +1870,8 @@ ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
 	r = ctl_query(conn, "SELECT ledger_rejects_replay($1::bigint)", 1, params);
 	rc = r ? CTL_OK : CTL_ERROR;
 	if (r && ctl_json) {
-		json_t *o = json_pack("{s:I,s:s}", "id", (json_int_t)id, "result",
-			PQgetvalue(r, 0, 0));
+		json_t *o =
+			json_pack("{s:I,s:s}", "id", (json_int_t)id, "result", PQgetvalue(r, 0, 0));
 
 		ctl_print_json(o);
 		json_decref(o);
@@ -1794,73 +1886,70 @@ ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
 /* ------------------------------------------------------------------------------------------ */
 /* Commands                                                                                    */
 
-#define CTL_API_NOTE                                                                             \
+#define CTL_API_NOTE                                                                               \
 	"\nThrough the admin API: --url URL or $CALLROUTED_URL (default " CTL_DEFAULT_URL ", or\n" \
 	"the admin_listen of -c FILE), --token TOKEN or $CALLROUTED_TOKEN."
-#define CTL_DB_NOTE                                                                              \
-	"\nOn the database: --database CONNINFO, or the database_url of -c FILE."
+#define CTL_DB_NOTE "\nOn the database: --database CONNINFO, or the database_url of -c FILE."
 
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "list",
-	  "[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
-	  "        [--status active|released] [--limit N] [--after ID] [--all]",
-	  "List the agency's phone numbers, ordered by id.\n\n"
-	  "  --client ID, --agent ID, --provider P, --status S   filters\n"
-	  "  --limit N     page size, 1 to 500 (default 50)\n"
-	  "  --after ID    the page after this number id (the answer's next_after)\n"
-	  "  --all         every page, following next_after" CTL_API_NOTE,
-	  ctl_numbers_list },
+		"[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
+		"        [--status active|released] [--limit N] [--after ID] [--all]",
+		"List the agency's phone numbers, ordered by id.\n\n"
+		"  --client ID, --agent ID, --provider P, --status S   filters\n"
+		"  --limit N     page size, 1 to 500 (default 50)\n"
+		"  --after ID    the page after this number id (the answer's next_after)\n"
+		"  --all         every page, following next_after" CTL_API_NOTE,
+		ctl_numbers_list },
 	{ "numbers", "show", "ID", "Show one number." CTL_API_NOTE, ctl_numbers_show },
 	{ "numbers", "buy", "--account SLUG --area-code NNN [--nickname X] [--agent ID]",
-	  "Buy a number with this area code through the provider account SLUG, pointed at our\n"
-	  "webhook, and assign it to agent ID if given." CTL_API_NOTE,
-	  ctl_numbers_buy },
+		"Buy a number with this area code through the provider account SLUG, pointed at our\n"
+		"webhook, and assign it to agent ID if given." CTL_API_NOTE,
+		ctl_numbers_buy },
 	{ "numbers", "assign", "ID --agent ID",
-	  "Assign (or reassign) the number to an agent: the provider is updated first." CTL_API_NOTE,
-	  ctl_numbers_assign },
+		"Assign (or reassign) the number to an agent: the provider is updated first." CTL_API_NOTE,
+		ctl_numbers_assign },
 	{ "numbers", "unassign", "ID",
-	  "Take the number's agent away: calls to it answer \"no agent\"." CTL_API_NOTE,
-	  ctl_numbers_unassign },
+		"Take the number's agent away: calls to it answer \"no agent\"." CTL_API_NOTE,
+		ctl_numbers_unassign },
 	{ "numbers", "rename", "ID NICKNAME",
-	  "Set the number's nickname (1 to 64 characters; \"\" clears it)." CTL_API_NOTE,
-	  ctl_numbers_rename },
+		"Set the number's nickname (1 to 64 characters; \"\" clears it)." CTL_API_NOTE,
+		ctl_numbers_rename },
 	{ "numbers", "release", "ID",
-	  "Release the number at the provider and mark it released: routing stops at once.\n"
-	  "(Bland has no release API: the number is only unbound there; the answer says so.)"
-	  CTL_API_NOTE,
-	  ctl_numbers_release },
+		"Release the number at the provider and mark it released: routing stops at once.\n"
+		"(Bland has no release API: the number is only unbound there; the answer says so.)" CTL_API_NOTE,
+		ctl_numbers_release },
 	{ "calls", "place", "--agent ID --to E164 [--from E164]",
-	  "Place an outbound call from the agent, with its number as caller ID (--from: one of\n"
-	  "its numbers; default its lowest-id active number)." CTL_API_NOTE,
-	  ctl_calls_place },
+		"Place an outbound call from the agent, with its number as caller ID (--from: one of\n"
+		"its numbers; default its lowest-id active number)." CTL_API_NOTE,
+		ctl_calls_place },
 	{ "tokens", "create", "--agency ID [--client ID] [--name NAME] [--quiet]",
-	  "Make an admin API token for the agency (with --client: a read-only client-portal\n"
-	  "token).  The token is printed once; only its SHA-256 is stored.  On a terminal: a\n"
-	  "table; when the output is not a terminal, or with --quiet: the token alone, so\n"
-	  "export CALLROUTED_TOKEN=$(callroutectl tokens create ...) works." CTL_DB_NOTE,
-	  ctl_tokens_create },
+		"Make an admin API token for the agency (with --client: a read-only client-portal\n"
+		"token).  The token is printed once; only its SHA-256 is stored.  On a terminal: a\n"
+		"table; when the output is not a terminal, or with --quiet: the token alone, so\n"
+		"export CALLROUTED_TOKEN=$(callroutectl tokens create ...) works." CTL_DB_NOTE,
+		ctl_tokens_create },
 	{ "tokens", "revoke", "ID", "Revoke token ID at once." CTL_DB_NOTE, ctl_tokens_revoke },
 	{ "tokens", "list", "--agency ID",
-	  "The agency's tokens: id, name, client, created, revoked (never the token)." CTL_DB_NOTE,
-	  ctl_tokens_list },
+		"The agency's tokens: id, name, client, created, revoked (never the token)." CTL_DB_NOTE,
+		ctl_tokens_list },
 	{ NULL, "usage",
-	  "--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
-	  "        [--by agency|client|agent|number|day] [--format table|csv|json]",
-	  "Totals of the usage ledger: calls, billed minutes, amount (UTC days of ended_at, or of\n"
-	  "recorded_at for rows without one; --to inclusive; --json is --format json)." CTL_DB_NOTE,
-	  ctl_usage_cmd },
+		"--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
+		"        [--by agency|client|agent|number|day] [--format table|csv|json]",
+		"Totals of the usage ledger: calls, billed minutes, amount (UTC days of ended_at, or of\n"
+		"recorded_at for rows without one; --to inclusive; --json is --format json)." CTL_DB_NOTE,
+		ctl_usage_cmd },
 	{ "rejects", "list", "[--all]",
-	  "Journal records PostgreSQL refused at drain, kept in ledger_rejects (--all: the\n"
-	  "replayed ones too): id, call, SQLSTATE, when, and the database's message." CTL_DB_NOTE,
-	  ctl_rejects_list },
+		"Journal records PostgreSQL refused at drain, kept in ledger_rejects (--all: the\n"
+		"replayed ones too): id, call, SQLSTATE, when, and the database's message." CTL_DB_NOTE,
+		ctl_rejects_list },
 	{ "rejects", "replay", "ID",
-	  "Write reject ID to calls and usage_ledger, once its cause is fixed (a row already\n"
-	  "there stays); fails with the database's error while the cause remains." CTL_DB_NOTE,
-	  ctl_rejects_replay },
+		"Write reject ID to calls and usage_ledger, once its cause is fixed (a row already\n"
+		"there stays); fails with the database's error while the cause remains." CTL_DB_NOTE,
+		ctl_rejects_replay },
 	{ NULL, "migrate", "",
-	  "Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)."
-	  CTL_DB_NOTE,
-	  ctl_migrate },
+		"Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)." CTL_DB_NOTE,
+		ctl_migrate },
 };
 
 #define CTL_NCMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))
@@ -1870,20 +1959,21 @@ ctl_help(FILE *f)
 {
 	const char *group = NULL;
 
-	fprintf(f, "usage: callroutectl [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
-		   "global options (also accepted after the command):\n"
-		   "  -c, --config FILE       the daemon's configuration (default %s)\n"
-		   "      --database CONNINFO the database (tokens, usage, migrate)\n"
-		   "      --url URL           the admin API (numbers, calls; default $CALLROUTED_URL,\n"
-		   "                          else the admin_listen of -c FILE, else %s)\n"
-		   "      --token TOKEN       the API token (default $CALLROUTED_TOKEN)\n"
-		   "      --json              machine-readable output\n"
-		   "  -h, --help, -V, --version\n\ncommands:\n",
+	fprintf(f,
+		"usage: callroutectl [GLOBAL OPTIONS] COMMAND [ARGS]\n\n"
+		"global options (also accepted after the command):\n"
+		"  -c, --config FILE       the daemon's configuration (default %s)\n"
+		"      --database CONNINFO the database (tokens, usage, migrate)\n"
+		"      --url URL           the admin API (numbers, calls; default $CALLROUTED_URL,\n"
+		"                          else the admin_listen of -c FILE, else %s)\n"
+		"      --token TOKEN       the API token (default $CALLROUTED_TOKEN)\n"
+		"      --json              machine-readable output\n"
+		"  -h, --help, -V, --version\n\ncommands:\n",
 		ctl_config, CTL_DEFAULT_URL);
 	for (size_t i = 0; i < CTL_NCMDS; i++) {
 		const struct ctl_cmd *c = &ctl_cmds[i];
-		bool same = i > 0 && (c->group && group ? strcmp(c->group, group) == 0 :
-							  c->group == group);
+		bool same = i > 0 &&
+			    (c->group && group ? strcmp(c->group, group) == 0 : c->group == group);
 
 		if (i > 0 && !same)
 			fputc('\n', f);
@@ -1948,7 +2038,7 @@ main(int argc, char **argv)
 
 		/* each once: which of two would count is anyone's guess */
 		if (ctl_global_value(argc, argv, &i, "-c", &v) ||
-		    ctl_global_value(argc, argv, &i, "--config", &v)) {
+			ctl_global_value(argc, argv, &i, "--config", &v)) {
 			if (ctl_config_given) {
 				ctl_error("option --config (-c) given twice");
 				return CTL_USAGE;
@@ -2001,7 +2091,7 @@ main(int argc, char **argv)
 		}
 		for (size_t k = 0; sub && k < CTL_NCMDS; k++)
 			if (ctl_cmds[k].group && strcmp(ctl_cmds[k].group, word) == 0 &&
-			    strcmp(ctl_cmds[k].name, sub) == 0)
+				strcmp(ctl_cmds[k].name, sub) == 0)
 				return ctl_cmds[k].run(&ctl_cmds[k], argc - i - 1, argv + i + 1);
 		if (sub)
 			ctl_error("unknown subcommand \"%s %s\"", word, sub);

@@ -67,10 +67,10 @@ struct sim_opts {
 };
 
 struct sim_call {
-	int64_t start_ms, end_ms;  /* the call's times (wall clock ms), set with its first event */
-	int64_t end_ok_us;         /* wall clock when the first 2xx to an end event arrived; 0: none */
-	int64_t recorded_us;       /* usage_ledger.recorded_at of its row */
-	int rows;                  /* its rows in usage_ledger */
+	int64_t start_ms, end_ms; /* the call's times (wall clock ms), set with its first event */
+	int64_t end_ok_us;   /* wall clock when the first 2xx to an end event arrived; 0: none */
+	int64_t recorded_us; /* usage_ledger.recorded_at of its row */
+	int rows;            /* its rows in usage_ledger */
 };
 
 struct sim;
@@ -79,8 +79,8 @@ struct sim_slot {
 	struct sim *sim;
 	struct evhttp_connection *conn;
 	struct event *backoff_ev;
-	long call;                 /* the call in hand, -1: none yet */
-	int step;                  /* its event being sent: see sim_step_is_end() */
+	long call; /* the call in hand, -1: none yet */
+	int step;  /* its event being sent: see sim_step_is_end() */
 	bool in_flight, done, err_seen;
 	enum sim_err err;
 	int backoff_ms;
@@ -89,7 +89,7 @@ struct sim_slot {
 
 struct sim_db {
 	bool used, reached;
-	long expected;             /* billable calls: end event answered 2xx and duration > 0 */
+	long expected; /* billable calls: end event answered 2xx and duration > 0 */
 	long long rows, distinct, duplicates, calls_rows, calls_ended;
 	long missing, unexpected, unconfirmed, multi;
 	double waited_s;
@@ -110,9 +110,9 @@ struct sim {
 	struct sim_slot *slots;
 	int n_slots, active;
 	long next_call;
-	int nsteps;                /* events per call */
-	bool has_start;            /* step 0 is a start event */
-	const char *stopped;       /* why the run was cut short, NULL: it was not */
+	int nsteps;          /* events per call */
+	bool has_start;      /* step 0 is a start event */
+	const char *stopped; /* why the run was cut short, NULL: it was not */
 	/* figures */
 	int64_t *lat_us;
 	size_t n_lat;
@@ -256,7 +256,8 @@ valid_slug(const char *s)
 	if (n < 1 || n > 64)
 		return false;
 	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+			    *s == '-'))
 			return false;
 	return true;
 }
@@ -271,7 +272,8 @@ valid_prefix(const char *s)
 		return false;
 	for (; *s; s++)
 		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == ':' || *s == '-'))
+			    (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == ':' ||
+			    *s == '-'))
 			return false;
 	return true;
 }
@@ -327,41 +329,40 @@ hex_hmac(const char *key, const unsigned char *msg, size_t len, char out[65])
 static void
 usage(FILE *f)
 {
-	fputs(
-"usage: callsim --url http://HOST:PORT --provider retell|vapi|bland --account SLUG\n"
-"               --secret SECRET --number +E164 [options]\n"
-"\n"
-"Fires N signed call lifecycles at callrouted's webhook endpoint\n"
-"(POST URL/v1/webhooks/PROVIDER/SLUG) and reports status codes, latency and throughput;\n"
-"with --database, also checks the usage ledger and measures the end-to-ledger delay.\n"
-"\n"
-"  --url URL             base URL of the webhook listener (http only)\n"
-"  --provider P          retell, vapi or bland\n"
-"  --account SLUG        provider account slug (provider_accounts.slug)\n"
-"  --secret SECRET       the key the provider signs with: Retell's API key; Vapi's and\n"
-"                        Bland's webhook secret\n"
-"  --number +E164        our number (to for inbound calls, from for outbound calls)\n"
-"  --direction D         inbound (default) or outbound\n"
-"  --agent ID            provider agent id put in the events (Retell agent_id, Vapi\n"
-"                        assistantId, Bland pathway_id); default: Retell agent_callsim,\n"
-"                        none for Vapi and Bland\n"
-"  --vapi-auth A         hmac (default: x-timestamp + x-signature) or bearer\n"
-"  --calls N             calls to simulate (default 1000)\n"
-"  --concurrency C       parallel keep-alive connections (default 32)\n"
-"  --duration-ms D       call duration, ending now (default 65000; 0: never connected)\n"
-"  --lifecycle L         full (start and end events, default) or end (end events only);\n"
-"                        Bland has no start event\n"
-"  --retries R           send each end event R extra times (default 0)\n"
-"  --prefix P            call ids are P-1 .. P-N (default: random per run)\n"
-"  --timeout S           bound on the sending phase in seconds (default 120)\n"
-"  --request-timeout S   per-request timeout in seconds (default 10)\n"
-"  --database CONNINFO   PostgreSQL conninfo: poll usage_ledger after the run\n"
-"  --wait S              how long to wait for the ledger, seconds (default 10)\n"
-"  --json FILE           also write the figures as JSON to FILE (- for stdout)\n"
-"  --help                this text\n"
-"\n"
-"Exit status: 0 if every end event got a 2xx and (with --database) the ledger has exactly\n"
-"one row per billable call; 1 otherwise, with a one-line reason; 2 on usage errors.\n",
+	fputs("usage: callsim --url http://HOST:PORT --provider retell|vapi|bland --account SLUG\n"
+	      "               --secret SECRET --number +E164 [options]\n"
+	      "\n"
+	      "Fires N signed call lifecycles at callrouted's webhook endpoint\n"
+	      "(POST URL/v1/webhooks/PROVIDER/SLUG) and reports status codes, latency and throughput;\n"
+	      "with --database, also checks the usage ledger and measures the end-to-ledger delay.\n"
+	      "\n"
+	      "  --url URL             base URL of the webhook listener (http only)\n"
+	      "  --provider P          retell, vapi or bland\n"
+	      "  --account SLUG        provider account slug (provider_accounts.slug)\n"
+	      "  --secret SECRET       the key the provider signs with: Retell's API key; Vapi's and\n"
+	      "                        Bland's webhook secret\n"
+	      "  --number +E164        our number (to for inbound calls, from for outbound calls)\n"
+	      "  --direction D         inbound (default) or outbound\n"
+	      "  --agent ID            provider agent id put in the events (Retell agent_id, Vapi\n"
+	      "                        assistantId, Bland pathway_id); default: Retell agent_callsim,\n"
+	      "                        none for Vapi and Bland\n"
+	      "  --vapi-auth A         hmac (default: x-timestamp + x-signature) or bearer\n"
+	      "  --calls N             calls to simulate (default 1000)\n"
+	      "  --concurrency C       parallel keep-alive connections (default 32)\n"
+	      "  --duration-ms D       call duration, ending now (default 65000; 0: never connected)\n"
+	      "  --lifecycle L         full (start and end events, default) or end (end events only);\n"
+	      "                        Bland has no start event\n"
+	      "  --retries R           send each end event R extra times (default 0)\n"
+	      "  --prefix P            call ids are P-1 .. P-N (default: random per run)\n"
+	      "  --timeout S           bound on the sending phase in seconds (default 120)\n"
+	      "  --request-timeout S   per-request timeout in seconds (default 10)\n"
+	      "  --database CONNINFO   PostgreSQL conninfo: poll usage_ledger after the run\n"
+	      "  --wait S              how long to wait for the ledger, seconds (default 10)\n"
+	      "  --json FILE           also write the figures as JSON to FILE (- for stdout)\n"
+	      "  --help                this text\n"
+	      "\n"
+	      "Exit status: 0 if every end event got a 2xx and (with --database) the ledger has exactly\n"
+	      "one row per billable call; 1 otherwise, with a one-line reason; 2 on usage errors.\n",
 		f);
 }
 
@@ -382,8 +383,9 @@ parse_url(struct sim *s)
 	path = evhttp_uri_get_path(u);
 	if (!scheme || strcasecmp(scheme, "http") != 0)
 		die_usage(scheme && strcasecmp(scheme, "https") == 0 ?
-			"--url: https is not supported, use http://" :
-			"--url must be http://HOST[:PORT][/PATH]", s->o.url);
+				  "--url: https is not supported, use http://" :
+				  "--url must be http://HOST[:PORT][/PATH]",
+			s->o.url);
 	if (!host || !*host)
 		die_usage("--url has no host", s->o.url);
 	if (evhttp_uri_get_query(u) || evhttp_uri_get_fragment(u) || evhttp_uri_get_userinfo(u))
@@ -413,7 +415,7 @@ parse_url(struct sim *s)
 		char numeric[NI_MAXHOST];
 
 		if (getnameinfo(ai->ai_addr, ai->ai_addrlen, numeric, sizeof(numeric), NULL, 0,
-			NI_NUMERICHOST) == 0) {
+			    NI_NUMERICHOST) == 0) {
 			free(s->host);
 			s->host = xstrdup(numeric);
 		}
@@ -437,9 +439,28 @@ parse_url(struct sim *s)
 static void
 parse_options(struct sim *s, int argc, char **argv)
 {
-	enum { O_URL = 1, O_PROVIDER, O_ACCOUNT, O_SECRET, O_NUMBER, O_DIRECTION, O_CALLS,
-		O_CONCURRENCY, O_DURATION, O_LIFECYCLE, O_RETRIES, O_PREFIX, O_DATABASE, O_WAIT,
-		O_JSON, O_TIMEOUT, O_REQ_TIMEOUT, O_AGENT, O_VAPI_AUTH, O_HELP };
+	enum {
+		O_URL = 1,
+		O_PROVIDER,
+		O_ACCOUNT,
+		O_SECRET,
+		O_NUMBER,
+		O_DIRECTION,
+		O_CALLS,
+		O_CONCURRENCY,
+		O_DURATION,
+		O_LIFECYCLE,
+		O_RETRIES,
+		O_PREFIX,
+		O_DATABASE,
+		O_WAIT,
+		O_JSON,
+		O_TIMEOUT,
+		O_REQ_TIMEOUT,
+		O_AGENT,
+		O_VAPI_AUTH,
+		O_HELP
+	};
 	static const struct option longopts[] = {
 		{ "url", required_argument, NULL, O_URL },
 		{ "provider", required_argument, NULL, O_PROVIDER },
@@ -477,11 +498,21 @@ parse_options(struct sim *s, int argc, char **argv)
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case O_URL: o->url = optarg; break;
-		case O_PROVIDER: provider = optarg; break;
-		case O_ACCOUNT: o->account = optarg; break;
-		case O_SECRET: o->secret = optarg; break;
-		case O_NUMBER: o->number = optarg; break;
+		case O_URL:
+			o->url = optarg;
+			break;
+		case O_PROVIDER:
+			provider = optarg;
+			break;
+		case O_ACCOUNT:
+			o->account = optarg;
+			break;
+		case O_SECRET:
+			o->secret = optarg;
+			break;
+		case O_NUMBER:
+			o->number = optarg;
+			break;
 		case O_DIRECTION:
 			if (strcmp(optarg, "inbound") == 0)
 				o->outbound = false;
@@ -490,12 +521,16 @@ parse_options(struct sim *s, int argc, char **argv)
 			else
 				die_usage("--direction must be inbound or outbound", optarg);
 			break;
-		case O_CALLS: o->calls = opt_long("calls", optarg, 1, SIM_MAX_CALLS); break;
+		case O_CALLS:
+			o->calls = opt_long("calls", optarg, 1, SIM_MAX_CALLS);
+			break;
 		case O_CONCURRENCY:
-			o->concurrency = (int)opt_long("concurrency", optarg, 1, SIM_MAX_CONCURRENCY);
+			o->concurrency =
+				(int)opt_long("concurrency", optarg, 1, SIM_MAX_CONCURRENCY);
 			break;
 		case O_DURATION:
-			o->duration_ms = opt_long("duration-ms", optarg, 0, (long)SIM_MAX_DURATION_MS);
+			o->duration_ms =
+				opt_long("duration-ms", optarg, 0, (long)SIM_MAX_DURATION_MS);
 			break;
 		case O_LIFECYCLE:
 			if (strcmp(optarg, "full") == 0)
@@ -505,17 +540,33 @@ parse_options(struct sim *s, int argc, char **argv)
 			else
 				die_usage("--lifecycle must be full or end", optarg);
 			break;
-		case O_RETRIES: o->retries = (int)opt_long("retries", optarg, 0, SIM_MAX_RETRIES); break;
-		case O_PREFIX: o->prefix = optarg; break;
-		case O_DATABASE: o->database = optarg; break;
-		case O_WAIT: o->wait_s = (int)opt_long("wait", optarg, 0, 3600); break;
-		case O_JSON: o->json_path = optarg; break;
-		case O_TIMEOUT: o->timeout_s = (int)opt_long("timeout", optarg, 1, 86400); break;
+		case O_RETRIES:
+			o->retries = (int)opt_long("retries", optarg, 0, SIM_MAX_RETRIES);
+			break;
+		case O_PREFIX:
+			o->prefix = optarg;
+			break;
+		case O_DATABASE:
+			o->database = optarg;
+			break;
+		case O_WAIT:
+			o->wait_s = (int)opt_long("wait", optarg, 0, 3600);
+			break;
+		case O_JSON:
+			o->json_path = optarg;
+			break;
+		case O_TIMEOUT:
+			o->timeout_s = (int)opt_long("timeout", optarg, 1, 86400);
+			break;
 		case O_REQ_TIMEOUT:
 			o->request_timeout_s = (int)opt_long("request-timeout", optarg, 1, 600);
 			break;
-		case O_AGENT: o->agent = optarg; break;
-		case O_VAPI_AUTH: vapi_auth = optarg; break;
+		case O_AGENT:
+			o->agent = optarg;
+			break;
+		case O_VAPI_AUTH:
+			vapi_auth = optarg;
+			break;
 		case O_HELP:
 		case 'h':
 			usage(stdout);
@@ -643,10 +694,13 @@ sim_retell(const struct sim *s, long i, bool start)
 			jint(call, "end_timestamp", c->end_ms);
 			jint(call, "duration_ms", s->o.duration_ms);
 		}
-		jstr(call, "disconnection_reason", !conn ? (in ? "dial_failed" : "dial_no_answer") :
-			in ? "user_hangup" : "agent_hangup");
+		jstr(call, "disconnection_reason",
+			!conn ? (in ? "dial_failed" : "dial_no_answer") :
+			in    ? "user_hangup" :
+				"agent_hangup");
 	}
-	return json_pack("{s:s, s:o}", "event", start ? "call_started" : "call_ended", "call", call);
+	return json_pack("{s:s, s:o}", "event", start ? "call_started" : "call_ended", "call",
+		call);
 }
 
 static json_t *
@@ -657,7 +711,8 @@ sim_vapi(const struct sim *s, long i, bool start)
 	char id[SIM_ID_MAX], remote[24], st[40], en[40];
 	json_t *msg = json_object(), *call = json_object();
 	const char *reason = !conn ? "customer-did-not-answer" :
-		in ? "customer-ended-call" : "assistant-ended-call";
+			     in    ? "customer-ended-call" :
+				     "assistant-ended-call";
 
 	sim_call_id(s, i, id, sizeof(id));
 	sim_remote(i, remote, sizeof(remote));
@@ -675,13 +730,16 @@ sim_vapi(const struct sim *s, long i, bool start)
 		jstr(msg, "endedAt", en);
 		json_object_set_new(msg, "cost",
 			json_real((double)s->o.duration_ms / 60000.0 * 0.10));
-		json_object_set_new(msg, "artifact", json_pack("{s:s}", "transcript",
-			conn ? "AI: Hello, this is a simulated call. User: Thanks, bye." : ""));
-		json_object_set_new(msg, "analysis", json_pack("{s:s}", "summary",
-			conn ? "Simulated call." : "Not connected."));
+		json_object_set_new(msg, "artifact",
+			json_pack("{s:s}", "transcript",
+				conn ? "AI: Hello, this is a simulated call. User: Thanks, bye." :
+				       ""));
+		json_object_set_new(msg, "analysis",
+			json_pack("{s:s}", "summary", conn ? "Simulated call." : "Not connected."));
 	}
-	json_object_set_new(msg, "phoneNumber", json_pack("{s:s, s:s, s:s}", "id", "pn_callsim",
-		"number", s->o.number, "provider", "vapi"));
+	json_object_set_new(msg, "phoneNumber",
+		json_pack("{s:s, s:s, s:s}", "id", "pn_callsim", "number", s->o.number, "provider",
+			"vapi"));
 	json_object_set_new(msg, "customer", json_pack("{s:s}", "number", remote));
 	jstr(call, "id", id);
 	jstr(call, "orgId", "org_callsim");
@@ -755,7 +813,8 @@ static char *
 sim_body(struct sim *s, long i, bool start, size_t *len)
 {
 	json_t *j = s->o.provider == SIM_RETELL ? sim_retell(s, i, start) :
-		s->o.provider == SIM_VAPI ? sim_vapi(s, i, start) : sim_bland(s, i);
+		    s->o.provider == SIM_VAPI   ? sim_vapi(s, i, start) :
+						  sim_bland(s, i);
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -872,7 +931,8 @@ slot_error_cb(enum evhttp_request_error e, void *arg)
 
 	sl->err_seen = true;
 	sl->err = e == EVREQ_HTTP_TIMEOUT ? SIM_ERR_TIMEOUT :
-		e == EVREQ_HTTP_EOF ? SIM_ERR_EOF : SIM_ERR_OTHER;
+		  e == EVREQ_HTTP_EOF     ? SIM_ERR_EOF :
+					    SIM_ERR_OTHER;
 }
 
 static void
@@ -956,7 +1016,8 @@ slot_send(struct sim_slot *sl)
 	char *body;
 
 	if (sl->step == 0) {
-		/* the call ends now (its first event is sent at its end when only the end is sent) */
+		/* the call ends now (its first event is sent at its end when only the end is sent)
+		 */
 		c->end_ms = wall_us() / 1000;
 		c->start_ms = c->end_ms - s->o.duration_ms;
 	}
@@ -1153,9 +1214,10 @@ sim_db_open(struct sim *s)
 		exit(1);
 	}
 	if (v[0] || v[2]) {
-		fprintf(stderr, "callsim: prefix '%s' already has %lld ledger rows and %lld calls "
-			"for %s: choose another --prefix\n", s->prefix, v[0], v[2],
-			sim_provider_names[s->o.provider]);
+		fprintf(stderr,
+			"callsim: prefix '%s' already has %lld ledger rows and %lld calls "
+			"for %s: choose another --prefix\n",
+			s->prefix, v[0], v[2], sim_provider_names[s->o.provider]);
 		exit(2);
 	}
 }
@@ -1225,7 +1287,7 @@ sim_db_rows(struct sim *s, PGresult *r)
 		d->bs_total += bs;
 		d->amt_total += amt;
 		if (!c || !sim_connected(s) || !c->end_ms) {
-			d->unexpected++;  /* not one of our ids, or a call that is not billable */
+			d->unexpected++; /* not one of our ids, or a call that is not billable */
 			continue;
 		}
 		if (!c->end_ok_us) {
@@ -1362,10 +1424,10 @@ sim_figures(struct sim *s, struct sim_report *r)
 	if (end_bad) {
 		r->ok = false;
 		snprintf(r->reason, sizeof(r->reason),
-			"%" PRIu64 " of %" PRIu64 " end events got no 2xx (%" PRIu64 " errors, %" PRIu64
-			" not sent, %" PRIu64 " unanswered%s%s)", end_bad, r->end_expected, s->errors,
-			r->not_sent, r->unanswered, s->stopped ? ", " : "",
-			s->stopped ? s->stopped : "");
+			"%" PRIu64 " of %" PRIu64 " end events got no 2xx (%" PRIu64
+			" errors, %" PRIu64 " not sent, %" PRIu64 " unanswered%s%s)",
+			end_bad, r->end_expected, s->errors, r->not_sent, r->unanswered,
+			s->stopped ? ", " : "", s->stopped ? s->stopped : "");
 	} else if (d->used && d->error[0]) {
 		r->ok = false;
 		snprintf(r->reason, sizeof(r->reason), "database: %.200s", d->error);
@@ -1373,8 +1435,9 @@ sim_figures(struct sim *s, struct sim_report *r)
 		r->ok = false;
 		snprintf(r->reason, sizeof(r->reason),
 			"ledger has %lld rows for %ld billable calls (%ld missing, %lld duplicate, "
-			"%ld unexpected) after %.1f s", d->rows, d->expected, d->missing,
-			d->duplicates, d->unexpected, d->waited_s);
+			"%ld unexpected) after %.1f s",
+			d->rows, d->expected, d->missing, d->duplicates, d->unexpected,
+			d->waited_s);
 	}
 }
 
@@ -1420,18 +1483,19 @@ sim_print(const struct sim *s, const struct sim_report *r)
 		if (d->error[0])
 			printf("  %-13s error: %s\n", "ledger", d->error);
 		printf("  %-13s %lld rows for %ld billable calls: %lld distinct, %lld duplicate, "
-		       "%ld missing, %ld unexpected (%s after %.1f s)\n", "ledger", d->rows,
-			d->expected, d->distinct, d->duplicates, d->missing, d->unexpected,
-			d->reached ? "complete" : "gave up", d->waited_s);
+		       "%ld missing, %ld unexpected (%s after %.1f s)\n",
+			"ledger", d->rows, d->expected, d->distinct, d->duplicates, d->missing,
+			d->unexpected, d->reached ? "complete" : "gave up", d->waited_s);
 		if (d->unconfirmed)
 			printf("  %-13s %ld more rows for calls whose end event got no 2xx "
-			       "(answer lost after the event was kept)\n", "", d->unconfirmed);
+			       "(answer lost after the event was kept)\n",
+				"", d->unconfirmed);
 		if (d->rows)
 			printf("  %-13s billed_seconds %" PRId64 "..%" PRId64 " (total %" PRId64
 			       "), amount_micros %" PRId64 "..%" PRId64 " (total %" PRId64
-			       "), duration_ms %" PRId64 "..%" PRId64 "\n", "billing", d->bs_min,
-				d->bs_max, d->bs_total, d->amt_min, d->amt_max, d->amt_total,
-				d->dur_min, d->dur_max);
+			       "), duration_ms %" PRId64 "..%" PRId64 "\n",
+				"billing", d->bs_min, d->bs_max, d->bs_total, d->amt_min,
+				d->amt_max, d->amt_total, d->dur_min, d->dur_max);
 		if (d->n_delay)
 			printf("  %-13s p50 %.1f ms  p99 %.1f ms  max %.1f ms  (min %.1f, %zu calls)\n",
 				"end->ledger", r->d_p50, r->d_p99, r->d_max, r->d_min, d->n_delay);
@@ -1498,9 +1562,10 @@ sim_write_json(const struct sim *s, const struct sim_report *r)
 	json_object_set_new(j, "status", st);
 	json_object_set_new(j, "elapsed_s", jreal3(r->elapsed_s));
 	json_object_set_new(j, "events_per_s", jreal3(r->eps));
-	json_object_set_new(j, "latency_ms", json_pack("{s:o, s:o, s:o, s:o, s:I}",
-		"p50", jreal3(r->lat_p50), "p99", jreal3(r->lat_p99), "max", jreal3(r->lat_max),
-		"mean", jreal3(r->lat_mean), "count", (json_int_t)s->n_lat));
+	json_object_set_new(j, "latency_ms",
+		json_pack("{s:o, s:o, s:o, s:o, s:I}", "p50", jreal3(r->lat_p50), "p99",
+			jreal3(r->lat_p99), "max", jreal3(r->lat_max), "mean", jreal3(r->lat_mean),
+			"count", (json_int_t)s->n_lat));
 	if (s->sample[0])
 		jstr(j, "first_non_2xx", s->sample);
 	if (s->stopped)
@@ -1516,17 +1581,19 @@ sim_write_json(const struct sim *s, const struct sim_report *r)
 		jint(o, "unconfirmed", d->unconfirmed);
 		json_object_set_new(o, "complete", json_boolean(d->reached));
 		json_object_set_new(o, "waited_s", jreal3(d->waited_s));
-		json_object_set_new(o, "billed_seconds", json_pack("{s:I, s:I, s:I}",
-			"min", (json_int_t)d->bs_min, "max", (json_int_t)d->bs_max,
-			"total", (json_int_t)d->bs_total));
-		json_object_set_new(o, "amount_micros", json_pack("{s:I, s:I, s:I}",
-			"min", (json_int_t)d->amt_min, "max", (json_int_t)d->amt_max,
-			"total", (json_int_t)d->amt_total));
-		json_object_set_new(o, "duration_ms", json_pack("{s:I, s:I}",
-			"min", (json_int_t)d->dur_min, "max", (json_int_t)d->dur_max));
-		json_object_set_new(o, "end_to_ledger_ms", json_pack("{s:o, s:o, s:o, s:o, s:I}",
-			"p50", jreal3(r->d_p50), "p99", jreal3(r->d_p99), "max", jreal3(r->d_max),
-			"min", jreal3(r->d_min), "count", (json_int_t)d->n_delay));
+		json_object_set_new(o, "billed_seconds",
+			json_pack("{s:I, s:I, s:I}", "min", (json_int_t)d->bs_min, "max",
+				(json_int_t)d->bs_max, "total", (json_int_t)d->bs_total));
+		json_object_set_new(o, "amount_micros",
+			json_pack("{s:I, s:I, s:I}", "min", (json_int_t)d->amt_min, "max",
+				(json_int_t)d->amt_max, "total", (json_int_t)d->amt_total));
+		json_object_set_new(o, "duration_ms",
+			json_pack("{s:I, s:I}", "min", (json_int_t)d->dur_min, "max",
+				(json_int_t)d->dur_max));
+		json_object_set_new(o, "end_to_ledger_ms",
+			json_pack("{s:o, s:o, s:o, s:o, s:I}", "p50", jreal3(r->d_p50), "p99",
+				jreal3(r->d_p99), "max", jreal3(r->d_max), "min", jreal3(r->d_min),
+				"count", (json_int_t)d->n_delay));
 		jint(o, "calls_rows", d->calls_rows);
 		jint(o, "calls_ended", d->calls_ended);
 		if (d->error[0])
@@ -1537,10 +1604,12 @@ sim_write_json(const struct sim *s, const struct sim_report *r)
 	if (!r->ok)
 		jstr(j, "reason", r->reason);
 	if (strcmp(s->o.json_path, "-") == 0) {
-		rc = json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+		rc = json_dumpf(j, stdout,
+			JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 		fputc('\n', stdout);
 	} else {
-		rc = json_dump_file(j, s->o.json_path, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
+		rc = json_dump_file(j, s->o.json_path,
+			JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));
 	}
 	json_decref(j);
 	if (rc != 0) {

@@ -46,10 +46,10 @@
 
 #define LG_MAX_CONNECTIONS 10000
 #define LG_MAX_THREADS 64
-#define LG_MAX_REQUESTS 20000000LL     /* rate x duration */
-#define LG_RECONNECT_NS 10000000LL     /* 10 ms pause before reconnecting */
+#define LG_MAX_REQUESTS 20000000LL /* rate x duration */
+#define LG_RECONNECT_NS 10000000LL /* 10 ms pause before reconnecting */
 #define LG_MAX_RESPONSE (16 << 20)
-#define LG_SLOT_NS 100000000LL         /* timeline: worst latency per 100 ms of intended time */
+#define LG_SLOT_NS 100000000LL /* timeline: worst latency per 100 ms of intended time */
 
 struct lg_req {
 	char *buf;
@@ -60,9 +60,9 @@ enum lg_state { C_CLOSED, C_CONNECTING, C_IDLE, C_BUSY, C_WAIT };
 
 struct lg_conn {
 	int fd;
-	uint32_t idx, gen;       /* epoll data: idx | gen << 32 (events of a closed fd are stale) */
+	uint32_t idx, gen; /* epoll data: idx | gen << 32 (events of a closed fd are stale) */
 	enum lg_state state;
-	bool used;               /* an answer has come on this connection */
+	bool used; /* an answer has come on this connection */
 	int64_t intended_ns, sent_ns, retry_ns;
 	const struct lg_req *req;
 	size_t out_off;
@@ -74,10 +74,11 @@ struct lg_stats {
 	uint64_t scheduled, sent, answered, unsent, unanswered;
 	uint64_t err_connect, err_io;
 	uint64_t status[600], status_other;
-	int64_t *lat, *svc, *lag; /* µs: intended send -> answer, sent -> answer, intended -> sent */
+	int64_t *lat, *svc,
+		*lag; /* µs: intended send -> answer, sent -> answer, intended -> sent */
 	size_t n_lat, cap_lat;
-	int64_t *late;           /* µs: intended send -> this program saw it due, per request */
-	int64_t *slot_max;       /* µs: worst latency of the requests due in each 100 ms */
+	int64_t *late;     /* µs: intended send -> this program saw it due, per request */
+	int64_t *slot_max; /* µs: worst latency of the requests due in each 100 ms */
 	size_t n_late;
 	int64_t last_answer_ns;
 	bool aborted;
@@ -89,8 +90,8 @@ struct lg_thread {
 	int epfd;
 	struct lg_conn *conns;
 	int n_conns;
-	uint64_t n_req;          /* requests this thread owns */
-	uint64_t due, next;      /* local indices: due ones [0, due); sent or failed [0, next) */
+	uint64_t n_req;     /* requests this thread owns */
+	uint64_t due, next; /* local indices: due ones [0, due); sent or failed [0, next) */
 	struct lg_stats st;
 };
 
@@ -168,7 +169,8 @@ opt_double(const char *name, const char *s, double lo, double hi)
 	errno = 0;
 	v = strtod(s, &end);
 	if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-		fprintf(stderr, "loadgen: --%s must be a number from %g to %g: '%s'\n", name, lo, hi, s);
+		fprintf(stderr, "loadgen: --%s must be a number from %g to %g: '%s'\n", name, lo,
+			hi, s);
 		exit(2);
 	}
 	return v;
@@ -220,7 +222,7 @@ parse_url(const char *url)
 
 static void
 add_request(const char *method, const char *path, json_t *headers, const char *body,
-    size_t body_len)
+	size_t body_len)
 {
 	size_t cap = 512 + strlen(path) + body_len, len = 0;
 	char *b = xmalloc(cap);
@@ -228,14 +230,15 @@ add_request(const char *method, const char *path, json_t *headers, const char *b
 	json_t *v;
 	bool port80 = strcmp(g.port_s, "80") == 0;
 
-#define LG_APPEND(...) do { \
-		int n_ = snprintf(b + len, cap - len, __VA_ARGS__); \
-		while (n_ >= 0 && (size_t)n_ >= cap - len) { \
-			cap = cap * 2 + (size_t)n_; \
-			b = xrealloc(b, cap); \
-			n_ = snprintf(b + len, cap - len, __VA_ARGS__); \
-		} \
-		len += (size_t)n_; \
+#define LG_APPEND(...)                                                                             \
+	do {                                                                                       \
+		int n_ = snprintf(b + len, cap - len, __VA_ARGS__);                                \
+		while (n_ >= 0 && (size_t)n_ >= cap - len) {                                       \
+			cap = cap * 2 + (size_t)n_;                                                \
+			b = xrealloc(b, cap);                                                      \
+			n_ = snprintf(b + len, cap - len, __VA_ARGS__);                            \
+		}                                                                                  \
+		len += (size_t)n_;                                                                 \
 	} while (0)
 
 	LG_APPEND("%s %s HTTP/1.1\r\n", method, path);
@@ -244,7 +247,8 @@ add_request(const char *method, const char *path, json_t *headers, const char *b
 	else
 		LG_APPEND("Host: %s%s%s\r\n", g.host, port80 ? "" : ":", port80 ? "" : g.port_s);
 	if (headers) {
-		json_object_foreach(headers, k, v) {
+		json_object_foreach(headers, k, v)
+		{
 			if (!json_is_string(v))
 				die("header values must be strings (header '%s')", k);
 			if (strcasecmp(k, "host") == 0 || strcasecmp(k, "content-length") == 0)
@@ -294,7 +298,7 @@ load_requests(const char *file)
 		o = json_loadb(line, (size_t)n, 0, &err);
 		if (!o || !json_is_object(o)) {
 			fprintf(stderr, "loadgen: %s:%ld: not a JSON object: %s\n", file, lineno,
-			    o ? "" : err.text);
+				o ? "" : err.text);
 			exit(2);
 		}
 		jm = json_object_get(o, "method");
@@ -302,15 +306,17 @@ load_requests(const char *file)
 		jh = json_object_get(o, "headers");
 		jb = json_object_get(o, "body");
 		if ((jm && !json_is_string(jm)) || (jp && !json_is_string(jp)) ||
-		    (jh && !json_is_object(jh)) || (jb && !json_is_string(jb))) {
-			fprintf(stderr, "loadgen: %s:%ld: method, path and body must be strings, "
-			    "headers an object\n", file, lineno);
+			(jh && !json_is_object(jh)) || (jb && !json_is_string(jb))) {
+			fprintf(stderr,
+				"loadgen: %s:%ld: method, path and body must be strings, "
+				"headers an object\n",
+				file, lineno);
 			exit(2);
 		}
 		method = jm ? json_string_value(jm) : jb ? "POST" : "GET";
 		path = jp ? json_string_value(jp) : g.path;
 		add_request(method, path, jh, jb ? json_string_value(jb) : NULL,
-		    jb ? json_string_length(jb) : 0);
+			jb ? json_string_length(jb) : 0);
 		json_decref(o);
 	}
 	free(line);
@@ -529,7 +535,7 @@ conn_send(struct lg_thread *t, struct lg_conn *c)
 {
 	while (c->out_off < c->req->len) {
 		ssize_t n = send(c->fd, c->req->buf + c->out_off, c->req->len - c->out_off,
-		    MSG_NOSIGNAL);
+			MSG_NOSIGNAL);
 
 		if (n > 0) {
 			c->out_off += (size_t)n;
@@ -646,7 +652,7 @@ thread_main(void *arg)
 {
 	struct lg_thread *t = arg;
 	struct epoll_event evs[256];
-	int rr = 0;              /* where the search for an idle connection starts */
+	int rr = 0; /* where the search for an idle connection starts */
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	for (;;) {
@@ -701,7 +707,8 @@ thread_main(void *arg)
 		if (now >= g.deadline_ns)
 			break;
 		if ((long)(t->st.err_connect + t->st.err_io) > g.max_errors + 1000) {
-			/* hopeless (nothing listens?): stop early rather than spin to the deadline */
+			/* hopeless (nothing listens?): stop early rather than spin to the deadline
+			 */
 			t->st.aborted = true;
 			break;
 		}
@@ -832,42 +839,42 @@ dist(int64_t *v, size_t n)
 static json_t *
 dist_json(const struct lg_dist *d, size_t n)
 {
-	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}",
-	    "p50", (json_int_t)d->p50, "p90", (json_int_t)d->p90, "p99", (json_int_t)d->p99,
-	    "p99.9", (json_int_t)d->p999, "max", (json_int_t)d->max, "min", (json_int_t)d->min,
-	    "mean", round(d->mean * 10) / 10, "count", (json_int_t)n);
+	return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "p50", (json_int_t)d->p50,
+		"p90", (json_int_t)d->p90, "p99", (json_int_t)d->p99, "p99.9", (json_int_t)d->p999,
+		"max", (json_int_t)d->max, "min", (json_int_t)d->min, "mean",
+		round(d->mean * 10) / 10, "count", (json_int_t)n);
 }
 
 static void
 usage(FILE *f)
 {
-	fputs(
-"usage: loadgen --url http://HOST:PORT/PATH --rate R --duration S [options]\n"
-"\n"
-"Open-loop HTTP/1.1 load generator: request i is due at t0 + i/R whatever happened to the\n"
-"others; latency is measured from that intended send time to the end of the answer, so a\n"
-"stall shows in full (no coordinated omission).  Keep-alive connections, one request in\n"
-"flight on each; when all are busy, due requests wait (and their latency grows).\n"
-"\n"
-"  --url URL            http://HOST:PORT[/PATH]: where to connect; PATH is the default\n"
-"                       request path\n"
-"  --rate R             requests per second (required)\n"
-"  --duration S         seconds during which requests are due (required)\n"
-"  --connections C      keep-alive connections (default 64)\n"
-"  --threads T          threads, each with C/T connections and R/T of the rate (default 1)\n"
-"  --requests FILE      requests to cycle through, one JSON object per line:\n"
-"                       {\"method\":\"POST\",\"path\":\"/x\",\"headers\":{\"K\":\"V\"},\"body\":\"...\"}\n"
-"                       (Host and Content-Length are added); default: GET of the URL\n"
-"  --drain S            after the duration, seconds to finish what is queued or in flight\n"
-"                       (default 5); what is left counts as unsent / unanswered\n"
-"  --max-errors N       exit 1 when connection errors + unsent + unanswered exceed N\n"
-"                       (default 0)\n"
-"  --json FILE          also write the figures as JSON to FILE (- for stdout)\n"
-"  --quiet              no text report\n"
-"  --help               this text\n"
-"\n"
-"Exit status: 0 when the run completed within --max-errors (whatever the status codes:\n"
-"they are reported); 1 otherwise; 2 on usage errors.\n", f);
+	fputs("usage: loadgen --url http://HOST:PORT/PATH --rate R --duration S [options]\n"
+	      "\n"
+	      "Open-loop HTTP/1.1 load generator: request i is due at t0 + i/R whatever happened to the\n"
+	      "others; latency is measured from that intended send time to the end of the answer, so a\n"
+	      "stall shows in full (no coordinated omission).  Keep-alive connections, one request in\n"
+	      "flight on each; when all are busy, due requests wait (and their latency grows).\n"
+	      "\n"
+	      "  --url URL            http://HOST:PORT[/PATH]: where to connect; PATH is the default\n"
+	      "                       request path\n"
+	      "  --rate R             requests per second (required)\n"
+	      "  --duration S         seconds during which requests are due (required)\n"
+	      "  --connections C      keep-alive connections (default 64)\n"
+	      "  --threads T          threads, each with C/T connections and R/T of the rate (default 1)\n"
+	      "  --requests FILE      requests to cycle through, one JSON object per line:\n"
+	      "                       {\"method\":\"POST\",\"path\":\"/x\",\"headers\":{\"K\":\"V\"},\"body\":\"...\"}\n"
+	      "                       (Host and Content-Length are added); default: GET of the URL\n"
+	      "  --drain S            after the duration, seconds to finish what is queued or in flight\n"
+	      "                       (default 5); what is left counts as unsent / unanswered\n"
+	      "  --max-errors N       exit 1 when connection errors + unsent + unanswered exceed N\n"
+	      "                       (default 0)\n"
+	      "  --json FILE          also write the figures as JSON to FILE (- for stdout)\n"
+	      "  --quiet              no text report\n"
+	      "  --help               this text\n"
+	      "\n"
+	      "Exit status: 0 when the run completed within --max-errors (whatever the status codes:\n"
+	      "they are reported); 1 otherwise; 2 on usage errors.\n",
+		f);
 }
 
 static void
@@ -908,18 +915,43 @@ main(int argc, char **argv)
 	g.max_errors = 0;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'u': g.url = optarg; break;
-		case 'r': g.rate = opt_double("rate", optarg, 0.001, 10000000); break;
-		case 'd': g.duration_s = opt_double("duration", optarg, 0.001, 86400); break;
-		case 'c': g.connections = (int)opt_double("connections", optarg, 1, LG_MAX_CONNECTIONS); break;
-		case 't': g.threads = (int)opt_double("threads", optarg, 1, LG_MAX_THREADS); break;
-		case 'R': g.requests_path = optarg; break;
-		case 'D': g.drain_s = opt_double("drain", optarg, 0, 3600); break;
-		case 'e': g.max_errors = (long)opt_double("max-errors", optarg, 0, 1e12); break;
-		case 'j': g.json_path = optarg; break;
-		case 'q': g.quiet = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'u':
+			g.url = optarg;
+			break;
+		case 'r':
+			g.rate = opt_double("rate", optarg, 0.001, 10000000);
+			break;
+		case 'd':
+			g.duration_s = opt_double("duration", optarg, 0.001, 86400);
+			break;
+		case 'c':
+			g.connections =
+				(int)opt_double("connections", optarg, 1, LG_MAX_CONNECTIONS);
+			break;
+		case 't':
+			g.threads = (int)opt_double("threads", optarg, 1, LG_MAX_THREADS);
+			break;
+		case 'R':
+			g.requests_path = optarg;
+			break;
+		case 'D':
+			g.drain_s = opt_double("drain", optarg, 0, 3600);
+			break;
+		case 'e':
+			g.max_errors = (long)opt_double("max-errors", optarg, 0, 1e12);
+			break;
+		case 'j':
+			g.json_path = optarg;
+			break;
+		case 'q':
+			g.quiet = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind < argc)
@@ -962,8 +994,10 @@ main(int argc, char **argv)
 			t->conns[i].fd = -1;
 			t->conns[i].idx = (uint32_t)i;
 		}
-		t->n_req = g.total > (uint64_t)k ? (g.total - (uint64_t)k + (uint64_t)g.threads - 1) /
-		    (uint64_t)g.threads : 0;
+		t->n_req = g.total > (uint64_t)k ?
+				   (g.total - (uint64_t)k + (uint64_t)g.threads - 1) /
+					   (uint64_t)g.threads :
+				   0;
 		t->st.late = xmalloc((size_t)t->n_req * sizeof(int64_t));
 		t->st.slot_max = calloc((size_t)g.n_slots, sizeof(int64_t));
 		if (!t->st.slot_max)
@@ -1024,13 +1058,15 @@ main(int argc, char **argv)
 		bool first = true;
 
 		printf("loadgen %s  %.0f req/s for %.1f s over %d connections (%d thread%s, %zu "
-		    "distinct requests)\n", g.url, g.rate, g.duration_s, g.connections, g.threads,
-		    g.threads == 1 ? "" : "s", g.n_reqs);
-		printf("  %-10s %" PRIu64 " scheduled, %" PRIu64 " sent, %" PRIu64 " answered, %"
-		    PRIu64 " unsent, %" PRIu64 " unanswered\n", "requests", tot.scheduled, tot.sent,
-		    tot.answered, tot.unsent, tot.unanswered);
+		       "distinct requests)\n",
+			g.url, g.rate, g.duration_s, g.connections, g.threads,
+			g.threads == 1 ? "" : "s", g.n_reqs);
+		printf("  %-10s %" PRIu64 " scheduled, %" PRIu64 " sent, %" PRIu64
+		       " answered, %" PRIu64 " unsent, %" PRIu64 " unanswered\n",
+			"requests", tot.scheduled, tot.sent, tot.answered, tot.unsent,
+			tot.unanswered);
 		printf("  %-10s connect %" PRIu64 ", io %" PRIu64 "%s\n", "errors", tot.err_connect,
-		    tot.err_io, tot.aborted ? " (run cut short)" : "");
+			tot.err_io, tot.aborted ? " (run cut short)" : "");
 		printf("  %-10s", "status");
 		for (int c = 0; c < 600; c++) {
 			if (tot.status[c]) {
@@ -1045,16 +1081,17 @@ main(int argc, char **argv)
 		printf("\n");
 		printf("  %-10s %.1f req/s achieved\n", "rate", achieved);
 		printf("  %-10s p50 %" PRId64 "  p90 %" PRId64 "  p99 %" PRId64 "  p99.9 %" PRId64
-		    "  max %" PRId64 " µs (from intended send time)\n", "latency", dl.p50, dl.p90,
-		    dl.p99, dl.p999, dl.max);
+		       "  max %" PRId64 " µs (from intended send time)\n",
+			"latency", dl.p50, dl.p90, dl.p99, dl.p999, dl.max);
 		printf("  %-10s p50 %" PRId64 "  p99 %" PRId64 "  max %" PRId64
-		    " µs (from actual send time)\n", "service", ds.p50, ds.p99, ds.max);
+		       " µs (from actual send time)\n",
+			"service", ds.p50, ds.p99, ds.max);
 		printf("  %-10s p50 %" PRId64 "  p99 %" PRId64 "  max %" PRId64
-		    " µs (intended -> actual send: waiting for a connection, or this program late)\n",
-		    "send lag", dg.p50, dg.p99, dg.max);
+		       " µs (intended -> actual send: waiting for a connection, or this program late)\n",
+			"send lag", dg.p50, dg.p99, dg.max);
 		printf("  %-10s p50 %" PRId64 "  p99 %" PRId64 "  max %" PRId64
-		    " µs (intended -> this program saw it due: its own lateness, CPU starved)\n",
-		    "late", dw.p50, dw.p99, dw.max);
+		       " µs (intended -> this program saw it due: its own lateness, CPU starved)\n",
+			"late", dw.p50, dw.p99, dw.max);
 	}
 	if (g.json_path) {
 		json_t *j = json_object(), *st = json_object();
@@ -1072,16 +1109,19 @@ main(int argc, char **argv)
 		json_object_set_new(j, "answered", json_integer((json_int_t)tot.answered));
 		json_object_set_new(j, "unsent", json_integer((json_int_t)tot.unsent));
 		json_object_set_new(j, "unanswered", json_integer((json_int_t)tot.unanswered));
-		json_object_set_new(j, "errors", json_pack("{s:I, s:I}",
-		    "connect", (json_int_t)tot.err_connect, "io", (json_int_t)tot.err_io));
+		json_object_set_new(j, "errors",
+			json_pack("{s:I, s:I}", "connect", (json_int_t)tot.err_connect, "io",
+				(json_int_t)tot.err_io));
 		for (int c = 0; c < 600; c++) {
 			if (tot.status[c]) {
 				snprintf(code, sizeof(code), "%d", c);
-				json_object_set_new(st, code, json_integer((json_int_t)tot.status[c]));
+				json_object_set_new(st, code,
+					json_integer((json_int_t)tot.status[c]));
 			}
 		}
 		if (tot.status_other)
-			json_object_set_new(st, "other", json_integer((json_int_t)tot.status_other));
+			json_object_set_new(st, "other",
+				json_integer((json_int_t)tot.status_other));
 		json_object_set_new(j, "status", st);
 		json_object_set_new(j, "achieved_rate", json_real(round(achieved * 10) / 10));
 		json_object_set_new(j, "latency_us", dist_json(&dl, tot.n_lat));
@@ -1099,7 +1139,8 @@ main(int argc, char **argv)
 						m = th[k].st.slot_max[i];
 				json_array_append_new(tl, json_integer((json_int_t)m));
 			}
-			json_object_set_new(j, "timeline_slot_ms", json_integer(LG_SLOT_NS / 1000000));
+			json_object_set_new(j, "timeline_slot_ms",
+				json_integer(LG_SLOT_NS / 1000000));
 			json_object_set_new(j, "timeline_max_us", tl);
 		}
 		json_object_set_new(j, "aborted", json_boolean(tot.aborted));
@@ -1119,10 +1160,11 @@ main(int argc, char **argv)
 		json_decref(j);
 	}
 	if (rc && !g.quiet)
-		fprintf(stderr, "loadgen: %" PRIu64 " errors (connect %" PRIu64 ", io %" PRIu64
-		    ", unsent %" PRIu64 ", unanswered %" PRIu64 ") over --max-errors %ld%s\n", errors,
-		    tot.err_connect, tot.err_io, tot.unsent, tot.unanswered, g.max_errors,
-		    tot.aborted ? "; run cut short" : "");
+		fprintf(stderr,
+			"loadgen: %" PRIu64 " errors (connect %" PRIu64 ", io %" PRIu64
+			", unsent %" PRIu64 ", unanswered %" PRIu64 ") over --max-errors %ld%s\n",
+			errors, tot.err_connect, tot.err_io, tot.unsent, tot.unanswered,
+			g.max_errors, tot.aborted ? "; run cut short" : "");
 	fflush(stdout);
 	for (int k = 0; k < g.threads; k++) {
 		for (int i = 0; i < th[k].n_conns; i++)

@@ -79,7 +79,9 @@ bland_str(json_t *o, const char *key)
 static void
 bland_post_call(struct webhook_req *w)
 {
-	struct call_event ev = { .kind = CALL_ENDED, .duration_ms = -1, .started_ms = -1,
+	struct call_event ev = { .kind = CALL_ENDED,
+		.duration_ms = -1,
+		.started_ms = -1,
 		.ended_ms = -1 };
 	json_t *inbound = json_object_get(w->json, "inbound");
 	json_t *len = json_object_get(w->json, "call_length");
@@ -89,8 +91,9 @@ bland_post_call(struct webhook_req *w)
 	ev.call_id = bland_str(w->json, "call_id");
 	if (!ev.call_id)
 		ev.call_id = bland_str(w->json, "c_id");
-	ev.dir = json_is_true(inbound) ? CALL_DIR_INBOUND :
-		json_is_false(inbound) ? CALL_DIR_OUTBOUND : CALL_DIR_UNKNOWN;
+	ev.dir = json_is_true(inbound)  ? CALL_DIR_INBOUND :
+		 json_is_false(inbound) ? CALL_DIR_OUTBOUND :
+					  CALL_DIR_UNKNOWN;
 	ev.from = bland_str(w->json, "from");
 	ev.to = bland_str(w->json, "to");
 	ev.provider_agent_id = bland_str(w->json, "pathway_id");

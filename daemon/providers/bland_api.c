@@ -34,16 +34,19 @@
 
 /* ---- Bland ---- */
 
-static bool bland_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
+static bool
+bland_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
 	struct papi_request *out, char *err, size_t errlen)
 {
-	if (!papi_req_start(c, "POST", "/numbers/purchase", NULL, "authorization", "", out, err, errlen))
+	if (!papi_req_start(c, "POST", "/numbers/purchase", NULL, "authorization", "", out, err,
+		    errlen))
 		return false;
 	/* the nickname is kept in our database only: Bland has no field for it */
-	if (!papi_check_area_code(area_code, err, errlen) || !papi_check_nickname(nickname, err, errlen))
+	if (!papi_check_area_code(area_code, err, errlen) ||
+		!papi_check_nickname(nickname, err, errlen))
 		return papi_req_fail(out);
-	return papi_req_body(out, json_pack("{s:s, s:s}", "area_code", area_code, "country_code", "US"),
-		err, errlen);
+	return papi_req_body(out,
+		json_pack("{s:s, s:s}", "area_code", area_code, "country_code", "US"), err, errlen);
 }
 
 /*
@@ -55,7 +58,8 @@ static bool bland_purchase(const struct papi_ctx *c, const char *area_code, cons
  * Bland still answers on it reach the ledger.  dynamic_data is not sent: the prompt uses no
  * variable, and a look-up for an unbound number gets our 404 ("no agent") anyway.
  */
-static json_t *bland_unbind_body(const struct papi_ctx *c)
+static json_t *
+bland_unbind_body(const struct papi_ctx *c)
 {
 	return json_pack("{s:n, s:s, s:s}", "pathway_id", "prompt", UNASSIGNED_PROMPT, "webhook",
 		c->webhook_url);
@@ -125,7 +129,8 @@ bland_update(const struct papi_ctx *c, const char *e164, const char *provider_nu
 	if (!ch->agent)
 		return true;
 	if (!papi_to_e164("number", e164, num, err, errlen) ||
-		!papi_req_start(c, "POST", "/v1/inbound/", num, "authorization", "", out, err, errlen))
+		!papi_req_start(c, "POST", "/v1/inbound/", num, "authorization", "", out, err,
+			errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen))
 		return papi_req_fail(out);
@@ -138,7 +143,8 @@ bland_update(const struct papi_ctx *c, const char *e164, const char *provider_nu
 		json_decref(dd); /* checked now, so nothing is set when it cannot be built */
 		*last = false;
 		return papi_req_body(out,
-			json_pack("{s:s, s:s}", "pathway_id", ch->agent_id, "webhook", c->webhook_url),
+			json_pack("{s:s, s:s}", "pathway_id", ch->agent_id, "webhook",
+				c->webhook_url),
 			err, errlen);
 	}
 	snprintf(prompt, sizeof(prompt), PATHWAY_PROMPT "%s.", ch->agent_id);
@@ -147,9 +153,9 @@ bland_update(const struct papi_ctx *c, const char *e164, const char *provider_nu
 }
 
 /* Bland sells numbers but documents no way to give one back: unbind it and say so. */
-static bool bland_release(const struct papi_ctx *c, const char *e164,
-	const char *provider_number_id, struct papi_request *out, bool *unbind_only, char *err,
-	size_t errlen)
+static bool
+bland_release(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+	struct papi_request *out, bool *unbind_only, char *err, size_t errlen)
 {
 	static const struct papi_change unbind = { .agent = true, .agent_id = NULL };
 	bool last;
@@ -160,9 +166,10 @@ static bool bland_release(const struct papi_ctx *c, const char *e164,
 		errlen);
 }
 
-static bool bland_call(const struct papi_ctx *c, const char *from_e164,
-	const char *from_provider_number_id, const char *to_e164_in, const char *provider_agent_id,
-	struct papi_request *out, char *err, size_t errlen)
+static bool
+bland_call(const struct papi_ctx *c, const char *from_e164, const char *from_provider_number_id,
+	const char *to_e164_in, const char *provider_agent_id, struct papi_request *out, char *err,
+	size_t errlen)
 {
 	char from[E164_BUFSIZE], to[E164_BUFSIZE];
 
@@ -170,7 +177,8 @@ static bool bland_call(const struct papi_ctx *c, const char *from_e164,
 	if (!papi_to_e164("from number", from_e164, from, err, errlen) ||
 		!papi_to_e164("to number", to_e164_in, to, err, errlen) ||
 		!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen) ||
-		!papi_req_start(c, "POST", "/v1/calls", NULL, "authorization", "", out, err, errlen))
+		!papi_req_start(c, "POST", "/v1/calls", NULL, "authorization", "", out, err,
+			errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen))
 		return papi_req_fail(out);
@@ -184,7 +192,8 @@ static bool bland_call(const struct papi_ctx *c, const char *from_e164,
  * Bland's error bodies: {"status": "error", "message": "..."}, {"error": "..."}, or
  * {"data": null, "errors": [{"error": "<code>", "message": "..."}, ...]} (or strings).
  */
-static void bland_error_message(const char *body, size_t len, char *out, size_t outlen)
+static void
+bland_error_message(const char *body, size_t len, char *out, size_t outlen)
 {
 	json_t *j, *v, *e, *errors;
 	size_t i;
@@ -220,7 +229,8 @@ static void bland_error_message(const char *body, size_t len, char *out, size_t 
 }
 
 /* A 2xx answer may still say {"status": "error", ...}: refuse it with Bland's message. */
-static bool bland_status_ok(json_t *j, const char *body, size_t len, char *err, size_t errlen)
+static bool
+bland_status_ok(json_t *j, const char *body, size_t len, char *err, size_t errlen)
 {
 	json_t *st = json_object_get(j, "status");
 	char msg[256];
@@ -228,15 +238,16 @@ static bool bland_status_ok(json_t *j, const char *body, size_t len, char *err, 
 	if (!json_is_string(st) || strcmp(json_string_value(st), "error") != 0)
 		return true;
 	bland_error_message(body, len, msg, sizeof(msg));
-	return papi_fail(err, errlen, "bland answered status \"error\"%s%s", msg[0] ? ": " : "", msg);
+	return papi_fail(err, errlen, "bland answered status \"error\"%s%s", msg[0] ? ": " : "",
+		msg);
 }
 
 /*
  * The purchase answer: {"phone_number": "+1..."} (documented in the older version of the page);
  * the same under "data" (Bland's newer {data, errors} envelope) is accepted too.
  */
-static bool bland_parse_number(const char *body, size_t len, struct papi_number *out, char *err,
-	size_t errlen)
+static bool
+bland_parse_number(const char *body, size_t len, struct papi_number *out, char *err, size_t errlen)
 {
 	json_t *j = papi_load_object(body, len, err, errlen), *o, *data;
 	bool ok;
@@ -258,8 +269,8 @@ static bool bland_parse_number(const char *body, size_t len, struct papi_number 
 }
 
 /* {"status": "success", "message": "Call successfully queued.", "call_id": "...", ...} */
-static bool bland_parse_call(const char *body, size_t len, struct papi_call *out, char *err,
-	size_t errlen)
+static bool
+bland_parse_call(const char *body, size_t len, struct papi_call *out, char *err, size_t errlen)
 {
 	json_t *j = papi_load_object(body, len, err, errlen);
 	bool ok;

@@ -1,4 +1,5 @@
-/* providers/papi_util.c: checks, request building and answer parsing shared by the providers' REST APIs. */
+/* providers/papi_util.c: checks, request building and answer parsing shared by the providers' REST
+ * APIs. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -58,7 +59,8 @@ papi_check_text(const char *what, const char *s, size_t max, char *err, size_t e
 		return papi_fail(err, errlen, "%s is required", what);
 	for (n = 0; s[n] != '\0'; n++)
 		if (papi_is_control((unsigned char)s[n]))
-			return papi_fail(err, errlen, "%s must not contain control characters", what);
+			return papi_fail(err, errlen, "%s must not contain control characters",
+				what);
 	if (n > max)
 		return papi_fail(err, errlen, "%s must be at most %zu bytes", what, max);
 	return true;
@@ -79,12 +81,12 @@ papi_check_area_code(const char *s, char *err, size_t errlen)
 bool
 papi_check_nickname(const char *s, char *err, size_t errlen)
 {
-	return s == NULL || *s == '\0' || papi_check_text("nickname", s, PAPI_NICKNAME_MAX, err, errlen);
+	return s == NULL || *s == '\0' ||
+	       papi_check_text("nickname", s, PAPI_NICKNAME_MAX, err, errlen);
 }
 
 bool
-papi_to_e164(const char *what, const char *s, char out[E164_BUFSIZE], char *err,
-	size_t errlen)
+papi_to_e164(const char *what, const char *s, char out[E164_BUFSIZE], char *err, size_t errlen)
 {
 	uint64_t key;
 
@@ -109,9 +111,9 @@ papi_req_fail(struct papi_request *out)
  * zeroes out first, so a failed one leaves an out that papi_request_clear() accepts.
  */
 bool
-papi_req_start(const struct papi_ctx *c, const char *method, const char *prefix,
-	const char *arg, const char *auth_name, const char *auth_scheme, struct papi_request *out,
-	char *err, size_t errlen)
+papi_req_start(const struct papi_ctx *c, const char *method, const char *prefix, const char *arg,
+	const char *auth_name, const char *auth_scheme, struct papi_request *out, char *err,
+	size_t errlen)
 {
 	char esc[sizeof(out->path)];
 	int n;
@@ -177,8 +179,7 @@ papi_load_object(const char *body, size_t len, char *err, size_t errlen)
 
 /* o[key]: a non-empty string without control characters that fits out. */
 bool
-papi_copy_string(json_t *o, const char *key, char *out, size_t outlen, char *err,
-	size_t errlen)
+papi_copy_string(json_t *o, const char *key, char *out, size_t outlen, char *err, size_t errlen)
 {
 	json_t *v = json_object_get(o, key);
 	const char *s;
@@ -194,7 +195,8 @@ papi_copy_string(json_t *o, const char *key, char *out, size_t outlen, char *err
 		return papi_fail(err, errlen, "answer's \"%s\" is too long", key);
 	for (i = 0; i < n; i++)
 		if (papi_is_control((unsigned char)s[i]))
-			return papi_fail(err, errlen, "answer's \"%s\" has control characters", key);
+			return papi_fail(err, errlen, "answer's \"%s\" has control characters",
+				key);
 	memcpy(out, s, n);
 	out[n] = '\0';
 	return true;
@@ -235,8 +237,8 @@ papi_msg_append(char *out, size_t outlen, const char *s)
 }
 
 bool
-papi_parse_field(const char *body, size_t len, const char *key, char *out, size_t outlen,
-	char *err, size_t errlen)
+papi_parse_field(const char *body, size_t len, const char *key, char *out, size_t outlen, char *err,
+	size_t errlen)
 {
 	json_t *j = papi_load_object(body, len, err, errlen);
 	bool ok;

@@ -8,9 +8,18 @@ static const char *const provider_names[PROVIDER_COUNT] = { PROVIDER_LIST(PROVID
 #undef PROVIDER_NAME_
 
 static const char *const webhook_event_names[WE_COUNT] = {
-	"none", "call_inbound", "call_started", "call_ended", "call_analyzed",
-	"assistant-request", "status-update", "end-of-call-report", "dynamic_data", "post-call",
-	"live-event", "other",
+	"none",
+	"call_inbound",
+	"call_started",
+	"call_ended",
+	"call_analyzed",
+	"assistant-request",
+	"status-update",
+	"end-of-call-report",
+	"dynamic_data",
+	"post-call",
+	"live-event",
+	"other",
 };
 
 const char *

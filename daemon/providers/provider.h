@@ -11,9 +11,9 @@
  * provider's ops table (struct provider_ops in providers/registry.h, defined in
  * providers/NAME.c).  The order is the enum's (the snapshot file stores it: append only).
  */
-#define PROVIDER_LIST(X)                                                                        \
-	X(RETELL, "retell", provider_retell)                                                     \
-	X(VAPI, "vapi", provider_vapi)                                                           \
+#define PROVIDER_LIST(X)                                                                           \
+	X(RETELL, "retell", provider_retell)                                                       \
+	X(VAPI, "vapi", provider_vapi)                                                             \
 	X(BLAND, "bland", provider_bland)
 
 #define PROVIDER_ENUM_(id, name, ops) PROVIDER_##id,

@@ -4,9 +4,8 @@
 #include "providers/registry.h"
 
 #define PROVIDER_OPS_(id, name, ops) [PROVIDER_##id] = &ops,
-static const struct provider_ops *const provider_registry[PROVIDER_COUNT] = {
-	PROVIDER_LIST(PROVIDER_OPS_)
-};
+static const struct provider_ops *const provider_registry[PROVIDER_COUNT] = { PROVIDER_LIST(
+	PROVIDER_OPS_) };
 #undef PROVIDER_OPS_
 
 const struct provider_ops *

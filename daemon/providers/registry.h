@@ -38,7 +38,6 @@ PROVIDER_LIST(PROVIDER_OPS_DECL_)
 const struct provider_ops *provider_ops_get(enum provider_id p);
 
 /* The entry of the event called name, or NULL (an event the provider's table does not list). */
-const struct provider_event *provider_event_find(const struct provider_ops *ops,
-	const char *name);
+const struct provider_event *provider_event_find(const struct provider_ops *ops, const char *name);
 
 #endif

@@ -44,7 +44,8 @@ retell_inbound(struct webhook_req *w)
 		return;
 	w->status = 200;
 	if (ans.result != ROUTE_HIT) {
-		/* no override: Retell has no fallback agent on our numbers, so the call is not taken */
+		/* no override: Retell has no fallback agent on our numbers, so the call is not
+		 * taken */
 		webhook_out_lit(w->out, "{\"call_inbound\":{}}");
 		return;
 	}
@@ -60,7 +61,10 @@ retell_inbound(struct webhook_req *w)
 /* Disconnection reasons of calls that never connected (Retell's call object documents them
  * among disconnection_reason's values; such calls get no call_started, only call_ended). */
 static const char *const retell_not_connected[] = {
-	"dial_failed", "dial_no_answer", "dial_busy", "invalid_destination",
+	"dial_failed",
+	"dial_no_answer",
+	"dial_busy",
+	"invalid_destination",
 };
 
 /* A time or duration in ms: -1 if absent (or null); present but not a non-negative integer
@@ -88,7 +92,9 @@ static void
 retell_call_event(struct webhook_req *w, enum call_kind kind)
 {
 	json_t *call = json_object_get(w->json, "call");
-	struct call_event ev = { .kind = kind, .started_ms = -1, .ended_ms = -1,
+	struct call_event ev = { .kind = kind,
+		.started_ms = -1,
+		.ended_ms = -1,
 		.duration_ms = -1 };
 	const char *dir;
 
@@ -98,14 +104,15 @@ retell_call_event(struct webhook_req *w, enum call_kind kind)
 	}
 	ev.call_id = retell_str(call, "call_id");
 	dir = retell_str(call, "direction");
-	ev.dir = !dir ? CALL_DIR_UNKNOWN :
-		strcmp(dir, "inbound") == 0 ? CALL_DIR_INBOUND :
-		strcmp(dir, "outbound") == 0 ? CALL_DIR_OUTBOUND : CALL_DIR_UNKNOWN;
+	ev.dir = !dir                         ? CALL_DIR_UNKNOWN :
+		 strcmp(dir, "inbound") == 0  ? CALL_DIR_INBOUND :
+		 strcmp(dir, "outbound") == 0 ? CALL_DIR_OUTBOUND :
+						CALL_DIR_UNKNOWN;
 	ev.from = retell_str(call, "from_number");
 	ev.to = retell_str(call, "to_number");
 	ev.provider_agent_id = retell_str(call, "agent_id");
-	ev.started_ms = retell_ms(call, "start_timestamp", &ev,
-		"start_timestamp is not a time in ms");
+	ev.started_ms =
+		retell_ms(call, "start_timestamp", &ev, "start_timestamp is not a time in ms");
 	ev.ended_ms = retell_ms(call, "end_timestamp", &ev, "end_timestamp is not a time in ms");
 	ev.end_reason = retell_str(call, "disconnection_reason");
 	ev.connected = ev.started_ms >= 0;

@@ -32,10 +32,12 @@
 
 /* ---- Retell ---- */
 
-static bool retell_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
+static bool
+retell_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
 	struct papi_request *out, char *err, size_t errlen)
 {
-	if (!papi_req_start(c, "POST", "/create-phone-number", NULL, "Authorization", "Bearer ", out, err, errlen))
+	if (!papi_req_start(c, "POST", "/create-phone-number", NULL, "Authorization", "Bearer ",
+		    out, err, errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen) || !papi_check_area_code(area_code, err, errlen) ||
 		!papi_check_nickname(nickname, err, errlen))
@@ -48,10 +50,10 @@ static bool retell_purchase(const struct papi_ctx *c, const char *area_code, con
 		err, errlen);
 }
 
-static bool retell_update(const struct papi_ctx *c, const char *e164,
-	const char *provider_number_id, const struct papi_change *ch, unsigned step,
-	const char *prev, size_t prev_len, struct papi_request *out, bool *last, char *err,
-	size_t errlen)
+static bool
+retell_update(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+	const struct papi_change *ch, unsigned step, const char *prev, size_t prev_len,
+	struct papi_request *out, bool *last, char *err, size_t errlen)
 {
 	char num[E164_BUFSIZE];
 	json_t *body;
@@ -61,7 +63,8 @@ static bool retell_update(const struct papi_ctx *c, const char *e164,
 	if (!ch->agent && !ch->name)
 		return true;
 	if (!papi_to_e164("number", e164, num, err, errlen) ||
-		!papi_req_start(c, "PATCH", "/update-phone-number/", num, "Authorization", "Bearer ", out, err, errlen))
+		!papi_req_start(c, "PATCH", "/update-phone-number/", num, "Authorization",
+			"Bearer ", out, err, errlen))
 		return false;
 	if ((ch->agent && !papi_check_webhook(c, err, errlen)) ||
 		(ch->agent && ch->agent_id != NULL &&
@@ -86,16 +89,16 @@ static bool retell_update(const struct papi_ctx *c, const char *e164,
 	if (body != NULL && ch->name &&
 		json_object_set_new(body, "nickname",
 			ch->nickname != NULL && *ch->nickname != '\0' ? json_string(ch->nickname) :
-									   json_null()) != 0) {
+									json_null()) != 0) {
 		json_decref(body);
 		body = NULL;
 	}
 	return papi_req_body(out, body, err, errlen);
 }
 
-static bool retell_release(const struct papi_ctx *c, const char *e164,
-	const char *provider_number_id, struct papi_request *out, bool *unbind_only, char *err,
-	size_t errlen)
+static bool
+retell_release(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+	struct papi_request *out, bool *unbind_only, char *err, size_t errlen)
 {
 	char num[E164_BUFSIZE];
 
@@ -103,14 +106,16 @@ static bool retell_release(const struct papi_ctx *c, const char *e164,
 	if (unbind_only != NULL)
 		*unbind_only = false;
 	if (!papi_to_e164("number", e164, num, err, errlen) ||
-		!papi_req_start(c, "DELETE", "/delete-phone-number/", num, "Authorization", "Bearer ", out, err, errlen))
+		!papi_req_start(c, "DELETE", "/delete-phone-number/", num, "Authorization",
+			"Bearer ", out, err, errlen))
 		return false;
 	return true;
 }
 
-static bool retell_call(const struct papi_ctx *c, const char *from_e164,
-	const char *from_provider_number_id, const char *to_e164_in, const char *provider_agent_id,
-	struct papi_request *out, char *err, size_t errlen)
+static bool
+retell_call(const struct papi_ctx *c, const char *from_e164, const char *from_provider_number_id,
+	const char *to_e164_in, const char *provider_agent_id, struct papi_request *out, char *err,
+	size_t errlen)
 {
 	char from[E164_BUFSIZE], to[E164_BUFSIZE];
 
@@ -118,7 +123,8 @@ static bool retell_call(const struct papi_ctx *c, const char *from_e164,
 	if (!papi_to_e164("from number", from_e164, from, err, errlen) ||
 		!papi_to_e164("to number", to_e164_in, to, err, errlen) ||
 		!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen) ||
-		!papi_req_start(c, "POST", "/v2/create-phone-call", NULL, "Authorization", "Bearer ", out, err, errlen))
+		!papi_req_start(c, "POST", "/v2/create-phone-call", NULL, "Authorization",
+			"Bearer ", out, err, errlen))
 		return false;
 	return papi_req_body(out,
 		json_pack("{s:s, s:s, s:s}", "from_number", from, "to_number", to,
@@ -127,8 +133,8 @@ static bool retell_call(const struct papi_ctx *c, const char *from_e164,
 }
 
 /* PhoneNumberResponse: phone_number (E.164) is also Retell's id of the number. */
-static bool retell_parse_number(const char *body, size_t len, struct papi_number *out, char *err,
-	size_t errlen)
+static bool
+retell_parse_number(const char *body, size_t len, struct papi_number *out, char *err, size_t errlen)
 {
 	json_t *j = papi_load_object(body, len, err, errlen);
 	bool ok;
@@ -144,14 +150,16 @@ static bool retell_parse_number(const char *body, size_t len, struct papi_number
 	return true;
 }
 
-static bool retell_parse_call(const char *body, size_t len, struct papi_call *out, char *err,
-	size_t errlen)
+static bool
+retell_parse_call(const char *body, size_t len, struct papi_call *out, char *err, size_t errlen)
 {
-	return papi_parse_field(body, len, "call_id", out->call_id, sizeof(out->call_id), err, errlen);
+	return papi_parse_field(body, len, "call_id", out->call_id, sizeof(out->call_id), err,
+		errlen);
 }
 
 /* Retell's error bodies: {"message": ...}, {"error_message": ...} or {"error": ...}. */
-static void retell_error_message(const char *body, size_t len, char *out, size_t outlen)
+static void
+retell_error_message(const char *body, size_t len, char *out, size_t outlen)
 {
 	static const char *const keys[] = { "message", "error_message", "error" };
 	json_t *j;

@@ -78,8 +78,8 @@ vapi_time(json_t *msg, json_t *call, const char *key, struct call_event *ev)
 		return -1;
 	if (rating_parse_iso8601_ms(s, &ms) && ms >= 0)
 		return ms;
-	ev->invalid = strcmp(key, "startedAt") == 0 ? "startedAt is not a time" :
-						      "endedAt is not a time";
+	ev->invalid =
+		strcmp(key, "startedAt") == 0 ? "startedAt is not a time" : "endedAt is not a time";
 	return -1;
 }
 

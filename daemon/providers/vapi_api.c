@@ -52,7 +52,8 @@ static const char *
 vapi_credential(const struct papi_ctx *c)
 {
 	return c->webhook_credential_id != NULL && *c->webhook_credential_id != '\0' ?
-		c->webhook_credential_id : NULL;
+		       c->webhook_credential_id :
+		       NULL;
 }
 
 static bool
@@ -63,10 +64,12 @@ vapi_check_credential(const struct papi_ctx *c, char *err, size_t errlen)
 		       errlen);
 }
 
-static bool vapi_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
+static bool
+vapi_purchase(const struct papi_ctx *c, const char *area_code, const char *nickname,
 	struct papi_request *out, char *err, size_t errlen)
 {
-	if (!papi_req_start(c, "POST", "/phone-number", NULL, "Authorization", "Bearer ", out, err, errlen))
+	if (!papi_req_start(c, "POST", "/phone-number", NULL, "Authorization", "Bearer ", out, err,
+		    errlen))
 		return false;
 	if (!papi_check_webhook(c, err, errlen) || !papi_check_area_code(area_code, err, errlen) ||
 		!papi_check_nickname(nickname, err, errlen) ||
@@ -92,9 +95,8 @@ vapi_server(const struct papi_ctx *c, json_t *number)
 	if (srv == NULL)
 		return NULL;
 	if (json_object_set_new(srv, "url", json_string(c->webhook_url)) != 0 ||
-		(vapi_credential(c) != NULL &&
-			json_object_set_new(srv, "credentialId",
-				json_string(vapi_credential(c))) != 0)) {
+		(vapi_credential(c) != NULL && json_object_set_new(srv, "credentialId",
+						       json_string(vapi_credential(c))) != 0)) {
 		json_decref(srv);
 		return NULL;
 	}
@@ -151,7 +153,8 @@ vapi_update(const struct papi_ctx *c, const char *e164, const char *provider_num
 			papi_req_fail(out);
 			return papi_fail(err, errlen,
 				"the number has its own %s at vapi, which bypasses our routing: remove "
-				"it in Vapi's dashboard (the API has no way to clear it)", own[i]);
+				"it in Vapi's dashboard (the API has no way to clear it)",
+				own[i]);
 		}
 	}
 	body = json_pack("{s:s}", "provider", json_string_value(prov));
@@ -171,20 +174,24 @@ vapi_update(const struct papi_ctx *c, const char *e164, const char *provider_num
 	return papi_req_body(out, body, err, errlen);
 }
 
-static bool vapi_release(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
+static bool
+vapi_release(const struct papi_ctx *c, const char *e164, const char *provider_number_id,
 	struct papi_request *out, bool *unbind_only, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (unbind_only != NULL)
 		*unbind_only = false;
-	return papi_check_text("provider number id", provider_number_id, PAPI_ID_MAX, err, errlen) &&
-	       papi_req_start(c, "DELETE", "/phone-number/", provider_number_id, "Authorization", "Bearer ", out, err, errlen);
+	return papi_check_text("provider number id", provider_number_id, PAPI_ID_MAX, err,
+		       errlen) &&
+	       papi_req_start(c, "DELETE", "/phone-number/", provider_number_id, "Authorization",
+		       "Bearer ", out, err, errlen);
 }
 
 /* The caller ID is Vapi's id of our number (phoneNumberId); from_e164 is not sent. */
-static bool vapi_call(const struct papi_ctx *c, const char *from_e164,
-	const char *from_provider_number_id, const char *to_e164_in, const char *provider_agent_id,
-	struct papi_request *out, char *err, size_t errlen)
+static bool
+vapi_call(const struct papi_ctx *c, const char *from_e164, const char *from_provider_number_id,
+	const char *to_e164_in, const char *provider_agent_id, struct papi_request *out, char *err,
+	size_t errlen)
 {
 	char to[E164_BUFSIZE];
 
@@ -192,7 +199,8 @@ static bool vapi_call(const struct papi_ctx *c, const char *from_e164,
 	if (!papi_check_text("from number id", from_provider_number_id, PAPI_ID_MAX, err, errlen) ||
 		!papi_to_e164("to number", to_e164_in, to, err, errlen) ||
 		!papi_check_text("agent id", provider_agent_id, PAPI_ID_MAX, err, errlen) ||
-		!papi_req_start(c, "POST", "/call", NULL, "Authorization", "Bearer ", out, err, errlen))
+		!papi_req_start(c, "POST", "/call", NULL, "Authorization", "Bearer ", out, err,
+			errlen))
 		return false;
 	return papi_req_body(out,
 		json_pack("{s:s, s:{s:s}, s:s}", "phoneNumberId", from_provider_number_id,
@@ -201,8 +209,8 @@ static bool vapi_call(const struct papi_ctx *c, const char *from_e164,
 }
 
 /* The phone number object: id (ours to keep) and number (E.164). */
-static bool vapi_parse_number(const char *body, size_t len, struct papi_number *out, char *err,
-	size_t errlen)
+static bool
+vapi_parse_number(const char *body, size_t len, struct papi_number *out, char *err, size_t errlen)
 {
 	json_t *j = papi_load_object(body, len, err, errlen);
 	bool ok;
@@ -210,8 +218,8 @@ static bool vapi_parse_number(const char *body, size_t len, struct papi_number *
 	memset(out, 0, sizeof(*out));
 	if (j == NULL)
 		return false;
-	ok = papi_copy_string(j, "id", out->provider_number_id, sizeof(out->provider_number_id), err,
-		errlen);
+	ok = papi_copy_string(j, "id", out->provider_number_id, sizeof(out->provider_number_id),
+		err, errlen);
 	if (ok && !papi_copy_e164(j, "number", out->e164, err, errlen)) {
 		/* bought but without a usable number: say which, so it can be found and released */
 		char why[128];
@@ -230,8 +238,8 @@ static bool vapi_parse_number(const char *body, size_t len, struct papi_number *
 }
 
 /* The Call object: id. */
-static bool vapi_parse_call(const char *body, size_t len, struct papi_call *out, char *err,
-	size_t errlen)
+static bool
+vapi_parse_call(const char *body, size_t len, struct papi_call *out, char *err, size_t errlen)
 {
 	return papi_parse_field(body, len, "id", out->call_id, sizeof(out->call_id), err, errlen);
 }
@@ -240,7 +248,8 @@ static bool vapi_parse_call(const char *body, size_t len, struct papi_call *out,
  * Vapi's (NestJS) error bodies: {"message": "..." or ["...", ...], "error": "Bad Request",
  * "statusCode": 400}.  message first (strings of an array joined with "; "), else error.
  */
-static void vapi_error_message(const char *body, size_t len, char *out, size_t outlen)
+static void
+vapi_error_message(const char *body, size_t len, char *out, size_t outlen)
 {
 	json_t *j, *m, *v;
 	size_t i;

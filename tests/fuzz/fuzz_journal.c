@@ -1,4 +1,5 @@
-/* fuzz_journal.c: libFuzzer target for journal replay (journal_setup + journal_read) over damage. */
+/* fuzz_journal.c: libFuzzer target for journal replay (journal_setup + journal_read) over damage.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,8 +46,9 @@
  * append bug would stop every run at once).
  * The state dir is /dev/shm/callrouted-fuzz-journal-<pid> (tmpfs: fsync costs nothing),
  * emptied after each input and removed at exit; a crash leaves it behind, so start-up
- * removes those of processes that are gone.  journal.c keeps its state in globals: journal_cleanup() frees them and
- * journal_rewind() resets the read cursor, which journal_stop leaves behind.
+ * removes those of processes that are gone.  journal.c keeps its state in globals:
+ * journal_cleanup() frees them and journal_rewind() resets the read cursor, which journal_stop
+ * leaves behind.
  */
 
 #define FZ_HDR 16
@@ -136,8 +138,8 @@ fz_sweep(const char *parent, const char *prefix)
 		if (strncmp(de->d_name, prefix, n) != 0)
 			continue;
 		pid = strtol(de->d_name + n, &end, 10);
-		if (*end || pid <= 0 || (pid != getpid() && (kill((pid_t)pid, 0) == 0 ||
-							     errno != ESRCH)))
+		if (*end || pid <= 0 ||
+			(pid != getpid() && (kill((pid_t)pid, 0) == 0 || errno != ESRCH)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", parent, de->d_name);
 		fz_remove_state(path);
@@ -210,10 +212,10 @@ fz_write(const char *name, const void *p, size_t n)
 struct fz_read {
 	uint64_t last, checkpoint;
 	size_t count;
-	bool ordered;         /* sequence numbers only go up */
-	const void *want;     /* the appended record, when reading it back */
+	bool ordered;     /* sequence numbers only go up */
+	const void *want; /* the appended record, when reading it back */
 	size_t want_len;
-	uint64_t want_above;  /* ... numbered above this */
+	uint64_t want_above; /* ... numbered above this */
 	/* bit 7: what was written, and how often each was read */
 	size_t nprog;
 	unsigned char prog_op[FZ_PROG_MAX];
@@ -236,7 +238,8 @@ fz_record(uint64_t seq, const void *payload, size_t len, void *arg)
 			r->checkpoint);
 	if (r->ordered && r->count && seq <= r->last)
 		fuzz_fail("record %" PRIu64 " after %" PRIu64, seq, r->last);
-	if (r->want && (seq <= r->want_above || len != r->want_len || memcmp(payload, r->want, len)))
+	if (r->want &&
+		(seq <= r->want_above || len != r->want_len || memcmp(payload, r->want, len)))
 		fuzz_fail("read back record %" PRIu64 " (%zu bytes), want one above %" PRIu64, seq,
 			len, r->want_above);
 	if (!r->want && r->nprog) {
@@ -245,7 +248,7 @@ fz_record(uint64_t seq, const void *payload, size_t len, void *arg)
 		/* two records can be the same bytes: one intact is enough */
 		for (i = 0; i < r->nprog && match == SIZE_MAX; i++) {
 			if (r->prog_seq[i] != seq || r->prog_len[i] != len ||
-			    memcmp(r->prog_payload[i], payload, len) != 0)
+				memcmp(r->prog_payload[i], payload, len) != 0)
 				continue;
 			if (r->prog_op[i] == 0 || r->prog_op[i] == 5)
 				match = i;
@@ -256,7 +259,8 @@ fz_record(uint64_t seq, const void *payload, size_t len, void *arg)
 			fuzz_fail("record %" PRIu64 " read, but it was damaged (%d)", seq,
 				r->prog_op[damaged]);
 		if (match == SIZE_MAX)
-			fuzz_fail("record %" PRIu64 " (%zu bytes) read: never written so", seq, len);
+			fuzz_fail("record %" PRIu64 " (%zu bytes) read: never written so", seq,
+				len);
 		r->prog_seen[match]++;
 	}
 	r->last = seq;
@@ -407,8 +411,8 @@ fz_clean_file(const struct fz_file *f, const struct fz_file *next)
 		memcpy(&crc, f->buf + off + 4, 4);
 		memcpy(&seq, f->buf + off + 8, 8);
 		if (n == 0 || n > JOURNAL_MAX_RECORD || n > f->len - off - FZ_HDR || seq == 0 ||
-		    seq >= (1ULL << 62) || fz_crc32c(fz_crc32c(0, &seq, 8), f->buf + off + FZ_HDR,
-						     n) != crc)
+			seq >= (1ULL << 62) ||
+			fz_crc32c(fz_crc32c(0, &seq, 8), f->buf + off + FZ_HDR, n) != crc)
 			break;
 		if (off == 0 ? seq != f->first : seq <= last)
 			return false;
@@ -546,10 +550,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			journal_checkpoint(rd.last, rd.count);
 		for (size_t i = 0; i < nfiles; i++)
 			if (files[i].len && !fz_kept(fz_jdir, &files[i]) &&
-			    !fz_kept(qdir, &files[i]) &&
-			    !fz_clean_file(&files[i], i + 1 < nfiles ? &files[i + 1] : NULL))
-				fuzz_fail("%s (%zu bytes, damaged) removed by the drain", files[i].name,
-					files[i].len);
+				!fz_kept(qdir, &files[i]) &&
+				!fz_clean_file(&files[i], i + 1 < nfiles ? &files[i + 1] : NULL))
+				fuzz_fail("%s (%zu bytes, damaged) removed by the drain",
+					files[i].name, files[i].len);
 	}
 	if ((flags & 4) && !fz_no_append)
 		fz_append(&rd, above);

@@ -28,10 +28,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct wire_req req = { .method = WIRE_POST, .path = "/v1/webhooks/fuzz/fuzz",
+	struct wire_req req = { .method = WIRE_POST,
+		.path = "/v1/webhooks/fuzz/fuzz",
 		.keep_alive = true };
 	struct webhook_out out = { .cap = sizeof(out.stack) };
-	struct webhook_req w = { .req = &req, .cfg = fuzz_config(), .status = 500, .out = &out,
+	struct webhook_req w = { .req = &req,
+		.cfg = fuzz_config(),
+		.status = 500,
+		.out = &out,
 		.now_ms = 1714608500000LL };
 	enum provider_id pid;
 	json_error_t jerr;
@@ -63,7 +67,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (w.deferred || req.deferred)
 		fuzz_fail("deferred without a journal waiter");
 	if (w.status != 200 && w.status != 400 && w.status != 401 && w.status != 404 &&
-	    w.status != 503)
+		w.status != 503)
 		fuzz_fail("status %d", w.status);
 	if (out.failed)
 		fuzz_fail("answer builder failed");

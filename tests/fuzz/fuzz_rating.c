@@ -29,7 +29,7 @@ fz_u64(const uint8_t **p, size_t *n, size_t w)
 	for (size_t i = 0; i < w; i++, (*p)++, (*n)--) {
 		if (*n == 0)
 			break;
-		v |= (uint64_t)**p << (8 * i);
+		v |= (uint64_t) * *p << (8 * i);
 	}
 	return v;
 }
@@ -63,7 +63,7 @@ fz_check_iso(const char *s, int64_t ms)
 	int nf = 0;
 
 	if (len < 20 || !fz_digits(s, 4) || s[4] != '-' || s[7] != '-' || (s[10] | 0x20) != 't' ||
-	    s[13] != ':' || s[16] != ':')
+		s[13] != ':' || s[16] != ':')
 		fuzz_fail("accepted \"%s\": not of the form YYYY-MM-DDTHH:MM:SS", s);
 	tm.tm_year = fz_num(s, 4) - 1900;
 	tm.tm_mon = fz_num(s + 5, 2) - 1;
@@ -90,7 +90,7 @@ fz_check_iso(const char *s, int64_t ms)
 	want = (int64_t)timegm(&tm) * 1000 + frac - off;
 	/* timegm normalises (Feb 30 -> Mar 2): a parser that accepted one is caught here too */
 	if (tm.tm_mday != fz_num(s + 8, 2) || tm.tm_mon != fz_num(s + 5, 2) - 1 ||
-	    tm.tm_hour != fz_num(s + 11, 2) || tm.tm_sec != fz_num(s + 17, 2))
+		tm.tm_hour != fz_num(s + 11, 2) || tm.tm_sec != fz_num(s + 17, 2))
 		fuzz_fail("accepted \"%s\": not a real date", s);
 	if (want != ms)
 		fuzz_fail("\"%s\" -> %" PRId64 ", timegm says %" PRId64, s, ms, want);
@@ -107,7 +107,7 @@ fz_check_seconds(const char *s, bool ok, int64_t ms)
 
 	for (size_t i = 0; form && i < wl; i++)
 		if (__builtin_mul_overflow(whole, 10, &whole) ||
-		    __builtin_add_overflow(whole, s[i] - '0', &whole))
+			__builtin_add_overflow(whole, s[i] - '0', &whole))
 			big = true;
 	if (ok != form && !(form && big) && !(form && whole > (INT64_MAX - 1000) / 1000))
 		fuzz_fail("seconds \"%s\": %s", s, ok ? "accepted, not of the form" : "refused");
@@ -125,8 +125,8 @@ fz_check_rate(bool connected, int64_t d, int64_t extra, const struct rating_plan
 	char buf[RATING_DOLLARS_BUFSIZE];
 
 	if (oka != rating_plan_valid(p) && (!connected || (d >= 0 && d <= RATING_MAX_DURATION_MS)))
-		fuzz_fail("rating_rate_call(%d, %" PRId64 ") = %d for a plan valid=%d", connected, d,
-			oka, rating_plan_valid(p));
+		fuzz_fail("rating_rate_call(%d, %" PRId64 ") = %d for a plan valid=%d", connected,
+			d, oka, rating_plan_valid(p));
 	if (!oka) {
 		if (a.billed_seconds || a.amount_micros)
 			fuzz_fail("a refused rating left a result");
@@ -141,10 +141,10 @@ fz_check_rate(bool connected, int64_t d, int64_t extra, const struct rating_plan
 	 * than one increment above the duration */
 	s = d / 1000 + (d % 1000 != 0);
 	billed = a.billed_seconds;
-	if (d == 0 ? billed != 0 :
-	    s <= p->initial_s ? billed != p->initial_s :
-	    billed < s || billed - s >= p->increment_s ||
-	    (billed - p->initial_s) % p->increment_s != 0)
+	if (d == 0                ? billed != 0 :
+		s <= p->initial_s ? billed != p->initial_s :
+				    billed < s || billed - s >= p->increment_s ||
+					    (billed - p->initial_s) % p->increment_s != 0)
 		fuzz_fail("%" PRId64 " ms on %d/%d billed %" PRId64 " s", d, p->initial_s,
 			p->increment_s, billed);
 	/* amount = ceil(billed * rate / 60), in 128-bit arithmetic here */
@@ -158,10 +158,11 @@ fz_check_rate(bool connected, int64_t d, int64_t extra, const struct rating_plan
 	}
 	/* monotone: a longer call never bills less */
 	if (okb && extra >= 0 &&
-	    (b.billed_seconds < a.billed_seconds || b.amount_micros < a.amount_micros))
+		(b.billed_seconds < a.billed_seconds || b.amount_micros < a.amount_micros))
 		fuzz_fail("%" PRId64 " ms bills %" PRId64 "/%" PRId64 ", %" PRId64
-			  " ms bills %" PRId64 "/%" PRId64, d, a.billed_seconds, a.amount_micros,
-			d + extra, b.billed_seconds, b.amount_micros);
+			  " ms bills %" PRId64 "/%" PRId64,
+			d, a.billed_seconds, a.amount_micros, d + extra, b.billed_seconds,
+			b.amount_micros);
 	/* the dollars text reads back as the amount */
 	if (rating_format_dollars(a.amount_micros, buf, sizeof(buf)) == 0)
 		fuzz_fail("rating_format_dollars(%" PRId64 ") failed", a.amount_micros);

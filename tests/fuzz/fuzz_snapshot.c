@@ -67,8 +67,9 @@ fz_check(const struct routes_snapshot *s)
 
 		b = routes_catalog_agent_by_pid(c, a->provider, a->provider_agent_id);
 		if (!b || b->provider != a->provider ||
-		    strcmp(b->provider_agent_id, a->provider_agent_id) != 0)
-			fuzz_fail("agent \"%s\" not found by its provider id", a->provider_agent_id);
+			strcmp(b->provider_agent_id, a->provider_agent_id) != 0)
+			fuzz_fail("agent \"%s\" not found by its provider id",
+				a->provider_agent_id);
 		if (routes_catalog_agent_idx(c, a->id) != i)
 			fuzz_fail("agent %llu not found by its id", (unsigned long long)a->id);
 	}
@@ -81,8 +82,10 @@ fz_check(const struct routes_snapshot *s)
 		if (route_table_get(&s->numbers, sl->key) != sl || routes_number(s, sl->key) != sl)
 			fuzz_fail("number %llu not found", (unsigned long long)sl->key);
 		routes_lookup(s, &c->accounts[sl->account_idx], sl->key, &ans);
-		if (ans.result == ROUTE_HIT && (!ans.agent || ans.agent != &c->agents[sl->agent_idx]))
-			fuzz_fail("number %llu: a hit on the wrong agent", (unsigned long long)sl->key);
+		if (ans.result == ROUTE_HIT &&
+			(!ans.agent || ans.agent != &c->agents[sl->agent_idx]))
+			fuzz_fail("number %llu: a hit on the wrong agent",
+				(unsigned long long)sl->key);
 	}
 	if (!snapshot_encode(s, &buf, &len))
 		fuzz_fail("a decoded snapshot does not encode");
@@ -90,8 +93,9 @@ fz_check(const struct routes_snapshot *s)
 	if (!again)
 		fuzz_fail("a re-encoded snapshot does not decode: %s", why);
 	if (again->numbers.count != s->numbers.count ||
-	    again->catalog->n_accounts != c->n_accounts || again->catalog->n_agents != c->n_agents ||
-	    again->catalog->n_agencies != c->n_agencies || again->generation != s->generation)
+		again->catalog->n_accounts != c->n_accounts ||
+		again->catalog->n_agents != c->n_agents ||
+		again->catalog->n_agencies != c->n_agencies || again->generation != s->generation)
 		fuzz_fail("the round trip changed the counts");
 	for (size_t i = 0; s->numbers.slots && i <= s->numbers.mask; i++) {
 		const struct route_slot *a = &s->numbers.slots[i], *b;

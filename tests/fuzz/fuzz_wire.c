@@ -113,7 +113,7 @@ fz_handler(struct wire_req *r, void *arg)
 		return;
 	}
 	if (strncmp(r->path, "/defer", 6) == 0 &&
-	    event_base_once(fz_base, -1, EV_TIMEOUT, fz_deferred_cb, r, &now) == 0) {
+		event_base_once(fz_base, -1, EV_TIMEOUT, fz_deferred_cb, r, &now) == 0) {
 		r->deferred = true;
 		fz_pending++;
 		return;
@@ -142,7 +142,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 				 strlen(fz_addr.sun_path + 1));
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&fz_addr, fz_addrlen) != 0 ||
-	    listen(lfd, 16) != 0)
+		listen(lfd, 16) != 0)
 		abort();
 	if (!wire_server_new(fz_base, lfd, WIRE_WEBHOOK, &fz_limits, fz_handler, NULL))
 		abort();
@@ -172,8 +172,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ssize_t n;
 
 		if (++spins > max_spins)
-			fuzz_fail("the server made no progress in %zu loop passes (%zu of %zu bytes "
-				  "written)", spins, off, size);
+			fuzz_fail(
+				"the server made no progress in %zu loop passes (%zu of %zu bytes "
+				"written)",
+				spins, off, size);
 		if (!shut && off < size) {
 			n = write(cfd, data + off, size - off < chunk ? size - off : chunk);
 			if (n > 0)

@@ -127,7 +127,8 @@ static const struct e164_case cases[] = {
 };
 /* clang-format on */
 
-static void test_parse_table(void **state)
+static void
+test_parse_table(void **state)
 {
 	unsigned failures = 0;
 
@@ -149,7 +150,8 @@ static void test_parse_table(void **state)
 	assert_int_equal(failures, 0);
 }
 
-static void test_parse_null(void **state)
+static void
+test_parse_null(void **state)
 {
 	uint64_t key = 0;
 
@@ -158,7 +160,8 @@ static void test_parse_null(void **state)
 	assert_false(e164_parse("+14155550123", 12, NULL));
 }
 
-static void test_format(void **state)
+static void
+test_format(void **state)
 {
 	char buf[E164_BUFSIZE];
 
@@ -172,12 +175,13 @@ static void test_format(void **state)
 	assert_string_equal(buf, "+100000000000000");
 }
 
-static void test_format_invalid(void **state)
+static void
+test_format_invalid(void **state)
 {
 	static const uint64_t invalid[] = {
-		0, 1, 999999,			/* 6 digits: never a parsed key */
-		UINT64_C(1000000000000000),	/* 16 digits */
-		UINT64_C(9999999999999999),	/* 16 digits */
+		0, 1, 999999,                   /* 6 digits: never a parsed key */
+		UINT64_C(1000000000000000),     /* 16 digits */
+		UINT64_C(9999999999999999),     /* 16 digits */
 		UINT64_C(18446744073709551615), /* 20 digits */
 	};
 	char buf[E164_BUFSIZE];
@@ -189,7 +193,8 @@ static void test_format_invalid(void **state)
 	}
 }
 
-static void test_format_small_buffer(void **state)
+static void
+test_format_small_buffer(void **state)
 {
 	char buf[E164_BUFSIZE];
 
@@ -207,7 +212,8 @@ static void test_format_small_buffer(void **state)
 }
 
 /* Every accepted case formats to "+digits", which parses back to the same key. */
-static void test_round_trip_table(void **state)
+static void
+test_round_trip_table(void **state)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct e164_case *c = &cases[i];
@@ -226,7 +232,8 @@ static void test_round_trip_table(void **state)
 	}
 }
 
-static uint64_t splitmix64(uint64_t *s)
+static uint64_t
+splitmix64(uint64_t *s)
 {
 	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
 
@@ -235,7 +242,8 @@ static uint64_t splitmix64(uint64_t *s)
 	return z ^ (z >> 31);
 }
 
-static void test_round_trip_random(void **state)
+static void
+test_round_trip_random(void **state)
 {
 	uint64_t seed = 164;
 
@@ -257,7 +265,8 @@ static void test_round_trip_random(void **state)
 	}
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),

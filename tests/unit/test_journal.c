@@ -1,4 +1,5 @@
-/* test_journal.c: journal replay under damage: flipped bytes, cuts, bad segments, bad checkpoints. */
+/* test_journal.c: journal replay under damage: flipped bytes, cuts, bad segments, bad checkpoints.
+ */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -42,7 +43,7 @@
 
 struct rec {
 	int seg;
-	size_t off, size;     /* header included */
+	size_t off, size; /* header included */
 	uint64_t seq;
 	char payload[96];
 	size_t len;
@@ -68,11 +69,11 @@ struct shape {
 	uint64_t name[NSEG];
 	bool intact[NREC];
 	bool quarantined[NSEG];
-	const char *checkpoint;   /* the checkpoint file's text, or NULL for none */
-	uint64_t cp_seq;          /* the checkpoint replay must take */
-	bool cp_reset;            /* ... after finding this one unusable */
-	int torn;                 /* torn tails expected (a crash's, not damage) */
-	bool misnamed;            /* quarantined for their names: no record lost */
+	const char *checkpoint; /* the checkpoint file's text, or NULL for none */
+	uint64_t cp_seq;        /* the checkpoint replay must take */
+	bool cp_reset;          /* ... after finding this one unusable */
+	int torn;               /* torn tails expected (a crash's, not damage) */
+	bool misnamed;          /* quarantined for their names: no record lost */
 };
 
 static uint32_t
@@ -202,7 +203,7 @@ struct reading {
 	uint64_t last;
 	int count;
 	int seen[NREC];
-	const char *want;     /* reading back an append */
+	const char *want; /* reading back an append */
 	uint64_t want_seq;
 };
 
@@ -304,7 +305,7 @@ setup_journal(void **st)
 			memcpy(&len, segs[s].buf + off, 4);
 			memcpy(&recs[n].seq, segs[s].buf + off + 8, 8);
 			if (len != recs[n].len || recs[n].seq != (uint64_t)n + 1 ||
-			    memcmp(segs[s].buf + off + HDR, recs[n].payload, len) != 0)
+				memcmp(segs[s].buf + off + HDR, recs[n].payload, len) != 0)
 				return -1;
 			recs[n].seg = s;
 			recs[n].off = off;
@@ -521,10 +522,12 @@ run_shape(struct shape *sh)
 		shape_fail(sh, "journal_setup failed after the drain");
 	journal_get_stats(&after);
 	if (rd.count && (after.checkpoint_seq != rd.last || after.pending != 0 ||
-			 after.checkpoint_resets != before.checkpoint_resets))
-		shape_fail(sh, "after the drain and a restart: checkpoint %" PRIu64 " (want %"
-			PRIu64 "), %" PRIu64 " pending, %" PRIu64 " resets", after.checkpoint_seq,
-			rd.last, after.pending, after.checkpoint_resets - before.checkpoint_resets);
+				after.checkpoint_resets != before.checkpoint_resets))
+		shape_fail(sh,
+			"after the drain and a restart: checkpoint %" PRIu64 " (want %" PRIu64
+			"), %" PRIu64 " pending, %" PRIu64 " resets",
+			after.checkpoint_seq, rd.last, after.pending,
+			after.checkpoint_resets - before.checkpoint_resets);
 	if (after.quarantined_segments != before.quarantined_segments)
 		shape_fail(sh, "the restart after the drain quarantined more");
 	rd.count = 0;
@@ -692,7 +695,7 @@ test_checkpoints(void **st)
 		bool reset;
 	} cases[] = {
 		{ good, 6, false },
-		{ "6\n", 6, false },         /* the format of older versions */
+		{ "6\n", 6, false }, /* the format of older versions */
 		{ "6", 6, false },
 		{ ahead, 0, true },
 		{ "1000\n", 0, true },

@@ -30,10 +30,11 @@ static char rec[JOURNAL_MAX_RECORD];
 static void
 put_number(uint64_t key, uint64_t number_id, uint64_t account_id, uint64_t agent_id)
 {
-	struct route_slot sl = { .key = key, .number_id = number_id,
+	struct route_slot sl = { .key = key,
+		.number_id = number_id,
 		.account_idx = routes_catalog_account_idx(snap->catalog, account_id),
-		.agent_idx = agent_id ? routes_catalog_agent_idx(snap->catalog, agent_id) :
-					ROUTE_NONE };
+		.agent_idx =
+			agent_id ? routes_catalog_agent_idx(snap->catalog, agent_id) : ROUTE_NONE };
 
 	assert_true(route_table_put(&snap->numbers, &sl));
 }
@@ -43,32 +44,66 @@ setup(void **state)
 {
 	struct routes_catalog *c = routes_catalog_new();
 	const struct route_agency agencies[] = {
-		{ .id = 1, .rate_micros_per_min = 90000, .billing_initial_s = 1,
+		{ .id = 1,
+			.rate_micros_per_min = 90000,
+			.billing_initial_s = 1,
 			.billing_increment_s = 1 },
-		{ .id = 2, .rate_micros_per_min = 120000, .billing_initial_s = 60,
+		{ .id = 2,
+			.rate_micros_per_min = 120000,
+			.billing_initial_s = 60,
 			.billing_increment_s = 6 },
-		{ .id = 3, .rate_micros_per_min = 120000, .billing_initial_s = 0,
+		{ .id = 3,
+			.rate_micros_per_min = 120000,
+			.billing_initial_s = 0,
 			.billing_increment_s = 6 },
 	};
 	const struct route_account accounts[] = {
-		{ .id = 1, .agency_id = 1, .provider = PROVIDER_RETELL, .slug = "a-retell",
+		{ .id = 1,
+			.agency_id = 1,
+			.provider = PROVIDER_RETELL,
+			.slug = "a-retell",
 			.api_key = "k1" },
-		{ .id = 2, .agency_id = 2, .provider = PROVIDER_VAPI, .slug = "b-vapi",
-			.api_key = "k2", .webhook_secret = "s2" },
-		{ .id = 3, .agency_id = 2, .provider = PROVIDER_RETELL, .slug = "b-retell",
+		{ .id = 2,
+			.agency_id = 2,
+			.provider = PROVIDER_VAPI,
+			.slug = "b-vapi",
+			.api_key = "k2",
+			.webhook_secret = "s2" },
+		{ .id = 3,
+			.agency_id = 2,
+			.provider = PROVIDER_RETELL,
+			.slug = "b-retell",
 			.api_key = "k3" },
-		{ .id = 4, .agency_id = 3, .provider = PROVIDER_BLAND, .slug = "c-bland",
-			.api_key = "k4", .webhook_secret = "s4" },
+		{ .id = 4,
+			.agency_id = 3,
+			.provider = PROVIDER_BLAND,
+			.slug = "c-bland",
+			.api_key = "k4",
+			.webhook_secret = "s4" },
 	};
 	const struct route_agent agents[] = {
-		{ .id = 10, .agency_id = 1, .client_id = 5, .provider = PROVIDER_RETELL,
-			.provider_agent_id = "agent_a", .name = "Rita", .client_name = "Acme" },
-		{ .id = 11, .agency_id = 1, .provider = PROVIDER_RETELL,
-			.provider_agent_id = "agent_b", .name = "Rob" },
-		{ .id = 20, .agency_id = 2, .provider = PROVIDER_VAPI,
-			.provider_agent_id = "asst_c", .name = "Val" },
-		{ .id = 21, .agency_id = 2, .provider = PROVIDER_RETELL,
-			.provider_agent_id = "agent_d", .name = "Dora" },
+		{ .id = 10,
+			.agency_id = 1,
+			.client_id = 5,
+			.provider = PROVIDER_RETELL,
+			.provider_agent_id = "agent_a",
+			.name = "Rita",
+			.client_name = "Acme" },
+		{ .id = 11,
+			.agency_id = 1,
+			.provider = PROVIDER_RETELL,
+			.provider_agent_id = "agent_b",
+			.name = "Rob" },
+		{ .id = 20,
+			.agency_id = 2,
+			.provider = PROVIDER_VAPI,
+			.provider_agent_id = "asst_c",
+			.name = "Val" },
+		{ .id = 21,
+			.agency_id = 2,
+			.provider = PROVIDER_RETELL,
+			.provider_agent_id = "agent_d",
+			.name = "Dora" },
 	};
 
 	(void)state;
@@ -112,10 +147,18 @@ account(const char *slug)
 static struct call_event
 ended(const char *to, const char *agent)
 {
-	struct call_event ev = { .call_id = "call-1", .kind = CALL_ENDED, .dir = CALL_DIR_INBOUND,
-		.from = "+12125550100", .to = to, .provider_agent_id = agent,
-		.started_ms = START_MS, .ended_ms = START_MS + 61200, .duration_ms = 61200,
-		.connected = true, .rated = true, .end_reason = "user_hangup" };
+	struct call_event ev = { .call_id = "call-1",
+		.kind = CALL_ENDED,
+		.dir = CALL_DIR_INBOUND,
+		.from = "+12125550100",
+		.to = to,
+		.provider_agent_id = agent,
+		.started_ms = START_MS,
+		.ended_ms = START_MS + 61200,
+		.duration_ms = 61200,
+		.connected = true,
+		.rated = true,
+		.end_reason = "user_hangup" };
 
 	return ev;
 }

@@ -27,7 +27,8 @@ static const struct papi_ctx ctx = {
 };
 
 /* r is the request want describes; body_json NULL: no body. */
-static void assert_request(const struct papi_request *r, const char *method, const char *path,
+static void
+assert_request(const struct papi_request *r, const char *method, const char *path,
 	const char *auth_name, const char *auth_value, const char *body_json)
 {
 	json_error_t je;
@@ -58,8 +59,8 @@ static void assert_request(const struct papi_request *r, const char *method, con
 }
 
 /* A failed builder leaves no body and no secret behind, and says why. */
-static void assert_refused(bool ok, const struct papi_request *r, const char *err,
-	const char *want_err)
+static void
+assert_refused(bool ok, const struct papi_request *r, const char *err, const char *want_err)
 {
 	assert_false(ok);
 	assert_null(r->body);
@@ -70,14 +71,15 @@ static void assert_refused(bool ok, const struct papi_request *r, const char *er
 
 #define VAPI_ID "7f5c1e2a-3b4d-4e5f-8a9b-0c1d2e3f4a5b"
 /* GET /phone-number/{id} as Vapi answers it for a number we bought (no credential yet) */
-#define VAPI_GOT                                                                              \
-	"{\"id\": \"" VAPI_ID "\", \"orgId\": \"org_1\", \"provider\": \"vapi\","             \
-	" \"number\": \"+14155550123\", \"status\": \"active\", \"name\": \"Front desk\","       \
+#define VAPI_GOT                                                                                   \
+	"{\"id\": \"" VAPI_ID "\", \"orgId\": \"org_1\", \"provider\": \"vapi\","                  \
+	" \"number\": \"+14155550123\", \"status\": \"active\", \"name\": \"Front desk\","         \
 	" \"server\": {\"url\": \"https://old.example.com/hook\"}}"
 
 /* The agent change assign used to be: step 0 (Vapi: the GET, then step 1 on VAPI_GOT). */
-static bool assign(const struct provider_api *a, const struct papi_ctx *c, const char *e164,
-	const char *nid, const char *agent, struct papi_request *r, char *err, size_t errlen)
+static bool
+assign(const struct provider_api *a, const struct papi_ctx *c, const char *e164, const char *nid,
+	const char *agent, struct papi_request *r, char *err, size_t errlen)
 {
 	struct papi_change ch = { .agent = true, .agent_id = agent };
 	bool last = false;
@@ -98,7 +100,8 @@ static bool assign(const struct provider_api *a, const struct papi_ctx *c, const
 
 /* ---- the table, papi_path_escape ---- */
 
-static void test_get(void **state)
+static void
+test_get(void **state)
 {
 	assert_ptr_equal(provider_api_get(PROVIDER_RETELL), &provider_api_retell);
 	assert_ptr_equal(provider_api_get(PROVIDER_VAPI), &provider_api_vapi);
@@ -112,7 +115,8 @@ static void test_get(void **state)
 	assert_string_equal(provider_api_bland.default_base_url, "https://api.bland.ai");
 }
 
-static void test_path_escape(void **state)
+static void
+test_path_escape(void **state)
 {
 	char out[64], small[4];
 
@@ -139,7 +143,8 @@ static void test_path_escape(void **state)
 	assert_false(papi_path_escape("a", out, 0));
 }
 
-static void test_request_clear(void **state)
+static void
+test_request_clear(void **state)
 {
 	struct papi_request r = { .body = json_object() };
 
@@ -153,7 +158,8 @@ static void test_request_clear(void **state)
 
 #define RETELL_AUTH "Authorization", "Bearer key_test_123"
 
-static void test_retell_requests(void **state)
+static void
+test_retell_requests(void **state)
 {
 	const struct provider_api *a = &provider_api_retell;
 	struct papi_request r;
@@ -203,7 +209,8 @@ static void test_retell_requests(void **state)
 	papi_request_clear(&r);
 }
 
-static void test_retell_parse(void **state)
+static void
+test_retell_parse(void **state)
 {
 	const struct provider_api *a = &provider_api_retell;
 	static const char number[] =
@@ -240,7 +247,8 @@ static void test_retell_parse(void **state)
 	assert_non_null(strstr(err, "\"call_id\""));
 }
 
-static void test_retell_error_message(void **state)
+static void
+test_retell_error_message(void **state)
 {
 	const struct provider_api *a = &provider_api_retell;
 	char out[128];
@@ -268,7 +276,8 @@ static void test_retell_error_message(void **state)
 
 #define VAPI_AUTH "Authorization", "Bearer key_test_123"
 
-static void test_vapi_requests(void **state)
+static void
+test_vapi_requests(void **state)
 {
 	const struct provider_api *a = &provider_api_vapi;
 	struct papi_request r;
@@ -312,10 +321,13 @@ static void test_vapi_requests(void **state)
 	papi_request_clear(&r);
 }
 
-#define CRED_CTX(name) struct papi_ctx name = ctx; name.webhook_credential_id = "cred-abc_1"
+#define CRED_CTX(name)                                                                             \
+	struct papi_ctx name = ctx;                                                                \
+	name.webhook_credential_id = "cred-abc_1"
 
 /* Every create and update names the account's credential; an update keeps what it does not own. */
-static void test_vapi_credential_and_merge(void **state)
+static void
+test_vapi_credential_and_merge(void **state)
 {
 	const struct provider_api *a = &provider_api_vapi;
 	struct papi_change ch = { .agent = true, .agent_id = "asst_5c2b" };
@@ -366,8 +378,8 @@ static void test_vapi_credential_and_merge(void **state)
 			       &last, err, sizeof(err)),
 		&r, err, "its own assistantId");
 	assert_refused(a->update(&c, NULL, VAPI_ID, &ch, 1,
-			       LIT("{\"provider\": \"vapi\", \"workflowId\": \"wf_1\"}"), &r,
-			       &last, err, sizeof(err)),
+			       LIT("{\"provider\": \"vapi\", \"workflowId\": \"wf_1\"}"), &r, &last,
+			       err, sizeof(err)),
 		&r, err, "its own workflowId");
 	/* null or absent ones are fine */
 	assert_true(a->update(&c, NULL, VAPI_ID, &ch, 1,
@@ -375,11 +387,10 @@ static void test_vapi_credential_and_merge(void **state)
 		&last, err, sizeof(err)));
 	papi_request_clear(&r);
 	/* a read without the discriminator, or not an object */
-	assert_refused(a->update(&c, NULL, VAPI_ID, &ch, 1, LIT("{\"id\": \"x\"}"), &r, &last,
-			       err, sizeof(err)),
-		&r, err, "no \"provider\"");
-	assert_refused(a->update(&c, NULL, VAPI_ID, &ch, 1, LIT("[]"), &r, &last, err,
+	assert_refused(a->update(&c, NULL, VAPI_ID, &ch, 1, LIT("{\"id\": \"x\"}"), &r, &last, err,
 			       sizeof(err)),
+		&r, err, "no \"provider\"");
+	assert_refused(a->update(&c, NULL, VAPI_ID, &ch, 1, LIT("[]"), &r, &last, err, sizeof(err)),
 		&r, err, "not a JSON object");
 
 	/* a bad credential id is refused before anything is sent */
@@ -391,7 +402,8 @@ static void test_vapi_credential_and_merge(void **state)
 }
 
 /* Renames: Retell nickname (null clears), Vapi name (40 at most, not cleared), Bland none. */
-static void test_renames(void **state)
+static void
+test_renames(void **state)
 {
 	struct papi_change ch = { .name = true, .nickname = "After" };
 	struct papi_request r;
@@ -412,7 +424,9 @@ static void test_renames(void **state)
 		"{\"nickname\": null}");
 	papi_request_clear(&r);
 	/* agent and name in one request */
-	ch = (struct papi_change){ .agent = true, .agent_id = "agent_abc", .name = true,
+	ch = (struct papi_change){ .agent = true,
+		.agent_id = "agent_abc",
+		.name = true,
 		.nickname = "Both" };
 	assert_true(provider_api_retell.update(&ctx, "+14155550123", NULL, &ch, 0, NULL, 0, &r,
 		&last, err, sizeof(err)));
@@ -471,7 +485,8 @@ static void test_renames(void **state)
 	assert_null(r.body);
 }
 
-static void test_vapi_parse(void **state)
+static void
+test_vapi_parse(void **state)
 {
 	const struct provider_api *a = &provider_api_vapi;
 	static const char number[] =
@@ -512,7 +527,8 @@ static void test_vapi_parse(void **state)
 	assert_non_null(strstr(err, "\"id\""));
 }
 
-static void test_vapi_error_message(void **state)
+static void
+test_vapi_error_message(void **state)
 {
 	const struct provider_api *a = &provider_api_vapi;
 	char out[128], tiny[12];
@@ -559,7 +575,8 @@ static const char bland_unbound[] =
 	"{\"pathway_id\": null, \"prompt\": \"This number is not in service.\","
 	" \"webhook\": \"" WEBHOOK "\"}";
 
-static void test_bland_requests(void **state)
+static void
+test_bland_requests(void **state)
 {
 	const struct provider_api *a = &provider_api_bland;
 	struct papi_request r;
@@ -612,7 +629,8 @@ static void test_bland_requests(void **state)
 	papi_request_clear(&r);
 }
 
-static void test_bland_needs_secret(void **state)
+static void
+test_bland_needs_secret(void **state)
 {
 	const struct provider_api *a = &provider_api_bland;
 	struct papi_ctx c = ctx;
@@ -634,7 +652,8 @@ static void test_bland_needs_secret(void **state)
 		"slug is required");
 }
 
-static void test_bland_parse(void **state)
+static void
+test_bland_parse(void **state)
 {
 	const struct provider_api *a = &provider_api_bland;
 	static const char call[] =
@@ -672,7 +691,8 @@ static void test_bland_parse(void **state)
 	assert_non_null(strstr(err, "\"call_id\""));
 }
 
-static void test_bland_error_message(void **state)
+static void
+test_bland_error_message(void **state)
 {
 	const struct provider_api *a = &provider_api_bland;
 	char out[128];
@@ -696,7 +716,8 @@ static void test_bland_error_message(void **state)
 
 /* ---- input validation, every provider ---- */
 
-static void test_validation(void **state)
+static void
+test_validation(void **state)
 {
 	const struct provider_api *apis[] = { &provider_api_retell, &provider_api_vapi,
 		&provider_api_bland };
@@ -817,7 +838,8 @@ static void test_validation(void **state)
 
 /* ---- answers that are not what a 2xx should carry, every provider ---- */
 
-static void test_parse_garbage(void **state)
+static void
+test_parse_garbage(void **state)
 {
 	const struct provider_api *apis[] = { &provider_api_retell, &provider_api_vapi,
 		&provider_api_bland };
@@ -862,7 +884,8 @@ static void test_parse_garbage(void **state)
 	assert_non_null(strstr(err, "not a JSON object"));
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_get),

@@ -22,7 +22,8 @@ struct table_case {
 };
 
 /* Parse one line of rating_cases.txt (comment already cut); false if malformed. */
-static bool parse_case(const char *line, struct table_case *c)
+static bool
+parse_case(const char *line, struct table_case *c)
 {
 	int n = 0;
 
@@ -47,7 +48,8 @@ static bool parse_case(const char *line, struct table_case *c)
 }
 
 /* Run one case through every entry point; print and return false on any disagreement. */
-static bool check_case(const struct table_case *c, int lineno)
+static bool
+check_case(const struct table_case *c, int lineno)
 {
 	struct rating_plan plan = { .rate_micros_per_min = c->rate,
 		.initial_s = (int32_t)c->initial,
@@ -96,7 +98,8 @@ static bool check_case(const struct table_case *c, int lineno)
 	return good;
 }
 
-static void test_table(void **state)
+static void
+test_table(void **state)
 {
 	char path[4096], line[512];
 	int lineno = 0, cases = 0, failures = 0;
@@ -137,7 +140,8 @@ static void test_table(void **state)
 			MIN_TABLE_CASES);
 }
 
-static void test_plan_valid(void **state)
+static void
+test_plan_valid(void **state)
 {
 	struct rating_plan def = { RATING_DEFAULT_RATE_MICROS_PER_MIN, RATING_DEFAULT_INITIAL_S,
 		RATING_DEFAULT_INCREMENT_S };
@@ -163,7 +167,8 @@ static void test_plan_valid(void **state)
 	assert_false(rating_plan_valid(NULL));
 }
 
-static void test_not_connected(void **state)
+static void
+test_not_connected(void **state)
 {
 	static const int64_t durations[] = { 0, 1, 15791, 300000, RATING_MAX_DURATION_MS,
 		RATING_MAX_DURATION_MS + 1, -1, INT64_MIN, INT64_MAX };
@@ -198,7 +203,8 @@ static void test_not_connected(void **state)
 	assert_false(rating_rate_call(false, 60000, &plans[0], NULL));
 }
 
-static void test_faq_example(void **state)
+static void
+test_faq_example(void **state)
 {
 	/* The billing FAQ: a 5-minute call at $0.15/min costs $0.75. */
 	struct rating_plan plan = { RATING_DEFAULT_RATE_MICROS_PER_MIN, RATING_DEFAULT_INITIAL_S,
@@ -214,7 +220,8 @@ static void test_faq_example(void **state)
 	assert_string_equal(buf, "0.750000");
 }
 
-static void test_amount_edges(void **state)
+static void
+test_amount_edges(void **state)
 {
 	int64_t out;
 
@@ -248,7 +255,8 @@ static void test_amount_edges(void **state)
 	assert_false(rating_billed_seconds(1000, NULL, &out));
 }
 
-static void test_format_dollars(void **state)
+static void
+test_format_dollars(void **state)
 {
 	static const struct {
 		int64_t micros;
@@ -279,7 +287,8 @@ static void test_format_dollars(void **state)
 	}
 }
 
-static void test_format_dollars_small_buffer(void **state)
+static void
+test_format_dollars_small_buffer(void **state)
 {
 	char buf[RATING_DOLLARS_BUFSIZE];
 
@@ -299,7 +308,8 @@ static void test_format_dollars_small_buffer(void **state)
 	assert_int_equal(rating_format_dollars(1, NULL, 16), 0);
 }
 
-static int64_t iso(const char *s)
+static int64_t
+iso(const char *s)
 {
 	int64_t ms = INT64_MIN;
 
@@ -308,7 +318,8 @@ static int64_t iso(const char *s)
 	return ms;
 }
 
-static void test_iso8601_fixtures(void **state)
+static void
+test_iso8601_fixtures(void **state)
 {
 	(void)state;
 	/* tests/fixtures/vapi/end-of-call-report.json: the same call as retell/call_ended.json. */
@@ -324,7 +335,8 @@ static void test_iso8601_fixtures(void **state)
 	assert_int_equal(iso("2024-05-02T02:02:09.000Z") - iso("2024-05-02T02:00:03.000Z"), 126000);
 }
 
-static void test_iso8601_values(void **state)
+static void
+test_iso8601_values(void **state)
 {
 	(void)state;
 	assert_int_equal(iso("1970-01-01T00:00:00Z"), 0);
@@ -352,7 +364,8 @@ static void test_iso8601_values(void **state)
 		INT64_C(366) * 86400000);
 }
 
-static void test_iso8601_offsets(void **state)
+static void
+test_iso8601_offsets(void **state)
 {
 	int64_t utc = INT64_C(1714608475945); /* 2024-05-02T00:07:55.945Z */
 
@@ -368,7 +381,8 @@ static void test_iso8601_offsets(void **state)
 	assert_int_equal(iso("2024-05-02T23:59:00+23:59"), iso("2024-05-02T00:00:00Z"));
 }
 
-static void test_iso8601_rejected(void **state)
+static void
+test_iso8601_rejected(void **state)
 {
 	static const char *const bad[] = {
 		"",
@@ -377,9 +391,9 @@ static void test_iso8601_rejected(void **state)
 		"2024-05-02",
 		"2024-05-02T",
 		"2024-05-02T00:07",
-		"2024-05-02T00:07:55",	   /* no zone: local time is not accepted */
+		"2024-05-02T00:07:55",     /* no zone: local time is not accepted */
 		"2024-05-02T00:07:55.945", /* likewise */
-		"2024-05-02 00:07:55Z",	   /* space for T */
+		"2024-05-02 00:07:55Z",    /* space for T */
 		"2024-05-02X00:07:55Z",
 		" 2024-05-02T00:07:55Z",
 		"2024-05-02T00:07:55Z ",
@@ -394,8 +408,8 @@ static void test_iso8601_rejected(void **state)
 		"2024-05-02T0:07:55Z",
 		"2024-05-02T00:7:55Z",
 		"2024-05-02T00:07:5Z",
-		"2024-05-02T00:07:55.Z",	   /* '.' without digits */
-		"2024-05-02T00:07:55,945Z",	   /* comma decimal sign */
+		"2024-05-02T00:07:55.Z",           /* '.' without digits */
+		"2024-05-02T00:07:55,945Z",        /* comma decimal sign */
 		"2024-05-02T00:07:55.9459459459Z", /* 10 fractional digits */
 		"2024-05-02T00:07:55.94aZ",
 		"2024-00-02T00:00:00Z",
@@ -438,7 +452,8 @@ static void test_iso8601_rejected(void **state)
 	assert_false(rating_parse_iso8601_ms("2024-05-02T00:07:55Z", NULL));
 }
 
-static void test_seconds_string(void **state)
+static void
+test_seconds_string(void **state)
 {
 	static const struct {
 		const char *in;
@@ -481,7 +496,7 @@ static void test_seconds_string(void **state)
 		"1,5",
 		"NaN",
 		"inf",
-		"9223372036854776",	/* 1000 times this overflows */
+		"9223372036854776",     /* 1000 times this overflows */
 		"9223372036854775.808", /* so does adding the fraction */
 		"99999999999999999999999",
 	};
@@ -506,7 +521,8 @@ static void test_seconds_string(void **state)
 	assert_false(rating_parse_seconds_string_ms("15", NULL));
 }
 
-static void test_minutes(void **state)
+static void
+test_minutes(void **state)
 {
 	int64_t ms;
 
@@ -543,7 +559,8 @@ static void test_minutes(void **state)
  * 004_billing_limits.sql are rating_plan_valid's bounds, and the largest plan prices the
  * longest call without overflow.
  */
-static void test_schema_limits_match(void **state)
+static void
+test_schema_limits_match(void **state)
 {
 	struct rating_plan top = { RATING_MAX_RATE_MICROS_PER_MIN, RATING_MAX_INCREMENT_S,
 		RATING_MAX_INCREMENT_S };
@@ -597,7 +614,8 @@ static void test_schema_limits_match(void **state)
 	assert_false(rating_rate_call(true, RATING_MAX_DURATION_MS + 1, &top, &rr));
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_table),

@@ -14,7 +14,8 @@
 
 #define MILLION 1000000u
 
-static uint64_t splitmix64(uint64_t *s)
+static uint64_t
+splitmix64(uint64_t *s)
 {
 	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
 
@@ -27,7 +28,8 @@ static uint64_t splitmix64(uint64_t *s)
  * The i-th of a sequence of distinct pseudo-random keys in 10^10 .. 10^10 + 2^49 (< 10^15): a
  * bijection of the 49-bit integers (odd multiply, xor-shifts) keeps them distinct.
  */
-static uint64_t nth_key(uint64_t i, uint64_t seed)
+static uint64_t
+nth_key(uint64_t i, uint64_t seed)
 {
 	const uint64_t mask = (UINT64_C(1) << 49) - 1;
 	uint64_t x = (i ^ seed) & mask;
@@ -39,7 +41,8 @@ static uint64_t nth_key(uint64_t i, uint64_t seed)
 	return UINT64_C(10000000000) + x;
 }
 
-static struct route_slot slot_for(uint64_t key, uint64_t n)
+static struct route_slot
+slot_for(uint64_t key, uint64_t n)
 {
 	struct route_slot s = {
 		.key = key,
@@ -50,7 +53,8 @@ static struct route_slot slot_for(uint64_t key, uint64_t n)
 	return s;
 }
 
-static double now_s(void)
+static double
+now_s(void)
 {
 	struct timespec ts;
 
@@ -59,8 +63,8 @@ static double now_s(void)
 }
 
 /* Every key of keys[0..n) with present[i] is found with its values; every other one is not. */
-static void check_keys(const struct route_table *t, const uint64_t *keys, const bool *present,
-	size_t n)
+static void
+check_keys(const struct route_table *t, const uint64_t *keys, const bool *present, size_t n)
 {
 	size_t count = 0;
 
@@ -85,7 +89,8 @@ static void check_keys(const struct route_table *t, const uint64_t *keys, const 
 }
 
 /* The table's own slots agree with its count, and each occupied slot is reachable by get(). */
-static void check_slots(const struct route_table *t)
+static void
+check_slots(const struct route_table *t)
 {
 	size_t used = 0;
 
@@ -102,7 +107,8 @@ static void check_slots(const struct route_table *t)
 	assert_int_equal(used, t->count);
 }
 
-static void test_empty(void **state)
+static void
+test_empty(void **state)
 {
 	struct route_table t;
 
@@ -116,7 +122,8 @@ static void test_empty(void **state)
 	route_table_free(&t);
 }
 
-static void test_put_get_replace_del(void **state)
+static void
+test_put_get_replace_del(void **state)
 {
 	struct route_table t;
 	struct route_slot s = slot_for(UINT64_C(14155550123), 1);
@@ -173,7 +180,8 @@ static void test_put_get_replace_del(void **state)
 }
 
 /* The extreme keys: the smallest and largest E.164 keys, and any non-zero 64-bit value. */
-static void test_extreme_keys(void **state)
+static void
+test_extreme_keys(void **state)
 {
 	static const uint64_t keys[] = { 1, 2, UINT64_C(1000000), UINT64_C(999999999999999),
 		UINT64_MAX, UINT64_MAX - 1, UINT64_C(1) << 63, UINT32_MAX,
@@ -204,7 +212,8 @@ static void test_extreme_keys(void **state)
  * form, delete keys cluster by cluster (heads, middles, tails, whole runs, the run that wraps
  * around the end), checking after every deletion that every remaining key is still found.
  */
-static void test_delete_clusters(void **state)
+static void
+test_delete_clusters(void **state)
 {
 	for (uint64_t seed = 1; seed <= 40; seed++) {
 		struct route_table t;
@@ -297,7 +306,8 @@ static void test_delete_clusters(void **state)
 }
 
 /* A cluster that wraps from the last slot to the first, then deleted from its head. */
-static void test_delete_wrap_around(void **state)
+static void
+test_delete_wrap_around(void **state)
 {
 	unsigned found = 0;
 
@@ -350,7 +360,8 @@ static void test_delete_wrap_around(void **state)
 }
 
 /* Random operations against a plain array model. */
-static void test_random_model(void **state)
+static void
+test_random_model(void **state)
 {
 	enum { NKEYS = 3000, OPS = 200000 };
 	uint64_t *keys = calloc(NKEYS, sizeof(*keys));
@@ -414,7 +425,8 @@ static void test_random_model(void **state)
 	free(ids);
 }
 
-static void test_init_sizing(void **state)
+static void
+test_init_sizing(void **state)
 {
 	static const size_t sizes[] = { 1, 2, 3, 7, 100, 1000, 4096, 10000 };
 
@@ -440,7 +452,8 @@ static void test_init_sizing(void **state)
 	}
 }
 
-static void test_growth(void **state)
+static void
+test_growth(void **state)
 {
 	enum { N = 100000 };
 	uint64_t *keys = calloc(N, sizeof(*keys));
@@ -478,7 +491,8 @@ static void test_growth(void **state)
 	free(present);
 }
 
-static void test_copy_independent(void **state)
+static void
+test_copy_independent(void **state)
 {
 	enum { N = 5000 };
 	struct route_table a, b;
@@ -547,7 +561,8 @@ static void test_copy_independent(void **state)
 	free(present);
 }
 
-static void test_million(void **state)
+static void
+test_million(void **state)
 {
 	const size_t n = MILLION;
 	uint64_t *keys = malloc(n * sizeof(*keys));
@@ -632,7 +647,8 @@ static void test_million(void **state)
 	free(keys);
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_empty),

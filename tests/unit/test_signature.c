@@ -72,7 +72,8 @@ static const struct sig_vector vectors[] = {
 };
 /* clang-format on */
 
-static enum sig_result verify_vector(const struct sig_vector *v)
+static enum sig_result
+verify_vector(const struct sig_vector *v)
 {
 	size_t len = strlen(v->body);
 
@@ -90,7 +91,8 @@ static enum sig_result verify_vector(const struct sig_vector *v)
 	return SIG_MISSING;
 }
 
-static void test_fixture_vectors(void **state)
+static void
+test_fixture_vectors(void **state)
 {
 	unsigned failures = 0;
 
@@ -109,7 +111,8 @@ static void test_fixture_vectors(void **state)
 
 /* ---- primitives ---- */
 
-static void test_result_names(void **state)
+static void
+test_result_names(void **state)
 {
 	assert_string_equal(sig_result_name(SIG_OK), "ok");
 	assert_string_equal(sig_result_name(SIG_MISSING), "missing");
@@ -119,7 +122,8 @@ static void test_result_names(void **state)
 	assert_non_null(sig_result_name((enum sig_result)99));
 }
 
-static void test_equal(void **state)
+static void
+test_equal(void **state)
 {
 	assert_true(sig_equal("abc", 3, "abc", 3));
 	assert_false(sig_equal("abc", 3, "abd", 3));
@@ -130,7 +134,8 @@ static void test_equal(void **state)
 	assert_false(sig_equal("a\0b", 3, "a\0c", 3));
 }
 
-static void test_hmac_hex(void **state)
+static void
+test_hmac_hex(void **state)
 {
 	/* RFC 4231 test case 1 */
 	static const unsigned char key1[20] = { 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
@@ -174,12 +179,14 @@ static void test_hmac_hex(void **state)
 #define RETELL_NOW INT64_C(1700000000000)
 #define RETELL_DIGEST "07024cabe7dd8f6d1c6e4a8324ca92c812e6ad4a7ee506c04f7e462e3321823e"
 
-static enum sig_result retell(const char *key, const char *header, const char *body, int64_t now)
+static enum sig_result
+retell(const char *key, const char *header, const char *body, int64_t now)
 {
 	return sig_verify_retell(key, header, body, strlen(body), now, TOLERANCE_MS);
 }
 
-static void test_retell_window(void **state)
+static void
+test_retell_window(void **state)
 {
 	/* The window is inclusive and applies in both directions. */
 	assert_int_equal(retell("test-api-key", RETELL_HDR, RETELL_BODY, RETELL_NOW), SIG_OK);
@@ -207,7 +214,8 @@ static void test_retell_window(void **state)
 		SIG_STALE);
 }
 
-static void test_retell_mismatch(void **state)
+static void
+test_retell_mismatch(void **state)
 {
 	assert_int_equal(retell("wrong-key", RETELL_HDR, RETELL_BODY, RETELL_NOW), SIG_MISMATCH);
 	assert_int_equal(retell("test-api-key ", RETELL_HDR, RETELL_BODY, RETELL_NOW),
@@ -252,7 +260,8 @@ static void test_retell_mismatch(void **state)
 		SIG_OK);
 }
 
-static void test_retell_malformed(void **state)
+static void
+test_retell_malformed(void **state)
 {
 	static const char *const bad[] = {
 		"",
@@ -260,27 +269,27 @@ static void test_retell_malformed(void **state)
 		"v=1700000000000",
 		"v=1700000000000,",
 		"v=1700000000000,d=",
-		"d=" RETELL_DIGEST,				       /* missing v= */
-		"v=1700000000000," RETELL_DIGEST,		       /* missing d= */
-		"v=1700000000000,D=" RETELL_DIGEST,		       /* uppercase D= */
-		"V=1700000000000,d=" RETELL_DIGEST,		       /* uppercase V= */
-		"v=1700000000000;d=" RETELL_DIGEST,		       /* wrong separator */
-		"v=1700000000000, d=" RETELL_DIGEST,		       /* space */
-		" v=1700000000000,d=" RETELL_DIGEST,		       /* leading space */
-		"v=1700000000000,d=" RETELL_DIGEST " ",		       /* trailing space */
-		"v=1700000000000,d=" RETELL_DIGEST "\n",	       /* trailing newline */
-		"v=1700000000000,d=" RETELL_DIGEST "0",		       /* 65 hex chars */
-		"v=1700000000000,d=" RETELL_DIGEST ",v=1",	       /* trailing junk */
-		"d=" RETELL_DIGEST ",v=1700000000000",		       /* swapped */
-		"v=,d=" RETELL_DIGEST,				       /* empty timestamp */
-		"v=-1700000000000,d=" RETELL_DIGEST,		       /* sign */
-		"v=+1700000000000,d=" RETELL_DIGEST,		       /* sign */
-		"v=1700000000000.5,d=" RETELL_DIGEST,		       /* fraction */
-		"v=1.7e12,d=" RETELL_DIGEST,			       /* exponent */
-		"v=0x18bcfe56800,d=" RETELL_DIGEST,		       /* hex */
+		"d=" RETELL_DIGEST,                                    /* missing v= */
+		"v=1700000000000," RETELL_DIGEST,                      /* missing d= */
+		"v=1700000000000,D=" RETELL_DIGEST,                    /* uppercase D= */
+		"V=1700000000000,d=" RETELL_DIGEST,                    /* uppercase V= */
+		"v=1700000000000;d=" RETELL_DIGEST,                    /* wrong separator */
+		"v=1700000000000, d=" RETELL_DIGEST,                   /* space */
+		" v=1700000000000,d=" RETELL_DIGEST,                   /* leading space */
+		"v=1700000000000,d=" RETELL_DIGEST " ",                /* trailing space */
+		"v=1700000000000,d=" RETELL_DIGEST "\n",               /* trailing newline */
+		"v=1700000000000,d=" RETELL_DIGEST "0",                /* 65 hex chars */
+		"v=1700000000000,d=" RETELL_DIGEST ",v=1",             /* trailing junk */
+		"d=" RETELL_DIGEST ",v=1700000000000",                 /* swapped */
+		"v=,d=" RETELL_DIGEST,                                 /* empty timestamp */
+		"v=-1700000000000,d=" RETELL_DIGEST,                   /* sign */
+		"v=+1700000000000,d=" RETELL_DIGEST,                   /* sign */
+		"v=1700000000000.5,d=" RETELL_DIGEST,                  /* fraction */
+		"v=1.7e12,d=" RETELL_DIGEST,                           /* exponent */
+		"v=0x18bcfe56800,d=" RETELL_DIGEST,                    /* hex */
 		"v=00000000000000000001700000000000,d=" RETELL_DIGEST, /* 32 digits */
-		"v=99999999999999999999,d=" RETELL_DIGEST,	       /* 20 digits: huge */
-		"v=18446744073709551616,d=" RETELL_DIGEST,	       /* 2^64 */
+		"v=99999999999999999999,d=" RETELL_DIGEST,             /* 20 digits: huge */
+		"v=18446744073709551616,d=" RETELL_DIGEST,             /* 2^64 */
 		/* 63 hex chars */
 		"v=1700000000000,d=07024cabe7dd8f6d1c6e4a8324ca92c812e6ad4a7ee506c04f7e462e3321823",
 		/* non-hex */
@@ -311,7 +320,8 @@ static void test_retell_malformed(void **state)
 		SIG_MALFORMED);
 }
 
-static void test_retell_huge_timestamp(void **state)
+static void
+test_retell_huge_timestamp(void **state)
 {
 	/* 19 digits parse (no overflow) but lie far outside any window, past INT64_MAX too. */
 	assert_int_equal(retell("test-api-key", "v=9999999999999999999,d=" RETELL_DIGEST,
@@ -336,7 +346,8 @@ static void test_retell_huge_timestamp(void **state)
 		SIG_STALE);
 }
 
-static void test_retell_missing(void **state)
+static void
+test_retell_missing(void **state)
 {
 	assert_int_equal(retell(NULL, RETELL_HDR, RETELL_BODY, RETELL_NOW), SIG_MISSING);
 	assert_int_equal(retell("", RETELL_HDR, RETELL_BODY, RETELL_NOW), SIG_MISSING);
@@ -348,13 +359,14 @@ static void test_retell_missing(void **state)
 
 #define VAPI_NOW INT64_C(1700000000000)
 
-static enum sig_result vapi(const char *secret, const char *sig, const char *ts, const char *body,
-	int64_t now)
+static enum sig_result
+vapi(const char *secret, const char *sig, const char *ts, const char *body, int64_t now)
 {
 	return sig_verify_vapi_hmac(secret, sig, ts, body, strlen(body), now, TOLERANCE_MS);
 }
 
-static void test_vapi_hmac(void **state)
+static void
+test_vapi_hmac(void **state)
 {
 	assert_int_equal(vapi("vapi-test-secret", VAPI_SIG, "1700000000", VAPI_BODY, VAPI_NOW),
 		SIG_OK);
@@ -398,7 +410,8 @@ static void test_vapi_hmac(void **state)
 		SIG_MISMATCH);
 }
 
-static void test_vapi_stale(void **state)
+static void
+test_vapi_stale(void **state)
 {
 	/* Seconds: the window is inclusive, in both directions. */
 	assert_int_equal(vapi("vapi-test-secret", VAPI_SIG, "1700000000", VAPI_BODY,
@@ -424,7 +437,8 @@ static void test_vapi_stale(void **state)
 		SIG_STALE);
 }
 
-static void test_vapi_malformed(void **state)
+static void
+test_vapi_malformed(void **state)
 {
 	static const char *const bad_sig[] = {
 		"",
@@ -445,8 +459,8 @@ static void test_vapi_malformed(void **state)
 	static const char *const bad_ts[] = {
 		"", " 1700000000", "1700000000 ", "-1700000000", "+1700000000", "1700000000.0",
 		"1.7e9", "0x6553f100", "17000000OO", "99999999999999999999", /* 20 digits */
-		"18446744073709551616",					     /* 2^64 */
-		"00000000000000000001700000000",			     /* 29 digits */
+		"18446744073709551616",                                      /* 2^64 */
+		"00000000000000000001700000000",                             /* 29 digits */
 	};
 
 	for (size_t i = 0; i < sizeof(bad_sig) / sizeof(bad_sig[0]); i++) {
@@ -467,7 +481,8 @@ static void test_vapi_malformed(void **state)
 	}
 }
 
-static void test_vapi_missing(void **state)
+static void
+test_vapi_missing(void **state)
 {
 	assert_int_equal(vapi(NULL, VAPI_SIG, "1700000000", VAPI_BODY, VAPI_NOW), SIG_MISSING);
 	assert_int_equal(vapi("", VAPI_SIG, "1700000000", VAPI_BODY, VAPI_NOW), SIG_MISSING);
@@ -480,7 +495,8 @@ static void test_vapi_missing(void **state)
 
 /* ---- Vapi bearer ---- */
 
-static void test_vapi_bearer(void **state)
+static void
+test_vapi_bearer(void **state)
 {
 	static const char secret[] = "vapi-bearer-secret";
 
@@ -515,7 +531,8 @@ static void test_vapi_bearer(void **state)
 		SIG_MALFORMED);
 }
 
-static void test_vapi_bearer_legacy(void **state)
+static void
+test_vapi_bearer_legacy(void **state)
 {
 	static const char secret[] = "vapi-bearer-secret";
 
@@ -533,7 +550,8 @@ static void test_vapi_bearer_legacy(void **state)
 	assert_int_equal(sig_verify_vapi_bearer(secret, "Bearer wrong", "wrong"), SIG_MISMATCH);
 }
 
-static void test_vapi_bearer_missing(void **state)
+static void
+test_vapi_bearer_missing(void **state)
 {
 	assert_int_equal(sig_verify_vapi_bearer("vapi-bearer-secret", NULL, NULL), SIG_MISSING);
 	assert_int_equal(sig_verify_vapi_bearer(NULL, "Bearer vapi-bearer-secret", NULL),
@@ -546,12 +564,14 @@ static void test_vapi_bearer_missing(void **state)
 
 /* ---- Bland ---- */
 
-static enum sig_result bland(const char *secret, const char *header, const char *body)
+static enum sig_result
+bland(const char *secret, const char *header, const char *body)
 {
 	return sig_verify_bland(secret, header, body, strlen(body));
 }
 
-static void test_bland(void **state)
+static void
+test_bland(void **state)
 {
 	assert_int_equal(bland("bland-test-secret", BLAND_SIG, BLAND_BODY), SIG_OK);
 	assert_int_equal(bland("bland-test-secret",
@@ -586,7 +606,8 @@ static void test_bland(void **state)
 	assert_int_equal(bland("bland-test-secret", NULL, BLAND_BODY), SIG_MISSING);
 }
 
-static void test_bland_dynamic(void **state)
+static void
+test_bland_dynamic(void **state)
 {
 	char token[65], auth[80];
 
@@ -639,7 +660,8 @@ static void test_bland_dynamic(void **state)
 	assert_false(sig_bland_dynamic_token("bland-test-secret", NULL, token));
 }
 
-int main(void)
+int
+main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixture_vectors),

@@ -15,16 +15,31 @@ static struct routes_snapshot *
 make_snapshot(size_t n)
 {
 	struct routes_catalog *c = routes_catalog_new();
-	struct route_account a1 = { .id = 7, .agency_id = 1, .provider = PROVIDER_RETELL,
-		.slug = "acme-retell", .api_key = "key", .webhook_secret = NULL };
-	struct route_account a2 = { .id = 3, .agency_id = 1, .provider = PROVIDER_VAPI,
-		.auth = WEBHOOK_AUTH_BEARER, .slug = "acme-vapi", .api_key = "k2",
+	struct route_account a1 = { .id = 7,
+		.agency_id = 1,
+		.provider = PROVIDER_RETELL,
+		.slug = "acme-retell",
+		.api_key = "key",
+		.webhook_secret = NULL };
+	struct route_account a2 = { .id = 3,
+		.agency_id = 1,
+		.provider = PROVIDER_VAPI,
+		.auth = WEBHOOK_AUTH_BEARER,
+		.slug = "acme-vapi",
+		.api_key = "k2",
 		.webhook_secret = "s\"ecret" };
-	struct route_agent g1 = { .id = 42, .agency_id = 1, .client_id = 5,
-		.provider = PROVIDER_RETELL, .provider_agent_id = "agent_x", .name = "Rita",
+	struct route_agent g1 = { .id = 42,
+		.agency_id = 1,
+		.client_id = 5,
+		.provider = PROVIDER_RETELL,
+		.provider_agent_id = "agent_x",
+		.name = "Rita",
 		.client_name = "Acme Dental" };
-	struct route_agent g2 = { .id = 9, .agency_id = 1, .provider = PROVIDER_VAPI,
-		.provider_agent_id = "asst_y", .name = "Val" };
+	struct route_agent g2 = { .id = 9,
+		.agency_id = 1,
+		.provider = PROVIDER_VAPI,
+		.provider_agent_id = "asst_y",
+		.name = "Val" };
 	struct routes_snapshot *s;
 
 	assert_non_null(c);
@@ -37,12 +52,13 @@ make_snapshot(size_t n)
 	assert_non_null(s);
 	routes_catalog_unref(c);
 	for (size_t i = 0; i < n; i++) {
-		struct route_slot sl = { .key = 14155550000ULL + i, .number_id = i + 1,
+		struct route_slot sl = { .key = 14155550000ULL + i,
+			.number_id = i + 1,
 			.account_idx = routes_catalog_account_idx(s->catalog, i % 2 ? 7 : 3) };
 
 		sl.agent_idx = i % 3 == 0 ? ROUTE_NONE :
-			i % 3 == 1 ? routes_catalog_agent_idx(s->catalog, i % 2 ? 42 : 9) :
-			ROUTE_RELEASED;
+			       i % 3 == 1 ? routes_catalog_agent_idx(s->catalog, i % 2 ? 42 : 9) :
+					    ROUTE_RELEASED;
 		assert_true(route_table_put(&s->numbers, &sl));
 	}
 	s->generation = 17;

@@ -1,4 +1,5 @@
-/* test_text.c: the escaper of outside text for log lines (text_escape, log_esc, log_msg's guard). */
+/* test_text.c: the escaper of outside text for log lines (text_escape, log_esc, log_msg's guard).
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,8 @@ static const struct esc_case cases[] = {
 	{ "\x01\x1f\x7f", "\\x01\\x1f\\x7f" },
 	{ "\x1b[31mred", "\\x1b[31mred" },
 	{ "caf\xc3\xa9", "caf\xc3\xa9" }, /* UTF-8 kept */
-	{ "x\n2026-12-01T00:00:00.000Z error: forged", "x\\n2026-12-01T00:00:00.000Z error: forged" },
+	{ "x\n2026-12-01T00:00:00.000Z error: forged",
+		"x\\n2026-12-01T00:00:00.000Z error: forged" },
 };
 
 static void
@@ -58,7 +60,8 @@ test_escape_nul_bytes(void **state)
 static void
 test_escape_truncation(void **state)
 {
-	const char *in = "ab\ncd\x01" "efghij\"k";
+	const char *in = "ab\ncd\x01"
+			 "efghij\"k";
 	char full[64], buf[64];
 	size_t flen;
 
@@ -138,7 +141,8 @@ test_log_msg_one_line(void **state)
 	assert_true(fd >= 0 && saved >= 0);
 	fflush(stderr);
 	assert_true(dup2(fd, 2) == 2);
-	log_msg(LOG_LEVEL_ERROR, "ledger: call %s", "x\n2026-12-01T00:00:00.000Z error: forged\r\x1b");
+	log_msg(LOG_LEVEL_ERROR, "ledger: call %s",
+		"x\n2026-12-01T00:00:00.000Z error: forged\r\x1b");
 	fflush(stderr);
 	assert_true(dup2(saved, 2) == 2);
 	close(saved);

@@ -74,7 +74,8 @@ test_table(void **state)
 				q.value[k]);
 		}
 		if (strcmp(got, c->pairs) != 0)
-			fail_msg("case %zu \"%s\": got \"%s\", want \"%s\"", i, c->in, got, c->pairs);
+			fail_msg("case %zu \"%s\": got \"%s\", want \"%s\"", i, c->in, got,
+				c->pairs);
 		wire_query_clear(&q);
 	}
 }
