@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "policy_db.h"
 #include "rating.h"
 #include "routes.h"
 #include "snapshot.h"
@@ -779,6 +780,10 @@ changes_notify(struct db_conn *c, const char *channel, const char *payload)
 		return;
 	}
 	log_debug("changes: notification %.200s", log_esc(payload));
+	if (policy_db_owns_table(table)) {
+		json_decref(j); /* the policy loader's (policy_db.c) */
+		return;
+	}
 	if (strcmp(table, "phone_numbers") != 0) {
 		ch.want_catalog = true;
 		json_decref(j);

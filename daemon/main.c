@@ -22,6 +22,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "notify.h"
+#include "policy_db.h"
 #include "routes.h"
 #include "snapshot.h"
 #include "statelock.h"
@@ -299,7 +300,7 @@ main(int argc, char **argv)
 	 *    version check, full reload; the ledger drain), connected once it starts */
 	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
-		!journal_start() || !db_start())
+		!policy_db_setup(cfg) || !journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	step = "TLS";
@@ -345,6 +346,7 @@ done:
 	db_stop();
 	loader_cleanup();
 	ledger_db_cleanup();
+	policy_db_cleanup();
 	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();

@@ -13,6 +13,7 @@
 #include "journal.h"
 #include "ledger.h"
 #include "metrics.h"
+#include "policy_db.h"
 #include "routes.h"
 #include "scrape.h"
 #include "stats.h"
@@ -91,6 +92,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	wire_stats(WIRE_WEBHOOK, scrape_add, &o);
 	wire_stats(WIRE_ADMIN, scrape_add, &o);
 	loader_stats(scrape_add, &o);
+	policy_db_stats(s, scrape_add, &o);
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
