@@ -18,6 +18,7 @@
 #include "httpc.h"
 #include "log.h"
 #include "provider_api.h"
+#include "route_api.h"
 #include "wire.h"
 
 /*
@@ -32,7 +33,7 @@
 #define API_LIST_DEFAULT 50
 #define API_LIST_MAX 500
 
-enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
+enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL, OP_ROUTE };
 
 struct api_req;
 typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
@@ -72,6 +73,7 @@ struct api_req {
 
 	/* list filters */
 	char *f_client, *f_agent, *f_provider, *f_status;
+	struct route_explain_q explain; /* GET /v1/route (route_api.c) */
 	long limit;
 	uint64_t after;
 
@@ -1232,7 +1234,21 @@ api_dispatch(struct api_req *r)
 	case OP_RELEASE:
 		api_load_number(r);
 		return;
-	case OP_CALL:
+	case OP_ROUTE: {
+		int status = 500;
+		json_t *o = route_explain(&r->explain, r->agency_id, &status);
+
+		api_send(r, status, o);
+		return;
+	}
+	case OP_CALL: {
+		char why[256];
+
+		if (!route_outbound_allowed(r->agent_id, r->agency_id, why, sizeof(why))) {
+			api_fail(r, 409, "conflict", "%s", why);
+			return;
+		}
+	}
 		api_param(r, "%" PRIu64, r->agent_id);
 		api_param(r, "%" PRIu64, r->agency_id);
 		api_query(r,
@@ -1319,6 +1335,7 @@ api_parse_query(struct api_req *r)
 	bool ok = true;
 
 	r->limit = API_LIST_DEFAULT;
+	route_explain_q_init(&r->explain);
 	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
 		api_fail(r, 400, "invalid", "%s takes no body",
 			r->op == OP_RELEASE ? "DELETE" : "GET");
@@ -1341,7 +1358,15 @@ api_parse_query(struct api_req *r)
 	for (int i = 0; i < kv.n && ok; i++) {
 		const char *key = kv.key[i];
 		size_t k = 0;
+		const char *why;
 
+		if (r->op == OP_ROUTE) {
+			if (!route_explain_param(&r->explain, key, kv.value[i], &why)) {
+				api_fail(r, 400, "invalid", "%s", why);
+				ok = false;
+			}
+			continue;
+		}
 		while (r->op == OP_LIST && api_list_params[k] &&
 			strcmp(api_list_params[k], key) != 0)
 			k++;
@@ -1382,6 +1407,7 @@ static const struct api_route {
 	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
 	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
 	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
+	{ WIRE_GET, "/v1/route", OP_ROUTE, false, false },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))

@@ -51,7 +51,7 @@ enum { MH_BUCKETS = 14 };
 		"Configuration reloads (SIGHUP), by result (failed: the old one stays).",            \
 		metrics_label_ok_failed, false)                                                      \
 	X(route_decisions, PROVIDER_COUNT *PD_COUNT, "callrouted_route_decisions_total",             \
-		"Routing decisions of inbound webhooks and explains, by provider and decision.",     \
+		"Routing decisions of inbound webhooks, by provider and decision.",                  \
 		metrics_label_decision, true)                                                        \
 	X(route_overflows, PROVIDER_COUNT, "callrouted_route_overflow_total",                        \
 		"Calls the overflow agent took (hours, cap or limit turned them away), by "          \

@@ -149,6 +149,7 @@ pol_read(int i, const PGresult *r)
 		return;
 	for (int k = 0; k < PQntuples(r) && !pd.q_bad; k++) {
 		uint64_t id = 0, a = 0, b = 0, c = 0, owner = 0;
+		enum policy_scope sc = PS_NONE;
 		int64_t x, y, z;
 		bool ok = false;
 
@@ -172,22 +173,19 @@ pol_read(int i, const PGresult *r)
 		case 3: /* business_hours */
 			ok = pol_id(r, k, 0, &id) && pol_id(r, k, 1, &a) && pol_id(r, k, 2, &b) &&
 			     pol_i64(r, k, 3, &x) && pol_i64(r, k, 4, &y) && pol_i64(r, k, 5, &z) &&
-			     y >= 0 && z <= 86400 &&
-			     policy_add_hours(p, pol_owner(a, b, 0, &owner), owner, id, (int)x,
-				     (uint32_t)y, (uint32_t)z);
+			     y >= 0 && z <= 86400 && (sc = pol_owner(a, b, 0, &owner)) != PS_NONE &&
+			     policy_add_hours(p, sc, owner, id, (int)x, (uint32_t)y, (uint32_t)z);
 			break;
 		case 4: /* closed_days */
 			ok = pol_id(r, k, 0, &id) && pol_id(r, k, 1, &a) && pol_id(r, k, 2, &b) &&
 			     pol_id(r, k, 3, &c) && pol_i64(r, k, 4, &x) && x > INT32_MIN &&
-			     x < INT32_MAX &&
-			     policy_add_closed(p, pol_owner(a, b, c, &owner), owner, id,
-				     (int32_t)x);
+			     x < INT32_MAX && (sc = pol_owner(a, b, c, &owner)) != PS_NONE &&
+			     policy_add_closed(p, sc, owner, id, (int32_t)x);
 			break;
 		case 5: /* blocked_callers */
 			ok = pol_id(r, k, 0, &id) && pol_id(r, k, 1, &a) && pol_id(r, k, 2, &b) &&
-			     pol_id(r, k, 3, &c) &&
-			     policy_add_blocked(p, pol_owner(a, b, c, &owner), owner, id,
-				     PQgetvalue(r, k, 4));
+			     pol_id(r, k, 3, &c) && (sc = pol_owner(a, b, c, &owner)) != PS_NONE &&
+			     policy_add_blocked(p, sc, owner, id, PQgetvalue(r, k, 4));
 			break;
 		case 6: /* number_agent_splits */
 			ok = pol_id(r, k, 0, &a) && a && pol_id(r, k, 1, &b) && b &&
@@ -307,8 +305,11 @@ pol_done(struct db_conn *c, bool ok)
 			if (p->zone_failures)
 				log_warning("policy: %u time zones not found under %s: UTC used",
 					p->zone_failures, TZIF_DIR);
-			log_debug("policy: %u numbers, %u clients with policies in %.3f s",
-				p->n_numbers, p->n_clients, pd.last_load_s);
+			log_debug(
+				"policy: %u numbers, %u clients, %u agencies, %u blocked, %u hours, "
+				"%u closed days, %u splits in %.3f s",
+				p->n_numbers, p->n_clients, p->n_agencies, p->n_blocked, p->n_hours,
+				p->n_closed, p->n_splits, pd.last_load_s);
 			policy_unref(pd.pending);
 			pd.pending = NULL;
 			if (!pol_publish(p))

@@ -106,7 +106,8 @@ END $$;
 CREATE TRIGGER number_agent_splits_fill BEFORE INSERT OR UPDATE ON number_agent_splits
 	FOR EACH ROW EXECUTE FUNCTION callrouted_splits_fill();
 
--- Month-to-date spend, per client and per agency, in the calendar month of its own zone: kept
+-- Month-to-date spend, per client and per agency, in the calendar month of its own zone (of the
+-- call's start, else its end): kept
 -- by a statement trigger on usage_ledger, so in the very statement that inserts ledger rows
 -- (the drain's, and ledger_rejects_replay's); exact and shared by every daemon.
 CREATE TABLE route_spend_monthly (
@@ -122,14 +123,14 @@ CREATE FUNCTION callrouted_spend_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	INSERT INTO route_spend_monthly AS s (scope, id, month, amount_micros)
 	SELECT 'agency', n.agency_id,
-		date_trunc('month', n.started_at AT TIME ZONE a.timezone)::date, sum(n.amount_micros)
+		date_trunc('month', coalesce(n.started_at, n.ended_at, n.recorded_at) AT TIME ZONE a.timezone)::date, sum(n.amount_micros)
 	FROM new_rows n JOIN agencies a ON a.id = n.agency_id
 	GROUP BY 1, 2, 3
 	ON CONFLICT (scope, id, month) DO UPDATE
 		SET amount_micros = s.amount_micros + EXCLUDED.amount_micros, updated_at = now();
 	INSERT INTO route_spend_monthly AS s (scope, id, month, amount_micros)
 	SELECT 'client', n.client_id,
-		date_trunc('month', n.started_at AT TIME ZONE c.timezone)::date, sum(n.amount_micros)
+		date_trunc('month', coalesce(n.started_at, n.ended_at, n.recorded_at) AT TIME ZONE c.timezone)::date, sum(n.amount_micros)
 	FROM new_rows n JOIN clients c ON c.id = n.client_id
 	GROUP BY 1, 2, 3
 	ON CONFLICT (scope, id, month) DO UPDATE
@@ -141,11 +142,11 @@ CREATE TRIGGER usage_ledger_spend AFTER INSERT ON usage_ledger
 
 -- what was billed before this migration counts too
 INSERT INTO route_spend_monthly (scope, id, month, amount_micros)
-SELECT 'agency', u.agency_id, date_trunc('month', u.started_at AT TIME ZONE a.timezone)::date,
+SELECT 'agency', u.agency_id, date_trunc('month', coalesce(u.started_at, u.ended_at, u.recorded_at) AT TIME ZONE a.timezone)::date,
 	sum(u.amount_micros)
 FROM usage_ledger u JOIN agencies a ON a.id = u.agency_id GROUP BY 1, 2, 3;
 INSERT INTO route_spend_monthly (scope, id, month, amount_micros)
-SELECT 'client', u.client_id, date_trunc('month', u.started_at AT TIME ZONE c.timezone)::date,
+SELECT 'client', u.client_id, date_trunc('month', coalesce(u.started_at, u.ended_at, u.recorded_at) AT TIME ZONE c.timezone)::date,
 	sum(u.amount_micros)
 FROM usage_ledger u JOIN clients c ON c.id = u.client_id GROUP BY 1, 2, 3;
 
