@@ -470,6 +470,9 @@ policy_db_stats(const struct routes_snapshot *s, stat_fn add, void *ctx)
 		p ? p->n_numbers : 0);
 	STAT_GAUGE(add, ctx, "callrouted_policy_bytes",
 		"Bytes of the routing policies in the route snapshot.", (double)policy_bytes(p));
+	STAT_GAUGE(add, ctx, "callrouted_policy_load_seconds",
+		"Duration of the last routing-policy load (query, build, publish).",
+		pd.last_load_s);
 	STAT_GAUGE(add, ctx, "callrouted_policy_counts_age_seconds",
 		"Seconds since the concurrency and spend figures were last read from PostgreSQL.",
 		route_counts_refreshed_ms() ?
