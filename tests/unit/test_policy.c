@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -452,6 +453,42 @@ test_split(void **state)
 	assert_true(n103 > 2850 && n103 < 3150);
 }
 
+/* The cost of a decision on a number with policies (printed, not asserted: shared CPUs). */
+static void
+test_decision_cost(void **state)
+{
+	struct fixture *f = *state;
+	struct route_policy *p = policy_base("America/New_York", 0, -1, -1);
+	struct policy_counts c = { mock_concurrent, mock_spend, f };
+	struct policy_call call = { .snap = f->snap, .acct = f->acct, .at_s = T_WED_10 };
+	struct policy_result r;
+	struct timespec t0, t1;
+	const int n = 2000000;
+	double ns;
+
+	assert_true(policy_add_hours(p, PS_NUMBER, 1001, 50, 3, 0, 86400));
+	assert_true(policy_add_blocked(p, PS_NUMBER, 1001, 51, "+1999"));
+	assert_true(policy_add_closed(p, PS_NUMBER, 1001, 52, 1000));
+	/* 200,000 other numbers with policies of their own, as in tools/bench */
+	for (uint64_t id = 10000; id < 210000; id++) {
+		assert_true(policy_add_hours(p, PS_NUMBER, id, id, 3, 0, 86400));
+		assert_true(policy_add_blocked(p, PS_NUMBER, id, id, "+1999"));
+	}
+	install(f, p);
+	call.to_key = key(NUM_OVER);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < n; i++) {
+		call.from_key = key(CALLER) + (uint64_t)(i & 1023);
+		policy_decide(&call, &c, &r);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	assert_int_equal(r.decision, PD_ASSIGNED);
+	ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / n;
+	print_message("policy_decide on a number with policies: %.0f ns; policies of 200,002 "
+		      "numbers: %zu bytes\n",
+		ns, policy_bytes(f->snap->policy));
+}
+
 static void
 test_tzif(void **state)
 {
@@ -494,6 +531,7 @@ main(void)
 		cmocka_unit_test(test_max_duration_exact),
 		cmocka_unit_test_setup_teardown(test_concurrency, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_decision_cost, setup, teardown),
 		cmocka_unit_test(test_tzif),
 	};
 
