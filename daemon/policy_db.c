@@ -388,7 +388,8 @@ bool
 policy_db_owns_table(const char *t)
 {
 	return strcmp(t, "business_hours") == 0 || strcmp(t, "closed_days") == 0 ||
-	       strcmp(t, "blocked_callers") == 0 || strcmp(t, "number_agent_splits") == 0;
+	       strcmp(t, "blocked_callers") == 0 || strcmp(t, "number_agent_splits") == 0 ||
+	       strcmp(t, "phone_numbers_overflow") == 0;
 }
 
 static void
@@ -401,12 +402,13 @@ pol_notify(struct db_conn *c, const char *channel, const char *payload)
 		return;
 	j = json_loads(payload, 0, NULL);
 	t = j ? json_object_get(j, "t") : NULL;
-	/* ours, and the tables whose columns the policies read (time zones, limits, caps,
-	 * overflow agents) or whose rows they name */
+	/* ours (the overflow agents of phone_numbers included), and the tables whose columns
+	 * the policies read (time zones, limits, caps); a TRUNCATE of phone_numbers too */
 	if (!json_is_string(t) || policy_db_owns_table(json_string_value(t)) ||
 		strcmp(json_string_value(t), "agencies") == 0 ||
 		strcmp(json_string_value(t), "clients") == 0 ||
-		strcmp(json_string_value(t), "phone_numbers") == 0)
+		(strcmp(json_string_value(t), "phone_numbers") == 0 &&
+			!json_object_get(j, "e164") && !json_object_get(j, "all")))
 		pd.want_policy = true;
 	json_decref(j);
 }

@@ -170,3 +170,18 @@ CREATE TRIGGER blocked_callers_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCA
 	FOR EACH STATEMENT EXECUTE FUNCTION callrouted_notify_catalog();
 CREATE TRIGGER number_agent_splits_notify AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
 	ON number_agent_splits FOR EACH STATEMENT EXECUTE FUNCTION callrouted_notify_catalog();
+
+-- An overflow agent set, changed or cleared sends {"t":"phone_numbers_overflow"} (once per
+-- transaction: PostgreSQL folds identical notifications), so that the policies are not re-read
+-- on every other change of phone_numbers (those keep their own {"t":"phone_numbers",...}).
+CREATE FUNCTION callrouted_notify_overflow() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_notify('callrouted_changes', '{"t":"phone_numbers_overflow"}');
+	RETURN NULL;
+END $$;
+CREATE TRIGGER phone_numbers_overflow_ins AFTER INSERT ON phone_numbers FOR EACH ROW
+	WHEN (NEW.overflow_agent_id IS NOT NULL) EXECUTE FUNCTION callrouted_notify_overflow();
+CREATE TRIGGER phone_numbers_overflow_upd AFTER UPDATE ON phone_numbers FOR EACH ROW
+	WHEN (OLD.overflow_agent_id IS DISTINCT FROM NEW.overflow_agent_id
+	      OR (NEW.overflow_agent_id IS NOT NULL AND OLD.status IS DISTINCT FROM NEW.status))
+	EXECUTE FUNCTION callrouted_notify_overflow();

@@ -175,6 +175,14 @@ def test_closed_day_goes_to_the_overflow_agent(env, daemon):
     assert decision(retell(daemon, NUM_RET2)) == "assigned"
     s = scrape(daemon)
     assert s.get("callrouted_route_overflow_total", provider="retell") >= 1
+    # other changes of phone_numbers do not re-read the policies; the overflow agent's do
+    loads = s.get("callrouted_policy_reloads_total", result="ok")
+    env.sql("UPDATE phone_numbers SET nickname = 'front desk' WHERE id = %s", i.num_ret1)
+    time.sleep(0.6)
+    assert scrape(daemon).get("callrouted_policy_reloads_total", result="ok") == loads
+    set_overflow(env, i.num_ret1, None)
+    until(lambda: "override_agent_id" not in retell(daemon), "overflow cleared")
+    assert scrape(daemon).get("callrouted_policy_reloads_total", result="ok") > loads
 
 
 def test_business_hours_and_dst_through_explain(env, daemon):
