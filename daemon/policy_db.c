@@ -1,4 +1,5 @@
 /* policy_db.c: the policy loader (db thread): policies into the snapshot, counts every second. */
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -57,7 +58,7 @@ static struct {
 	struct route_policy *pending; /* built before any route table was loaded */
 	int64_t built_s;
 	unsigned long loads, failures, skipped;
-	double last_load_s;
+	_Atomic int64_t last_load_us; /* read by the scrape (admin thread) */
 } pd;
 
 static int64_t
@@ -290,8 +291,8 @@ pol_done(struct db_conn *c, bool ok)
 		struct timespec t1;
 
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		pd.last_load_s = (double)(t1.tv_sec - pd.t0.tv_sec) +
-				 (double)(t1.tv_nsec - pd.t0.tv_nsec) / 1e9;
+		atomic_store(&pd.last_load_us, (int64_t)(t1.tv_sec - pd.t0.tv_sec) * 1000000 +
+						       (t1.tv_nsec - pd.t0.tv_nsec) / 1000);
 		if (!ok || pd.q_bad || !pd.building || !policy_finish(pd.building)) {
 			pd.failures++;
 			METRICS_INC(policy_reloads, 1);
@@ -309,7 +310,8 @@ pol_done(struct db_conn *c, bool ok)
 				"policy: %u numbers, %u clients, %u agencies, %u blocked, %u hours, "
 				"%u closed days, %u splits in %.3f s",
 				p->n_numbers, p->n_clients, p->n_agencies, p->n_blocked, p->n_hours,
-				p->n_closed, p->n_splits, pd.last_load_s);
+				p->n_closed, p->n_splits,
+				(double)atomic_load(&pd.last_load_us) / 1e6);
 			policy_unref(pd.pending);
 			pd.pending = NULL;
 			if (!pol_publish(p))
@@ -474,7 +476,7 @@ policy_db_stats(const struct routes_snapshot *s, stat_fn add, void *ctx)
 		"Bytes of the routing policies in the route snapshot.", (double)policy_bytes(p));
 	STAT_GAUGE(add, ctx, "callrouted_policy_load_seconds",
 		"Duration of the last routing-policy load (query, build, publish).",
-		pd.last_load_s);
+		(double)atomic_load(&pd.last_load_us) / 1e6);
 	STAT_GAUGE(add, ctx, "callrouted_policy_counts_age_seconds",
 		"Seconds since the concurrency and spend figures were last read from PostgreSQL.",
 		route_counts_refreshed_ms() ?
