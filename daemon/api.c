@@ -1,6 +1,5 @@
 /* api.c: the admin API (/v1/numbers, /v1/calls): tokens, scoping, provider calls, database. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +7,15 @@
 #include <sys/queue.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "callrouted/text.h"
 #include "api.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "httpc.h"
-#include "log.h"
+#include "callrouted/log.h"
+#include "callrouted/admin_api.h"
 #include "provider_api.h"
 #include "wire.h"
 
@@ -30,7 +29,7 @@
 
 #define API_MAX_PARAMS 16
 #define API_LIST_DEFAULT 50
-#define API_LIST_MAX 500
+#define API_LIST_MAX ADMIN_API_LIST_MAX
 
 enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
 
@@ -54,7 +53,7 @@ struct api_req {
 	enum api_op op;
 	bool read_only; /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
-	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	char token_sha256[65];         /* admin_token_sha256_hex of the bearer token */
 	uint64_t agency_id, client_id; /* client_id: a portal token */
 	uint64_t id;                   /* the number of /v1/numbers/{id} */
 
@@ -157,7 +156,9 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	if (status >= 500)
 		log_warning("api: %s %s%s%s: %d %s", code, r->req->path, r->req->query ? "?" : "",
 			r->req->query ? r->req->query : "", status, msg);
-	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
+	api_send(r, status,
+		json_pack("{s:{s:s,s:s}}", ADMIN_API_ERROR_KEY, ADMIN_API_ERROR_CODE, code,
+			ADMIN_API_ERROR_MESSAGE, msg));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -972,22 +973,6 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 /* ------------------------------------------------------------------------------------------ */
 /* Request parsing and dispatch                                                                */
 
-static bool
-api_parse_id(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
-}
-
 /* An integer id from JSON (a number or a numeric string). */
 static bool
 api_json_id(json_t *v, uint64_t *out)
@@ -996,7 +981,7 @@ api_json_id(json_t *v, uint64_t *out)
 		*out = (uint64_t)json_integer_value(v);
 		return true;
 	}
-	return json_is_string(v) && api_parse_id(json_string_value(v), out);
+	return json_is_string(v) && admin_api_parse_id(json_string_value(v), out);
 }
 
 /*
@@ -1270,20 +1255,20 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 	uint64_t id;
 
 	if (strcmp(key, "client") == 0)
-		return api_parse_id(value, &id) && (r->f_client = strdup(value)) != NULL;
+		return admin_api_parse_id(value, &id) && (r->f_client = strdup(value)) != NULL;
 	if (strcmp(key, "agent") == 0)
-		return api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
+		return admin_api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
 	if (strcmp(key, "provider") == 0)
 		return provider_from_name(value, strlen(value), &(enum provider_id){ 0 }) &&
 		       (r->f_provider = strdup(value)) != NULL;
 	if (strcmp(key, "status") == 0)
 		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0) &&
 		       (r->f_status = strdup(value)) != NULL;
-	if (strcmp(key, "after") == 0 && api_parse_id(value, &id)) {
+	if (strcmp(key, "after") == 0 && admin_api_parse_id(value, &id)) {
 		r->after = id;
 		return true;
 	}
-	if (strcmp(key, "limit") == 0 && api_parse_id(value, &id) && id <= API_LIST_MAX) {
+	if (strcmp(key, "limit") == 0 && admin_api_parse_id(value, &id) && id <= API_LIST_MAX) {
 		r->limit = (long)id;
 		return true;
 	}
@@ -1376,12 +1361,12 @@ static const struct api_route {
 	bool needs_body; /* a JSON object */
 	bool read_only;  /* changes nothing: a client portal token may use it */
 } api_routes[] = {
-	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
-	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
-	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true },
-	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
-	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
-	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
+	{ WIRE_GET, ADMIN_API_NUMBERS, OP_LIST, false, true },
+	{ WIRE_POST, ADMIN_API_NUMBERS, OP_BUY, true, false },
+	{ WIRE_GET, ADMIN_API_NUMBERS "/{id}", OP_SHOW, false, true },
+	{ WIRE_PATCH, ADMIN_API_NUMBERS "/{id}", OP_PATCH, true, false },
+	{ WIRE_DELETE, ADMIN_API_NUMBERS "/{id}", OP_RELEASE, false, false },
+	{ WIRE_POST, ADMIN_API_CALLS, OP_CALL, true, false },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
@@ -1402,7 +1387,7 @@ api_route(struct api_req *r)
 
 			if (strncmp(path, rt->path, n) != 0)
 				continue;
-			if (!api_parse_id(path + n, &r->id)) {
+			if (!admin_api_parse_id(path + n, &r->id)) {
 				api_fail(r, 404, "not_found", "no such number");
 				return NULL;
 			}
@@ -1442,12 +1427,12 @@ api_handle(struct wire_req *req)
 	r->op = rt->op;
 	r->read_only = rt->read_only;
 	/* authenticate: Bearer token, looked up by its SHA-256 */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, ADMIN_TOKEN_MAX)) {
 		r->www_auth = true;
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
 		return;
 	}
-	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
+	admin_token_sha256_hex(auth + 7, r->token_sha256);
 	/* body */
 	if (rt->needs_body) {
 		json_error_t jerr;
@@ -1464,13 +1449,7 @@ api_handle(struct wire_req *req)
 	}
 	if (!api_parse_query(r))
 		return;
-	{
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
-
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", r->token_hash[i]);
-		api_param_str(r, hex);
-	}
+	api_param_str(r, r->token_sha256);
 	api_query(r,
 		"SELECT agency_id, client_id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",

@@ -18,7 +18,7 @@
 #include <event2/event.h>
 
 #include "journal.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 
 #define JOURNAL_DIR "journal"

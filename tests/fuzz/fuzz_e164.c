@@ -4,7 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "fuzz_common.h"
 
 int

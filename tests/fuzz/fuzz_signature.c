@@ -7,7 +7,7 @@
 #include <strings.h>
 
 #include "fuzz_common.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 
 /*
  * Input: one selector byte, then '\n'-separated header1, header2 (and the secret when bit 5 is

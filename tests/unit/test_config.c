@@ -12,8 +12,8 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "log.h"
+#include "callrouted/config.h"
+#include "callrouted/log.h"
 
 static char conf_path[] = "/tmp/callrouted-test-config-XXXXXX";
 static char err_path[] = "/tmp/callrouted-test-stderr-XXXXXX";

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 
 static char conf_path[] = "/tmp/callrouted-test-reload-XXXXXX";
 

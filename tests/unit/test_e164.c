@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 
 #define AS_STRLEN SIZE_MAX /* len = strlen(in) */
 

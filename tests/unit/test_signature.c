@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "signature.h"
+#include "callrouted/signature.h"
 
 #define TOLERANCE_MS INT64_C(300000) /* signature_tolerance default: 5 min */
 

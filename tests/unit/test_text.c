@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "callrouted/text.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 struct esc_case {
 	const char *in;
