@@ -1,5 +1,4 @@
-/* fuzz_journal.c: libFuzzer target for journal replay (journal_setup + journal_read) over damage.
- */
+/* fuzz_journal.c: libFuzzer target: journal replay (journal_setup + journal_read) over damage. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
