@@ -250,6 +250,16 @@ fz_intact_on_disk(const struct fz_read *r, size_t i)
 	       fz_crc32c(fz_crc32c(0, &seq, 8), r->file + off + FZ_HDR, len) == crc;
 }
 
+/* ... and such a record covers the start of the next one, which the scan then cannot see:
+ * it resumes after the valid record (a real disk overwrites or zeroes, it does not delete
+ * bytes, so only this model's damage 4 makes two records overlap). */
+static bool
+fz_shadowed(const struct fz_read *r, size_t i)
+{
+	return i > 0 && r->prog_op[i - 1] == 4 && fz_intact_on_disk(r, i - 1) &&
+	       r->prog_off[i - 1] + FZ_HDR + r->prog_len[i - 1] > r->prog_off[i];
+}
+
 static bool
 fz_record(uint64_t seq, const void *payload, size_t len, void *arg)
 {
@@ -560,10 +570,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("a second read found more records");
 	/* a program's intact records are all read (when no checkpoint skips some) */
 	for (size_t i = 0; i < rd.nprog; i++) {
-		if (rd.prog_op[i] == 0 && rd.checkpoint == 0 && rd.prog_seen[i] != 1)
+		if (rd.prog_op[i] == 0 && rd.checkpoint == 0 && rd.prog_seen[i] != 1 &&
+			!(rd.prog_seen[i] == 0 && fz_shadowed(&rd, i)))
 			fuzz_fail("intact record %zu read %u times", i + 1, rd.prog_seen[i]);
-		free(rd.prog_payload[i]);
 	}
+	for (size_t i = 0; i < rd.nprog; i++)
+		free(rd.prog_payload[i]);
 	above = rd.last > rd.checkpoint ? rd.last : rd.checkpoint;
 	if (after.durable_seq > above)
 		above = after.durable_seq;
