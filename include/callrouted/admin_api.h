@@ -1,5 +1,4 @@
-/* callrouted/admin_api.h: the admin API's contract (paths, error shape, ids, tokens) for both
- * sides. */
+/* callrouted/admin_api.h: the admin API's contract: paths, error shape, ids, tokens. */
 #ifndef CALLROUTED_ADMIN_API_H
 #define CALLROUTED_ADMIN_API_H
 

@@ -1,5 +1,4 @@
-/* callrouted/provider.h: the providers and their names (webhook paths, database, config, metrics).
- */
+/* callrouted/provider.h: the providers and their names (paths, database, config, metrics). */
 #ifndef CALLROUTED_PROVIDER_NAMES_H
 #define CALLROUTED_PROVIDER_NAMES_H
 
