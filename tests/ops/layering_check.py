@@ -7,7 +7,7 @@ daemon/common/*.c (the library callrouted_common): each of its files includes on
 "callrouted/..." headers and system headers.  The tools (tools/*.c) include no daemon/ header:
 they link the shared layer, never the daemon.  Exit 1 on any of these; `--graph` prints the
 module graph (one line per module: what it includes; the shared layer's modules as
-callrouted/NAME)."""
+callrouted/NAME), then what each tool includes."""
 
 import re
 import sys
@@ -118,6 +118,9 @@ def main():
     if "--graph" in sys.argv:
         for mod in sorted(graph):
             print("%-24s -> %s" % (mod, " ".join(sorted(graph[mod])) or "(nothing)"))
+        for f in sorted((ROOT / "tools").glob("*.c")):
+            incs = sorted(i[:-2] for i in INCLUDE.findall(f.read_text(errors="replace")))
+            print("%-24s -> %s" % ("tools/" + f.stem, " ".join(incs) or "(nothing)"))
     found = cycles(graph)
     for comp in found:
         print("cycle among: " + " ".join(comp))
