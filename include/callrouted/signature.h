@@ -58,7 +58,7 @@ enum sig_result sig_verify_bland_dynamic(const char *secret, const char *slug,
 
 /*
  * Signing: the headers each provider sends, as the checks above verify them (callsim signs with
- * these).  Each returns false (and out "") on a missing secret or a failed HMAC.
+ * these).  Each returns false (and out "") on a missing secret, a bad argument or a failed HMAC.
  *
  * sig_sign_retell: x-retell-signature "v=<now_ms>,d=<hex HMAC-SHA256(api_key, body || ms)>"
  * into out (SIG_RETELL_HEADER_SIZE bytes are always enough).
