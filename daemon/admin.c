@@ -134,7 +134,7 @@ static const struct admin_route {
 	{ WIRE_GET, "/readyz", admin_readyz, false, true, false },
 	{ WIRE_GET, "/metrics", admin_metrics_page, false, true, false },
 	{ WIRE_POST, "/debug/stall", admin_stall, false, false, true },
-	{ ADMIN_ANY, ADMIN_API_PREFIX, admin_api, false, false, false },
+	{ ADMIN_ANY, "/v1/", admin_api, false, false, false },
 };
 
 static bool

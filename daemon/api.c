@@ -156,9 +156,7 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	if (status >= 500)
 		log_warning("api: %s %s%s%s: %d %s", code, r->req->path, r->req->query ? "?" : "",
 			r->req->query ? r->req->query : "", status, msg);
-	api_send(r, status,
-		json_pack("{s:{s:s,s:s}}", ADMIN_API_ERROR_KEY, ADMIN_API_ERROR_CODE, code,
-			ADMIN_API_ERROR_MESSAGE, msg));
+	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -973,6 +971,13 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 /* ------------------------------------------------------------------------------------------ */
 /* Request parsing and dispatch                                                                */
 
+/* A positive integer id (callrouted/admin_api.h: the rule callroutectl applies too). */
+static bool
+api_parse_id(const char *s, uint64_t *out)
+{
+	return admin_api_parse_id(s, out);
+}
+
 /* An integer id from JSON (a number or a numeric string). */
 static bool
 api_json_id(json_t *v, uint64_t *out)
@@ -981,7 +986,7 @@ api_json_id(json_t *v, uint64_t *out)
 		*out = (uint64_t)json_integer_value(v);
 		return true;
 	}
-	return json_is_string(v) && admin_api_parse_id(json_string_value(v), out);
+	return json_is_string(v) && api_parse_id(json_string_value(v), out);
 }
 
 /*
@@ -1255,20 +1260,20 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 	uint64_t id;
 
 	if (strcmp(key, "client") == 0)
-		return admin_api_parse_id(value, &id) && (r->f_client = strdup(value)) != NULL;
+		return api_parse_id(value, &id) && (r->f_client = strdup(value)) != NULL;
 	if (strcmp(key, "agent") == 0)
-		return admin_api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
+		return api_parse_id(value, &id) && (r->f_agent = strdup(value)) != NULL;
 	if (strcmp(key, "provider") == 0)
 		return provider_from_name(value, strlen(value), &(enum provider_id){ 0 }) &&
 		       (r->f_provider = strdup(value)) != NULL;
 	if (strcmp(key, "status") == 0)
 		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0) &&
 		       (r->f_status = strdup(value)) != NULL;
-	if (strcmp(key, "after") == 0 && admin_api_parse_id(value, &id)) {
+	if (strcmp(key, "after") == 0 && api_parse_id(value, &id)) {
 		r->after = id;
 		return true;
 	}
-	if (strcmp(key, "limit") == 0 && admin_api_parse_id(value, &id) && id <= API_LIST_MAX) {
+	if (strcmp(key, "limit") == 0 && api_parse_id(value, &id) && id <= API_LIST_MAX) {
 		r->limit = (long)id;
 		return true;
 	}
@@ -1361,12 +1366,12 @@ static const struct api_route {
 	bool needs_body; /* a JSON object */
 	bool read_only;  /* changes nothing: a client portal token may use it */
 } api_routes[] = {
-	{ WIRE_GET, ADMIN_API_NUMBERS, OP_LIST, false, true },
-	{ WIRE_POST, ADMIN_API_NUMBERS, OP_BUY, true, false },
-	{ WIRE_GET, ADMIN_API_NUMBERS "/{id}", OP_SHOW, false, true },
-	{ WIRE_PATCH, ADMIN_API_NUMBERS "/{id}", OP_PATCH, true, false },
-	{ WIRE_DELETE, ADMIN_API_NUMBERS "/{id}", OP_RELEASE, false, false },
-	{ WIRE_POST, ADMIN_API_CALLS, OP_CALL, true, false },
+	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
+	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
+	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true },
+	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
+	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
+	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
@@ -1387,7 +1392,7 @@ api_route(struct api_req *r)
 
 			if (strncmp(path, rt->path, n) != 0)
 				continue;
-			if (!admin_api_parse_id(path + n, &r->id)) {
+			if (!api_parse_id(path + n, &r->id)) {
 				api_fail(r, 404, "not_found", "no such number");
 				return NULL;
 			}

@@ -1156,7 +1156,7 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 	body = json_pack("{s:I,s:s}", "agent_id", (json_int_t)agent, "to", to);
 	if (*from)
 		json_object_set_new(body, "from", json_string(from));
-	rc = ctl_api(EVHTTP_REQ_POST, ADMIN_API_CALLS, body, &answer);
+	rc = ctl_api(EVHTTP_REQ_POST, "/v1/calls", body, &answer);
 	json_decref(body);
 	if (rc == CTL_OK) {
 		if (ctl_json) {
