@@ -4,10 +4,11 @@
 module x (x.c + x.h), and reports every cycle among modules (strongly connected components of
 more than one module).  The shared layer is include/callrouted/*.h with its sources
 daemon/common/*.c (the library callrouted_common): each of its files includes only
-"callrouted/..." headers and system headers.  The tools (tools/*.c) include no daemon/ header:
-they link the shared layer, never the daemon.  Exit 1 on any of these; `--graph` prints the
-module graph (one line per module: what it includes; the shared layer's modules as
-callrouted/NAME), then what each tool includes."""
+"callrouted/..." headers and system headers.  The tools (tools/*.c) include only the shared
+layer's headers and their own (tools/*.h), never a daemon/ header: they link the shared layer,
+never the daemon.  Exit 1 on any of these; `--graph` prints the module graph (one line per
+module: what it includes; the shared layer's modules as callrouted/NAME), then what each tool
+includes."""
 
 import re
 import sys
@@ -102,14 +103,19 @@ def cycles(graph):
 
 
 def tool_violations():
-    """Tool sources that include a quoted header other than the shared layer's."""
+    """Tool sources that include a quoted header other than the shared layer's or a tool's own
+    (a header next to it under tools/)."""
     bad = []
     for f in sorted((ROOT / "tools").rglob("*")):
         if f.suffix not in (".c", ".h"):
             continue
         for inc in INCLUDE.findall(f.read_text(errors="replace")):
-            if not (inc.startswith("callrouted/") and (ROOT / "include" / inc).is_file()):
-                bad.append((str(f.relative_to(ROOT)), inc))
+            if inc.startswith("callrouted/") and (ROOT / "include" / inc).is_file():
+                continue
+            own = (f.parent / inc).resolve()
+            if own.is_file() and ROOT / "tools" in own.parents:
+                continue
+            bad.append((str(f.relative_to(ROOT)), inc))
     return bad
 
 
@@ -129,7 +135,8 @@ def main():
         print("%s (shared layer) includes %s: only callrouted/ and system headers" % (f, inc))
     tools = tool_violations()
     for f, inc in tools:
-        print("%s includes %s: a tool includes only callrouted/ (the shared layer)" % (f, inc))
+        print("%s includes %s: a tool includes only callrouted/ (the shared layer) and tools/ "
+              "headers" % (f, inc))
     edges = sum(len(d) for d in graph.values())
     nshared = sum(1 for m in graph if m.startswith("callrouted/"))
     print("layering_check: %d modules (%d shared), %d include edges, %d cycle%s, "
