@@ -32,6 +32,7 @@
 
 static struct event_base *main_base;
 static struct event *main_fatal_ev, *main_stop_ev;
+static struct event *main_delay_ev; /* shutdown_delay: not ready, still serving */
 static atomic_int main_exit_code;
 static bool main_notified_ready;
 static const char *main_conf_path;
@@ -142,11 +143,46 @@ main_reload(void)
 	evtimer_add(main_reload_ev, &now);
 }
 
+/* After shutdown_delay: close the listeners, then wait for the journal (main_stop_cb). */
+static void
+main_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+
+	log_info("main: closing the listeners");
+	workers_stop_accepting();
+	evtimer_add(main_stop_ev, &now);
+}
+
+/*
+ * A graceful stop, in the order a load balancer needs: STOPPING=1 and /readyz 503 first, the
+ * webhook listener serving on for shutdown_delay (the balancer's health checks see the 503
+ * and send nothing new here), then the listeners close and what is in flight drains.  No
+ * delay for an instance that never had a route table (its /readyz never said 200).
+ */
+static void
+main_begin_stop(void)
+{
+	int64_t delay = config_current()->shutdown_delay_ms;
+	struct timeval tv;
+
+	notify_stopping();
+	admin_set_stopping();
+	if (delay > 0 && !admin_ready(NULL))
+		delay = 0;
+	if (delay > 0)
+		log_info("main: /readyz now answers 503; serving %lld ms more before closing the "
+			 "listeners (shutdown_delay)",
+			(long long)delay);
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(main_delay_ev, &tv);
+}
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	static int terms;
-	struct timeval now = { 0, 0 };
 
 	switch (sig) {
 	case SIGTERM:
@@ -156,9 +192,7 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 			_exit(1);
 		}
 		log_info("main: %s, shutting down", strsignal((int)sig));
-		notify_stopping();
-		workers_stop_accepting();
-		evtimer_add(main_stop_ev, &now);
+		main_begin_stop();
 		break;
 	case SIGHUP:
 		log_info("main: SIGHUP, reloading the configuration and the route table");
@@ -264,8 +298,9 @@ main(int argc, char **argv)
 		goto fail_step;
 	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
 	main_stop_ev = evtimer_new(main_base, main_stop_cb, NULL);
+	main_delay_ev = evtimer_new(main_base, main_delay_cb, NULL);
 	main_reload_ev = evtimer_new(main_base, main_reload_wait_cb, NULL);
-	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
+	if (!main_fatal_ev || !main_stop_ev || !main_delay_ev || !main_reload_ev)
 		goto fail_step;
 
 	/* signals are caught before any thread starts: /readyz can answer 200 before the main
@@ -359,6 +394,8 @@ done:
 		event_free(main_fatal_ev);
 	if (main_stop_ev)
 		event_free(main_stop_ev);
+	if (main_delay_ev)
+		event_free(main_delay_ev);
 	if (main_reload_ev)
 		event_free(main_reload_ev);
 	if (main_base)

@@ -124,12 +124,18 @@ scrape_status(char *buf, size_t len, const struct routes_snapshot *s)
 }
 
 int
-scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s)
+scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s, bool stopping)
 {
 	const char *db = loader_db_up() ? "up" : "down";
 	struct journal_stats js;
 
 	journal_get_stats(&js);
+	if (stopping) {
+		/* shutting down: out of rotation first, while the listener still serves */
+		evbuffer_add_printf(b, "{\"ready\":false,\"stopping\":true,\"database\":\"%s\"}",
+			db);
+		return 503;
+	}
 	if (!s) {
 		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
 		return 503;
