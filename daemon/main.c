@@ -16,6 +16,7 @@
 #include "config.h"
 #include "db.h"
 #include "workers.h"
+#include "instances.h"
 #include "journal.h"
 #include "ledger.h"
 #include "log.h"
@@ -331,10 +332,11 @@ main(int argc, char **argv)
 	if (!journal_setup(cfg->state_dir))
 		goto fail_step;
 	/* 3. the database thread: the transport, then its clients (the route loader: LISTEN,
-	 *    version check, full reload; the ledger drain), connected once it starts */
+	 *    version check, full reload; the ledger drain; the instances heartbeat), connected once
+	 *    it starts */
 	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
-		!journal_start() || !db_start())
+		!instances_setup(cfg) || !journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	step = "TLS";
@@ -380,6 +382,7 @@ done:
 	db_stop();
 	loader_cleanup();
 	ledger_db_cleanup();
+	instances_cleanup();
 	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();

@@ -5,6 +5,9 @@ test_sigterm_is_not_ready_first: the graceful stop's order on one daemon: STOPPI
 /readyz 503 at once, the webhook listener still answering for shutdown_delay, then closed,
 exit 0.
 
+test_instances_recorded: each daemon's row in callrouted_instances, `callroutectl instances`
+(table and --json) listing them and flagging a stale one.
+
 test_kill_and_stop_behind_haproxy: HAProxy runs the shipped example configuration (only its
 addresses rewritten) in front of two daemons on the shared test PostgreSQL.  Client threads
 send a steady stream of signed routing requests and call events through HAProxy while one
@@ -17,18 +20,21 @@ Skipped under ThreadSanitizer (CALLROUTED_TSAN=1): three processes and a client 
 cores there exceed HAProxy's 1.5 s server timeout and the test's time budget."""
 
 import http.client
+import json
 import signal
+import subprocess
 import threading
 import time
 
 import pytest
 
 from support import haproxy
-from support.build import SLOW, TSAN
+from support.build import SLOW, TSAN, callrouted_bin, daemon_env
 from support.data import NUM_RET1, RETELL_KEY, RETELL_SLUG
 from support.ledger import ledger_ids, new_id, retell_event, wait_drained
 from support.notify import NotifySocket
 from support.polling import wait_for
+from support.scrape import scrape
 from support.signing import body_bytes, sw
 
 SENDERS = 4
@@ -85,6 +91,69 @@ def test_sigterm_is_not_ready_first(env):
               % (took, served))
     finally:
         n.close()
+
+
+def ctl(*args):
+    return subprocess.run([str(callrouted_bin().parent / "callroutectl")] + list(args),
+                          capture_output=True, text=True, env=daemon_env(), timeout=30 * SLOW)
+
+
+def test_instances_recorded(env):
+    """Two daemons record themselves; callroutectl instances lists them and flags stale rows."""
+    ds = [env.start({"instance_name": "inst-%d" % i}, name="inst%d" % i) for i in (1, 2)]
+
+    def rows():
+        r = env.sql("SELECT instance_name, version, pid, listen, admin_listen, route_generation, "
+                    "change_generation, route_source, numbers, journal_backlog, "
+                    "journal_writable, now() - heartbeat_at < interval '10 s', started_at "
+                    "FROM callrouted_instances ORDER BY instance_name").fetchall()
+        # a row written before the first route load says generation 0; the next one (within
+        # a tick, 500 ms, of the load) carries the table
+        return r if len(r) == 2 and all(row[5] >= 1 for row in r) else None
+    got, took = wait_for(rows, 10.0 * SLOW, what="both instances' rows, with their tables")
+    print("both rows up to date %.2fs after the second daemon was ready" % took)
+    for d, row in zip(ds, got):
+        name, version, pid, listen, admin_listen, gen, cgen, source, numbers, backlog, \
+            writable, fresh, started = row
+        assert name == d.values["instance_name"]
+        assert pid == d.proc.pid and listen == d.values["listen"]
+        assert admin_listen == d.values["admin_listen"]
+        assert version == ctl("--version").stdout.split()[-1]
+        ready = d.readyz().json()
+        assert gen == ready["generation"] and source == "database" and numbers == ready["numbers"]
+        assert cgen is None  # no change counter reported by the loader yet (issue 14, item 3)
+        assert backlog == 0 and writable and fresh
+    # the heartbeat moves (every 5 s)
+    first = {r[0]: r for r in env.sql("SELECT instance_name, heartbeat_at "
+                                      "FROM callrouted_instances").fetchall()}
+    wait_for(lambda: all(r[1] > first[r[0]][1] for r in env.sql(
+        "SELECT instance_name, heartbeat_at FROM callrouted_instances").fetchall()),
+        8.0 * SLOW, interval=0.2, what="a second heartbeat")
+    assert scrape(ds[0]).get("callrouted_instance_heartbeats_total") >= 2
+    assert scrape(ds[0]).get("callrouted_instance_heartbeat_failures_total") == 0
+
+    # a daemon gone a minute ago: stale
+    env.sql("INSERT INTO callrouted_instances SELECT 'gone-1', version, hostname, 1, listen, "
+            "admin_listen, started_at, now() - interval '1 minute', 3, NULL, 'snapshot', "
+            "numbers, 7, 0, true FROM callrouted_instances WHERE instance_name = 'inst-1'")
+    r = ctl("--database", env.database_url, "instances", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    by = {i["instance"]: i for i in out["instances"]}
+    assert sorted(by) == ["gone-1", "inst-1", "inst-2"], by
+    assert by["gone-1"]["stale"] and by["gone-1"]["heartbeat_age_s"] >= 59
+    assert not by["inst-1"]["stale"] and not by["inst-2"]["stale"]
+    assert by["gone-1"]["journal_backlog"] == 7 and by["inst-2"]["pid"] == ds[1].proc.pid
+    assert out["stale_after_s"] == 15
+    r = ctl("--database", env.database_url, "instances")
+    assert r.returncode == 0, r.stderr
+    print(r.stdout)
+    lines = r.stdout.splitlines()
+    assert lines[0].split()[:4] == ["INSTANCE", "VERSION", "HOST", "PID"], lines
+    gone = [ln for ln in lines if ln.startswith("gone-1")]
+    assert gone and gone[0].split()[-1] == "STALE", lines
+    assert all(ln.split()[-1] == "ok" for ln in lines if ln.startswith("inst-")), lines
+    assert "1 stale" in lines[-1], lines
 
 
 class Stream:
