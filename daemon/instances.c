@@ -19,32 +19,42 @@
 #define INSTANCES_TICK_MS 500
 
 /* The database's clock stamps the heartbeat (one clock for every daemon: callroutectl compares
- * it with now()); the start time is this process's. */
+ * it with now()); the start time is this process's.  A row is ours to overwrite when it was
+ * written from our host and state directory (this daemon, or the one before it there: the state
+ * lock allows one at a time) or is stale; a live row of another daemon under the same
+ * instance_name is left alone (0 rows: instances_done says so). */
 static const char sql_upsert[] =
 	"INSERT INTO callrouted_instances (instance_name, version, hostname, pid, listen, "
 	"admin_listen, started_at, heartbeat_at, route_generation, change_generation, route_source, "
-	"numbers, journal_backlog, journal_bytes, journal_writable) "
+	"numbers, journal_backlog, journal_bytes, journal_writable, state_dir) "
 	"VALUES ($1, $2, $3, $4::integer, $5, $6, to_timestamp($7::double precision), now(), "
-	"$8::bigint, $9::bigint, $10, $11::bigint, $12::bigint, $13::bigint, $14::boolean) "
+	"$8::bigint, $9::bigint, $10, $11::bigint, $12::bigint, $13::bigint, $14::boolean, $15) "
 	"ON CONFLICT (instance_name) DO UPDATE SET version = EXCLUDED.version, "
 	"hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, listen = EXCLUDED.listen, "
 	"admin_listen = EXCLUDED.admin_listen, started_at = EXCLUDED.started_at, "
 	"heartbeat_at = EXCLUDED.heartbeat_at, route_generation = EXCLUDED.route_generation, "
 	"change_generation = EXCLUDED.change_generation, route_source = EXCLUDED.route_source, "
 	"numbers = EXCLUDED.numbers, journal_backlog = EXCLUDED.journal_backlog, "
-	"journal_bytes = EXCLUDED.journal_bytes, journal_writable = EXCLUDED.journal_writable";
+	"journal_bytes = EXCLUDED.journal_bytes, journal_writable = EXCLUDED.journal_writable, "
+	"state_dir = EXCLUDED.state_dir "
+	"WHERE (callrouted_instances.hostname = EXCLUDED.hostname AND "
+	"callrouted_instances.state_dir = EXCLUDED.state_dir) OR "
+	"callrouted_instances.heartbeat_at < now() - make_interval(secs => " INSTANCES_STALE_TEXT
+	")";
 
 static struct {
 	struct db_conn *conn;
 	struct event *timer_ev;
 	struct event *retry_ev; /* the schema is not checked yet: look again soon */
-	char *name, *listen, *admin_listen;
+	char *name, *listen, *admin_listen, *state_dir;
 	char host[256];
 	char pid[16];
 	bool due;  /* a heartbeat is to be written when the connection is idle */
 	int ticks; /* of INSTANCES_TICK_MS since the last write was asked */
 	const struct routes_snapshot *written; /* the table the last row described */
-	bool failing;             /* the last write failed (logged once until one succeeds) */
+	long rows;    /* rows the last upsert wrote (0: the name is another live daemon's) */
+	bool taken;   /* that was logged (once until the row is ours again) */
+	bool failing; /* the last write failed (logged once until one succeeds) */
 	atomic_ullong change_gen; /* 0: the loader has reported none */
 	atomic_ulong beats, failures;
 } in;
@@ -63,7 +73,7 @@ instances_send(void)
 	uint64_t cg = atomic_load(&in.change_gen);
 	struct journal_stats js;
 	char started[32], gen[24], cgen[24], numbers[24], backlog[24], bytes[24];
-	const char *params[14];
+	const char *params[15];
 
 	journal_get_stats(&js);
 	snprintf(started, sizeof(started), "%.3f", metrics_started_at());
@@ -86,7 +96,9 @@ instances_send(void)
 	params[11] = backlog;
 	params[12] = bytes;
 	params[13] = js.writable ? "t" : "f";
-	if (db_send(in.conn, sql_upsert, 14, params)) {
+	params[14] = in.state_dir;
+	in.rows = -1;
+	if (db_send(in.conn, sql_upsert, 15, params)) {
 		in.due = false;
 		in.ticks = 0;
 		in.written = s; /* compared by address only, never read through */
@@ -121,11 +133,25 @@ instances_disconnected(struct db_conn *c)
 static void
 instances_result(struct db_conn *c, PGresult *r)
 {
+	if (PQresultStatus(r) == PGRES_COMMAND_OK)
+		in.rows = strtol(PQcmdTuples(r), NULL, 10);
 }
 
 static void
 instances_done(struct db_conn *c, bool ok)
 {
+	if (ok && in.rows == 0) {
+		atomic_fetch_add(&in.failures, 1);
+		if (!in.taken)
+			log_warning(
+				"instances: instance_name \"%s\" belongs to another live daemon (other "
+				"host or state_dir): this one's row is not written; give each "
+				"daemon its own instance_name",
+				log_esc(in.name));
+		in.taken = true;
+		return;
+	}
+	in.taken = false;
 	if (ok) {
 		atomic_fetch_add(&in.beats, 1);
 		if (in.failing)
@@ -185,11 +211,12 @@ instances_setup(const struct config *cfg)
 	in.name = strdup(cfg->instance_name);
 	in.listen = strdup(cfg->listen);
 	in.admin_listen = strdup(cfg->admin_listen);
+	in.state_dir = strdup(cfg->state_dir);
 	in.conn = db_conn_new(&instances_ops);
 	in.timer_ev = event_new(db_base(), -1, EV_PERSIST, instances_timer_cb, NULL);
 	in.retry_ev = evtimer_new(db_base(), instances_retry_cb, NULL);
-	if (!in.name || !in.listen || !in.admin_listen || !in.conn || !in.timer_ev ||
-		!in.retry_ev) {
+	if (!in.name || !in.listen || !in.admin_listen || !in.state_dir || !in.conn ||
+		!in.timer_ev || !in.retry_ev) {
 		log_error("instances: could not set up the heartbeat");
 		return false;
 	}
@@ -208,7 +235,8 @@ instances_cleanup(void)
 	free(in.name);
 	free(in.listen);
 	free(in.admin_listen);
-	in.name = in.listen = in.admin_listen = NULL;
+	free(in.state_dir);
+	in.name = in.listen = in.admin_listen = in.state_dir = NULL;
 	in.conn = NULL; /* db_free frees it */
 }
 

@@ -27,5 +27,9 @@ void instances_set_change_generation(uint64_t generation);
 void instances_stats(stat_fn add, void *ctx);
 
 #define INSTANCES_INTERVAL_MS 5000
+/* A row older than this is stale (3 periods): callroutectl instances says STALE, another daemon
+ * may take its name over. */
+#define INSTANCES_STALE_S 15
+#define INSTANCES_STALE_TEXT "15"
 
 #endif

@@ -58,7 +58,7 @@ usage(FILE *f)
 		"  -h, --help          print this help and exit\n"
 		"\n"
 		"signals: SIGHUP reloads the configuration and the route table; SIGTERM stops\n"
-		"gracefully (no new connections, in-flight call events made durable and answered)\n"
+		"gracefully (/readyz 503, listeners closed after shutdown_delay, events answered)\n"
 		"\n"
 		"configuration keys (default, meaning):\n");
 	config_print_keys(f);

@@ -1,10 +1,12 @@
 -- 009_instances: every daemon's own row, kept up to date by it (daemon/instances.c), so an
 -- operator sees the fleet: callroutectl instances.
 
--- One row per instance_name (each daemon's configuration names itself; two daemons with one
--- name share a row: keep the names unique).  heartbeat_at is the database's clock at the last
--- write (every 5 s), so staleness is measured on one clock: a row whose heartbeat is older
--- than 15 s belongs to a daemon that stopped, crashed or lost the database.
+-- One row per instance_name (each daemon's configuration names itself; keep the names unique:
+-- a daemon does not overwrite the live row of another host or state_dir under its name, it logs
+-- a warning instead; a stale row, or its own predecessor's on the same state_dir, it takes).
+-- heartbeat_at is the database's clock at the last write (every 5 s), so staleness is measured
+-- on one clock: a row whose heartbeat is older than 15 s belongs to a daemon that stopped,
+-- crashed or lost the database.
 --   route_generation   the daemon's own route table generation (counts its reloads since it
 --                      started: not comparable between daemons)
 --   change_generation  the shared change counter the daemon's table reflects (issue 14's
@@ -26,5 +28,6 @@ CREATE TABLE callrouted_instances (
 	numbers           bigint NOT NULL,
 	journal_backlog   bigint NOT NULL,
 	journal_bytes     bigint NOT NULL,
-	journal_writable  boolean NOT NULL
+	journal_writable  boolean NOT NULL,
+	state_dir         text NOT NULL
 );

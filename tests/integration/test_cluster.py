@@ -135,7 +135,8 @@ def test_instances_recorded(env):
     # a daemon gone a minute ago: stale
     env.sql("INSERT INTO callrouted_instances SELECT 'gone-1', version, hostname, 1, listen, "
             "admin_listen, started_at, now() - interval '1 minute', 3, NULL, 'snapshot', "
-            "numbers, 7, 0, true FROM callrouted_instances WHERE instance_name = 'inst-1'")
+            "numbers, 7, 0, true, state_dir FROM callrouted_instances "
+            "WHERE instance_name = 'inst-1'")
     r = ctl("--database", env.database_url, "instances", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -154,6 +155,20 @@ def test_instances_recorded(env):
     assert gone and gone[0].split()[-1] == "STALE", lines
     assert all(ln.split()[-1] == "ok" for ln in lines if ln.startswith("inst-")), lines
     assert "1 stale" in lines[-1], lines
+
+    # a third daemon under inst-1's name (another state_dir): it leaves inst-1's live row alone
+    # and says so; it takes over the stale gone-1 row when it is named so
+    d3 = env.start({"instance_name": "inst-1"}, name="inst3")
+    wait_for(lambda: "belongs to another live daemon" in d3.log(), 10.0 * SLOW,
+             what="the name-taken warning")
+    assert scrape(d3).get("callrouted_instance_heartbeat_failures_total") >= 1
+    assert env.sql("SELECT pid FROM callrouted_instances WHERE instance_name = 'inst-1'"
+                   ).fetchone()[0] == ds[0].proc.pid
+    d3.stop()
+    d4 = env.start({"instance_name": "gone-1"}, name="inst4")
+    wait_for(lambda: env.sql("SELECT pid FROM callrouted_instances WHERE instance_name = "
+                             "'gone-1'").fetchone()[0] == d4.proc.pid, 10.0 * SLOW,
+             what="the stale row taken over")
 
 
 class Stream:
