@@ -1,5 +1,5 @@
-/* instances.c: this daemon's row in callrouted_instances (who, version, start, heartbeat, route
- * generation, journal backlog), upserted every few seconds on the db thread. */
+/* instances.c: this daemon's row in callrouted_instances, upserted on the db thread. */
+/* Who, version, start, heartbeat, route generation, journal backlog: every few seconds. */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
