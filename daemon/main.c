@@ -34,6 +34,7 @@
 static struct event_base *main_base;
 static struct event *main_fatal_ev, *main_stop_ev;
 static struct event *main_delay_ev; /* shutdown_delay: not ready, still serving */
+static bool main_stopping;          /* a graceful stop began: no READY=1, no reload */
 static atomic_int main_exit_code;
 static bool main_notified_ready;
 static const char *main_conf_path;
@@ -108,7 +109,8 @@ main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
 		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
 			log_warning("main: route reload still running after %d ms",
 				MAIN_RELOAD_WAIT_MS);
-		notify_ready();
+		if (!main_stopping) /* STOPPING=1 was said: no READY=1 after it */
+			notify_ready();
 		return;
 	}
 	main_reload_waited_ms += 50;
@@ -167,6 +169,7 @@ main_begin_stop(void)
 	int64_t delay = config_current()->shutdown_delay_ms;
 	struct timeval tv;
 
+	main_stopping = true;
 	notify_stopping();
 	admin_set_stopping();
 	if (delay > 0 && !admin_ready(NULL))
@@ -196,6 +199,10 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 		main_begin_stop();
 		break;
 	case SIGHUP:
+		if (main_stopping) {
+			log_info("main: SIGHUP while stopping: ignored");
+			break;
+		}
 		log_info("main: SIGHUP, reloading the configuration and the route table");
 		main_reload();
 		break;
@@ -210,7 +217,7 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	metrics_beat();
 	routes_reclaim();
-	if (!main_notified_ready && admin_ready(&from_file)) {
+	if (!main_notified_ready && !main_stopping && admin_ready(&from_file)) {
 		main_notified_ready = true;
 		log_info("main: ready (routes from %s)",
 			from_file ? "the snapshot file" : "the database");

@@ -81,12 +81,20 @@ def test_sigterm_is_not_ready_first(env):
             time.sleep(0.05)
         assert served >= 5
         assert d.running(), "exited before shutdown_delay ran out"
+        # a SIGHUP now is ignored: no RELOADING=1 / READY=1 after STOPPING=1
+        d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "SIGHUP while stopping: ignored" in d.log(), 2.0 * SLOW,
+                 what="the SIGHUP ignored")
         rc = d.proc.wait(10 * SLOW)
         took = time.monotonic() - t0
         assert rc == 0, d.log_tail(30)
         assert took >= 1.5, "stopped %.2fs after SIGTERM, before shutdown_delay" % took
         log = d.log()
         assert log.index("/readyz now answers 503") < log.index("main: closing the listeners")
+        texts = [m[1] for m in n.snapshot()]
+        i_stop = next(i for i, t in enumerate(texts) if "STOPPING=1" in t.split("\n"))
+        assert not any(("READY=1" in t.split("\n") or "RELOADING=1" in t.split("\n"))
+                       for t in texts[i_stop + 1:]), texts[i_stop:]
         print("SIGTERM -> exit: %.2fs (shutdown_delay 1.5s); %d webhooks served meanwhile"
               % (took, served))
     finally:
