@@ -1,4 +1,4 @@
-# test_progress: long work reports progress (issue 15 item 5): full reload, journal replay, --migrate, callroutectl.
+# test_progress: long work reports progress: full reload, journal replay, --migrate, callroutectl.
 """A full reload of many numbers, the journal replay at start and --migrate log progress lines
 at a steady interval, with counts and a rate (CALLROUTED_PROGRESS_INTERVAL=0 makes every
 check report, so the lines are there however fast this machine is; with the default 1 s, work
