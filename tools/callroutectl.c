@@ -1707,9 +1707,11 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	rc = CTL_ERROR;
-	r = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
+	r = ctl_progress_query("usage", ctl_json || strcmp(format, "json") == 0, conn, sql, 3,
+		params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
+		fprintf(stderr, "callroutectl: %s",
+			r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		goto done;
 	}
 	{

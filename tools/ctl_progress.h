@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "callrouted/progress.h"
 
 /*
@@ -30,5 +32,13 @@ void ctl_progress_start(struct ctl_progress *p, const char *what, const char *un
 	bool json);
 void ctl_progress_update(struct ctl_progress *p, uint64_t done);
 void ctl_progress_end(struct ctl_progress *p);
+
+/*
+ * PQexecParams, with "what: 2.0 s" drawn (as above) while PostgreSQL works on it: for a
+ * query that can take long (usage over a big range).  The result as PQexecParams returns it
+ * (NULL only if the query could not be sent: PQerrorMessage says why).
+ */
+PGresult *ctl_progress_query(const char *what, bool json, PGconn *conn, const char *sql,
+	int nparams, const char *const *params);
 
 #endif

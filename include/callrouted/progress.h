@@ -22,7 +22,7 @@
 
 struct progress {
 	const char *what; /* "routes: full reload" */
-	const char *unit; /* "numbers" */
+	const char *unit; /* "numbers"; NULL: a wait, the time only ("what: 2.0 s") */
 	uint64_t total;   /* 0: not known */
 	uint64_t done;
 	double t0, last, interval;
@@ -107,6 +107,8 @@ progress_format(const struct progress *p, char *buf, size_t size, bool final)
 	double t = progress_elapsed(p);
 	double rate = t > 0 ? (double)p->done / t : 0;
 
+	if (!p->unit) /* a wait: time only */
+		return snprintf(buf, size, final ? "%s: done in %.1f s" : "%s: %.1f s", p->what, t);
 	if (final)
 		return snprintf(buf, size, "%s: %" PRIu64 " %s in %.1f s (%.0f %s/s)", p->what,
 			p->done, p->unit, t, rate, p->unit);

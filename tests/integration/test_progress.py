@@ -12,6 +12,7 @@ import select
 import struct
 import subprocess
 import tempfile
+import threading
 
 from support.admin_api import TOKEN_A, insert_tokens
 from support.build import REPO, SLOW, callrouted_bin, daemon_env
@@ -268,3 +269,39 @@ def test_callroutectl_progress_only_on_a_terminal(env):
     assert rc == 0, drawn
     assert drawn == "", repr(drawn)
     assert out.lstrip().startswith("{")
+
+
+def test_callroutectl_usage_shows_the_wait_on_a_terminal_only(env):
+    """usage while PostgreSQL cannot answer yet (its table locked by another session for 1.5 s):
+    "usage: 1.2 s" drawn on a terminal, nothing when stderr is a pipe or with --json."""
+    args = [str(ctl_bin()), "--database", env.database_url, "usage", "--agency",
+            str(env.ids.agency_a)]
+    e = dict(daemon_env())
+    e.update(FAST)
+
+    def locked(run):
+        c = env.pg.connect(env.dbname)
+        try:
+            c.autocommit = False
+            c.execute("LOCK TABLE usage_ledger IN ACCESS EXCLUSIVE MODE")
+            t = threading.Timer(1.5, c.rollback)
+            t.start()
+            try:
+                return run()
+            finally:
+                t.join()
+        finally:
+            c.close()
+
+    rc, out, drawn = locked(lambda: run_on_pty(args, e, 60 * SLOW))
+    assert rc == 0, drawn
+    assert re.search(r"\rusage: [0-9.]+ s\x1b\[K", drawn), repr(drawn)
+    assert drawn.endswith("\r\x1b[K"), repr(drawn[-80:])
+    assert out.splitlines()[0].split()[:2] == ["agency", "name"], out
+    r = locked(lambda: subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                      text=True, env=e, timeout=60 * SLOW))
+    assert r.returncode == 0 and r.stderr == "", repr(r.stderr)
+    assert "\r" not in r.stdout and r.stdout.split()[:2] == ["agency", "name"], r.stdout
+    rc, out, drawn = locked(lambda: run_on_pty(args + ["--json"], e, 60 * SLOW))
+    assert rc == 0 and drawn == "", repr(drawn)
+    assert out.lstrip().startswith("{"), out
