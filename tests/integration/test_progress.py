@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import threading
 
-from support.admin_api import TOKEN_A, insert_tokens
+from support.admin_api import TOKEN_A, api, insert_tokens
 from support.build import REPO, SLOW, callrouted_bin, daemon_env
 from support.data import NUM_RET1
 from support.ledger import new_id, post_retell, retell_event
@@ -247,6 +247,9 @@ def test_callroutectl_progress_only_on_a_terminal(env):
             "SELECT %s, %s, 'retell', '+1646' || lpad(g::text, 7, '0') "
             "FROM generate_series(1, 1200) g", aid, acct)
     d = env.start()
+    # the admin API's own database connection can lag /readyz by a few ms (test_admin_api)
+    wait_for(lambda: api(d, "GET", "/v1/numbers?limit=1").status != 503, 10.0 * SLOW,
+             what="the admin API's database connection")
     e = ctl_env(d, TOKEN_A)
     args = [str(ctl_bin()), "numbers", "list", "--all", "--limit", "200"]
     # piped: no progress line, only the table
