@@ -28,6 +28,7 @@
 #include "callrouted/provider.h"
 #include "callrouted/rating.h"
 #include "callrouted/text.h"
+#include "ctl_progress.h"
 
 #define CTL_OK 0
 #define CTL_ERROR 1
@@ -818,6 +819,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	bool all = false;
 	enum provider_id pid;
 	json_t *numbers, *answer = NULL;
+	struct ctl_progress progress;
 	char path[512];
 	int c, rc = CTL_OK;
 
@@ -867,6 +869,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (all && !limit)
 		limit = CTL_LIST_MAX;
 	numbers = json_array();
+	ctl_progress_start(&progress, "numbers list", "numbers", 0, ctl_json);
 	for (;;) {
 		json_t *page, *next;
 		int n = snprintf(path, sizeof(path), ADMIN_API_NUMBERS "?");
@@ -897,10 +900,12 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			goto done;
 		}
 		json_array_extend(numbers, page);
+		ctl_progress_update(&progress, json_array_size(numbers));
 		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
 			break;
 		after = (uint64_t)json_integer_value(next);
 	}
+	ctl_progress_end(&progress);
 	if (ctl_json) {
 		if (all) {
 			/* the pages as one: nothing follows */
@@ -922,6 +927,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 				json_integer_value(next));
 	}
 done:
+	ctl_progress_end(&progress);
 	json_decref(answer);
 	json_decref(numbers);
 	return rc;
@@ -1652,9 +1658,11 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	rc = CTL_ERROR;
-	r = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
+	r = ctl_progress_query("usage", ctl_json || strcmp(format, "json") == 0, conn, sql, 3,
+		params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
+		fprintf(stderr, "callroutectl: %s",
+			r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		goto done;
 	}
 	{
