@@ -11,10 +11,11 @@
 
 #include "admin.h"
 #include "api.h"
+#include "callrouted/admin_api.h"
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "workers.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "scrape.h"
@@ -77,7 +78,7 @@ static void
 admin_error(struct wire_req *r, struct evbuffer *b, int status, const char *code,
 	const char *message, const char *extra)
 {
-	evbuffer_add_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+	evbuffer_add_printf(b, ADMIN_API_ERROR_FMT, code, message);
 	admin_reply(r, status, b, extra);
 }
 

@@ -1,6 +1,5 @@
 /* api.c: the admin API (/v1/numbers, /v1/calls): tokens, scoping, provider calls, database. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +7,15 @@
 #include <sys/queue.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "callrouted/text.h"
 #include "api.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "httpc.h"
-#include "log.h"
+#include "callrouted/log.h"
+#include "callrouted/admin_api.h"
 #include "provider_api.h"
 #include "wire.h"
 
@@ -30,7 +29,7 @@
 
 #define API_MAX_PARAMS 16
 #define API_LIST_DEFAULT 50
-#define API_LIST_MAX 500
+#define API_LIST_MAX ADMIN_API_LIST_MAX
 
 enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
 
@@ -54,7 +53,7 @@ struct api_req {
 	enum api_op op;
 	bool read_only; /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
-	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	char token_sha256[65];         /* admin_token_sha256_hex of the bearer token */
 	uint64_t agency_id, client_id; /* client_id: a portal token */
 	uint64_t id;                   /* the number of /v1/numbers/{id} */
 
@@ -972,20 +971,11 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 /* ------------------------------------------------------------------------------------------ */
 /* Request parsing and dispatch                                                                */
 
+/* A positive integer id (callrouted/admin_api.h: the rule callroutectl applies too). */
 static bool
 api_parse_id(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
+	return admin_api_parse_id(s, out);
 }
 
 /* An integer id from JSON (a number or a numeric string). */
@@ -1442,12 +1432,12 @@ api_handle(struct wire_req *req)
 	r->op = rt->op;
 	r->read_only = rt->read_only;
 	/* authenticate: Bearer token, looked up by its SHA-256 */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, ADMIN_TOKEN_MAX)) {
 		r->www_auth = true;
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
 		return;
 	}
-	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
+	admin_token_sha256_hex(auth + 7, r->token_sha256);
 	/* body */
 	if (rt->needs_body) {
 		json_error_t jerr;
@@ -1464,13 +1454,7 @@ api_handle(struct wire_req *req)
 	}
 	if (!api_parse_query(r))
 		return;
-	{
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
-
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", r->token_hash[i]);
-		api_param_str(r, hex);
-	}
+	api_param_str(r, r->token_sha256);
 	api_query(r,
 		"SELECT agency_id, client_id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",

@@ -13,9 +13,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 
 #define DB_CONNECT_TIMEOUT_MS 5000

@@ -8,11 +8,11 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
 #include "instances.h"
 #include "journal.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "routes.h"
 

@@ -18,8 +18,8 @@
 #include <event2/event.h>
 
 #include "journal.h"
-#include "progress.h"
-#include "log.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 
 #define JOURNAL_DIR "journal"

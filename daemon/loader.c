@@ -8,14 +8,14 @@
 #include <jansson.h>
 
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
-#include "log.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "migrate.h"
-#include "progress.h"
-#include "rating.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/rating.h"
 #include "routes.h"
 #include "snapshot.h"
 

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "routes.h"
 
 /* One request to a provider: method, path (URL-encoded, with query) under the base URL,

@@ -5,7 +5,6 @@
  * directly.  Exit codes: 0 done, 1 error (the reason on stderr), 2 usage error.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,17 +19,16 @@
 #include <event2/http.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include "callrouted/admin_api.h"
+#include "callrouted/config.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
+#include "callrouted/migrate.h"
+#include "callrouted/provider.h"
+#include "callrouted/rating.h"
 #include "callrouted/text.h"
-#include "config.h"
 #include "ctl_progress.h"
-#include "e164.h"
-#include "log.h"
-#include "migrate.h"
-#include "rating.h"
-#include "routes.h"
 
 #define CTL_OK 0
 #define CTL_ERROR 1
@@ -38,9 +36,7 @@
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:9090"
 #define CTL_TIMEOUT_S 30
-#define CTL_LIST_MAX 500 /* the API's largest page */
-#define CTL_TOKEN_PREFIX "crt_"
-#define CTL_TOKEN_BYTES 32
+#define CTL_LIST_MAX ADMIN_API_LIST_MAX /* the API's largest page */
 
 /* ctl_getopt's answers besides an option's value */
 #define CTL_HELP_SHOWN (-2)
@@ -179,7 +175,7 @@ ctl_url_ok(const char *url, const char **why)
 static bool
 ctl_token_ok(const char *t)
 {
-	return text_ok(t, 256) && !strchr(t, ' ');
+	return admin_token_ok(t);
 }
 
 /* --url, --token and --json, before the command (cmd NULL) or in it: each once, of its form;
@@ -332,17 +328,7 @@ ctl_args(const struct ctl_cmd *cmd, int argc, char **argv, int n, int *rc)
 static bool
 ctl_parse_id(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
+	return admin_api_parse_id(s, out);
 }
 
 /* An E.164 number in canonical form, or false. */
@@ -516,7 +502,7 @@ ctl_bearer(void)
 			  "(callroutectl tokens create makes one)");
 		return NULL;
 	}
-	if (!text_ok(t, 256) || strchr(t, ' ')) {
+	if (!admin_token_ok(t)) {
 		ctl_error(
 			"the API token is malformed (printable characters, no spaces, at most 256)");
 		return NULL;
@@ -694,9 +680,11 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 			answer = NULL;
 			rc = CTL_OK;
 		} else {
-			json_t *e = json_object_get(answer, "error");
-			const char *code = json_string_value(json_object_get(e, "code"));
-			const char *msg = json_string_value(json_object_get(e, "message"));
+			json_t *e = json_object_get(answer, ADMIN_API_ERROR_KEY);
+			const char *code =
+				json_string_value(json_object_get(e, ADMIN_API_ERROR_CODE));
+			const char *msg =
+				json_string_value(json_object_get(e, ADMIN_API_ERROR_MESSAGE));
 
 			if (code && msg)
 				ctl_error("%s %s: %d %s: %s", ctl_method_name(method), path,
@@ -884,7 +872,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	ctl_progress_start(&progress, "numbers list", "numbers", 0, ctl_json);
 	for (;;) {
 		json_t *page, *next;
-		int n = snprintf(path, sizeof(path), "/v1/numbers?");
+		int n = snprintf(path, sizeof(path), ADMIN_API_NUMBERS "?");
 
 		/* every value was validated: digits or a fixed word, nothing to escape */
 		if (client)
@@ -979,9 +967,9 @@ ctl_number_request(enum evhttp_cmd_type method, uint64_t id, json_t *body)
 	int rc;
 
 	if (id)
-		snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64, id);
+		snprintf(path, sizeof(path), ADMIN_API_NUMBERS "/%" PRIu64, id);
 	else
-		snprintf(path, sizeof(path), "/v1/numbers");
+		snprintf(path, sizeof(path), ADMIN_API_NUMBERS);
 	rc = ctl_api(method, path, body, &answer);
 	json_decref(body);
 	if (rc == CTL_OK)
@@ -1269,37 +1257,6 @@ ctl_pg_text(PGresult *r, int row, int col)
 
 #define CTL_SQL_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-/* base64url without padding */
-static void
-ctl_base64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char abc[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-	}
-	out[o] = '\0';
-}
-
 static int
 ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 {
@@ -1313,9 +1270,7 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	const char *agency = NULL, *client = NULL, *name = "";
 	/* only the token when it goes to a script: export CALLROUTED_TOKEN=$(... tokens create) */
 	bool quiet = !isatty(STDOUT_FILENO);
-	unsigned char raw[CTL_TOKEN_BYTES], hash[SHA256_DIGEST_LENGTH];
-	char token[sizeof(CTL_TOKEN_PREFIX) + (CTL_TOKEN_BYTES * 4 + 2) / 3 + 1];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	char token[ADMIN_TOKEN_SIZE], hex[65];
 	const char *params[4];
 	uint64_t id;
 	PGconn *conn = NULL;
@@ -1376,16 +1331,12 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	}
 	PQclear(r);
 	r = NULL;
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+	if (!admin_token_new(token)) {
 		ctl_error("could not get random bytes from OpenSSL");
 		goto done;
 	}
-	memcpy(token, CTL_TOKEN_PREFIX, strlen(CTL_TOKEN_PREFIX));
-	ctl_base64url(raw, sizeof(raw), token + strlen(CTL_TOKEN_PREFIX));
 	/* the API hashes the whole text after "Bearer " */
-	SHA256((const unsigned char *)token, strlen(token), hash);
-	for (size_t i = 0; i < sizeof(hash); i++)
-		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	admin_token_sha256_hex(token, hex);
 	params[0] = hex;
 	params[1] = agency;
 	params[2] = client;
@@ -1428,7 +1379,6 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	rc = CTL_OK;
 done:
 	explicit_bzero(token, sizeof(token));
-	explicit_bzero(raw, sizeof(raw));
 	PQclear(r);
 	PQfinish(conn);
 	return rc;

@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "provider_api.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 
 /*
  * Bland (https://api.bland.ai, "authorization: <api_key>", no "Bearer"):

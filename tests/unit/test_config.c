@@ -11,9 +11,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "config_fixture.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 static char conf_path[] = "/tmp/callrouted-test-config-XXXXXX";
 static char err_path[] = "/tmp/callrouted-test-stderr-XXXXXX";

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "config_fixture.h"
 
 static char conf_path[] = "/tmp/callrouted-test-reload-XXXXXX";

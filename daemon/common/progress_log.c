@@ -1,6 +1,6 @@
-/* progress.c: progress log lines of long daemon work (full reload, --migrate, journal replay). */
-#include "progress.h"
-#include "log.h"
+/* common/progress_log.c: progress log lines of long work (reload, migrate, journal replay). */
+#include "callrouted/log.h"
+#include "callrouted/progress_log.h"
 
 void
 progress_log(const struct progress *p)

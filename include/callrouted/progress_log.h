@@ -1,6 +1,6 @@
-/* progress.h: progress log lines of long daemon work (full reload, --migrate, journal replay). */
-#ifndef CALLROUTED_DAEMON_PROGRESS_H
-#define CALLROUTED_DAEMON_PROGRESS_H
+/* callrouted/progress_log.h: progress log lines of long work (reload, migrate, journal replay). */
+#ifndef CALLROUTED_PROGRESS_LOG_H
+#define CALLROUTED_PROGRESS_LOG_H
 
 #include "callrouted/progress.h"
 

@@ -1,12 +1,12 @@
-/* migrate.c: applying the embedded SQL migrations (`callrouted --migrate`). */
+/* common/migrate.c: applying the embedded SQL migrations (callrouted --migrate, ctl migrate). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <libpq-fe.h>
 
-#include "log.h"
-#include "migrate.h"
-#include "progress.h"
+#include "callrouted/log.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
 
 int
 migrate_target_version(void)

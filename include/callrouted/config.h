@@ -1,4 +1,4 @@
-/* config.h: the configuration block and its key table. */
+/* callrouted/config.h: the configuration block and its key table (callrouted, callroutectl -c). */
 #ifndef CALLROUTED_CONFIG_H
 #define CALLROUTED_CONFIG_H
 

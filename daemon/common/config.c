@@ -1,4 +1,4 @@
-/* config.c: the key table; parse -> validate -> publish a new configuration block. */
+/* common/config.c: the key table; parse -> validate -> publish a new configuration block. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "callrouted/config.h"
+#include "callrouted/log.h"
 
 enum config_type {
 	CF_STRING,
