@@ -14,6 +14,7 @@ from support.admin_api import until_routed
 from support.build import SLOW, callrouted_bin, daemon_env
 from support.fake_provider import FakeProvider, make_test_pki
 from support.net import http_request
+from support.openapi import check as openapi_check
 from support.polling import wait_for
 
 CTL = callrouted_bin().parent / "callroutectl"
@@ -86,7 +87,9 @@ def api(d, token, method, path, body=None):
     if body is not None:
         h["Content-Type"] = "application/json"
         body = json.dumps(body).encode()
-    return http_request(d.admin_port, method, path, body, h)
+    r = http_request(d.admin_port, method, path, body, h)
+    openapi_check(method, path, r.status, r.headers, r.body)
+    return r
 
 
 class Api:
