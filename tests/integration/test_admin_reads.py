@@ -474,3 +474,82 @@ def test_openapi_covers_every_route():
     documented = {(m, p) for p, item in doc["paths"].items() for m in item
                   if m != "parameters"}
     assert routes == documented, (sorted(routes - documented), sorted(documented - routes))
+
+
+# ---- callroutectl: the matching commands ----
+
+def ctl(d, *args, token=TOKEN_A):
+    e = dict(daemon_env(), CALLROUTED_URL="http://127.0.0.1:%d" % d.admin_port,
+             CALLROUTED_TOKEN=token)
+    return subprocess.run([str(callrouted_bin().parent / "callroutectl")] + [str(a) for a in args],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60,
+                          env=e)
+
+
+def ctl_json(d, *args, token=TOKEN_A):
+    r = ctl(d, "--json", *args, token=token)
+    assert r.returncode == 0, r
+    return json.loads(r.stdout)
+
+
+def test_callroutectl_reads(env, d, calls):
+    i = env.ids
+    assert ctl_json(d, "agents", "list") == get(d, "/v1/agents")
+    assert ctl_json(d, "agents", "list", "--provider", "retell", "--name", "after") == \
+        get(d, "/v1/agents?provider=retell&name=after")
+    assert ctl_json(d, "agents", "list", "--limit", "1", "--all") == \
+        dict(get(d, "/v1/agents?limit=500"))
+    assert ctl_json(d, "clients", "list", "--name", "Acme Dental") == \
+        get(d, "/v1/clients?name=Acme%20Dental")
+    assert ctl_json(d, "accounts", "list", "--provider", "vapi") == \
+        get(d, "/v1/accounts?provider=vapi")
+    assert ctl_json(d, "calls", "list", "--status", "ended", "--since", "2026-11-01T10:00:00Z",
+                    "--until", "2026-11-03") == \
+        get(d, "/v1/calls?status=ended&since=2026-11-01T10:00:00Z&until=2026-11-03")
+    assert ctl_json(d, "calls", "show", calls["in1"]) == get(d, "/v1/calls/%d" % calls["in1"])
+    n = ctl_json(d, "numbers", "list", "--e164", "+1415555010")
+    assert ids(n["numbers"]) == [i.num_ret1, i.num_ret_free, i.num_ret2], n
+    assert ids(ctl_json(d, "numbers", "list", "--e164", "0201")["numbers"]) == [i.num_vapi1]
+    # tables
+    r = ctl(d, "accounts", "list")
+    assert r.returncode == 0 and "vapi-a" in r.stdout and "cred-vapi-a" in r.stdout, r
+    for s in SECRETS:
+        assert s not in r.stdout, (s, r.stdout)
+    r = ctl(d, "calls", "list")
+    assert r.returncode == 0 and r.stdout.splitlines()[0].split()[:4] == \
+        ["ID", "PROVIDER", "DIRECTION", "STATUS"] and "0.300000" in r.stdout, r
+    r = ctl(d, "calls", "show", calls["in1"])
+    assert r.returncode == 0 and "call_in1" in r.stdout and "120 s, 0.300000 USD" in r.stdout, r
+    r = ctl(d, "agents", "list")
+    assert r.returncode == 0 and "Vapi Front Desk" in r.stdout and "Acme Dental" in r.stdout, r
+    r = ctl(d, "clients", "list", token=TOKEN_B)
+    assert r.returncode == 0 and "B Client" in r.stdout and "Acme" not in r.stdout, r
+    # usage errors (2) before any request, API refusals (1)
+    for args in (("agents", "list", "--provider", "twilio"), ("agents", "list", "--bogus"),
+                 ("calls", "list", "--direction", "up"), ("calls", "list", "--since", "today"),
+                 ("calls", "show", "x"), ("calls", "show"), ("clients", "list", "extra"),
+                 ("numbers", "list", "--e164", "12a"), ("accounts", "list", "--limit", "0"),
+                 ("agents", "list", "--client", "1", "--client", "2"),
+                 ("calls", "place", "--agent", "1", "--to", TO, "--variables", "[1]"),
+                 ("calls", "place", "--agent", "1", "--to", TO, "--metadata", "{")):
+        r = ctl(d, *args)
+        assert r.returncode == 2, (args, r)
+    visible(env, i.client_acme)
+    r = ctl(d, "accounts", "list", token=TOKEN_PORTAL)
+    assert r.returncode == 1 and "403 forbidden" in r.stderr, r
+    r = ctl(d, "calls", "show", calls["b1"])
+    assert r.returncode == 1 and "404 not_found" in r.stderr, r
+
+
+def test_callroutectl_places_a_call_with_context(env, sb, d):
+    i = env.ids
+    r = api(d, "POST", "/v1/numbers", {"account": "bland-a", "area_code": "415",
+                                       "agent_id": i.agent_bland1})
+    assert r.status == 201, r
+    out = ctl_json(d, "calls", "place", "--agent", i.agent_bland1, "--to", TO,
+                   "--from", r.json()["e164"], "--variables", json.dumps(VARS), "--metadata", json.dumps(META))
+    c = sb.state()["calls"]["bland"][out["call_id"]]
+    assert (c["request_data"], c["metadata"]) == (VARS, META), c
+    r = ctl(d, "calls", "place", "--agent", i.agent_bland1, "--to", TO, "--from",
+            r.json()["e164"], "--variables", '{"n": 1}')
+    assert r.returncode == 1 and "variables.n" in r.stderr, r
