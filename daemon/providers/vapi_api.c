@@ -209,7 +209,9 @@ vapi_call(const struct papi_ctx *c, const char *from_e164, const char *from_prov
 }
 
 /*
- * CreateCallDTO has no metadata of its own; its assistantOverrides (AssistantOverrides) take
+ * CreateCallDTO has no metadata of its own (its 16 fields:
+ * https://docs.rs/vapi-client/latest/vapi_client/models/create_outbound_call_dto/struct.CreateOutboundCallDto.html);
+ * its assistantOverrides (AssistantOverrides) take
  * variableValues (an object: fills the {{variable}} placeholders of the assistant's prompt and
  * messages) and metadata (an object, kept with the call)
  * [https://docs.vapi.ai/assistants/assistant-overrides;
