@@ -88,7 +88,7 @@ def api(d, token, method, path, body=None):
         h["Content-Type"] = "application/json"
         body = json.dumps(body).encode()
     r = http_request(d.admin_port, method, path, body, h)
-    openapi_check(method, path, r.status, r.headers, r.body)
+    openapi_check(method, path, r.status, r.headers, r.body, body)
     return r
 
 

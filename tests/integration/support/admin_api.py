@@ -61,7 +61,7 @@ def api(d, method, path, body=None, token=TOKEN_A, raw=None, headers=None, timeo
         h["Content-Type"] = "application/json"
     h.update(headers or {})
     r = http_request(d.admin_port, method, path, data, h, timeout=timeout)
-    openapi_check(method, path, r.status, r.headers, r.body)  # the document describes it
+    openapi_check(method, path, r.status, r.headers, r.body, data)  # the document describes it
     return r
 
 

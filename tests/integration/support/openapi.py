@@ -2,7 +2,7 @@
 """check() is called by the tests' admin clients (support.admin_api.api, Daemon.admin,
 test_callroutectl's api): the status must be one the document gives that path and method, the
 body must match its schema (JSON Schema 2020-12, python3-jsonschema), and a 2xx answer must not
-have come from an undocumented query parameter.  A path or method the document lacks may only
+have come from an undocumented query parameter or a request body the document refuses.  A path or method the document lacks may only
 answer 404 not_found or 405 method_not_allowed (what the document says of them); the listener's
 transport errors (408, 413, 431, 503 too many connections) are allowed on any path, in the error
 shape.  A mismatch is an AssertionError: the document and the code disagree."""
@@ -59,7 +59,9 @@ def operation(method, path):
     return None, None
 
 
-def check(method, target, status, headers, body):
+def check(method, target, status, headers, body, request=None):
+    """request: the JSON body sent, if any (bytes); an accepted one (2xx) must match the
+    operation's requestBody schema: a field the code takes must be in the document."""
     path, _, query = target.partition("?")
     tmpl, op = operation(method, path)
     what = "%s %s -> %d" % (method, target, status)
@@ -95,6 +97,12 @@ def check(method, target, status, headers, body):
         for k, _ in urllib.parse.parse_qsl(query, keep_blank_values=True):
             assert k in names, "%s: query parameter %r is not documented for %s %s" % (
                 what, k, method.upper(), tmpl)
+    rb = op.get("requestBody")
+    if 200 <= status < 300 and request:
+        assert rb, "%s: a body was accepted, the document has none for %s %s" % (
+            what, method.upper(), tmpl)
+        _validate(json.loads(request), _deref(rb)["content"]["application/json"]["schema"],
+                  what + " (the request accepted)")
     content = resp.get("content")
     if not content or head:
         return
