@@ -29,6 +29,7 @@ enum read_kind {
 	RK_ID,    /* a positive integer */
 	RK_ENUM,  /* one of values */
 	RK_TEXT,  /* 1 to 64 printable characters */
+	RK_PID,   /* a provider's id: 1 to 128 printable characters */
 	RK_TIME,  /* YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff]Z (UTC) */
 	RK_DATE,  /* YYYY-MM-DD (UTC) */
 	RK_GROUP, /* one of values; chooses the SQL, not one of its parameters */
@@ -184,6 +185,9 @@ read_want(const struct read_param *p, char *out, size_t len)
 	case RK_TEXT:
 		snprintf(out, len, "1 to 64 printable characters");
 		return;
+	case RK_PID:
+		snprintf(out, len, "the provider's call id, 1 to 128 printable characters");
+		return;
 	case RK_TIME:
 		snprintf(out, len, "a UTC time, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[.fff]Z");
 		return;
@@ -235,6 +239,9 @@ api_read_param(const struct api_read *rd, struct api_read_args *a, const char *k
 		break;
 	case RK_TEXT:
 		ok = text_ok(value, 64);
+		break;
+	case RK_PID:
+		ok = text_ok(value, 128);
 		break;
 	case RK_TIME:
 		ok = read_time(value);
@@ -470,6 +477,7 @@ static const struct read_param calls_params[] = {
 	{ "provider", RK_ENUM, read_providers },
 	{ "since", RK_TIME, NULL },
 	{ "until", RK_TIME, NULL },
+	{ "provider_call_id", RK_PID, NULL },
 	{ "limit", RK_LIMIT, NULL },
 	{ "after", RK_AFTER, NULL },
 	{ NULL, 0, NULL },
@@ -531,6 +539,7 @@ const struct api_read api_read_calls = {
 	       "AND ($12::text IS NULL OR coalesce(k.started_at, k.first_seen_at) < "
 	       "($12::text || CASE WHEN length($12) = 10 THEN 'T00:00:00Z' ELSE '' END)"
 	       "::timestamptz) "
+	       "AND ($13::text IS NULL OR k.provider_call_id = $13) "
 	       "ORDER BY k.id LIMIT $3",
 	.row = calls_row,
 };

@@ -1235,12 +1235,13 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 /* agents, accounts, clients, calls list/show: the API's reads (api_reads.c)                   */
 
 /* A filter option of a list command: --opt VALUE becomes ?param=VALUE. */
-enum ctl_filter_kind { CF_ID, CF_ENUM, CF_TEXT, CF_TIME, CF_DIGITS };
+enum ctl_filter_kind { CF_ID, CF_ENUM, CF_TEXT, CF_TIME, CF_DIGITS, CF_PID };
 
 struct ctl_filter {
-	const char *opt; /* the option's name, also the query parameter's */
+	const char *opt; /* the option's name */
 	enum ctl_filter_kind kind;
 	const char *const *values; /* CF_ENUM */
+	const char *param;         /* the query parameter's name; NULL: opt */
 };
 
 struct ctl_list {
@@ -1273,6 +1274,8 @@ ctl_filter_ok(const struct ctl_filter *f, const char *v)
 		return false;
 	case CF_TEXT:
 		return text_ok(v, 64);
+	case CF_PID:
+		return text_ok(v, 128);
 	case CF_TIME:
 		return strlen(v) >= 10 && strlen(v) <= 30 &&
 		       strspn(v, "0123456789-T:.Z") == strlen(v);
@@ -1299,6 +1302,9 @@ ctl_filter_want(const struct ctl_filter *f, char *out, size_t len)
 		return;
 	case CF_TEXT:
 		snprintf(out, len, "1 to 64 printable characters");
+		return;
+	case CF_PID:
+		snprintf(out, len, "the provider's call id (1 to 128 printable characters)");
 		return;
 	case CF_TIME:
 		snprintf(out, len, "a UTC date or time, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
@@ -1401,7 +1407,9 @@ ctl_list_run(const struct ctl_cmd *cmd, int argc, char **argv, const struct ctl_
 		for (size_t i = 0; i < nf; i++)
 			if (given[i])
 				fits = fits && ctl_query_add(path, sizeof(path), &n,
-						       l->filters[i].opt, given[i]);
+						       l->filters[i].param ? l->filters[i].param :
+									     l->filters[i].opt,
+						       given[i]);
 		snprintf(num, sizeof(num), "%" PRIu64, limit);
 		if (limit)
 			fits = fits && ctl_query_add(path, sizeof(path), &n, "limit", num);
@@ -1494,10 +1502,10 @@ ctl_agent_row(const char **cells, char (*buf)[160], json_t *o)
 }
 
 static const struct ctl_filter ctl_agent_filters[] = {
-	{ "client", CF_ID, NULL },
-	{ "provider", CF_ENUM, ctl_providers },
-	{ "name", CF_TEXT, NULL },
-	{ NULL, 0, NULL },
+	{ "client", CF_ID, NULL, NULL },
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ "name", CF_TEXT, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
 };
 
 static int
@@ -1526,8 +1534,8 @@ ctl_account_row(const char **cells, char (*buf)[160], json_t *o)
 }
 
 static const struct ctl_filter ctl_account_filters[] = {
-	{ "provider", CF_ENUM, ctl_providers },
-	{ NULL, 0, NULL },
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ NULL, 0, NULL, NULL },
 };
 
 static int
@@ -1551,8 +1559,8 @@ ctl_client_row(const char **cells, char (*buf)[160], json_t *o)
 }
 
 static const struct ctl_filter ctl_client_filters[] = {
-	{ "name", CF_TEXT, NULL },
-	{ NULL, 0, NULL },
+	{ "name", CF_TEXT, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
 };
 
 static int
@@ -1591,15 +1599,16 @@ ctl_call_row(const char **cells, char (*buf)[160], json_t *o)
 }
 
 static const struct ctl_filter ctl_call_filters[] = {
-	{ "number", CF_ID, NULL },
-	{ "agent", CF_ID, NULL },
-	{ "client", CF_ID, NULL },
-	{ "direction", CF_ENUM, ctl_directions },
-	{ "status", CF_ENUM, ctl_call_status },
-	{ "provider", CF_ENUM, ctl_providers },
-	{ "since", CF_TIME, NULL },
-	{ "until", CF_TIME, NULL },
-	{ NULL, 0, NULL },
+	{ "number", CF_ID, NULL, NULL },
+	{ "agent", CF_ID, NULL, NULL },
+	{ "client", CF_ID, NULL, NULL },
+	{ "direction", CF_ENUM, ctl_directions, NULL },
+	{ "status", CF_ENUM, ctl_call_status, NULL },
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ "since", CF_TIME, NULL, NULL },
+	{ "until", CF_TIME, NULL, NULL },
+	{ "call-id", CF_PID, NULL, "provider_call_id" },
+	{ NULL, 0, NULL, NULL },
 };
 
 static int
@@ -2410,11 +2419,13 @@ static const struct ctl_cmd ctl_cmds[] = {
 		ctl_calls_place },
 	{ "calls", "list",
 		"[--number ID] [--agent ID] [--client ID] [--direction D] [--status S]\n"
-		"        [--provider P] [--since T] [--until T] [--limit N] [--after ID] [--all]",
+		"        [--provider P] [--since T] [--until T] [--call-id X]\n"
+		"        [--limit N] [--after ID] [--all]",
 		"The agency's call history (the calls table, with what the ledger billed), by id.\n\n"
 		"  --direction inbound|outbound|unknown, --status in_progress|ended   filters\n"
 		"  --since T, --until T   [since, until) of the start: YYYY-MM-DD or\n"
 		"                         YYYY-MM-DDTHH:MM:SSZ (UTC)\n"
+		"  --call-id X   the call whose provider's call id is X\n"
 		"  --limit N, --after ID, --all   pages, as numbers list" CTL_API_NOTE,
 		ctl_calls_list },
 	{ "calls", "show", "ID", "Show one call of calls list." CTL_API_NOTE, ctl_calls_show },

@@ -232,6 +232,8 @@ def test_calls(env, d, calls):
     assert q("until=2026-11-02T09:00:00Z") == [calls["in1"]]
     assert q("since=2026-11-01T10:00:00.000Z&until=2026-11-03") == [calls["in1"], calls["out1"]]
     assert q("status=ended&agent=%d" % i.agent_ret2) == [calls["in2"]]
+    assert q("provider_call_id=call_out1") == [calls["out1"]]
+    assert q("provider_call_id=call_b1") == []
     p1 = get(d, "/v1/calls?limit=2")
     assert p1["next_after"] == calls["out1"]
     assert q("limit=2&after=%d" % calls["out1"]) == [calls["in2"]]
@@ -507,6 +509,7 @@ def test_callroutectl_reads(env, d, calls):
                     "--until", "2026-11-03") == \
         get(d, "/v1/calls?status=ended&since=2026-11-01T10:00:00Z&until=2026-11-03")
     assert ctl_json(d, "calls", "show", calls["in1"]) == get(d, "/v1/calls/%d" % calls["in1"])
+    assert ids(ctl_json(d, "calls", "list", "--call-id", "call_in2")["calls"]) == [calls["in2"]]
     n = ctl_json(d, "numbers", "list", "--e164", "+1415555010")
     assert ids(n["numbers"]) == [i.num_ret1, i.num_ret_free, i.num_ret2], n
     assert ids(ctl_json(d, "numbers", "list", "--e164", "0201")["numbers"]) == [i.num_vapi1]

@@ -90,7 +90,7 @@ test_query_params(void **state)
 	assert_true(param(&api_read_calls, &a, "until", "2026-11-03", err));
 	assert_true(param(&api_read_calls, &a, "limit", "2", err));
 	n = api_read_query(&api_read_calls, &a, &sql, params);
-	assert_int_equal(n, 12);
+	assert_int_equal(n, 13);
 	assert_string_equal(params[0], "3");
 	assert_null(params[1]);
 	assert_string_equal(params[2], "2");
@@ -98,8 +98,9 @@ test_query_params(void **state)
 	assert_null(params[4]);
 	assert_string_equal(params[8], "ended");
 	assert_string_equal(params[11], "2026-11-03");
-	assert_non_null(strstr(sql, "$12"));
-	assert_null(strstr(sql, "$13"));
+	assert_null(params[12]);
+	assert_non_null(strstr(sql, "$13"));
+	assert_null(strstr(sql, "$14"));
 	api_read_args_clear(&a);
 
 	/* a show: $3 the id; a portal token: $2 */
