@@ -919,7 +919,7 @@ api_release_done(struct api_req *r, const struct httpc_response *resp)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* POST /v1/calls {agent_id, to, from?, variables?, metadata?}                             */
+/* POST /v1/calls {agent_id, to, from?, variables?, metadata?}                                */
 
 static void
 api_call_done(struct api_req *r, const struct httpc_response *resp)
