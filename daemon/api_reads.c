@@ -1,5 +1,4 @@
-/* api_reads.c: the admin API's reads (agents, accounts, clients, calls, usage): their query
- * parameters, SQL and answers. */
+/* api_reads.c: the admin API's reads (agents, accounts, clients, calls, usage): params, SQL. */
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>

@@ -1,5 +1,5 @@
-/* api_reads.h: the admin API's reads (agents, accounts, clients, calls, usage): their query
- * parameters, SQL and answers; api.c authenticates, runs the query and sends the answer. */
+/* api_reads.h: the admin API's reads (agents, accounts, clients, calls, usage): params, SQL. */
+/* api.c authenticates, runs the read's one query and sends its answer. */
 #ifndef CALLROUTED_API_READS_H
 #define CALLROUTED_API_READS_H
 

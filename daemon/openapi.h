@@ -1,5 +1,5 @@
-/* openapi.h: the admin API's OpenAPI document (daemon/openapi.json, embedded at build time by
- * daemon/openapi_embed.cmake), served at GET /v1/openapi.json. */
+/* openapi.h: the admin API's OpenAPI document, served at GET /v1/openapi.json. */
+/* daemon/openapi.json, embedded at build time by daemon/openapi_embed.cmake. */
 #ifndef CALLROUTED_OPENAPI_H
 #define CALLROUTED_OPENAPI_H
 

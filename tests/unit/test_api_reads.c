@@ -1,5 +1,4 @@
-/* test_api_reads.c: the admin API reads' query parameters and SQL parameters, and the limits
- * and placement of an outbound call's variables and metadata. */
+/* test_api_reads.c: the admin API reads' parameters; outbound call context limits, placement. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
