@@ -17,6 +17,7 @@
 #include "workers.h"
 #include "callrouted/log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "routes.h"
 #include "scrape.h"
 #include "wire.h"
@@ -118,6 +119,14 @@ admin_healthz(struct wire_req *r, struct evbuffer *b)
 	admin_reply(r, 200, b, NULL);
 }
 
+/* The admin API's OpenAPI document, without a token: it describes the API, holds no data. */
+static void
+admin_openapi(struct wire_req *r, struct evbuffer *b)
+{
+	wire_reply(r, 200, "application/json", openapi_json, openapi_json_len,
+		"Cache-Control: no-cache\r\n");
+}
+
 /* Under /v1/: answered later (the database, a provider); a client gone meanwhile is kept
  * by wire.c until then. */
 static void
@@ -143,6 +152,7 @@ static const struct admin_route {
 	{ WIRE_GET, "/readyz", admin_readyz, false, true, false },
 	{ WIRE_GET, "/metrics", admin_metrics_page, false, true, false },
 	{ WIRE_POST, "/debug/stall", admin_stall, false, false, true },
+	{ WIRE_GET, "/v1/openapi.json", admin_openapi, false, true, false },
 	{ ADMIN_ANY, "/v1/", admin_api, false, false, false },
 };
 
@@ -182,6 +192,8 @@ admin_cb(struct wire_req *r, void *arg)
 
 		if ((rt->test_hook && !admin_test_hooks) || !admin_path_matches(rt, r->path))
 			continue;
+		if (path_only && rt->method == ADMIN_ANY)
+			continue; /* /v1/openapi.json is ours (405), not api.c's */
 		if (!admin_method_matches(rt, r->method)) {
 			path_only = rt;
 			continue;

@@ -14,6 +14,7 @@ from support.api_sandbox import ApiSandbox
 from support.build import SLOW, daemon_env
 from support.ctl import CTL, ctl, ctl_tty, ok
 from support.net import http_request
+from support.openapi import check as openapi_check
 from support.polling import wait_for
 
 
@@ -40,7 +41,9 @@ def api(d, token, method, path, body=None):
     if body is not None:
         h["Content-Type"] = "application/json"
         body = json.dumps(body).encode()
-    return http_request(d.admin_port, method, path, body, h)
+    r = http_request(d.admin_port, method, path, body, h)
+    openapi_check(method, path, r.status, r.headers, r.body, body)
+    return r
 
 
 class Api:
