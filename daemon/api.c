@@ -1683,6 +1683,8 @@ api_parse_headers(struct api_req *r)
 		if (seen > 1 || (seen && !(h->ops & (1u << r->op)))) {
 			if (strcasecmp(h->name, "Idempotency-Key") == 0)
 				nc_count(NC_IDEM_INVALID, 1);
+			log_info("api: %s: header %s refused (%s)", r->req->path, h->name,
+				seen > 1 ? "given twice" : "not taken here");
 			if (seen > 1)
 				api_fail(r, 400, "invalid", "header %s given %d times", h->name,
 					seen);
