@@ -239,6 +239,27 @@ def test_a_daemon_killed_mid_change_holds_the_number_until_its_lease_expires(env
     assert "took over the expired lease" in d2.log_tail(200)
 
 
+def test_a_change_that_lost_its_lease_writes_nothing(env, sb, d):
+    """The final write is a compare-and-set on the lease's holder: a change whose lease was
+    taken over meanwhile (here: by hand) records nothing and answers 409."""
+    i = env.ids
+    n = buy(d, agent=i.agent_ret1)
+    path = "/v1/numbers/%d" % n["id"]
+    forget(sb)
+    fault(sb, "PATCH", "/retell/update-phone-number", delay=1.0 * SLOW, times=1)
+    t, out = in_thread(lambda: api(d, "PATCH", path, {"agent_id": i.agent_ret2}, timeout=30))
+    wait_for(lambda: requests_to(sb, "PATCH", "/retell/update-phone-number"), 10.0, 0.02,
+             "the PATCH at the provider")
+    env.sql("UPDATE number_change_leases SET holder = %s", "f" * 32)
+    assert_error(joined(t, out), 409, "conflict", "longer than its lease")
+    assert db_agent(env, n["id"]) == i.agent_ret1
+    assert [e["action"] for e in events(d, n["id"])["events"]] == ["buy"]
+    assert scrape(d).get("callrouted_api_number_change_lease_lost_total") == 1
+    # the other holder's lease is left alone (it is not this change's to give back)
+    assert env.conn.execute("SELECT holder FROM number_change_leases").fetchall() == \
+        [("f" * 32,)]
+
+
 def test_a_failed_change_gives_the_number_back(env, sb, d):
     i = env.ids
     n = buy(d, agent=i.agent_ret1)
