@@ -1,5 +1,4 @@
-/* number_changes.c: serialised changes to a number (leases), idempotent POSTs (Idempotency-Key)
- * and the audit trail (number_events): their SQL, checks and counters; no I/O. */
+/* number_changes.c: leases, Idempotency-Key and number_events: SQL, checks, counters. */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>

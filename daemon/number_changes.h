@@ -1,5 +1,4 @@
-/* number_changes.h: serialised changes to a number (leases), idempotent POSTs (Idempotency-Key)
- * and the audit trail (number_events): their SQL, checks and counters; no I/O. */
+/* number_changes.h: leases, Idempotency-Key and number_events: SQL, checks, counters. */
 #ifndef CALLROUTED_NUMBER_CHANGES_H
 #define CALLROUTED_NUMBER_CHANGES_H
 

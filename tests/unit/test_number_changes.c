@@ -1,5 +1,4 @@
-/* test_number_changes.c: number_changes.c's Idempotency-Key check, request digest, lease
- * bounds and the event parameters the sync uses. */
+/* test_number_changes.c: number_changes.c's key check, digest, lease bounds, event params. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
