@@ -260,6 +260,28 @@ def test_a_change_that_lost_its_lease_writes_nothing(env, sb, d):
         [("f" * 32,)]
 
 
+def test_a_change_out_of_lease_time_sends_nothing(env, sb):
+    """Before each provider request the change checks that the request can end within its
+    lease: here the database stalls it (agents locked) past lease - provider_timeout."""
+    i = env.ids
+    d = start_daemon(env, sb, provider_timeout="1s")    # the lease: 2 x 1 s + 5 s = 7 s
+    n = buy(d, agent=i.agent_ret1)
+    forget(sb)
+    with psycopg.connect(env.database_url) as lock:
+        lock.execute("LOCK TABLE agents IN ACCESS EXCLUSIVE MODE")
+        t, out = in_thread(lambda: api(d, "PATCH", "/v1/numbers/%d" % n["id"],
+                                       {"agent_id": i.agent_ret2}, timeout=30))
+        wait_for(lambda: env.conn.execute("SELECT count(*) FROM number_change_leases"
+                                          ).fetchone()[0] == 1 or None, 5, 0.02, "the lease")
+        time.sleep(6.5)
+        lock.rollback()
+    assert_error(joined(t, out), 409, "conflict", "ran out of its 7s lease")
+    assert requests_to(sb, "PATCH", "/retell/update-phone-number") == []
+    assert db_agent(env, n["id"]) == i.agent_ret1
+    assert env.conn.execute("SELECT count(*) FROM number_change_leases").fetchone()[0] == 0
+    assert scrape(d).get("callrouted_api_number_change_lease_lost_total") == 1
+
+
 def test_a_failed_change_gives_the_number_back(env, sb, d):
     i = env.ids
     n = buy(d, agent=i.agent_ret1)
