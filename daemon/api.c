@@ -1204,7 +1204,9 @@ api_lease_cb(struct api_req *r, PGresult *res)
 		return;
 	}
 	if (!got) {
-		bool known = !PQgetisnull(res, 0, 2);
+		/* the holder as this statement saw it; an expired one was just taken over by
+		 * another change, which this statement could not see */
+		bool known = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 4), "f") == 0;
 
 		nc_count(NC_LEASE_CONFLICTS, 1);
 		log_info("api: number %" PRIu64
