@@ -1,6 +1,7 @@
 /* admin.c: the admin listener, its thread, its route table and its one error shape. */
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +30,7 @@ static struct event *admin_stop_ev; /* activated from main: survives a loop not 
 static struct metrics_thread *admin_metrics;
 static pthread_t admin_thread;
 static bool admin_running;
+static atomic_bool admin_stopping; /* set by main at SIGTERM, read by /readyz */
 
 bool
 admin_ready(bool *from_file)
@@ -40,6 +42,12 @@ admin_ready(bool *from_file)
 		*from_file = s && s->source == ROUTES_FROM_FILE;
 	routes_read_end(ready_reader);
 	return ready;
+}
+
+void
+admin_set_stopping(void)
+{
+	atomic_store(&admin_stopping, true);
 }
 
 /* JSON answers carry Cache-Control: no-store (health and API state is never cached). */
@@ -56,7 +64,8 @@ admin_reply(struct wire_req *r, int code, struct evbuffer *b, const char *extra)
 static void
 admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
-	int status = scrape_readyz(b, routes_read_begin(admin_reader));
+	int status =
+		scrape_readyz(b, routes_read_begin(admin_reader), atomic_load(&admin_stopping));
 
 	routes_read_end(admin_reader);
 	admin_reply(r, status, b, NULL);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "progress.h"
 #include "rating.h"
 #include "routes.h"
 #include "snapshot.h"
@@ -47,6 +48,7 @@ static const char sql_numbers[] =
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
 
 static atomic_ulong changes_fulls_finished;
+static struct progress changes_progress; /* the full reload's numbers (progress.h) */
 
 unsigned long
 loader_full_reloads_finished(void)
@@ -328,7 +330,15 @@ changes_read_numbers(const PGresult *r, bool released)
 	}
 	if (!ch.new_snap)
 		return;
+	if (!released) {
+		progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)rows,
+			4096);
+		progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
+	} else {
+		changes_progress.total += (uint64_t)rows;
+	}
 	for (int i = 0; i < rows; i++) {
+		progress_log_tick(&changes_progress, changes_progress.done + 1);
 		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",

@@ -25,6 +25,7 @@
 
 #include "callrouted/text.h"
 #include "config.h"
+#include "ctl_progress.h"
 #include "e164.h"
 #include "log.h"
 #include "migrate.h"
@@ -830,6 +831,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	bool all = false;
 	enum provider_id pid;
 	json_t *numbers, *answer = NULL;
+	struct ctl_progress progress;
 	char path[512];
 	int c, rc = CTL_OK;
 
@@ -879,6 +881,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (all && !limit)
 		limit = CTL_LIST_MAX;
 	numbers = json_array();
+	ctl_progress_start(&progress, "numbers list", "numbers", 0, ctl_json);
 	for (;;) {
 		json_t *page, *next;
 		int n = snprintf(path, sizeof(path), "/v1/numbers?");
@@ -909,10 +912,12 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			goto done;
 		}
 		json_array_extend(numbers, page);
+		ctl_progress_update(&progress, json_array_size(numbers));
 		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
 			break;
 		after = (uint64_t)json_integer_value(next);
 	}
+	ctl_progress_end(&progress);
 	if (ctl_json) {
 		if (all) {
 			/* the pages as one: nothing follows */
@@ -934,6 +939,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 				json_integer_value(next));
 	}
 done:
+	ctl_progress_end(&progress);
 	json_decref(answer);
 	json_decref(numbers);
 	return rc;
@@ -1810,9 +1816,11 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	rc = CTL_ERROR;
-	r = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
+	r = ctl_progress_query("usage", ctl_json || strcmp(format, "json") == 0, conn, sql, 3,
+		params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
+		fprintf(stderr, "callroutectl: %s",
+			r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		goto done;
 	}
 	{
@@ -1992,6 +2000,98 @@ ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+/* The daemons' own rows (009_instances.sql, daemon/instances.c): stale past 3 heartbeats. */
+#define CTL_INSTANCE_STALE_S 15
+#define CTL_INSTANCE_STALE_TEXT "15"
+
+static int
+ctl_instances(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	PGconn *conn;
+	PGresult *r;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	r = ctl_query(conn,
+		"SELECT instance_name, version, hostname, pid, listen, admin_listen, " CTL_SQL_TIME("started_at") ", " CTL_SQL_TIME(
+			"heartbeat_at") ", "
+					"floor(extract(epoch FROM now() - heartbeat_at))::bigint, "
+					"route_generation, change_generation, route_source, numbers, "
+					"journal_backlog, journal_bytes, journal_writable, "
+					"now() - heartbeat_at > make_interval(secs => $1::int) "
+					"FROM callrouted_instances ORDER BY instance_name",
+		1, (const char *const[]){ CTL_INSTANCE_STALE_TEXT });
+	rc = r ? CTL_OK : CTL_ERROR;
+	if (r && ctl_json) {
+		json_t *arr = json_array(), *o;
+
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(arr,
+				json_pack(
+					"{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+					"s:o,s:b,s:b}",
+					"instance", ctl_pg_str(r, i, 0), "version",
+					ctl_pg_str(r, i, 1), "hostname", ctl_pg_str(r, i, 2), "pid",
+					ctl_pg_int(r, i, 3), "listen", ctl_pg_str(r, i, 4),
+					"admin_listen", ctl_pg_str(r, i, 5), "started_at",
+					ctl_pg_str(r, i, 6), "heartbeat_at", ctl_pg_str(r, i, 7),
+					"heartbeat_age_s", ctl_pg_int(r, i, 8), "route_generation",
+					ctl_pg_int(r, i, 9), "change_generation",
+					ctl_pg_int(r, i, 10), "route_source", ctl_pg_str(r, i, 11),
+					"numbers", ctl_pg_int(r, i, 12), "journal_backlog",
+					ctl_pg_int(r, i, 13), "journal_bytes", ctl_pg_int(r, i, 14),
+					"journal_writable", *PQgetvalue(r, i, 15) == 't', "stale",
+					*PQgetvalue(r, i, 16) == 't'));
+		o = json_pack("{s:o,s:i}", "instances", arr, "stale_after_s", CTL_INSTANCE_STALE_S);
+		ctl_print_json(o);
+		json_decref(o);
+	} else if (r) {
+		static const char *const head[] = { "INSTANCE", "VERSION", "HOST", "PID", "STARTED",
+			"HEARTBEAT", "GENERATION", "CHANGE", "ROUTES", "NUMBERS", "BACKLOG",
+			"STATE" };
+		struct ctl_table t = { .ncols = 12 };
+		int stale = 0;
+
+		ctl_table_add(&t, head);
+		for (int i = 0; i < PQntuples(r); i++) {
+			char name[300], host[300], ago[32];
+			bool is_stale = *PQgetvalue(r, i, 16) == 't';
+			const char *row[12];
+
+			stale += is_stale;
+			/* names come from the daemons' configuration files: outside text */
+			snprintf(ago, sizeof(ago), "%ss ago", PQgetvalue(r, i, 8));
+			row[0] = text_escape(PQgetvalue(r, i, 0), name, sizeof(name));
+			row[1] = PQgetvalue(r, i, 1);
+			row[2] = text_escape(PQgetvalue(r, i, 2), host, sizeof(host));
+			row[3] = PQgetvalue(r, i, 3);
+			row[4] = PQgetvalue(r, i, 6);
+			row[5] = ago;
+			row[6] = PQgetvalue(r, i, 9);
+			row[7] = ctl_pg_text(r, i, 10);
+			row[8] = PQgetvalue(r, i, 11);
+			row[9] = PQgetvalue(r, i, 12);
+			row[10] = PQgetvalue(r, i, 13);
+			row[11] = is_stale                     ? "STALE" :
+				  *PQgetvalue(r, i, 15) != 't' ? "JOURNAL-NOT-WRITABLE" :
+								 "ok";
+			ctl_table_add(&t, row);
+		}
+		ctl_table_print(&t);
+		if (stale)
+			printf("%d stale: no heartbeat for more than %d s (stopped, crashed, or cut off "
+			       "from the database)\n",
+				stale, CTL_INSTANCE_STALE_S);
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Commands                                                                                    */
 
@@ -2061,6 +2161,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"Write reject ID to calls and usage_ledger, once its cause is fixed (a row already\n"
 		"there stays); fails with the database's error while the cause remains." CTL_DB_NOTE,
 		ctl_rejects_replay },
+	{ NULL, "instances", "",
+		"The daemons that record themselves in callrouted_instances: name, version, host, pid,\n"
+		"start, last heartbeat, route generation (its own) and change generation (shared),\n"
+		"where its routes come from, numbers, journal backlog; STALE when the heartbeat (every\n"
+		"5 s) is older than 15 s." CTL_DB_NOTE,
+		ctl_instances },
 	{ NULL, "migrate", "",
 		"Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)." CTL_DB_NOTE,
 		ctl_migrate },

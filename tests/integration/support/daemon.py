@@ -46,6 +46,9 @@ class Daemon:
             "log_level": "debug",
             "refresh_interval": "300s",
             "reconnect_interval": "200ms",
+            # no load balancer in front: SIGTERM closes the listeners at once, as before
+            # issue 14 (test_cluster.py sets its own shutdown_delay)
+            "shutdown_delay": "0",
         }
         self.values.update(overrides or {})
         self.extra_env = dict(extra_env or {})
