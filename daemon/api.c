@@ -728,7 +728,8 @@ api_buy_inserted(struct api_req *r, PGresult *res)
 		return;
 	}
 	r->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
+	if (PQnfields(res) > 1) /* the events written with it */
+		nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
 	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 ")",
 		r->agency_id, r->bought.e164, provider_name(r->acct.provider), r->acct.slug, r->id);
 	api_reply_number(r);

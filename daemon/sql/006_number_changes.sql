@@ -52,7 +52,7 @@ CREATE TABLE number_events (
 	id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	number_id           bigint NOT NULL,
 	agency_id           bigint NOT NULL REFERENCES agencies (id),
-	e164                text NOT NULL,
+	e164                text NULL,   -- NULL: a number without digits yet (a pending purchase)
 	action              text NOT NULL CHECK (action ~ '^[a-z][a-z_]{0,31}$'),
 	before_agent_id     bigint NULL,
 	after_agent_id      bigint NULL,
