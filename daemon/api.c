@@ -1,6 +1,5 @@
 /* api.c: the admin API (/v1/numbers, /v1/calls): tokens, scoping, provider calls, database. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +7,17 @@
 #include <sys/queue.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "callrouted/text.h"
 #include "api.h"
-#include "config.h"
+#include "api_reads.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "httpc.h"
-#include "log.h"
+#include "callrouted/log.h"
+#include "callrouted/admin_api.h"
+#include "number_changes.h"
 #include "provider_api.h"
 #include "route_api.h"
 #include "wire.h"
@@ -31,9 +32,20 @@
 
 #define API_MAX_PARAMS 16
 #define API_LIST_DEFAULT 50
-#define API_LIST_MAX 500
+#define API_LIST_MAX ADMIN_API_LIST_MAX
 
-enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL, OP_ROUTE };
+enum api_op {
+	OP_LIST,
+	OP_SHOW,
+	OP_BUY,
+	OP_PATCH,
+	OP_RELEASE,
+	OP_CALL,
+	OP_READ,
+	OP_EVENTS,
+	OP_EXPIRE,
+	OP_ROUTE
+};
 
 struct api_req;
 typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
@@ -55,7 +67,7 @@ struct api_req {
 	enum api_op op;
 	bool read_only; /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
-	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	char token_sha256[65];         /* admin_token_sha256_hex of the bearer token */
 	uint64_t agency_id, client_id; /* client_id: a portal token */
 	uint64_t id;                   /* the number of /v1/numbers/{id} */
 
@@ -72,7 +84,7 @@ struct api_req {
 	struct papi_request preq;
 
 	/* list filters */
-	char *f_client, *f_agent, *f_provider, *f_status;
+	char *f_client, *f_agent, *f_provider, *f_status, *f_e164, *f_e164_hi;
 	struct route_explain_q explain; /* GET /v1/route (route_api.c) */
 	long limit;
 	uint64_t after;
@@ -90,11 +102,29 @@ struct api_req {
 	char to[E164_BUFSIZE], from[E164_BUFSIZE];
 	struct papi_number bought;
 
+	/* OP_READ: the read (api_reads.c) and its arguments */
+	const struct api_read *read;
+	struct api_read_args rargs;
+
 	/* a change at the provider, one request per step (provider_api.h, update) */
 	struct papi_change change;
 	unsigned step;
 	api_step_fn changed; /* after the last step */
 	bool preq_last;      /* the request in flight is the change's last */
+
+	/* serialised, idempotent and recorded changes (number_changes.h) */
+	uint64_t token_id;
+	char lease[NC_HOLDER_LEN + 1]; /* our lease of number r->id ("": none held) */
+	double lease_deadline;         /* nc_now() by which its provider requests end */
+	char idem_key[NC_KEY_MAX + 1]; /* the Idempotency-Key ("": none) */
+	char idem_digest[65];
+	bool idem_held;     /* our claim of the key: the answer is kept there */
+	bool provider_sent; /* a request went to the provider */
+	bool replayed;      /* the answer is a kept one */
+	bool finishing;     /* the answer waits for the key's record and the lease (api_finish) */
+	const char *ev_detail; /* number_events.detail of the change (a static string) */
+	int fin_status;
+	json_t *fin_body;
 };
 
 static struct {
@@ -104,6 +134,8 @@ static struct {
 	struct api_req *in_flight;
 	char *public_url;
 	int timeout_s;
+	char *instance;
+	struct event *expire_ev; /* idempotency keys past their 24 h */
 } api;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -121,6 +153,9 @@ api_free(struct api_req *r)
 	free(r->f_agent);
 	free(r->f_provider);
 	free(r->f_status);
+	free(r->f_e164);
+	free(r->f_e164_hi);
+	api_read_args_clear(&r->rargs);
 	free(r->acct.api_key);
 	free(r->acct.webhook_secret);
 	free(r->acct.base_url);
@@ -128,16 +163,41 @@ api_free(struct api_req *r)
 	free(r->provider_number_id);
 	free(r->agent_pid);
 	free(r->nickname);
+	json_decref(r->fin_body);
 	free(r);
 }
+
+static void api_finish(struct api_req *r);
 
 static void
 api_send(struct api_req *r, int status, json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s;
 
+	if (!r->req) { /* our own job (api_expire): nobody to answer */
+		json_decref(o);
+		api_free(r);
+		return;
+	}
+	if (!r->finishing && (r->idem_held || r->lease[0])) {
+		/* the answer is kept for its Idempotency-Key and the lease given back first */
+		r->finishing = true;
+		r->fin_status = status;
+		r->fin_body = o;
+		api_finish(r);
+		return;
+	}
+	if (r->finishing && o != r->fin_body) {
+		/* that failed (api_fail logged it): the answer is the one we had */
+		json_decref(o);
+		o = r->fin_body;
+		status = r->fin_status;
+	}
+	r->fin_body = NULL;
+	s = json_dumps(o, JSON_COMPACT);
 	wire_reply(r->req, status, "application/json", s, s ? strlen(s) : 0,
 		r->www_auth ? "Cache-Control: no-store\r\nWWW-Authenticate: Bearer\r\n" :
+		r->replayed ? "Cache-Control: no-store\r\nIdempotent-Replayed: true\r\n" :
 			      "Cache-Control: no-store\r\n");
 	free(s);
 	json_decref(o);
@@ -156,7 +216,16 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (status >= 500)
+	if (r->finishing) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning(
+			"api: %s: the answer %d was sent, but its Idempotency-Key record or the "
+			"number's lease could not be written: %s",
+			r->req ? r->req->path : "-", r->fin_status, msg);
+	} else if (!r->req) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning("api: idempotency keys past 24 h not deleted: %s", msg);
+	} else if (status >= 500)
 		log_warning("api: %s %s%s%s: %d %s", code, r->req->path, r->req->query ? "?" : "",
 			r->req->query ? r->req->query : "", status, msg);
 	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
@@ -309,9 +378,23 @@ api_provider(struct api_req *r, api_http_fn next)
 		r->acct.base_url && *r->acct.base_url ? r->acct.base_url : pa->default_base_url;
 
 	r->pnext = next;
+	if (r->lease[0] && !nc_lease_room(r->lease_deadline, api.timeout_s)) {
+		/* it could end after another change took the number over: not sent */
+		nc_count(NC_LEASE_LOST, 1);
+		log_warning("api: number %" PRIu64 ": the change ran out of its lease before its "
+			    "next request to %s; nothing more sent",
+			r->id, provider_name(r->acct.provider));
+		api_fail(r, 409, "conflict",
+			"number %" PRIu64 ": this change ran out of its %us lease before its next "
+			"request to %s, which was not sent; read the number and try again",
+			r->id, nc_lease_seconds(api.timeout_s), provider_name(r->acct.provider));
+		return;
+	}
 	if (!httpc_request(base, &r->preq, api.timeout_s, api_provider_done, r))
 		api_fail(r, 500, "internal", "could not send the request to %s",
 			provider_name(r->acct.provider));
+	else
+		r->provider_sent = true;
 }
 
 /* Check a provider answer; false (answered) when it is not a success. */
@@ -393,6 +476,9 @@ api_change_answer(struct api_req *r, const struct httpc_response *resp)
 			    "recorded unassigned",
 			r->bought.e164, provider_name(r->acct.provider), r->step);
 		r->agent_id = 0;
+		r->ev_detail =
+			"bought, but the agent asked for could not be bound at the provider: "
+			"recorded unassigned";
 		r->changed(r);
 		return;
 	}
@@ -426,6 +512,8 @@ api_change_step(struct api_req *r, const char *prev, size_t prev_len)
 				    "recorded unassigned",
 				r->bought.e164, provider_name(r->acct.provider), err);
 			r->agent_id = 0;
+			r->ev_detail = "bought, but the agent asked for could not be bound at the "
+				       "provider: recorded unassigned";
 			r->changed(r);
 			return;
 		}
@@ -555,13 +643,25 @@ api_list(struct api_req *r)
 		api_param(r, "%" PRIu64, r->client_id);
 	else
 		api_param_str(r, NULL);
-	/* a portal token sees its client's numbers, and only with agent visibility on */
+	api_param_str(r, r->f_e164);
+	api_param_str(r, r->f_e164_hi);
+	/*
+	 * A portal token sees its client's numbers, and only with agent visibility on.  e164:
+	 * "+1415" is a prefix, searched as the range ["+1415", "+1416"), which the
+	 * phone_numbers_e164 btree serves whatever the database's collation (every e164 is '+' and
+	 * digits: ordered by its digits under C and the usual locales alike; LIKE 'x%' would need C
+	 * or text_pattern_ops); digits alone are a part of the number (the agency's numbers
+	 * scanned).
+	 */
 	api_query(r,
 		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM
 		"WHERE n.agency_id = $1 AND ($2::bigint IS NULL OR ag.client_id = $2) "
 		"AND ($3::bigint IS NULL OR n.agent_id = $3) AND ($4::text IS NULL OR n.provider = $4) "
 		"AND ($5::text IS NULL OR n.status = $5) AND n.id > $6 "
 		"AND ($8::bigint IS NULL OR (ag.client_id = $8 AND c.portal_agent_visibility)) "
+		"AND ($9::text IS NULL OR (left($9, 1) = '+' AND n.e164 >= $9 "
+		"AND ($10::text IS NULL OR n.e164 < $10)) "
+		"OR (left($9, 1) <> '+' AND strpos(n.e164, $9) > 0)) "
 		"ORDER BY n.id LIMIT $7",
 		api_list_cb);
 }
@@ -660,6 +760,8 @@ api_buy_inserted(struct api_req *r, PGresult *res)
 		return;
 	}
 	r->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (PQnfields(res) > 1) /* the events written with it */
+		nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
 	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 ")",
 		r->agency_id, r->bought.e164, provider_name(r->acct.provider), r->acct.slug, r->id);
 	api_reply_number(r);
@@ -678,10 +780,19 @@ api_buy_record(struct api_req *r)
 		api_param(r, "%" PRIu64, r->agent_id);
 	else
 		api_param_str(r, NULL);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->ev_detail);
+	/* the number and its 'buy' event (number_changes.h), one statement */
 	api_query(r,
-		"INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
+		"WITH n AS (INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
 		"provider_number_id, nickname, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-		"RETURNING id",
+		"RETURNING id, agency_id, e164, agent_id, nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"after_agent_id, after_nickname, actor, token_id, instance, detail) "
+		"SELECT id, agency_id, e164, 'buy', agent_id, nickname, 'token', $8, $9, $10 "
+		"FROM n RETURNING id) "
+		"SELECT id, (SELECT count(*) FROM e) FROM n",
 		api_buy_inserted);
 }
 
@@ -759,14 +870,33 @@ api_buy_account_cb(struct api_req *r, PGresult *res)
 /* ------------------------------------------------------------------------------------------ */
 /* PATCH /v1/numbers/{id} {nickname?, agent_id?}; DELETE /v1/numbers/{id}                      */
 
+/* The final write of a change: (lease ours, number updated, events written). */
 static void
 api_updated_cb(struct api_req *r, PGresult *res)
 {
-	if (PQntuples(res) != 1) {
-		/* it changed under us (released meanwhile) */
+	bool lease_ours = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	bool updated = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "1") == 0;
+
+	r->lease[0] = '\0'; /* given back by that statement, or not ours any more */
+	if (!lease_ours) {
+		/* it outlived its lease and another change may have taken the number over */
+		nc_count(NC_LEASE_LOST, 1);
+		log_warning("api: number %" PRIu64 " (%s): the change outlived its lease; the "
+			    "provider has it but it was not recorded",
+			r->id, r->e164);
+		api_fail(r, 409, "conflict",
+			"number %" PRIu64 ": this change took longer than its lease and was not "
+			"recorded (another change may have followed); read the number again: a "
+			"provider sync shows what the provider has",
+			r->id);
+		return;
+	}
+	if (!updated) {
+		/* it changed under us (released meanwhile, outside the API) */
 		api_fail(r, 409, "conflict", "the number changed meanwhile; read it again");
 		return;
 	}
+	nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
 	api_reply_number(r);
 }
 
@@ -782,11 +912,31 @@ api_patch_write(struct api_req *r)
 		api_param(r, "%" PRIu64, r->agent_id);
 	else
 		api_param_str(r, NULL);
+	api_param_str(r, r->lease);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	/* only while the lease is ours (compare-and-set), which it gives back; an event per
+	 * change made (an assign or unassign, a rename), one statement */
 	api_query(r,
-		"UPDATE phone_numbers SET "
-		"nickname = CASE WHEN $3::boolean THEN $4 ELSE nickname END, "
-		"agent_id = CASE WHEN $5::boolean THEN $6::bigint ELSE agent_id END "
-		"WHERE id = $1 AND agency_id = $2 AND status = 'active' RETURNING id",
+		"WITH l AS (DELETE FROM number_change_leases WHERE number_id = $1 AND holder = $7 "
+		"RETURNING number_id), "
+		"old AS (SELECT agent_id, nickname FROM phone_numbers WHERE id = $1), "
+		"u AS (UPDATE phone_numbers n SET "
+		"nickname = CASE WHEN $3::boolean THEN $4 ELSE n.nickname END, "
+		"agent_id = CASE WHEN $5::boolean THEN $6::bigint ELSE n.agent_id END "
+		"FROM l WHERE n.id = l.number_id AND n.agency_id = $2 AND n.status = 'active' "
+		"RETURNING n.id, n.agency_id, n.e164, n.agent_id, n.nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"before_agent_id, after_agent_id, before_nickname, after_nickname, actor, token_id, "
+		"instance) "
+		"SELECT u.id, u.agency_id, u.e164, CASE WHEN k.kind = 'name' THEN 'rename' "
+		"WHEN u.agent_id IS NULL THEN 'unassign' ELSE 'assign' END, old.agent_id, "
+		"u.agent_id, old.nickname, u.nickname, 'token', $8, $9 "
+		"FROM u, old, (VALUES (1, 'agent'), (2, 'name')) k (ord, kind) "
+		"WHERE (k.kind = 'agent' AND $5::boolean AND u.agent_id IS DISTINCT FROM "
+		"old.agent_id) OR (k.kind = 'name' AND $3::boolean AND u.nickname IS DISTINCT FROM "
+		"old.nickname) ORDER BY k.ord RETURNING id) "
+		"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM u), (SELECT count(*) FROM e)",
 		api_updated_cb);
 }
 
@@ -893,15 +1043,31 @@ api_release_done(struct api_req *r, const struct httpc_response *resp)
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
 	api_param_str(r, r->unbind_only ? "f" : "t");
+	api_param_str(r, r->lease);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->unbind_only ? "the provider has no API to release a number: unbound "
+					  "there only; release it in the provider's dashboard" :
+					  NULL);
+	/* as api_patch_write: while the lease is ours, with its 'release' event */
 	api_query(r,
-		"UPDATE phone_numbers SET status = 'released', released_at = now(), agent_id = NULL, "
-		"provider_released = $3::boolean WHERE id = $1 AND agency_id = $2 "
-		"AND status = 'active' RETURNING id",
+		"WITH l AS (DELETE FROM number_change_leases WHERE number_id = $1 AND holder = $4 "
+		"RETURNING number_id), "
+		"old AS (SELECT agent_id, nickname FROM phone_numbers WHERE id = $1), "
+		"u AS (UPDATE phone_numbers n SET status = 'released', released_at = now(), "
+		"agent_id = NULL, provider_released = $3::boolean FROM l "
+		"WHERE n.id = l.number_id AND n.agency_id = $2 AND n.status = 'active' "
+		"RETURNING n.id, n.agency_id, n.e164, n.nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"before_agent_id, before_nickname, after_nickname, actor, token_id, instance, detail) "
+		"SELECT u.id, u.agency_id, u.e164, 'release', old.agent_id, old.nickname, "
+		"u.nickname, 'token', $5, $6, $7 FROM u, old RETURNING id) "
+		"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM u), (SELECT count(*) FROM e)",
 		api_updated_cb);
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* POST /v1/calls {agent_id, to, from?}                                                        */
+/* POST /v1/calls {agent_id, to, from?, variables?, metadata?}                                */
 
 static void
 api_call_done(struct api_req *r, const struct httpc_response *resp)
@@ -968,26 +1134,337 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 		api_fail(r, 422, "invalid", "%s", err);
 		return;
 	}
+	/* variables and metadata (checked in api_parse_body), where this provider takes them */
+	{
+		json_t *vars = json_object_get(r->body, "variables");
+		json_t *meta = json_object_get(r->body, "metadata");
+
+		if (!pa->call_context(r->preq.body, json_is_object(vars) ? vars : NULL,
+			    json_is_object(meta) ? meta : NULL, err, sizeof(err))) {
+			api_fail(r, 500, "internal", "could not add the call's variables");
+			return;
+		}
+	}
 	api_provider(r, api_call_done);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /v1/numbers/{id}/events: the number's audit trail (number_events)                       */
+
+#define API_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* An event's agent: {id, name}, null for none; to a portal token, an agent of another client
+ * (or the agency's own) is {id: null, name: null}: that it existed, not what it is. */
+static json_t *
+api_event_agent(struct api_req *r, PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	if (r->client_id &&
+		(PQgetisnull(res, row, col + 2) ||
+			strtoull(PQgetvalue(res, row, col + 2), NULL, 10) != r->client_id))
+		return json_pack("{s:n,s:n}", "id", "name");
+	return json_pack("{s:o,s:o}", "id", api_col_int(res, row, col), "name",
+		api_col(res, row, col + 1));
+}
+
+static void
+api_events_cb(struct api_req *r, PGresult *res)
+{
+	json_t *arr;
+	int n = PQntuples(res), got = 0;
+
+	/* one row with no number: not this token's (or no such number) */
+	if (n < 1 || PQgetisnull(res, 0, 0)) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	arr = json_array();
+	for (int i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 1))
+			continue; /* the number has no event (after this one) */
+		got++;
+		json_array_append_new(arr,
+			json_pack("{s:o,s:o,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o},s:o,s:o,s:o,s:o,s:o,"
+				  "s:o}",
+				"id", api_col_int(res, i, 1), "number_id", api_col_int(res, i, 0),
+				"e164", api_col(res, i, 2), "action", api_col(res, i, 3), "before",
+				"agent", api_event_agent(r, res, i, 4), "nickname",
+				api_col(res, i, 10), "after", "agent",
+				api_event_agent(r, res, i, 7), "nickname", api_col(res, i, 11),
+				"actor", api_col(res, i, 12), "token_id",
+				r->client_id ? json_null() : api_col_int(res, i, 13), "instance",
+				api_col(res, i, 14), "provider_request_id", api_col(res, i, 15),
+				"detail", api_col(res, i, 16), "created_at", api_col(res, i, 17)));
+	}
+	api_send(r, 200,
+		json_pack("{s:o,s:o}", "events", arr, "next_after",
+			got == r->limit && got > 0 ? api_col_int(res, n - 1, 1) : json_null()));
+}
+
+static void
+api_events(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	if (r->client_id)
+		api_param(r, "%" PRIu64, r->client_id);
+	else
+		api_param_str(r, NULL);
+	api_param(r, "%" PRIu64, r->after);
+	api_param(r, "%ld", r->limit);
+	/* the number under GET /v1/numbers/{id}'s visibility rule, then its events */
+	api_query(r,
+		"WITH v AS (SELECT n.id FROM phone_numbers n LEFT JOIN agents ag ON ag.id = "
+		"n.agent_id LEFT JOIN clients c ON c.id = ag.client_id WHERE n.id = $1 AND "
+		"n.agency_id = $2 AND ($3::bigint IS NULL OR (ag.client_id = $3 AND "
+		"c.portal_agent_visibility))), "
+		"ev AS (SELECT e.* FROM number_events e JOIN v ON e.number_id = v.id "
+		"WHERE e.agency_id = $2 AND e.id > $4 ORDER BY e.id LIMIT $5) "
+		"SELECT v.id, ev.id, ev.e164, ev.action, ev.before_agent_id, ba.name, ba.client_id, "
+		"ev.after_agent_id, aa.name, aa.client_id, ev.before_nickname, ev.after_nickname, "
+		"ev.actor, ev.token_id, ev.instance, ev.provider_request_id, ev.detail, " API_ISO(
+			"ev.created_at") " FROM (SELECT 1) one LEFT JOIN v ON true "
+					 "LEFT JOIN ev ON true "
+					 "LEFT JOIN agents ba ON ba.id = ev.before_agent_id "
+					 "LEFT JOIN agents aa ON aa.id = ev.after_agent_id "
+					 "ORDER BY ev.id",
+		api_events_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One change per number at a time: the lease (number_changes.h)                               */
+
+static void
+api_lease_cb(struct api_req *r, PGresult *res)
+{
+	bool found = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	bool got = found && strcmp(PQgetvalue(res, 0, 1), "1") == 0;
+
+	if (!got)
+		r->lease[0] = '\0'; /* not ours: nothing to give back */
+	if (!found) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	if (!got) {
+		/* the holder as this statement saw it; an expired one was just taken over by
+		 * another change, which this statement could not see */
+		bool known = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 4), "f") == 0;
+
+		nc_count(NC_LEASE_CONFLICTS, 1);
+		log_info("api: number %" PRIu64
+			 ": change refused: another change (%s, instance %s) "
+			 "holds it",
+			r->id, known ? PQgetvalue(res, 0, 3) : "?",
+			known ? log_esc(PQgetvalue(res, 0, 2)) : "?");
+		if (known)
+			api_fail(r, 409, "conflict",
+				"number %" PRIu64 " is being changed by another request (a %s on "
+				"instance %s, its lease until %s): try again when it is done",
+				r->id, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 2),
+				PQgetvalue(res, 0, 5));
+		else
+			api_fail(r, 409, "conflict",
+				"number %" PRIu64 " is being changed by another request: try again "
+				"when it is done",
+				r->id);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 6), "0") != 0) {
+		nc_count(NC_LEASE_TAKEOVERS, 1);
+		nc_count(NC_EVENTS, 1);
+		log_warning("api: number %" PRIu64 ": took over the expired lease of a %s by "
+			    "instance %s that did not finish (recorded as an 'interrupted' event); "
+			    "the provider may hold its change",
+			r->id, PQgetvalue(res, 0, 3), log_esc(PQgetvalue(res, 0, 2)));
+	}
+	api_load_number(r);
+}
+
+/* Take number r->id's lease, then load it (PATCH, DELETE). */
+static void
+api_lease(struct api_req *r)
+{
+	unsigned secs = nc_lease_seconds(api.timeout_s);
+
+	if (!nc_holder_new(r->lease)) {
+		r->lease[0] = '\0';
+		api_fail(r, 500, "internal", "no random bytes for the number's lease");
+		return;
+	}
+	/* counted from before the query: the database's expiry is no earlier */
+	r->lease_deadline = nc_now() + secs;
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->lease);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->op == OP_RELEASE ? "release" : "change");
+	api_param(r, "%u", secs);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_query(r, nc_lease_sql, api_lease_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Idempotency-Key (POST /v1/numbers, POST /v1/calls; number_changes.h)                        */
+
+static void api_dispatch(struct api_req *r);
+
+static void
+api_finish_cb(struct api_req *r, PGresult *res)
+{
+	api_finish(r);
+}
+
+/* The answer is r->fin_status/fin_body: keep it for its key (or free the key), give the lease
+ * back, then send it. */
+static void
+api_finish(struct api_req *r)
+{
+	if (r->idem_held) {
+		r->idem_held = false;
+		api_param(r, "%" PRIu64, r->agency_id);
+		api_param_str(r, r->idem_key);
+		if (r->provider_sent) {
+			/* the provider may have acted: this answer is the key's for 24 h */
+			api_param(r, "%d", r->fin_status);
+			r->params[r->nparams++] = json_dumps(r->fin_body, JSON_COMPACT);
+			api_query(r, nc_idem_store_sql, api_finish_cb);
+		} else {
+			api_query(r, nc_idem_drop_sql, api_finish_cb);
+		}
+		return;
+	}
+	if (r->lease[0]) {
+		api_param(r, "%" PRIu64, r->id);
+		api_param_str(r, r->lease);
+		r->lease[0] = '\0';
+		api_query(r, nc_lease_release_sql, api_finish_cb);
+		return;
+	}
+	api_send(r, r->fin_status, r->fin_body);
+}
+
+static void
+api_idem_cb(struct api_req *r, PGresult *res)
+{
+	const char *route = r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls";
+	json_t *kept;
+
+	if (PQntuples(res) != 1) {
+		api_fail(r, 500, "internal", "unexpected answer to the Idempotency-Key claim");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "1") == 0) {
+		r->idem_held = true;
+		api_dispatch(r);
+		return;
+	}
+	if (PQgetisnull(res, 0, 1)) {
+		/* claimed by a request whose claim this statement could not see yet */
+		nc_count(NC_IDEM_IN_FLIGHT, 1);
+		log_info("api: Idempotency-Key %s: refused, its first request is in flight",
+			r->idem_key);
+		api_fail(r, 409, "conflict",
+			"a request with this Idempotency-Key is in progress: try again later");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), route) != 0 || strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		nc_count(NC_IDEM_MISMATCH, 1);
+		log_info("api: Idempotency-Key %s: refused, first used with another request (%s)",
+			r->idem_key, PQgetvalue(res, 0, 1));
+		api_fail(r, 422, "idempotency_mismatch",
+			"this Idempotency-Key was used with another request (%s, another body) "
+			"within 24 h: use a new key for a new request",
+			PQgetvalue(res, 0, 1));
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), "in_flight") == 0) {
+		bool locked = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+
+		nc_count(locked ? NC_IDEM_IN_FLIGHT : NC_IDEM_UNKNOWN, 1);
+		log_info("api: Idempotency-Key %s: refused, its first request %s", r->idem_key,
+			locked ? "is in flight" : "never finished");
+		if (locked)
+			api_fail(r, 409, "conflict",
+				"a request with this Idempotency-Key is in progress: try again "
+				"later");
+		else
+			api_fail(r, 409, "idempotency_unknown",
+				"the first request with this Idempotency-Key did not finish (its "
+				"daemon stopped or lost the database): what it did at the provider is "
+				"unknown, so it is not repeated; look the number or call up, and use "
+				"a new key to try again");
+		return;
+	}
+	kept = json_loads(PQgetvalue(res, 0, 6), 0, NULL);
+	if (!kept) {
+		api_fail(r, 500, "internal",
+			"the answer kept for this Idempotency-Key is unreadable");
+		return;
+	}
+	nc_count(NC_IDEM_REPLAYS, 1);
+	log_info("api: Idempotency-Key %s: the first answer (%s) given again", r->idem_key,
+		PQgetvalue(res, 0, 5));
+	r->replayed = true;
+	api_send(r, atoi(PQgetvalue(res, 0, 5)), kept);
+}
+
+static void
+api_idem_claim(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->idem_key);
+	api_param_str(r, r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls");
+	api_param_str(r, r->idem_digest);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param(r, "%u", nc_idem_seconds(api.timeout_s));
+	api_query(r, nc_idem_claim_sql, api_idem_cb);
+}
+
+/* Keys past their 24 h, deleted every NC_IDEM_EXPIRE_INTERVAL_S (a job without a client). */
+static void
+api_expire_cb(struct api_req *r, PGresult *res)
+{
+	uint64_t n = PQntuples(res) == 1 ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+
+	nc_count(NC_IDEM_EXPIRED, n);
+	if (n)
+		log_info("api: %" PRIu64 " idempotency keys past 24 h deleted", n);
+	api_free(r);
+}
+
+static void
+api_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_req *r = calloc(1, sizeof(*r));
+	struct timeval tv = { NC_IDEM_EXPIRE_INTERVAL_S, 0 };
+
+	if (!db_conn_up(api.conn))
+		tv.tv_sec = 5; /* soon after it is up */
+	evtimer_add(api.expire_ev, &tv);
+	if (!db_conn_up(api.conn)) {
+		free(r);
+		return;
+	}
+	if (!r) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning("api: out of memory for the expiry of idempotency keys");
+		return;
+	}
+	r->op = OP_EXPIRE;
+	api_query(r, nc_idem_expire_sql, api_expire_cb);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Request parsing and dispatch                                                                */
 
+/* A positive integer id (callrouted/admin_api.h: the rule callroutectl applies too). */
 static bool
 api_parse_id(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
+	return admin_api_parse_id(s, out);
 }
 
 /* An integer id from JSON (a number or a numeric string). */
@@ -1036,6 +1513,9 @@ static const struct api_field api_call_fields[] = {
 	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING), "a positive integer is required" },
 	{ "to", API_T(JSON_STRING), "an E.164 number is required" },
 	{ "from", API_T(JSON_STRING) | API_T(JSON_NULL), "an E.164 number, or null" },
+	{ "variables", API_T(JSON_OBJECT) | API_T(JSON_NULL),
+		"an object of string values (the agent's {{variables}}), or null" },
+	{ "metadata", API_T(JSON_OBJECT) | API_T(JSON_NULL), "an object, or null" },
 	{ NULL, 0, NULL },
 };
 
@@ -1181,6 +1661,17 @@ api_parse_body(struct api_req *r)
 			}
 			e164_format(key, r->from, sizeof(r->from));
 		}
+		{
+			json_t *vars = json_object_get(r->body, "variables");
+			json_t *meta = json_object_get(r->body, "metadata");
+			char err[256];
+
+			if (!papi_check_call_context(json_is_object(vars) ? vars : NULL,
+				    json_is_object(meta) ? meta : NULL, err, sizeof(err))) {
+				api_fail(r, 400, "invalid", "%s", err);
+				return false;
+			}
+		}
 		return true;
 	default:
 		return true;
@@ -1212,10 +1703,103 @@ api_parse_body(struct api_req *r)
 	return true;
 }
 
+/* A read of api_reads.c: its one query, its answer. */
+static void
+api_read_cb(struct api_req *r, PGresult *res)
+{
+	const char *not_found = "not found";
+	json_t *o = api_read_answer(r->read, &r->rargs, res, &not_found);
+
+	if (!o) {
+		api_fail(r, 404, "not_found", "%s", not_found);
+		return;
+	}
+	api_send(r, 200, o);
+}
+
+static void
+api_read(struct api_req *r)
+{
+	const char *params[API_READ_MAX_PARAMS], *sql;
+	int n;
+
+	r->rargs.agency_id = r->agency_id;
+	r->rargs.client_id = r->client_id;
+	r->rargs.id = r->id;
+	n = api_read_query(r->read, &r->rargs, &sql, params);
+	for (int i = 0; i < n; i++)
+		api_param_str(r, params[i]);
+	api_query(r, sql, api_read_cb);
+}
+
+/*
+ * The API's own request headers: each given at most once, and only on the routes that take it
+ * (400 invalid naming it otherwise); other headers are HTTP's and are not ours to refuse.
+ * A new header is a row here.
+ */
+static const struct api_header {
+	const char *name;
+	unsigned ops; /* 1u << op of each route that takes it */
+	const char *routes;
+} api_headers[] = {
+	{ "Idempotency-Key", (1u << OP_BUY) | (1u << OP_CALL),
+		"POST /v1/numbers and POST /v1/calls" },
+	{ NULL, 0, NULL },
+};
+
+/* Check the API's headers of r; false when answered. */
+static bool
+api_parse_headers(struct api_req *r)
+{
+	const char *value = NULL;
+	char err[256];
+
+	for (const struct api_header *h = api_headers; h->name; h++) {
+		int seen = 0;
+
+		for (int i = 0; i < r->req->nhdr; i++)
+			if (strcasecmp(r->req->hdr_name[i], h->name) == 0)
+				seen++;
+		if (seen > 1 || (seen && !(h->ops & (1u << r->op)))) {
+			if (strcasecmp(h->name, "Idempotency-Key") == 0)
+				nc_count(NC_IDEM_INVALID, 1);
+			log_info("api: %s: header %s refused (%s)", r->req->path, h->name,
+				seen > 1 ? "given twice" : "not taken here");
+			if (seen > 1)
+				api_fail(r, 400, "invalid", "header %s given %d times", h->name,
+					seen);
+			else
+				api_fail(r, 400, "invalid", "header %s is taken only by %s",
+					h->name, h->routes);
+			return false;
+		}
+	}
+	value = wire_header(r->req, "Idempotency-Key");
+	if (!value)
+		return true;
+	if (!nc_key_parse(value, r->idem_key, sizeof(r->idem_key), err, sizeof(err))) {
+		r->idem_key[0] = '\0';
+		nc_count(NC_IDEM_INVALID, 1);
+		log_info("api: %s: Idempotency-Key refused: %s", r->req->path, err);
+		api_fail(r, 400, "invalid", "%s", err);
+		return false;
+	}
+	if (!nc_request_digest(r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls", r->body,
+		    r->idem_digest)) {
+		r->idem_key[0] = '\0';
+		api_fail(r, 500, "internal", "out of memory");
+		return false;
+	}
+	return true;
+}
+
 static void
 api_dispatch(struct api_req *r)
 {
 	switch (r->op) {
+	case OP_READ:
+		api_read(r);
+		return;
 	case OP_LIST:
 		api_list(r);
 		return;
@@ -1232,7 +1816,12 @@ api_dispatch(struct api_req *r)
 		return;
 	case OP_PATCH:
 	case OP_RELEASE:
-		api_load_number(r);
+		api_lease(r); /* then api_load_number */
+		return;
+	case OP_EVENTS:
+		api_events(r);
+		return;
+	case OP_EXPIRE:
 		return;
 	case OP_ROUTE: {
 		int status = 500;
@@ -1271,8 +1860,16 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	}
 	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	r->token_id = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 	if (r->client_id && !r->read_only) {
-		api_fail(r, 403, "forbidden", "client portal tokens are read-only");
+		api_fail(r, 403, "forbidden",
+			r->req->method == WIRE_GET ?
+				"client portal tokens cannot read this (agency tokens only)" :
+				"client portal tokens are read-only");
+		return;
+	}
+	if (r->idem_key[0]) {
+		api_idem_claim(r); /* then api_dispatch, or the kept answer */
 		return;
 	}
 	api_dispatch(r);
@@ -1303,11 +1900,40 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 		r->limit = (long)id;
 		return true;
 	}
+	if (strcmp(key, "e164") == 0) {
+		/* "+1415" (an unescaped '+' arrives as a space: taken as '+'), or digits */
+		size_t plus = value[0] == '+' || value[0] == ' ', n = strlen(value + plus);
+
+		if (n < 1 || n > 15 || strspn(value + plus, "0123456789") != n)
+			return false;
+		if (asprintf(&r->f_e164, "%s%s", plus ? "+" : "", value + plus) < 0) {
+			r->f_e164 = NULL;
+			return false;
+		}
+		if (plus) {
+			/* the range's end: the prefix's digits + 1 ("+1419" -> "+142"); none for 9s
+			 */
+			char *hi = strdup(r->f_e164);
+			size_t k = strlen(hi);
+
+			if (!hi)
+				return false;
+			while (k > 1 && hi[k - 1] == '9')
+				hi[--k] = '\0';
+			if (k > 1) {
+				hi[k - 1]++;
+				r->f_e164_hi = hi;
+			} else {
+				free(hi);
+			}
+		}
+		return true;
+	}
 	return false;
 }
 
 static const char *const api_list_params[] = { "client", "agent", "provider", "status", "after",
-	"limit", NULL };
+	"limit", "e164", NULL };
 
 /* Where in q a key (as written, before any %-decoding) repeats an earlier one, or NULL: what
  * wire_query_parse refused, named. */
@@ -1330,11 +1956,13 @@ static bool
 api_parse_query(struct api_req *r)
 {
 	static const char forms[] = "client, agent: ids; provider: retell, vapi or bland; "
-				    "status: active or released; after: a number id; limit: 1 to";
+				    "status: active or released; e164: +digits (a prefix) or "
+				    "digits (a part), at most 15; after: a number id; limit: 1 to";
 	struct wire_query kv;
 	bool ok = true;
 
 	r->limit = API_LIST_DEFAULT;
+	api_read_args_init(&r->rargs);
 	route_explain_q_init(&r->explain);
 	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
 		api_fail(r, 400, "invalid", "%s takes no body",
@@ -1355,7 +1983,15 @@ api_parse_query(struct api_req *r)
 				"each key once, valid %%-escapes)");
 		return false;
 	}
-	for (int i = 0; i < kv.n && ok; i++) {
+	for (int i = 0; i < kv.n && ok && r->op == OP_READ; i++) {
+		char err[400];
+
+		if (!api_read_param(r->read, &r->rargs, kv.key[i], kv.value[i], err, sizeof(err))) {
+			api_fail(r, 400, "invalid", "%s", err);
+			ok = false;
+		}
+	}
+	for (int i = 0; i < kv.n && ok && r->op != OP_READ; i++) {
 		const char *key = kv.key[i];
 		size_t k = 0;
 		const char *why;
@@ -1367,6 +2003,20 @@ api_parse_query(struct api_req *r)
 			}
 			continue;
 		}
+		if (r->op == OP_EVENTS) { /* pages only: after (an event id), limit */
+			if (strcmp(key, "after") != 0 && strcmp(key, "limit") != 0) {
+				api_fail(r, 400, "invalid",
+					"unknown query parameter \"%s\" (after, limit)", key);
+				ok = false;
+			} else if (!api_list_param(r, key, kv.value[i])) {
+				api_fail(r, 400, "invalid",
+					"bad query parameter \"%s\" (after: an event id; limit: 1 "
+					"to %d)",
+					key, API_LIST_MAX);
+				ok = false;
+			}
+			continue;
+		}
 		while (r->op == OP_LIST && api_list_params[k] &&
 			strcmp(api_list_params[k], key) != 0)
 			k++;
@@ -1374,7 +2024,7 @@ api_parse_query(struct api_req *r)
 			if (r->op == OP_LIST)
 				api_fail(r, 400, "invalid",
 					"unknown query parameter \"%s\" "
-					"(client, agent, provider, status, after, limit)",
+					"(client, agent, provider, status, after, limit, e164)",
 					key);
 			else
 				api_fail(r, 400, "invalid",
@@ -1392,22 +2042,32 @@ api_parse_query(struct api_req *r)
 	return ok;
 }
 
-/* The /v1 routes: {method, path, op, needs_body, read_only}; a path ending in "{id}" takes a
- * number's id as its last segment (admin.c's table sends everything under /v1/ here). */
+/* The /v1 routes: {method, path, op, needs_body, read_only, read}; a path ending in "{id}" takes
+ * an id as its last segment (admin.c's table sends everything under /v1/ here); OP_READ rows
+ * name their read (api_reads.c). */
 static const struct api_route {
 	enum wire_method method;
 	const char *path;
 	enum api_op op;  /* the step after authentication: api_dispatch */
 	bool needs_body; /* a JSON object */
 	bool read_only;  /* changes nothing: a client portal token may use it */
+	const struct api_read *read;
 } api_routes[] = {
-	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
-	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
-	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true },
-	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
-	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
-	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
-	{ WIRE_GET, "/v1/route", OP_ROUTE, false, false },
+	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true, NULL },
+	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false, NULL },
+	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true, NULL },
+	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false, NULL },
+	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false, NULL },
+	{ WIRE_POST, "/v1/calls", OP_CALL, true, false, NULL },
+	{ WIRE_GET, "/v1/calls", OP_READ, false, true, &api_read_calls },
+	{ WIRE_GET, "/v1/calls/{id}", OP_READ, false, true, &api_read_call },
+	{ WIRE_GET, "/v1/agents", OP_READ, false, true, &api_read_agents },
+	{ WIRE_GET, "/v1/clients", OP_READ, false, true, &api_read_clients },
+	/* provider accounts are the agency's configuration: agency tokens only */
+	{ WIRE_GET, "/v1/accounts", OP_READ, false, false, &api_read_accounts },
+	{ WIRE_GET, "/v1/usage", OP_READ, false, true, &api_read_usage },
+	{ WIRE_GET, "/v1/numbers/{id}/events", OP_EVENTS, false, true, NULL },
+	{ WIRE_GET, "/v1/route", OP_ROUTE, false, false, NULL },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
@@ -1424,12 +2084,23 @@ api_route(struct api_req *r)
 		const char *id = strstr(rt->path, "{id}");
 
 		if (id) {
-			size_t n = (size_t)(id - rt->path);
+			size_t n = (size_t)(id - rt->path), len = strlen(path);
+			const char *suffix = id + 4; /* after {id}: "" or "/events" */
+			size_t sl = strlen(suffix), seg;
+			char digits[24];
 
-			if (strncmp(path, rt->path, n) != 0)
+			if (strncmp(path, rt->path, n) != 0 || len < n + sl ||
+				strcmp(path + len - sl, suffix) != 0)
 				continue;
-			if (!api_parse_id(path + n, &r->id)) {
-				api_fail(r, 404, "not_found", "no such number");
+			seg = len - sl - n; /* the {id} segment */
+			if (memchr(path + n, '/', seg))
+				continue; /* another route's (a segment more) */
+			snprintf(digits, sizeof(digits), "%.*s", (int)seg, path + n);
+			if (seg >= sizeof(digits) || !api_parse_id(digits, &r->id)) {
+				api_fail(r, 404, "not_found",
+					strncmp(rt->path, "/v1/calls/", 10) == 0 ?
+						"no such call" :
+						"no such number");
 				return NULL;
 			}
 		} else if (strcmp(path, rt->path) != 0) {
@@ -1467,13 +2138,14 @@ api_handle(struct wire_req *req)
 		return;
 	r->op = rt->op;
 	r->read_only = rt->read_only;
+	r->read = rt->read;
 	/* authenticate: Bearer token, looked up by its SHA-256 */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, ADMIN_TOKEN_MAX)) {
 		r->www_auth = true;
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
 		return;
 	}
-	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
+	admin_token_sha256_hex(auth + 7, r->token_sha256);
 	/* body */
 	if (rt->needs_body) {
 		json_error_t jerr;
@@ -1488,17 +2160,11 @@ api_handle(struct wire_req *req)
 		if (!api_parse_body(r))
 			return;
 	}
-	if (!api_parse_query(r))
+	if (!api_parse_query(r) || !api_parse_headers(r))
 		return;
-	{
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
-
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", r->token_hash[i]);
-		api_param_str(r, hex);
-	}
+	api_param_str(r, r->token_sha256);
 	api_query(r,
-		"SELECT agency_id, client_id FROM api_tokens "
+		"SELECT agency_id, client_id, id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
 		api_auth_cb);
 }
@@ -1509,6 +2175,10 @@ api_setup(struct event_base *base, const struct config *cfg)
 	api.base = base;
 	STAILQ_INIT(&api.queue);
 	api.public_url = strdup(cfg->public_url);
+	api.instance = strdup(cfg->instance_name);
+	api.expire_ev = evtimer_new(base, api_expire, NULL);
+	if (!api.instance || !api.expire_ev)
+		return false;
 	api.timeout_s = (int)((cfg->provider_timeout_ms + 999) / 1000);
 	api.conn = db_conn_new_on(base, &api_db_ops);
 	if (!api.public_url || !api.conn)
@@ -1519,7 +2189,10 @@ api_setup(struct event_base *base, const struct config *cfg)
 void
 api_start(void)
 {
+	struct timeval tv = { 2, 0 }; /* the first expiry soon after start */
+
 	db_conn_start(api.conn);
+	evtimer_add(api.expire_ev, &tv);
 }
 
 void
@@ -1539,4 +2212,9 @@ api_cleanup(void)
 	httpc_cleanup();
 	free(api.public_url);
 	api.public_url = NULL;
+	free(api.instance);
+	api.instance = NULL;
+	if (api.expire_ev)
+		event_free(api.expire_ev);
+	api.expire_ev = NULL;
 }

@@ -8,14 +8,15 @@
 #include <jansson.h>
 
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
-#include "log.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "migrate.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/rating.h"
 #include "policy_db.h"
-#include "rating.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -39,6 +40,10 @@
 	"WHERE q.e164 = p.e164 AND q.status = 'active') ORDER BY e164, id DESC;"
 #define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
 
+/* the schema version (MIGRATE_VERSION_SQL) and the newest migration recorded */
+static const char sql_version[] =
+	"SELECT (" MIGRATE_VERSION_SQL "), (SELECT coalesce(max(version), 0) "
+	"FROM callrouted_schema_migrations)";
 static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_EXISTS_SQL;
 static const char sql_full[] =
 	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
@@ -48,6 +53,7 @@ static const char sql_numbers[] =
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
 
 static atomic_ulong changes_fulls_finished;
+static struct progress changes_progress; /* the full reload's numbers (progress.h) */
 
 unsigned long
 loader_full_reloads_finished(void)
@@ -329,7 +335,15 @@ changes_read_numbers(const PGresult *r, bool released)
 	}
 	if (!ch.new_snap)
 		return;
+	if (!released) {
+		progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)rows,
+			4096);
+		progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
+	} else {
+		changes_progress.total += (uint64_t)rows;
+	}
 	for (int i = 0; i < rows; i++) {
+		progress_log_tick(&changes_progress, changes_progress.done + 1);
 		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",
@@ -524,8 +538,13 @@ changes_result(struct db_conn *c, PGresult *r)
 		}
 		break;
 	case Q_VERSION:
-		if (i == 0 && changes_expect(r, 1) && PQntuples(r) == 1) {
-			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_target_version();
+		if (i == 0 && changes_expect(r, 2) && PQntuples(r) == 1) {
+			/* while a migration numbered below the newest is still to be merged, this
+			 * binary runs on the versions it has with none missing below them */
+			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_contiguous_version();
+
+			if (atoi(PQgetvalue(r, 0, 1)) > migrate_target_version())
+				v = atoi(PQgetvalue(r, 0, 1)); /* a migration newer than ours */
 
 			db_set_schema_ok(v == want);
 			if (v < want)
@@ -608,7 +627,7 @@ changes_done(struct db_conn *c, bool ok)
 	switch (q) {
 	case Q_HELLO:
 		changes_reset_query();
-		changes_start(Q_VERSION, MIGRATE_VERSION_SQL, 0, NULL);
+		changes_start(Q_VERSION, sql_version, 0, NULL);
 		return;
 	case Q_VERSION:
 		ch.want_full = true;

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "policy.h"
 
 #define POLICY_NONE UINT32_MAX

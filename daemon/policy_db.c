@@ -7,9 +7,9 @@
 #include <event2/event.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "policy_db.h"
 #include "route_counts.h"

@@ -4,9 +4,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "policy.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "route_api.h"
 #include "route_counts.h"
 #include "routes.h"

@@ -2,7 +2,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "route_policy.h"
 
 #define POLICY_WINDOW_S (2LL * 366 * 86400) /* offsets exact from 2 years before to 2 after */

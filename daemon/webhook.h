@@ -10,7 +10,7 @@
 #include "policy.h"
 #include "providers/registry.h"
 #include "routes.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 #include "wire.h"
 
 struct call_event;

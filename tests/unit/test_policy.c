@@ -1,5 +1,4 @@
-/* test_policy.c: the routing decision: every rule, their precedence, overflow, splits, DST, caps.
- */
+/* test_policy.c: the routing decision: every rule, precedence, overflow, splits, DST, caps. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,9 +10,9 @@
 
 #include <cmocka.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "policy.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "routes.h"
 #include "tzif.h"
 
