@@ -33,6 +33,7 @@ static const char sql_policy[] =
 	"SELECT number_id, agent_id, weight FROM number_agent_splits;"
 	"SELECT id, overflow_agent_id FROM phone_numbers "
 	"WHERE overflow_agent_id IS NOT NULL AND status = 'active';"
+	"SELECT id, refusal_agent_id FROM provider_accounts WHERE refusal_agent_id IS NOT NULL;"
 	"COMMIT";
 /* calls in progress per client with a limit (a call with no event for 6 h is not counted: its
  * end was lost), and the spend of this month and the last */
@@ -144,9 +145,9 @@ static void
 pol_read(int i, const PGresult *r)
 {
 	struct route_policy *p = pd.building;
-	static const int cols[] = { 0, 3, 6, 6, 5, 5, 3, 2 };
+	static const int cols[] = { 0, 3, 6, 6, 5, 5, 3, 2, 2 };
 
-	if (i < 1 || i > 7 || !p || !pol_shape(r, cols[i]))
+	if (i < 1 || i > 8 || !p || !pol_shape(r, cols[i]))
 		return;
 	for (int k = 0; k < PQntuples(r) && !pd.q_bad; k++) {
 		uint64_t id = 0, a = 0, b = 0, c = 0, owner = 0;
@@ -197,11 +198,15 @@ pol_read(int i, const PGresult *r)
 			ok = pol_id(r, k, 0, &a) && a && pol_id(r, k, 1, &b) && b &&
 			     policy_add_overflow(p, a, b);
 			break;
+		case 8: /* Retell accounts' refusal agents */
+			ok = pol_id(r, k, 0, &a) && a &&
+			     policy_add_refusal_agent(p, a, PQgetvalue(r, k, 1));
+			break;
 		}
 		if (!ok) {
 			static const char *const names[] = { "", "agencies", "clients",
 				"business_hours", "closed_days", "blocked_callers",
-				"number_agent_splits", "phone_numbers" };
+				"number_agent_splits", "phone_numbers", "provider_accounts" };
 
 			pol_skip(names[i], r, k);
 		}
@@ -409,6 +414,7 @@ pol_notify(struct db_conn *c, const char *channel, const char *payload)
 	if (!json_is_string(t) || policy_db_owns_table(json_string_value(t)) ||
 		strcmp(json_string_value(t), "agencies") == 0 ||
 		strcmp(json_string_value(t), "clients") == 0 ||
+		strcmp(json_string_value(t), "provider_accounts") == 0 ||
 		(strcmp(json_string_value(t), "phone_numbers") == 0 &&
 			!json_object_get(j, "e164") && !json_object_get(j, "all")))
 		pd.want_policy = true;

@@ -67,6 +67,7 @@ policy_unref(struct route_policy *p)
 	free(p->trs);
 	free(p->zones);
 	free(p->names);
+	free(p->accounts);
 	free(p->agencies);
 	free(p->clients);
 	free(p->numbers);
@@ -96,6 +97,67 @@ policy_grow(void **arr, uint32_t *cap, uint32_t n, size_t size)
 	*arr = q;
 	*cap = c;
 	return true;
+}
+
+/* Copy s into the names arena: its offset, or UINT32_MAX on allocation failure. */
+static uint32_t
+policy_name(struct route_policy *p, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	uint32_t off;
+
+	if (p->names_len + len > p->names_cap) {
+		size_t cap = p->names_cap ? p->names_cap * 2 : 1024;
+		char *q;
+
+		while (cap < p->names_len + len)
+			cap *= 2;
+		q = realloc(p->names, cap);
+		if (!q)
+			return UINT32_MAX;
+		p->names = q;
+		p->names_cap = cap;
+	}
+	memcpy(p->names + p->names_len, s, len);
+	off = (uint32_t)p->names_len;
+	p->names_len += len;
+	return off;
+}
+
+bool
+policy_add_refusal_agent(struct route_policy *p, uint64_t account_id, const char *agent)
+{
+	uint32_t off;
+
+	if (!agent || !*agent || strlen(agent) > 128 ||
+		!policy_grow((void **)&p->accounts, &p->cap_accounts, p->n_accounts,
+			sizeof(*p->accounts)))
+		return false;
+	off = policy_name(p, agent);
+	if (off == UINT32_MAX)
+		return false;
+	p->accounts[p->n_accounts].id = account_id;
+	p->accounts[p->n_accounts].refusal = off;
+	p->n_accounts++;
+	return true;
+}
+
+const char *
+policy_refusal_agent(const struct route_policy *p, uint64_t account_id)
+{
+	uint32_t lo = 0, hi = p->n_accounts;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+
+		if (p->accounts[mid].id == account_id)
+			return p->names + p->accounts[mid].refusal;
+		if (p->accounts[mid].id < account_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
 }
 
 /* The zone named tz (added with its offsets on first use). */
@@ -345,6 +407,15 @@ agency_cmp(const void *a, const void *b)
 }
 
 static int
+account_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct policy_account *)a)->id,
+		 y = ((const struct policy_account *)b)->id;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
 client_cmp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct policy_client *)a)->id,
@@ -402,6 +473,8 @@ policy_finish(struct route_policy *p)
 		qsort(p->agencies, p->n_agencies, sizeof(*p->agencies), agency_cmp);
 	if (p->n_clients)
 		qsort(p->clients, p->n_clients, sizeof(*p->clients), client_cmp);
+	if (p->n_accounts)
+		qsort(p->accounts, p->n_accounts, sizeof(*p->accounts), account_cmp);
 	if (p->n_rows)
 		qsort(p->rows, p->n_rows, sizeof(*p->rows), row_cmp);
 	for (size_t i = 0; i < p->n_rows; i++) {
@@ -500,6 +573,7 @@ policy_bytes(const struct route_policy *p)
 		return 0;
 	return sizeof(*p) + (size_t)p->n_trs * sizeof(*p->trs) +
 	       (size_t)p->n_zones * sizeof(*p->zones) + p->names_len +
+	       (size_t)p->n_accounts * sizeof(*p->accounts) +
 	       (size_t)p->n_agencies * sizeof(*p->agencies) +
 	       (size_t)p->n_clients * sizeof(*p->clients) +
 	       (size_t)p->n_numbers * sizeof(*p->numbers) +

@@ -52,6 +52,12 @@ struct policy_split {
 	uint32_t weight;
 };
 
+/* A provider account's refusal agent (Retell: provider_accounts.refusal_agent_id). */
+struct policy_account {
+	uint64_t id;
+	uint32_t refusal; /* offset in names */
+};
+
 struct policy_agency {
 	uint64_t id;
 	uint32_t zone;
@@ -88,6 +94,8 @@ struct route_policy {
 	uint32_t n_zones, cap_zones;
 	char *names;
 	size_t names_len, names_cap;
+	struct policy_account *accounts; /* sorted by id */
+	uint32_t n_accounts, cap_accounts;
 	struct policy_agency *agencies; /* sorted by id */
 	uint32_t n_agencies, cap_agencies;
 	struct policy_client *clients; /* sorted by id */
@@ -115,6 +123,10 @@ void policy_unref(struct route_policy *p);
 bool policy_add_agency(struct route_policy *p, uint64_t id, const char *tz, int64_t cap);
 bool policy_add_client(struct route_policy *p, uint64_t id, uint64_t agency_id, const char *tz,
 	int32_t max_concurrent, int32_t reserved_inbound, int64_t cap);
+/* The agent (the provider's id) that takes the account's refused calls. */
+bool policy_add_refusal_agent(struct route_policy *p, uint64_t account_id, const char *agent);
+/* It, or NULL. */
+const char *policy_refusal_agent(const struct route_policy *p, uint64_t account_id);
 bool policy_add_overflow(struct route_policy *p, uint64_t number_id, uint64_t agent_id);
 /* owner_id: the number, client or agency id of scope */
 bool policy_add_hours(struct route_policy *p, enum policy_scope scope, uint64_t owner_id,

@@ -36,8 +36,9 @@ retell_str(json_t *o, const char *key)
  * override_agent_id, dynamic_variables, metadata, agent_override (its "agent" group holds
  * max_call_duration_ms, the per-call bound of a spend cap)
  * [https://docs.retellai.com/features/inbound-call-webhook].
- * Turned away with no agent to take the call: no override (README "Routing policy", Retell:
- * Retell connects a number's bound inbound agent when no override comes).
+ * Turned away with no agent to take the call: the account's refusal agent
+ * (provider_accounts.refusal_agent_id) if it has one, else no override — on which Retell
+ * connects a number's bound inbound agent if it has one (README "Routing policy").
  */
 static void
 retell_inbound(struct webhook_req *w)
@@ -58,7 +59,16 @@ retell_inbound(struct webhook_req *w)
 			webhook_out_lit(w->out, "{\"call_inbound\":{}}");
 			return;
 		}
-		webhook_out_lit(w->out, "{\"call_inbound\":{\"metadata\":");
+		const char *refusal =
+			w->snap->policy ? policy_refusal_agent(w->snap->policy, w->acct->id) : NULL;
+
+		webhook_out_lit(w->out, "{\"call_inbound\":{");
+		if (refusal) {
+			webhook_out_lit(w->out, "\"override_agent_id\":");
+			webhook_json_str(w->out, refusal);
+			webhook_out_lit(w->out, ",");
+		}
+		webhook_out_lit(w->out, "\"metadata\":");
 		webhook_json_meta_decision(w->out, &res);
 		webhook_out_lit(w->out, "}}");
 		return;

@@ -34,6 +34,16 @@ ALTER TABLE clients
 	ADD COLUMN monthly_spend_cap_micros bigint NULL
 		CONSTRAINT clients_monthly_spend_cap_micros_check CHECK (monthly_spend_cap_micros >= 0);
 
+-- Retell documents no refusal answer to its inbound webhook, and connects a number's bound
+-- inbound agent when the answer names none: an account may name an agent of its own that
+-- takes refused calls (it says the line is closed and hangs up), named in the refusal's
+-- override_agent_id instead.
+ALTER TABLE provider_accounts
+	ADD COLUMN refusal_agent_id text NULL
+		CONSTRAINT provider_accounts_refusal_agent_id_valid
+		CHECK (refusal_agent_id IS NULL OR
+		       (provider = 'retell' AND length(refusal_agent_id) BETWEEN 1 AND 128));
+
 -- targets of the composite keys below
 ALTER TABLE phone_numbers
 	ADD CONSTRAINT phone_numbers_id_agency UNIQUE (id, agency_id),

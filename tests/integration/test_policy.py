@@ -154,6 +154,19 @@ def test_blocked_caller_refused_by_each_provider_never_overflow(env, daemon):
     s = scrape(daemon)
     assert s.get("callrouted_route_decisions_total", provider="retell", decision="blocked") >= 2
     assert s.get("callrouted_route_decisions_total", provider="vapi", decision="blocked") == 1
+    # a Retell account with a refusal agent: the refusal names it (no fallback to a bound one)
+    env.sql("UPDATE provider_accounts SET refusal_agent_id = 'agent_closed' WHERE id = %s",
+            i.acct_retell)
+    until(lambda: retell(daemon).get("override_agent_id") == "agent_closed", "refusal agent")
+    assert retell(daemon)["metadata"]["callrouted_decision"] == "blocked"
+    assert decision(retell(daemon, frm="+442071838750")) == "assigned"
+    # only Retell accounts have one
+    try:
+        env.sql("UPDATE provider_accounts SET refusal_agent_id = 'x' WHERE id = %s",
+                i.acct_vapi)
+        raise AssertionError("a Vapi account took a refusal agent")
+    except Exception as e:  # noqa: BLE001
+        assert "refusal_agent_id" in str(e), e
 
 
 def test_closed_day_goes_to_the_overflow_agent(env, daemon):

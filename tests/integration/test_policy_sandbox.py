@@ -88,6 +88,20 @@ def test_retell_refusal_with_a_bound_agent_is_not_connected(env, sb, d):
     assert rc == 1 and not out["taken"], lines
 
 
+def test_retell_refusal_agent_takes_refused_calls_not_the_bound_agent(env, sb, d):
+    """With provider_accounts.refusal_agent_id the refusal names that agent: Retell connects
+    it, not the number's bound inbound agent."""
+    i = env.ids
+    n = buy(d, "ret-a", agent=i.agent_ret1)
+    env.sql("UPDATE provider_accounts SET refusal_agent_id = 'agent_closed_line' WHERE id = %s",
+            i.acct_retell)
+    block_callers(env)
+    rc, lines, out = sb.ring(n["e164"], CALLER, seconds=3)
+    assert out["agent"] == "agent_closed_line", lines
+    rc, lines, out = sb.ring(n["e164"], "+442071838750", seconds=3)
+    assert out["agent"] == "agent_ret_1", lines
+
+
 def test_a_billed_call_counts_against_the_cap_through_the_drain(env, sb, d):
     i = env.ids
     n = buy(d, "ret-a", agent=i.agent_ret1)
