@@ -99,6 +99,10 @@ static const struct config_key config_keys[] = {
 		"CA bundle that signs the provider APIs' certificates (empty: the system's)" },
 	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000,
 		120000, "how long a provider API call may take (504 after)" },
+	{ "provider_sync_interval", CF_DURATION, CF_NO_RELOAD, "15min",
+		OFF(provider_sync_interval_ms), 0, 86400000,
+		"how often the provider drift check lists every account's numbers and agents at its "
+		"provider (a dry-run sync; 0: never)" },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

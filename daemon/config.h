@@ -34,6 +34,7 @@ struct config {
 	char *public_url;       /* how providers reach our webhook listener (https://host[:port]) */
 	char *provider_ca_file; /* CA bundle for provider APIs ("" = the system store) */
 	int64_t provider_timeout_ms;
+	int64_t provider_sync_interval_ms; /* the periodic drift check; 0: off */
 };
 
 /* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns

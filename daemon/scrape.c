@@ -15,6 +15,7 @@
 #include "metrics.h"
 #include "routes.h"
 #include "scrape.h"
+#include "sync.h"
 #include "stats.h"
 #include "wire.h"
 
@@ -94,6 +95,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
+	sync_stats(scrape_add, &o);
 	STAT_GAUGE(scrape_add, &o, "callrouted_active_calls",
 		"Calls in progress (started, not ended) in the calls table, all instances.",
 		active < 0 ? 0 : (double)active);
