@@ -103,6 +103,8 @@ METRICS = {
     "callrouted_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_admin_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_active_calls": ("gauge", set()),
+    "callrouted_provider_drift": ("gauge", {"provider", "account", "kind"}),
+    "callrouted_provider_sync_errors_total": ("counter", set()),
     "callrouted_build_info": ("gauge", {"version"}),
     "process_cpu_seconds_total": ("counter", set()),
     "process_resident_memory_bytes": ("gauge", set()),
