@@ -45,7 +45,8 @@
  *                   DELETE /v1/numbers/{id}?force=true releases it here);
  * and untracked (a number the provider has and we do not: imported unless dry_run) and
  * agent_missing (an agent of ours the provider does not list: inactive unless dry_run, or
- * reported only when the agency has other accounts of that provider, which may hold it).
+ * reported only when the agency has other accounts of that provider, which may hold it, or
+ * when the provider lists no agent at all, which looks more like a wrong key than a purge).
  *
  * A sync holds no transaction and no lock across provider calls: each write is one statement
  * that checks the row is still as read (a pending row still pending, an agent's flag), so a
@@ -721,6 +722,8 @@ sync_plan_agents(struct sync_job *j)
 	int n = PQntuples(j->our_agents);
 	size_t i;
 	json_t *pa;
+	/* an empty list is more likely a wrong key than every agent deleted: nothing deactivated */
+	bool none = json_array_size(j->p_agents) == 0;
 
 	json_array_foreach(j->p_agents, i, pa)
 	{
@@ -777,11 +780,13 @@ sync_plan_agents(struct sync_job *j)
 			provider_name(j->provider),
 			j->other_accounts ?
 				": kept active, another account of the agency may have it" :
-				"");
+			none ? ": kept active, the provider lists no agent at all (a wrong API key or "
+			       "account?)" :
+			       "");
 		sync_drift(j, K_AGENT_MISSING, NULL, NULL, d, false);
 		json_object_set_new(json_array_get(j->drift, json_array_size(j->drift) - 1),
 			"agent_id", json_integer(strtoll(aid, NULL, 10)));
-		if (j->other_accounts)
+		if (j->other_accounts || none)
 			continue;
 		item = sync_change(j, "deactivate_agent");
 		if (!item)

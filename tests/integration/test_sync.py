@@ -364,6 +364,9 @@ def test_callroutectl_sync(env, sb, d):
     assert r.returncode == 0, r
     j = json.loads(r.stdout)
     assert j["dry_run"] is False and changes(j, "import_number")[0]["applied"] is True, j
+    # Retell lists no agent at all: ours are reported, not deactivated (a wrong key?)
+    assert len(drift(j, "agent_missing")) == 2 and not changes(j, "deactivate_agent"), j
+    assert "lists no agent at all" in drift(j, "agent_missing")[0]["detail"]
     for bad, what in ((["sync"], "SLUG"), (["sync", "Bad!"], "not an account slug"),
                       (["sync", "ret-a", "--dry-run", "--repair"], "exclude each other"),
                       (["sync", "ret-a", "--fix"], "--fix")):
