@@ -182,52 +182,75 @@ retell_error_message(const char *body, size_t len, char *out, size_t outlen)
 }
 
 /*
- * Listing (the provider sync).  Numbers: GET /v2/list-phone-numbers?limit=&pagination_key=,
- * answered {items: [PhoneNumberResponse], has_more, pagination_key} (retell-sdk
- * PhoneNumberListParams / PhoneNumberListResponse).  Agents: GET /list-agents?limit=
- * &pagination_key=&pagination_key_version=, answered [AgentResponse] (retell-sdk
- * agent_list_params.py: limit 1..1000, default 1000; the key and version of the last agent
- * of a page, exclusive).  list-agents answers every version of an agent: kept once.
+ * Listing (the provider sync), from retell-typescript-sdk 5.60 (src/resources/phone-number.ts,
+ * agent.ts; https://docs.retellai.com/api-references/list-phone-numbers):
+ *   numbers  GET /v2/list-phone-numbers?pagination_key=K
+ *            -> {items: [PhoneNumberResponse], has_more, pagination_key}
+ *   agents   POST /v2/list-agents?pagination_key=K  {filter_criteria: {channel: {type: "string",
+ *            op: "eq", value: "voice"}}} (voice agents: a chat agent takes no call)
+ *            -> {items: [{agent_id, agent_name, channel, ...}], has_more, pagination_key}
+ * The page size (limit) is left to Retell: its bounds are not documented.  The next page is
+ * asked for while has_more, with the answer's pagination_key.
  */
-#define RETELL_PAGE 1000
 
 static bool
-retell_list_numbers(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
-	char *err, size_t errlen)
+retell_list_req(const struct papi_ctx *c, const char *method, const char *what, const char *cursor,
+	struct papi_request *out, char *err, size_t errlen)
 {
 	char path[400], esc[300];
 
 	if (cursor != NULL && *cursor != '\0') {
 		if (!papi_path_escape(cursor, esc, sizeof(esc)))
 			return papi_fail(err, errlen, "pagination key too long");
-		snprintf(path, sizeof(path), "/v2/list-phone-numbers?limit=%d&pagination_key=%s",
-			RETELL_PAGE, esc);
+		snprintf(path, sizeof(path), "%s?pagination_key=%s", what, esc);
 	} else {
-		snprintf(path, sizeof(path), "/v2/list-phone-numbers?limit=%d", RETELL_PAGE);
+		snprintf(path, sizeof(path), "%s", what);
 	}
-	return papi_req_start(c, "GET", path, NULL, "Authorization", "Bearer ", out, err, errlen);
+	return papi_req_start(c, method, path, NULL, "Authorization", "Bearer ", out, err, errlen);
+}
+
+/* {items, has_more, pagination_key}: items into *items (borrowed from *j), next set. */
+static bool
+retell_page(const char *body, size_t len, json_t **j, json_t **items, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *pk;
+
+	*next = '\0';
+	if ((*j = papi_load_object(body, len, err, errlen)) == NULL)
+		return false;
+	*items = json_object_get(*j, "items");
+	if (!json_is_array(*items))
+		return papi_fail(err, errlen, "answer has no \"items\" array");
+	if (!json_is_true(json_object_get(*j, "has_more")))
+		return true;
+	pk = json_object_get(*j, "pagination_key");
+	if (!json_is_string(pk) || json_string_length(pk) == 0 || json_string_length(pk) >= nextlen)
+		return papi_fail(err, errlen, "has_more without a usable pagination_key");
+	snprintf(next, nextlen, "%s", json_string_value(pk));
+	return true;
+}
+
+static bool
+retell_list_numbers(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+	char *err, size_t errlen)
+{
+	return retell_list_req(c, "GET", "/v2/list-phone-numbers", cursor, out, err, errlen);
 }
 
 static bool
 retell_parse_numbers(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
 	char *err, size_t errlen)
 {
-	json_t *j = papi_load_object(body, len, err, errlen), *items, *n, *a, *pk;
+	json_t *j = NULL, *items = NULL, *n, *a;
 	size_t i, k;
-	bool ok = true;
+	bool ok = retell_page(body, len, &j, &items, next, nextlen, err, errlen);
 
-	*next = '\0';
-	if (j == NULL)
-		return false;
-	items = json_object_get(j, "items");
-	if (!json_is_array(items)) {
-		json_decref(j);
-		return papi_fail(err, errlen, "answer has no \"items\" array");
-	}
-	json_array_foreach(items, i, n)
-	{
-		json_t *agents = json_array(), *e164 = papi_item_e164(n, "phone_number");
+	for (i = 0; ok && i < json_array_size(items); i++) {
+		json_t *agents = json_array(), *e164;
 
+		n = json_array_get(items, i);
+		e164 = papi_item_e164(n, "phone_number");
 		json_array_foreach(json_object_get(n, "inbound_agents"), k, a)
 		{
 			json_t *id = papi_item_str(a, "agent_id", PAPI_ID_MAX);
@@ -241,16 +264,6 @@ retell_parse_numbers(const char *body, size_t len, json_t *into, char *next, siz
 		ok = papi_listed_number(into, e164, json_is_string(e164) ? json_incref(e164) : NULL,
 			papi_item_str(n, "inbound_webhook_url", PAPI_URL_MAX), agents, json_null(),
 			json_null(), papi_item_str(n, "nickname", 256), err, errlen);
-		if (!ok)
-			break;
-	}
-	pk = json_object_get(j, "pagination_key");
-	if (ok && json_is_true(json_object_get(j, "has_more"))) {
-		if (!json_is_string(pk) || json_string_length(pk) == 0 ||
-			json_string_length(pk) >= nextlen)
-			ok = papi_fail(err, errlen, "has_more without a usable pagination_key");
-		else
-			snprintf(next, nextlen, "%s", json_string_value(pk));
 	}
 	json_decref(j);
 	return ok;
@@ -260,62 +273,32 @@ static bool
 retell_list_agents(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
 	char *err, size_t errlen)
 {
-	char path[400], esc[300];
-	const char *tab = cursor != NULL ? strchr(cursor, '\t') : NULL;
-
-	if (tab != NULL) {
-		char key[200];
-
-		snprintf(key, sizeof(key), "%.*s", (int)(tab - cursor), cursor);
-		if (!papi_path_escape(key, esc, sizeof(esc)))
-			return papi_fail(err, errlen, "pagination key too long");
-		snprintf(path, sizeof(path),
-			"/list-agents?limit=%d&pagination_key=%s&pagination_key_version=%ld",
-			RETELL_PAGE, esc, strtol(tab + 1, NULL, 10));
-	} else {
-		snprintf(path, sizeof(path), "/list-agents?limit=%d", RETELL_PAGE);
-	}
-	return papi_req_start(c, "GET", path, NULL, "Authorization", "Bearer ", out, err, errlen);
+	if (!retell_list_req(c, "POST", "/v2/list-agents", cursor, out, err, errlen))
+		return false;
+	return papi_req_body(out,
+		json_pack("{s:{s:{s:s, s:s, s:s}}}", "filter_criteria", "channel", "type", "string",
+			"op", "eq", "value", "voice"),
+		err, errlen);
 }
 
 static bool
 retell_parse_agents(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
 	char *err, size_t errlen)
 {
-	json_t *j = papi_load_json(body, len, err, errlen), *a, *last = NULL;
+	json_t *j = NULL, *items = NULL, *a;
 	size_t i;
-	bool ok = true;
+	bool ok = retell_page(body, len, &j, &items, next, nextlen, err, errlen);
 
-	*next = '\0';
-	if (j == NULL)
-		return false;
-	if (!json_is_array(j)) {
-		json_decref(j);
-		return papi_fail(err, errlen, "answer is not an array of agents");
-	}
-	json_array_foreach(j, i, a)
-	{
-		json_t *id = papi_item_str(a, "agent_id", PAPI_ID_MAX);
+	for (i = 0; ok && i < json_array_size(items); i++) {
+		json_t *id;
 
-		last = a;
+		a = json_array_get(items, i);
+		id = papi_item_str(a, "agent_id", PAPI_ID_MAX);
 		if (papi_listed_has(into, id)) {
 			json_decref(id);
 			continue;
 		}
-		if (!(ok = papi_listed_agent(into, id, papi_item_str(a, "agent_name", 256), err,
-			      errlen)))
-			break;
-	}
-	if (ok && json_array_size(j) == RETELL_PAGE && last != NULL) {
-		json_t *id = json_object_get(last, "agent_id"),
-		       *v = json_object_get(last, "version");
-
-		if (!json_is_string(id) || !json_is_integer(v))
-			ok = papi_fail(err, errlen,
-				"a full page whose last agent has no id/version");
-		else
-			snprintf(next, nextlen, "%s\t%" JSON_INTEGER_FORMAT, json_string_value(id),
-				json_integer_value(v));
+		ok = papi_listed_agent(into, id, papi_item_str(a, "agent_name", 256), err, errlen);
 	}
 	json_decref(j);
 	return ok;

@@ -41,11 +41,10 @@ test_retell_list(void **state)
 
 	assert_true(a->list_numbers(&ctx, NULL, &r, err, sizeof(err)));
 	assert_string_equal(r.method, "GET");
-	assert_string_equal(r.path, "/v2/list-phone-numbers?limit=1000");
+	assert_string_equal(r.path, "/v2/list-phone-numbers");
 	assert_string_equal(r.auth_value, "Bearer key_test_123");
 	assert_true(a->list_numbers(&ctx, "+14155550100", &r, err, sizeof(err)));
-	assert_string_equal(r.path,
-		"/v2/list-phone-numbers?limit=1000&pagination_key=%2B14155550100");
+	assert_string_equal(r.path, "/v2/list-phone-numbers?pagination_key=%2B14155550100");
 	assert_true(a->parse_numbers(
 		LIT("{\"items\": [{\"phone_number\": \"+14155550101\", \"inbound_webhook_url\": "
 		    "\"https://x/y\", \"inbound_agents\": [{\"agent_id\": \"ag_1\", \"weight\": 1}],"
@@ -68,20 +67,28 @@ test_retell_list(void **state)
 	assert_false(a->parse_numbers(LIT("[]"), into, next, sizeof(next), err, sizeof(err)));
 	json_decref(into);
 
-	/* agents: a plain array; every version of an agent kept once; a short page is the last */
+	/* agents: POST /v2/list-agents, voice agents, {items, has_more, pagination_key} */
 	into = json_array();
-	assert_true(a->list_agents(&ctx, "ag_9\t3", &r, err, sizeof(err)));
-	assert_string_equal(r.path,
-		"/list-agents?limit=1000&pagination_key=ag_9&pagination_key_version=3");
+	assert_true(a->list_agents(&ctx, "ag_9", &r, err, sizeof(err)));
+	assert_string_equal(r.method, "POST");
+	assert_string_equal(r.path, "/v2/list-agents?pagination_key=ag_9");
+	assert_non_null(r.body);
+	assert_string_equal(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(r.body, "filter_criteria"), "channel"),
+			"value")),
+		"voice");
+	papi_request_clear(&r);
 	assert_true(a->parse_agents(
-		LIT("[{\"agent_id\": \"ag_1\", \"version\": 0, \"agent_name\": \"A\"},"
-		    " {\"agent_id\": \"ag_1\", \"version\": 1, \"agent_name\": \"A\"},"
-		    " {\"agent_id\": \"ag_2\", \"version\": 0}]"),
+		LIT("{\"items\": [{\"agent_id\": \"ag_1\", \"agent_name\": \"A\", \"channel\": "
+		    "\"voice\"}, {\"agent_id\": \"ag_1\"}, {\"agent_id\": \"ag_2\"}], "
+		    "\"has_more\": false}"),
 		into, next, sizeof(next), err, sizeof(err)));
 	assert_string_equal(next, "");
 	assert_int_equal(json_array_size(into), 2);
 	assert_string_equal(str(item(into, 0), "name"), "A");
 	assert_true(json_is_null(json_object_get(item(into, 1), "name")));
+	assert_false(a->parse_agents(LIT("[]"), into, next, sizeof(next), err, sizeof(err)));
 	json_decref(into);
 }
 
