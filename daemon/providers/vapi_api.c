@@ -279,9 +279,11 @@ vapi_error_message(const char *body, size_t len, char *out, size_t outlen)
  * Listing (the provider sync): GET /phone-number and GET /assistant take limit (default 100,
  * at most 1000) and createdAt/updatedAt filters (Gt, Lt, Ge, Le) and answer a JSON array
  * (Vapi's OpenAPI, paths./phone-number and ./assistant get; https://docs.vapi.ai/api-reference/
- * phone-numbers/list).  Pages are walked by createdAt, newest first: the next page is
- * createdAtLe the last item's createdAt (Le, not Lt, so items sharing that instant are not
- * skipped; ids already seen are dropped), until a page is short or brings nothing new.
+ * phone-numbers/list).  Vapi documents no order and no cursor, so pages are walked by
+ * createdAt in whichever order a full page comes: newest first, the next page is createdAtLe
+ * its oldest createdAt; oldest first, createdAtGe its newest (Le/Ge, not Lt/Gt, so items
+ * sharing that instant are not skipped; ids already seen are dropped), until a page is short
+ * or brings nothing new.  The cursor is "Le:<time>" or "Ge:<time>".
  */
 #define VAPI_PAGE 100
 
@@ -292,9 +294,13 @@ vapi_list_path(const struct papi_ctx *c, const char *what, const char *cursor,
 	char path[400], esc[200];
 
 	if (cursor != NULL && *cursor != '\0') {
-		if (!papi_path_escape(cursor, esc, sizeof(esc)))
+		if (strlen(cursor) < 4 || cursor[2] != ':' ||
+			(strncmp(cursor, "Le", 2) != 0 && strncmp(cursor, "Ge", 2) != 0))
+			return papi_fail(err, errlen, "bad cursor");
+		if (!papi_path_escape(cursor + 3, esc, sizeof(esc)))
 			return papi_fail(err, errlen, "cursor too long");
-		snprintf(path, sizeof(path), "/%s?limit=%d&createdAtLe=%s", what, VAPI_PAGE, esc);
+		snprintf(path, sizeof(path), "/%s?limit=%d&createdAt%.2s=%s", what, VAPI_PAGE,
+			cursor, esc);
 	} else {
 		snprintf(path, sizeof(path), "/%s?limit=%d", what, VAPI_PAGE);
 	}
@@ -370,12 +376,17 @@ vapi_parse_page(const char *body, size_t len, json_t *into, bool numbers, char *
 			break;
 	}
 	if (ok && json_array_size(j) >= VAPI_PAGE && added > 0 && last != NULL) {
+		json_t *t0 = json_object_get(json_array_get(j, 0), "createdAt");
 		json_t *t = json_object_get(last, "createdAt");
 
-		if (!json_is_string(t) || json_string_length(t) >= nextlen)
-			ok = papi_fail(err, errlen, "a full page whose last item has no createdAt");
-		else
-			snprintf(next, nextlen, "%s", json_string_value(t));
+		if (!json_is_string(t) || !json_is_string(t0) ||
+			json_string_length(t) + 4 > nextlen)
+			ok = papi_fail(err, errlen, "a full page whose items have no createdAt");
+		else /* ISO 8601 UTC times compare as strings */
+			snprintf(next, nextlen, "%s:%s",
+				strcmp(json_string_value(t0), json_string_value(t)) >= 0 ? "Le" :
+											   "Ge",
+				json_string_value(t));
 	}
 	json_decref(j);
 	return ok;

@@ -101,7 +101,7 @@ test_vapi_list(void **state)
 	json_t *into = json_array();
 	size_t o = 0;
 
-	assert_true(a->list_numbers(&ctx, "2026-01-01T00:00:00.000Z", &r, err, sizeof(err)));
+	assert_true(a->list_numbers(&ctx, "Le:2026-01-01T00:00:00.000Z", &r, err, sizeof(err)));
 	assert_string_equal(r.path,
 		"/phone-number?limit=100&createdAtLe=2026-01-01T00%3A00%3A00.000Z");
 	assert_true(a->list_agents(&ctx, NULL, &r, err, sizeof(err)));
@@ -130,12 +130,26 @@ test_vapi_list(void **state)
 	into = json_array();
 	assert_true(
 		a->parse_agents(page, strlen(page), into, next, sizeof(next), err, sizeof(err)));
-	assert_string_equal(next, "t900");
+	assert_string_equal(next, "Le:t900");
 	assert_int_equal(json_array_size(into), 100);
 	assert_true(
 		a->parse_agents(page, strlen(page), into, next, sizeof(next), err, sizeof(err)));
 	assert_string_equal(next, ""); /* nothing new: the walk ends */
 	assert_int_equal(json_array_size(into), 100);
+	json_decref(into);
+	/* oldest first: the next page is from the newest on */
+	o = (size_t)snprintf(page, sizeof(page), "[");
+	for (int i = 0; i < 100; i++)
+		o += (size_t)snprintf(page + o, sizeof(page) - o,
+			"%s{\"id\": \"b%d\", \"createdAt\": \"t%03d\"}", i ? "," : "", i, i);
+	snprintf(page + o, sizeof(page) - o, "]");
+	into = json_array();
+	assert_true(
+		a->parse_agents(page, strlen(page), into, next, sizeof(next), err, sizeof(err)));
+	assert_string_equal(next, "Ge:t099");
+	assert_true(a->list_agents(&ctx, next, &r, err, sizeof(err)));
+	assert_string_equal(r.path, "/assistant?limit=100&createdAtGe=t099");
+	assert_false(a->list_agents(&ctx, "t099", &r, err, sizeof(err)));
 	json_decref(into);
 }
 
