@@ -66,6 +66,7 @@ enum {
 	OPT_FORMAT,
 	OPT_DRY_RUN,
 	OPT_REPAIR,
+	OPT_FORCE,
 };
 
 /* Every command takes these (--url and --token only matter to those that call the API). */
@@ -1120,7 +1121,36 @@ ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
 static int
 ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
 {
-	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_DELETE, NULL);
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, OPT_FORCE },
+		CTL_COMMON_OPTS,
+	};
+	json_t *answer = NULL;
+	bool force = false;
+	char path[96];
+	uint64_t id;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_FORCE:
+			force = true;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 1, &rc) || !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	if (!force)
+		return ctl_number_request(EVHTTP_REQ_DELETE, id, NULL);
+	/* released here even when the provider no longer has it (its 404) */
+	snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64 "?force=true", id);
+	rc = ctl_api(EVHTTP_REQ_DELETE, path, NULL, &answer);
+	if (rc == CTL_OK)
+		ctl_number_print(answer);
+	json_decref(answer);
+	return rc;
 }
 
 /* The report of POST /v1/accounts/{slug}/sync, for people. */
@@ -2025,9 +2055,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "rename", "ID NICKNAME",
 		"Set the number's nickname (1 to 64 characters; \"\" clears it)." CTL_API_NOTE,
 		ctl_numbers_rename },
-	{ "numbers", "release", "ID",
+	{ "numbers", "release", "ID [--force]",
 		"Release the number at the provider and mark it released: routing stops at once.\n"
-		"(Bland has no release API: the number is only unbound there; the answer says so.)" CTL_API_NOTE,
+		"(Bland has no release API: the number is only unbound there; the answer says so.)\n\n"
+		"  --force   also when the provider no longer has it (released in its dashboard:\n"
+		"            its 404): marked released here, with a note" CTL_API_NOTE,
 		ctl_numbers_release },
 	{ "calls", "place", "--agent ID --to E164 [--from E164]",
 		"Place an outbound call from the agent, with its number as caller ID (--from: one of\n"

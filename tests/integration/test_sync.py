@@ -254,7 +254,8 @@ def test_drift_reported_exported_and_repaired(env, sb):
                                    account="bland-a", kind="bland_pathway") == 1 or None,
              15 * SLOW, 0.2, "bland drift")
     # accounts the sandbox does not know (ret-b, vapi-bearer-a): sync errors
-    assert s.get("callrouted_provider_sync_errors_total") > 0
+    wait_for(lambda: scrape(d).get("callrouted_provider_sync_errors_total") > 0 or None,
+             15 * SLOW, 0.2, "sync errors of the accounts the sandbox does not know")
 
     before = numbers_snapshot(env)
     rep = sync(d, "ret-a", query="?dry_run=true")
@@ -372,8 +373,39 @@ def test_callroutectl_sync(env, sb, d):
                       (["sync", "ret-a", "--fix"], "--fix")):
         r = _ctl(*base, *bad)
         assert r.returncode == 2 and what in r.stderr, (bad, r)
+    # a number released in the dashboard: numbers release --force
+    nid = changes(j, "import_number")[0]["number_id"]
+    sb.control("DELETE", "numbers/retell/%s" % n["phone_number"])
+    r = _ctl(*base, "numbers", "release", str(nid))
+    assert r.returncode == 1 and "404 provider_refused" in r.stderr, r
+    r = _ctl(*base, "numbers", "release", str(nid), "--force")
+    assert r.returncode == 0 and "status:    released" in r.stdout, r
+    assert "already gone" in r.stdout, r.stdout
     r = _ctl(*base, "sync", "nope")
     assert r.returncode == 1 and "404 not_found" in r.stderr, r
     r = _ctl("sync", "--help")
     assert r.returncode == 0 and r.stdout.startswith(
         "usage: callroutectl [GLOBAL OPTIONS] sync SLUG [--dry-run] [--repair]"), r
+
+
+# ---- migration 007: the rules the database keeps ----
+
+def test_schema_pending_failed_and_inactive_agents(env):
+    import psycopg
+    i = env.ids
+    ins = ("INSERT INTO phone_numbers (agency_id, account_id, provider, e164, status) "
+           "VALUES (%s, %s, 'retell', %s, %s) RETURNING id")
+    pid = env.sql(ins, i.agency_a, i.acct_retell, None, "pending").fetchone()[0]
+    env.sql(ins, i.agency_a, i.acct_retell, None, "failed")
+    for e164, status in ((None, "active"), (None, "released"), ("+14155550777", "gone")):
+        with pytest.raises(psycopg.errors.CheckViolation):
+            with env.conn.transaction():
+                env.sql(ins, i.agency_a, i.acct_retell, e164, status)
+    # a pending number has no agent (only an active one may)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        with env.conn.transaction():
+            env.sql("UPDATE phone_numbers SET agent_id = %s WHERE id = %s", i.agent_ret1, pid)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        with env.conn.transaction():
+            env.sql("UPDATE phone_numbers SET provider_note = %s WHERE id = %s", "x" * 501, pid)
+    assert env.sql("SELECT count(*) FROM agents WHERE NOT active").fetchone()[0] == 0
