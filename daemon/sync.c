@@ -27,7 +27,8 @@
  *      assigned where the provider binds the number to one agent we know; agents by id and
  *      name), pending purchases it now lists (adopted) or does not have (failed), agents it
  *      no longer has (inactive: they take no calls) or has again, and every drift (below);
- *   4. unless dry_run, the plan's database writes one at a time, and with repair the
+ *   4. unless dry_run (the periodic check: dry_run, but pending purchases are still adopted
+ *      or failed), the plan's database writes one at a time, and with repair the
  *      provider updates that make the provider match us (the assign path's update requests,
  *      provider_api.h update), one request at a time;
  *   5. the report (the answer), and the drift gauges of the account.
@@ -548,7 +549,7 @@ sync_compare(struct sync_job *j, json_t *pn, const char *nid, const char *e164, 
 	default:
 		break;
 	}
-	if (repair && j->o.repair && !j->o.dry_run) {
+	if (repair && j->o.repair && !j->o.dry_run && *j->webhook) {
 		json_t *item = sync_change(j, "repair");
 		struct sync_action *a = item ? sync_act(j, ACT_REPAIR, NULL, item) : NULL;
 
@@ -613,7 +614,7 @@ sync_take(struct sync_job *j, json_t *pn, int prow)
 			json_integer(strtoll(sync_col(j->ours, prow, 0), NULL, 10)));
 	if (prow < 0 && e164)
 		j->counts[K_UNTRACKED]++; /* until the import is applied */
-	if (j->o.dry_run)
+	if (j->o.dry_run && !(prow >= 0 && j->o.resolve_pending))
 		return;
 	a = sync_act(j, ACT_SQL, prow >= 0 ? sql_adopt : sql_import, item);
 	if (!a)
@@ -655,8 +656,16 @@ sync_plan_numbers(struct sync_job *j)
 				sync_col(j->ours, row, 2), sync_col(j->ours, row, 4));
 			continue;
 		}
-		if (row < 0) {
-			/* a pending purchase the provider gave no id for: the oldest takes it */
+		if (row < 0 && (j->provider == PROVIDER_BLAND ||
+				       (*j->webhook && sync_streq(json_string_value(json_object_get(
+									  pn, "webhook")),
+							       j->webhook)))) {
+			/*
+			 * A pending purchase the provider gave no id for: the oldest takes the
+			 * first number we do not track that could be it: at Retell and Vapi one
+			 * calling our webhook (our purchases set it), at Bland any (its purchase
+			 * sets none).
+			 */
 			for (int k = 0; k < n && row < 0; k++)
 				if (!used[k] && strcmp(PQgetvalue(j->ours, k, 3), "pending") == 0 &&
 					PQgetisnull(j->ours, k, 2))
@@ -700,7 +709,8 @@ sync_plan_numbers(struct sync_job *j)
 		if (!item)
 			continue;
 		json_object_set_new(item, "number_id", json_integer(strtoll(nid, NULL, 10)));
-		if (j->o.dry_run || !(a = sync_act(j, ACT_SQL, sql_fail_pending, item)))
+		if ((j->o.dry_run && !j->o.resolve_pending) ||
+			!(a = sync_act(j, ACT_SQL, sql_fail_pending, item)))
 			continue;
 		sync_param_str(a->params, &a->nparams, nid);
 		if (pnid)
@@ -804,6 +814,7 @@ sync_plan_agents(struct sync_job *j)
 /* Applying the plan                                                                           */
 
 static void sync_apply_next(struct sync_job *j);
+static void sync_apply_later(struct sync_job *j);
 
 static void
 sync_item_result(json_t *item, bool applied, const char *error)
@@ -909,22 +920,39 @@ sync_repair_step(struct sync_job *j, const char *prev, size_t prev_len)
 	if (!pa->update(&ctx, a->e164, a->pnid, &j->change, j->step, prev, prev_len, &j->preq,
 		    &last, err, sizeof(err))) {
 		sync_item_result(a->item, false, err);
-		sync_apply_next(j);
+		sync_apply_later(j);
 		return;
 	}
 	j->preq_last = last;
 	if (j->preq.method == NULL) {
 		sync_item_result(a->item, true, NULL);
-		sync_apply_next(j);
+		sync_apply_later(j);
 		return;
 	}
 	if (!sync_send(j, sync_repair_answer)) {
 		sync_item_result(a->item, false, "could not send the request");
-		sync_apply_next(j);
+		sync_apply_later(j);
 	}
 }
 
 static void sync_report(struct sync_job *j);
+
+static void
+sync_apply_later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	sync_apply_next(arg);
+}
+
+/* The next action from the loop, not from within this one (no recursion over many repairs
+ * refused before any request). */
+static void
+sync_apply_later(struct sync_job *j)
+{
+	static const struct timeval now = { 0, 0 };
+
+	if (event_base_once(sy.base, -1, EV_TIMEOUT, sync_apply_later_cb, j, &now) != 0)
+		sync_apply_next(j);
+}
 
 static void
 sync_apply_next(struct sync_job *j)
@@ -949,7 +977,7 @@ sync_apply_next(struct sync_job *j)
 	j->preq_last = false;
 	if (!*j->webhook) {
 		sync_item_result(a->item, false, "public_url is not configured");
-		sync_apply_next(j);
+		sync_apply_later(j);
 		return;
 	}
 	sync_repair_step(j, NULL, 0);
@@ -1236,7 +1264,8 @@ sync_round_accounts(void *arg, int status, json_t *body)
 static void
 sync_round_cb(struct sync_job *j, PGresult *res)
 {
-	static const struct sync_opts dry = { .dry_run = true };
+	/* a dry run that still completes our own purchases: pending rows adopted or failed */
+	static const struct sync_opts dry = { .dry_run = true, .resolve_pending = true };
 
 	sy.round = false;
 	if (!res) {

@@ -13,8 +13,10 @@
 struct config;
 
 struct sync_opts {
-	bool dry_run; /* report only: change nothing here or at the provider */
-	bool repair;  /* make the provider match us where it drifted (not with dry_run) */
+	bool dry_run;         /* report only: change nothing here or at the provider */
+	bool repair;          /* make the provider match us where it drifted (not with dry_run) */
+	bool resolve_pending; /* with dry_run: still adopt or fail pending purchases (the
+			       * periodic check) */
 };
 
 /* The answer of one sync: an HTTP status and its body (a report, or {"error":{...}}), owned

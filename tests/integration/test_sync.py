@@ -182,6 +182,28 @@ def test_purchase_timeout_is_pending_then_adopted(env, sb):
     assert "answered 500" in r.json()["provider_note"], r
 
 
+def test_periodic_check_adopts_pending_but_imports_nothing(env, sb):
+    d = start_daemon(env, sb, provider_timeout="1s", provider_sync_interval="1s")
+    other = dashboard_number(sb, "retell")[0]          # not ours, not our webhook
+    sb.control("POST", "faults", {"method": "POST", "prefix": "/retell/create-phone-number",
+                                  "delay": 2.0, "times": 1})
+    r = api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415"}, timeout=20)
+    assert r.status == 202, r
+    p = r.json()
+
+    def adopted():
+        row = number_row(env, p["id"])
+        return row["status"] == "active" and row
+    row = wait_for(adopted, 20 * SLOW, 0.2, "the periodic check to adopt the purchase")[0]
+    assert row["e164"] != other["phone_number"], row
+    # a dry run otherwise: the dashboard's number is reported, not imported
+    assert env.sql("SELECT count(*) FROM phone_numbers WHERE e164 = %s",
+                   other["phone_number"]).fetchone()[0] == 0
+    wait_for(lambda: scrape(d).get("callrouted_provider_drift", provider="retell",
+                                   account="ret-a", kind="untracked") == 1 or None,
+             10 * SLOW, 0.2, "the untracked gauge")
+
+
 def test_vapi_activating_purchase_is_pending_then_adopted_or_failed(env, tmp_path):
     s = SandboxProc(tmp_path / "sb-activation", extra=["--vapi-activation", "2"]).start()
     try:
