@@ -838,6 +838,7 @@ sync_sql_done(struct sync_job *j, PGresult *res)
 			strcmp(db_sqlstate(sy.conn), "23505") == 0 ? ": the number is active in "
 								     "another account here" :
 								     "");
+		sy.errors++;
 		sync_item_result(a->item, false, e);
 		log_warning("sync: %s: %s failed: %s", j->slug, act, e);
 	} else if (PQntuples(res) == 0) {
@@ -1255,9 +1256,11 @@ sync_round_done(void *arg, int status, json_t *body)
 	json_decref(body);
 }
 
+/* The account list's query failed (its error answer): the next tick tries again. */
 static void
 sync_round_accounts(void *arg, int status, json_t *body)
 {
+	sy.round = false;
 	json_decref(body);
 }
 
