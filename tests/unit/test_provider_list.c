@@ -189,6 +189,57 @@ test_bland_list(void **state)
 	json_decref(into);
 }
 
+/* Every parser over answers of the wrong shape: refused or skipped, never a crash, and a
+ * number or agent is only ever listed with a usable id. */
+static void
+test_list_garbage(void **state)
+{
+	static const char *const bodies[] = {
+		"",
+		"not json",
+		"null",
+		"[]",
+		"{}",
+		"[1, \"x\", null, {}, []]",
+		"{\"items\": 5}",
+		"{\"items\": [1, null, {\"phone_number\": 5}]}",
+		"{\"items\": [], \"has_more\": true, \"pagination_key\": 7}",
+		"{\"inbound_numbers\": [{\"phone_number\": \"+1415555\\u0001\"}]}",
+		"{\"inbound_numbers\": {\"a\": 1}}",
+		"[{\"id\": \"a\\u0000b\"}]",
+		"[{\"id\": 12, \"name\": [1]}]",
+		"[{\"id\": \"n1\", \"number\": \"12\", \"server\": 3, \"assistantId\": 4}]",
+		"{\"items\": [{\"agent_id\": \"\"}, {\"agent_id\": \"ok\", \"agent_name\": 3}]}",
+	};
+	const struct provider_api *apis[] = { &provider_api_retell, &provider_api_vapi,
+		&provider_api_bland };
+	char err[256], next[64];
+
+	for (size_t a = 0; a < sizeof(apis) / sizeof(apis[0]); a++)
+		for (size_t b = 0; b < sizeof(bodies) / sizeof(bodies[0]); b++)
+			for (int agents = 0; agents < 2; agents++) {
+				json_t *into = json_array(), *o;
+				size_t i;
+				bool ok = agents ? apis[a]->parse_agents(bodies[b],
+							   strlen(bodies[b]), into, next,
+							   sizeof(next), err, sizeof(err)) :
+						   apis[a]->parse_numbers(bodies[b],
+							   strlen(bodies[b]), into, next,
+							   sizeof(next), err, sizeof(err));
+
+				if (!ok)
+					assert_true(err[0] != '\0');
+				json_array_foreach(into, i, o)
+				{
+					json_t *id = json_object_get(o, "id");
+
+					assert_true(
+						json_is_string(id) && json_string_length(id) > 0);
+				}
+				json_decref(into);
+			}
+}
+
 int
 main(void)
 {
@@ -196,6 +247,7 @@ main(void)
 		cmocka_unit_test(test_retell_list),
 		cmocka_unit_test(test_vapi_list),
 		cmocka_unit_test(test_bland_list),
+		cmocka_unit_test(test_list_garbage),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
