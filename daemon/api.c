@@ -722,17 +722,22 @@ api_buy_pending(struct api_req *r, const char *fmt, ...)
 		r->buy_note ? log_esc(r->buy_note) : "?",
 		*r->bought.provider_number_id ? ", provider id " : "",
 		log_esc(r->bought.provider_number_id));
-	r->agent_id = 0;
 	api_param(r, "%" PRIu64, r->agency_id);
 	api_param(r, "%" PRIu64, r->acct.id);
 	api_param_str(r, provider_name(r->acct.provider));
 	api_param_str(r, *r->bought.provider_number_id ? r->bought.provider_number_id : NULL);
 	api_param_str(r, r->nickname);
 	api_param_str(r, r->buy_note);
+	/* the agent asked for: the sync assigns the number to it when it adopts the purchase */
+	if (r->agent_id)
+		api_param(r, "%" PRIu64, r->agent_id);
+	else
+		api_param_str(r, NULL);
+	r->agent_id = 0;
 	api_query(r,
 		"INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
-		"provider_number_id, nickname, status, provider_note) "
-		"VALUES ($1, $2, $3, NULL, $4, $5, 'pending', left($6, 500)) RETURNING id",
+		"provider_number_id, nickname, status, provider_note, requested_agent_id) "
+		"VALUES ($1, $2, $3, NULL, $4, $5, 'pending', left($6, 500), $7) RETURNING id",
 		api_buy_inserted);
 }
 

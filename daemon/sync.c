@@ -471,7 +471,7 @@ sync_streq(const char *a, const char *b)
 }
 
 /* our numbers: 0 id, 1 e164, 2 provider_number_id, 3 status, 4 agent pid, 5 agent_id,
- * 6 age in seconds, 7 nickname */
+ * 6 age in seconds, 7 nickname, 8 the pid of the agent a pending purchase asked for */
 static int
 sync_find_ours(struct sync_job *j, const char *id, const char *e164, bool *used)
 {
@@ -574,8 +574,10 @@ static const char sql_import[] =
 	", $8, $9) RETURNING id";
 static const char sql_adopt[] =
 	"UPDATE phone_numbers SET e164 = $4, provider_number_id = $5, "
-	"nickname = coalesce(nickname, $6), agent_id = CASE WHEN $8 = 'active' THEN " SQL_AGENT_OF
-	" END, status = $8, provider_note = $9 "
+	"nickname = coalesce(nickname, $6), agent_id = CASE WHEN $8 = 'active' THEN "
+	"coalesce(requested_agent_id, " SQL_AGENT_OF ") END, "
+	"requested_agent_id = CASE WHEN $8 = 'active' THEN NULL ELSE requested_agent_id END, "
+	"status = $8, provider_note = $9 "
 	"WHERE id = $10 AND agency_id = $1 AND account_id = $2 AND provider = $3 "
 	"AND status = 'pending' RETURNING id";
 static const char sql_fail_pending[] =
@@ -677,9 +679,12 @@ sync_plan_numbers(struct sync_job *j)
 				continue; /* still activating: stays pending */
 		}
 		sync_take(j, pn, row);
-		/* what it will be here: compared as ours (its repair after its import) */
+		/* what it will be here: compared as ours (its repair after its import); an adopted
+		 * purchase gets the agent it asked for, if any */
 		if (e164)
 			sync_compare(j, pn, row >= 0 ? sync_col(j->ours, row, 0) : NULL, e164, id,
+				row >= 0 && sync_col(j->ours, row, 8) ?
+					sync_col(j->ours, row, 8) :
 				json_array_size(json_object_get(pn, "agents")) == 1 ?
 					json_string_value(
 						json_array_get(json_object_get(pn, "agents"), 0)) :
@@ -1172,8 +1177,9 @@ sync_account_cb(struct sync_job *j, PGresult *res)
 	sync_param(j->params, &j->nparams, "%" PRIu64, j->acct_id);
 	sync_query(j,
 		"SELECT n.id, n.e164, n.provider_number_id, n.status, ag.provider_agent_id, "
-		"n.agent_id, extract(epoch FROM now() - n.created_at)::bigint, n.nickname "
-		"FROM phone_numbers n LEFT JOIN agents ag ON ag.id = n.agent_id "
+		"n.agent_id, extract(epoch FROM now() - n.created_at)::bigint, n.nickname, "
+		"rq.provider_agent_id FROM phone_numbers n LEFT JOIN agents ag ON ag.id = n.agent_id "
+		"LEFT JOIN agents rq ON rq.id = n.requested_agent_id "
 		"WHERE n.account_id = $1 AND n.status IN ('active', 'pending') ORDER BY n.id",
 		sync_numbers_cb);
 }

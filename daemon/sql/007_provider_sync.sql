@@ -13,6 +13,14 @@ ALTER TABLE phone_numbers ALTER COLUMN e164 DROP NOT NULL;
 ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_e164_known
 	CHECK (e164 IS NOT NULL OR status IN ('pending', 'failed'));
 
+-- The agent a pending purchase asked for (POST /v1/numbers with agent_id): the sync assigns
+-- the number to it when it adopts the purchase.  Only a pending row has one.
+ALTER TABLE phone_numbers ADD COLUMN requested_agent_id bigint NULL;
+ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_requested_agent_fkey
+	FOREIGN KEY (requested_agent_id, provider, agency_id) REFERENCES agents (id, provider, agency_id);
+ALTER TABLE phone_numbers ADD CONSTRAINT phone_numbers_requested_agent_pending
+	CHECK (requested_agent_id IS NULL OR status = 'pending');
+
 -- What the daemon noted about the number at its provider: why it is pending or failed, or that
 -- a forced release found it already gone there.  Shown as the number's provider_note.
 ALTER TABLE phone_numbers ADD COLUMN provider_note text NULL

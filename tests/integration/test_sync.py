@@ -157,11 +157,13 @@ def test_purchase_timeout_is_pending_then_adopted(env, sb):
     sb.control("POST", "faults", {"method": "POST", "prefix": "/retell/create-phone-number",
                                   "delay": 2.0, "times": 1})
     r = api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415",
-                                       "nickname": "slow one"}, timeout=20)
+                                       "nickname": "slow one", "agent_id": env.ids.agent_ret1},
+            timeout=20)
     assert r.status == 202, r
     p = r.json()
     assert p["status"] == "pending" and p["e164"] is None and "provider_timeout" in \
         p["provider_note"], p
+    assert p["agent"] is None, p            # not assigned until adopted
     # the sandbox buys it after its delay: the next sync adopts it into the pending row
     bought = wait_for(lambda: [n for n in sb.state()["numbers"]["retell"].values()], 10 * SLOW,
                       0.1, "the sandbox's late purchase")[0][0]
@@ -169,9 +171,17 @@ def test_purchase_timeout_is_pending_then_adopted(env, sb):
     ad = changes(rep, "adopt_pending")
     assert [(c["number_id"], c["e164"]) for c in ad] == [(p["id"], bought["_e164"])], rep
     row = number_row(env, p["id"])
-    assert (row["status"], row["e164"], row["nickname"]) == ("active", bought["_e164"],
-                                                             "slow one"), row
+    assert (row["status"], row["e164"], row["nickname"], row["agent_id"]) == (
+        "active", bought["_e164"], "slow one", env.ids.agent_ret1), row
     assert not drift(rep, "webhook", bought["_e164"]), rep   # bought with our webhook
+    # the agent asked for routes at once; Retell's fallback agent is bound by a repair
+    until_routed(d, "retell", bought["_e164"], "agent_ret_1", "an adopted purchase")
+    assert drift(rep, "retell_agents", bought["_e164"])[0]["repairable"] is True, rep
+    rep = sync(d, "ret-a", query="?repair=true")
+    assert not drift(rep, "retell_agents", bought["_e164"]) or \
+        drift(rep, "retell_agents", bought["_e164"])[0]["repaired"], rep
+    assert sb.number("retell", bought["_e164"])["inbound_agents"] == [
+        {"agent_id": "agent_ret_1", "weight": 1}]
     got = api(d, "GET", "/v1/numbers/%d" % p["id"]).json()
     assert got["status"] == "active" and "provider_note" not in got, got
     # a provider 5xx to a purchase is pending too (the provider may have acted)
@@ -430,4 +440,14 @@ def test_schema_pending_failed_and_inactive_agents(env):
     with pytest.raises(psycopg.errors.CheckViolation):
         with env.conn.transaction():
             env.sql("UPDATE phone_numbers SET provider_note = %s WHERE id = %s", "x" * 501, pid)
+    # the agent a purchase asked for: only on a pending row, of its provider and agency
+    env.sql("UPDATE phone_numbers SET requested_agent_id = %s WHERE id = %s", i.agent_ret1, pid)
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):
+        with env.conn.transaction():
+            env.sql("UPDATE phone_numbers SET requested_agent_id = %s WHERE id = %s",
+                    i.agent_vapi1, pid)
+    with pytest.raises(psycopg.errors.CheckViolation):
+        with env.conn.transaction():
+            env.sql("UPDATE phone_numbers SET requested_agent_id = %s WHERE id = %s",
+                    i.agent_ret1, i.num_ret_free)
     assert env.sql("SELECT count(*) FROM agents WHERE NOT active").fetchone()[0] == 0
