@@ -45,8 +45,9 @@
  *   released        active here, but the provider does not list it (released there:
  *                   DELETE /v1/numbers/{id}?force=true releases it here);
  * and untracked (a number the provider has and we do not: imported unless dry_run) and
- * agent_missing (an agent of ours the provider does not list: inactive unless dry_run, or
- * reported only when the agency has other accounts of that provider, which may hold it, or
+ * agent_missing (an agent of ours the provider does not list: inactive unless dry_run, or,
+ * when the agency has other accounts of that provider, which may hold it, reported only, and
+ * only for agents this account's numbers are assigned to; or reported only
  * when the provider lists no agent at all, which looks more like a wrong key than a purge).
  *
  * A sync holds no transaction and no lock across provider calls: each write is one statement
@@ -730,6 +731,16 @@ sync_plan_numbers(struct sync_job *j)
 	free(used);
 }
 
+/* Agent aid is assigned to a number of this account (active here). */
+static bool
+sync_agent_used(struct sync_job *j, const char *aid)
+{
+	for (int i = 0; i < PQntuples(j->ours); i++)
+		if (sync_streq(sync_col(j->ours, i, 5), aid))
+			return true;
+	return false;
+}
+
 /* our agents: 0 id, 1 provider_agent_id, 2 active, 3 name */
 static void
 sync_plan_agents(struct sync_job *j)
@@ -791,10 +802,15 @@ sync_plan_agents(struct sync_job *j)
 				pid);
 		if (listed || strcmp(PQgetvalue(j->our_agents, k, 2), "t") != 0)
 			continue;
+		/* with sibling accounts an agent may live at another one: only an agent this
+		 * account's numbers are assigned to must be here */
+		if (j->other_accounts && !sync_agent_used(j, aid))
+			continue;
 		snprintf(d, sizeof(d), "agent %s (%s) is not listed by %s%s", aid, pid,
 			provider_name(j->provider),
 			j->other_accounts ?
-				": kept active, another account of the agency may have it" :
+				", yet numbers of this account are assigned to it: kept active, another "
+				"account of the agency may have it" :
 			none ? ": kept active, the provider lists no agent at all (a wrong API key or "
 			       "account?)" :
 			       "");
