@@ -8,13 +8,14 @@
 #include <jansson.h>
 
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
-#include "log.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "migrate.h"
-#include "rating.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/rating.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -53,6 +54,7 @@ static const char sql_numbers[] =
 	"ORDER BY p.e164, (p.status = 'active') DESC, p.id DESC";
 
 static atomic_ulong changes_fulls_finished;
+static struct progress changes_progress; /* the full reload's numbers (progress.h) */
 
 unsigned long
 loader_full_reloads_finished(void)
@@ -334,7 +336,15 @@ changes_read_numbers(const PGresult *r, bool released)
 	}
 	if (!ch.new_snap)
 		return;
+	if (!released) {
+		progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)rows,
+			4096);
+		progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
+	} else {
+		changes_progress.total += (uint64_t)rows;
+	}
 	for (int i = 0; i < rows; i++) {
+		progress_log_tick(&changes_progress, changes_progress.done + 1);
 		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",

@@ -8,11 +8,11 @@
 
 #include <jansson.h>
 
-#include "config.h"
+#include "callrouted/config.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
 #include "db.h"
-#include "e164.h"
 #include "httpc.h"
-#include "log.h"
 #include "provider_api.h"
 #include "sync.h"
 

@@ -1,5 +1,4 @@
-/* workers.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT
- * listeners. */
+/* workers.c: webhook worker threads: an event_base and a wire.c server each (SO_REUSEPORT). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +12,10 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "workers.h"
 #include "journal.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "webhook.h"

@@ -1,5 +1,4 @@
-/* providers/papi_util.c: checks, request building and answer parsing shared by the providers' REST
- * APIs. */
+/* providers/papi_util.c: checks, requests and answer parsing shared by the REST APIs. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -9,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "callrouted/text.h"
 #include "provider_api.h"
 #include "providers/papi_util.h"
 
@@ -43,12 +43,6 @@ papi_fail(char *err, size_t errlen, const char *fmt, ...)
 	return false;
 }
 
-bool
-papi_is_control(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
 /* s present, at most max bytes, no control characters (its value is never echoed). */
 bool
 papi_check_text(const char *what, const char *s, size_t max, char *err, size_t errlen)
@@ -58,7 +52,7 @@ papi_check_text(const char *what, const char *s, size_t max, char *err, size_t e
 	if (s == NULL || *s == '\0')
 		return papi_fail(err, errlen, "%s is required", what);
 	for (n = 0; s[n] != '\0'; n++)
-		if (papi_is_control((unsigned char)s[n]))
+		if (text_is_control((unsigned char)s[n]))
 			return papi_fail(err, errlen, "%s must not contain control characters",
 				what);
 	if (n > max)
@@ -194,7 +188,7 @@ papi_copy_string(json_t *o, const char *key, char *out, size_t outlen, char *err
 	if (n >= outlen)
 		return papi_fail(err, errlen, "answer's \"%s\" is too long", key);
 	for (i = 0; i < n; i++)
-		if (papi_is_control((unsigned char)s[i]))
+		if (text_is_control((unsigned char)s[i]))
 			return papi_fail(err, errlen, "answer's \"%s\" has control characters",
 				key);
 	memcpy(out, s, n);
@@ -232,7 +226,7 @@ papi_msg_append(char *out, size_t outlen, const char *s)
 		out[n++] = ' ';
 	}
 	for (; *s != '\0' && n + 1 < outlen; s++)
-		out[n++] = papi_is_control((unsigned char)*s) ? ' ' : *s;
+		out[n++] = text_is_control((unsigned char)*s) ? ' ' : *s;
 	out[n] = '\0';
 }
 
@@ -278,7 +272,7 @@ papi_item_str(json_t *o, const char *key, size_t max)
 	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
 		return json_null();
 	for (const char *s = json_string_value(v); *s; s++)
-		if (papi_is_control((unsigned char)*s))
+		if (text_is_control((unsigned char)*s))
 			return json_null();
 	return json_string(json_string_value(v));
 }

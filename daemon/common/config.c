@@ -1,4 +1,4 @@
-/* config.c: the key table; parse -> validate -> publish a new configuration block. */
+/* common/config.c: the key table; parse -> validate -> publish a new configuration block. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "callrouted/config.h"
+#include "callrouted/log.h"
 
 enum config_type {
 	CF_STRING,
@@ -103,6 +103,9 @@ static const struct config_key config_keys[] = {
 		OFF(provider_sync_interval_ms), 0, 86400000,
 		"how often the provider drift check lists every account's numbers and agents at its "
 		"provider (a dry-run sync; 0: never)" },
+	{ "shutdown_delay", CF_DURATION, 0, "5s", OFF(shutdown_delay_ms), 0, 300000,
+		"on SIGTERM, /readyz answers 503 at once and the webhook listener keeps serving this "
+		"long before it closes (longer than the load balancer's fall x inter)" },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

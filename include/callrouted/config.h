@@ -1,4 +1,4 @@
-/* config.h: the configuration block and its key table. */
+/* callrouted/config.h: the configuration block and its key table (callrouted, callroutectl -c). */
 #ifndef CALLROUTED_CONFIG_H
 #define CALLROUTED_CONFIG_H
 
@@ -35,6 +35,7 @@ struct config {
 	char *provider_ca_file; /* CA bundle for provider APIs ("" = the system store) */
 	int64_t provider_timeout_ms;
 	int64_t provider_sync_interval_ms; /* the periodic drift check; 0: off */
+	int64_t shutdown_delay_ms; /* SIGTERM: not ready at once, listeners closed after this */
 };
 
 /* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns
