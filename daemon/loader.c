@@ -621,10 +621,16 @@ changes_done(struct db_conn *c, bool ok)
 		return;
 	}
 	switch (q) {
-	case Q_HELLO:
+	case Q_HELLO: {
+		static char versions[1024];
+		const char *params[1] = { versions };
+
 		changes_reset_query();
-		changes_start(Q_VERSION, MIGRATE_VERSION_SQL, 0, NULL);
+		if (!versions[0] && !migrate_versions_literal(versions, sizeof(versions)))
+			snprintf(versions, sizeof(versions), "{%d}", migrate_target_version());
+		changes_start(Q_VERSION, MIGRATE_VERSION_SQL, 1, params);
 		return;
+	}
 	case Q_VERSION:
 		ch.want_full = true;
 		break;

@@ -13,6 +13,7 @@
 #include "callrouted/log.h"
 #include "db.h"
 #include "httpc.h"
+#include "number_changes.h"
 #include "provider_api.h"
 #include "sync.h"
 
@@ -88,6 +89,9 @@ struct sync_action {
 	/* ACT_REPAIR */
 	char e164[E164_BUFSIZE];
 	char *pnid, *agent_pid;
+	json_t *id_from;    /* a number imported by this sync: its import's entry (its number_id) */
+	uint64_t number_id; /* once known */
+	bool leased;        /* the number's lease (number_changes.h) is ours */
 };
 
 struct sync_job {
@@ -112,6 +116,8 @@ struct sync_job {
 	bool listing_agents;
 
 	json_t *report, *drift, *changes;
+	json_t *last_take; /* the entry of the last import or adoption planned */
+	char holder[NC_HOLDER_LEN + 1];
 	unsigned counts[K_COUNT];
 	struct sync_action *acts;
 	size_t n_acts, cap_acts, next_act;
@@ -147,7 +153,7 @@ static struct {
 	bool in_flight;           /* its query is on the connection */
 	struct event *timer, *kick;
 	int64_t interval_ms;
-	char *public_url;
+	char *public_url, *instance;
 	int timeout_s;
 	bool round; /* the periodic round's account list is being read */
 	struct sync_gauge *gauges;
@@ -563,6 +569,10 @@ sync_compare(struct sync_job *j, json_t *pn, const char *nid, const char *e164, 
 		snprintf(a->e164, sizeof(a->e164), "%s", e164);
 		a->pnid = pnid ? strdup(pnid) : NULL;
 		a->agent_pid = pid ? strdup(pid) : NULL;
+		if (nid)
+			a->number_id = strtoull(nid, NULL, 10);
+		else
+			a->id_from = j->last_take; /* imported by this sync, just before */
 	}
 }
 
@@ -606,6 +616,7 @@ sync_take(struct sync_job *j, json_t *pn, int prow)
 	json_t *item = sync_change(j, action);
 	struct sync_action *a;
 
+	j->last_take = item;
 	if (!item)
 		return;
 	json_object_set_new(item, "e164", e164 ? json_string(e164) : json_null());
@@ -845,11 +856,56 @@ sync_item_result(json_t *item, bool applied, const char *error)
 		json_object_set_new(item, "error", json_string(error));
 }
 
+/* number_events (migration 006): what the sync changed, actor 'sync' */
+static void
+sync_event_done(struct sync_job *j, PGresult *res)
+{
+	if (!res || PQntuples(res) != 1 || PQgetisnull(res, 0, 0)) {
+		sy.errors++;
+		log_warning("sync: %s: an event could not be recorded (SQLSTATE %s)", j->slug,
+			db_sqlstate(sy.conn));
+	} else {
+		nc_count(NC_EVENTS, 1);
+	}
+	sync_apply_next(j);
+}
+
+/* Record the event, then the next action; false (nothing sent) when there is none to write. */
+static bool
+sync_event(struct sync_job *j, uint64_t number_id, const char *action, const char *detail)
+{
+	struct nc_event e = { .number_id = number_id, .action = action, .detail = detail };
+	char *p[NC_EVENT_NPARAMS];
+
+	if (!number_id || !nc_event_params(&e, sy.instance, p))
+		return false;
+	for (int i = 0; i < NC_EVENT_NPARAMS; i++)
+		j->params[i] = p[i];
+	j->nparams = NC_EVENT_NPARAMS;
+	sync_query(j, nc_event_sql, sync_event_done);
+	return true;
+}
+
+/* The event action of a number's change of the plan; NULL: none (agents). */
+static const char *
+sync_event_action(const char *act)
+{
+	if (strcmp(act, "import_number") == 0 || strcmp(act, "import_pending") == 0)
+		return "sync_import";
+	if (strcmp(act, "adopt_pending") == 0)
+		return "sync_adopt";
+	if (strcmp(act, "fail_pending") == 0)
+		return "sync_fail";
+	return NULL;
+}
+
 static void
 sync_sql_done(struct sync_job *j, PGresult *res)
 {
 	struct sync_action *a = &j->acts[j->next_act - 1];
 	const char *act = json_string_value(json_object_get(a->item, "action"));
+	const char *ev = NULL;
+	uint64_t ev_id = 0;
 
 	if (!res) {
 		char e[300];
@@ -877,16 +933,31 @@ sync_sql_done(struct sync_job *j, PGresult *res)
 				json_integer(strtoll(PQgetvalue(res, 0, 0), NULL, 10)));
 		if (strcmp(act, "import_number") == 0 && j->counts[K_UNTRACKED] > 0)
 			j->counts[K_UNTRACKED]--;
+		if ((ev = sync_event_action(act)) != NULL) {
+			ev_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+			if (!json_is_integer(json_object_get(a->item, "number_id")))
+				json_object_set_new(a->item, "number_id",
+					json_integer((json_int_t)ev_id));
+		}
 		log_info("sync: %s: %s%s%s", j->slug, act,
 			json_is_string(json_object_get(a->item, "e164")) ? " " : "",
 			json_is_string(json_object_get(a->item, "e164")) ?
 				json_string_value(json_object_get(a->item, "e164")) :
 				"");
 	}
+	if (ev && sync_event(j, ev_id, ev,
+			  strcmp(ev, "sync_import") == 0 ?
+				  "imported from the provider" :
+			  strcmp(ev, "sync_adopt") == 0 ?
+				  "the pending purchase found at the provider" :
+				  "the provider has no such number: the purchase "
+				  "did not go through"))
+		return;
 	sync_apply_next(j);
 }
 
 static void sync_repair_step(struct sync_job *j, const char *prev, size_t prev_len);
+static void sync_repair_end(struct sync_job *j, bool ok);
 
 static void
 sync_repair_answer(struct sync_job *j, const struct httpc_response *resp)
@@ -900,7 +971,7 @@ sync_repair_answer(struct sync_job *j, const struct httpc_response *resp)
 		sy.errors++;
 		sync_item_result(a->item, false, msg);
 		log_warning("sync: %s: repair of %s failed: %s", j->slug, a->e164, log_esc(msg));
-		sync_apply_next(j);
+		sync_repair_end(j, false);
 		return;
 	}
 	j->step++;
@@ -935,25 +1006,25 @@ sync_repair_step(struct sync_job *j, const char *prev, size_t prev_len)
 		}
 		log_info("sync: %s: repaired %s at %s", j->slug, a->e164,
 			provider_name(j->provider));
-		sync_apply_next(j);
+		sync_repair_end(j, true);
 		return;
 	}
 	sync_ctx(j, &ctx);
 	if (!pa->update(&ctx, a->e164, a->pnid, &j->change, j->step, prev, prev_len, &j->preq,
 		    &last, err, sizeof(err))) {
 		sync_item_result(a->item, false, err);
-		sync_apply_later(j);
+		sync_repair_end(j, false);
 		return;
 	}
 	j->preq_last = last;
 	if (j->preq.method == NULL) {
 		sync_item_result(a->item, true, NULL);
-		sync_apply_later(j);
+		sync_repair_end(j, false); /* nothing sent: nothing to record */
 		return;
 	}
 	if (!sync_send(j, sync_repair_answer)) {
 		sync_item_result(a->item, false, "could not send the request");
-		sync_apply_later(j);
+		sync_repair_end(j, false);
 	}
 }
 
@@ -976,10 +1047,70 @@ sync_apply_later(struct sync_job *j)
 		sync_apply_next(j);
 }
 
+/*
+ * A repair holds the number's lease (number_changes.h) from before its first provider request
+ * until after its last, as an API change does, so a repair and an assign never interleave; a
+ * number whose lease another change holds is not repaired (the next sync sees it again).
+ */
+static void
+sync_repair_released(struct sync_job *j, PGresult *res)
+{
+	struct sync_action *a = &j->acts[j->next_act - 1];
+	bool ok = json_is_true(json_object_get(a->item, "applied")) && a->kind == ACT_REPAIR &&
+		  j->step > 0;
+
+	if (!res)
+		log_warning("sync: %s: the lease of number %" PRIu64 " could not be given back "
+			    "(it expires by itself)",
+			j->slug, a->number_id);
+	if (ok && sync_event(j, a->number_id, "sync_repair",
+			  "the provider made to match us (drift repaired)"))
+		return;
+	sync_apply_next(j);
+}
+
+static void
+sync_repair_end(struct sync_job *j, bool ok)
+{
+	struct sync_action *a = &j->acts[j->next_act - 1];
+	char id[24];
+
+	if (!a->leased) {
+		sync_apply_later(j);
+		return;
+	}
+	if (!ok)
+		j->step = 0; /* no event */
+	a->leased = false;
+	snprintf(id, sizeof(id), "%" PRIu64, a->number_id);
+	sync_param_str(j->params, &j->nparams, id);
+	sync_param_str(j->params, &j->nparams, j->holder);
+	sync_query(j, nc_lease_release_sql, sync_repair_released);
+}
+
+static void
+sync_lease_cb(struct sync_job *j, PGresult *res)
+{
+	struct sync_action *a = &j->acts[j->next_act - 1];
+
+	if (!res || PQntuples(res) != 1 || strcmp(PQgetvalue(res, 0, 1), "1") != 0) {
+		sync_item_result(a->item, false,
+			res && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") != 0 ?
+				"the number is not in the database any more" :
+				"another change holds the number: not repaired (the next sync sees it "
+				"again)");
+		sync_apply_next(j);
+		return;
+	}
+	a->leased = true;
+	sync_repair_step(j, NULL, 0);
+}
+
 static void
 sync_apply_next(struct sync_job *j)
 {
 	struct sync_action *a;
+	char buf[3][24];
 
 	if (j->next_act == j->n_acts) {
 		sync_report(j);
@@ -1002,7 +1133,31 @@ sync_apply_next(struct sync_job *j)
 		sync_apply_later(j);
 		return;
 	}
-	sync_repair_step(j, NULL, 0);
+	if (!a->number_id && a->id_from)
+		a->number_id =
+			(uint64_t)json_integer_value(json_object_get(a->id_from, "number_id"));
+	if (!a->number_id) {
+		sync_item_result(a->item, false, "its import was not applied");
+		sync_apply_later(j);
+		return;
+	}
+	if (!*j->holder && !nc_holder_new(j->holder)) {
+		sync_item_result(a->item, false, "no random lease holder");
+		sync_apply_later(j);
+		return;
+	}
+	/* $1 number, $2 agency, $3 holder, $4 instance, $5 action, $6 seconds, $7 token (sync) */
+	snprintf(buf[0], sizeof(buf[0]), "%" PRIu64, a->number_id);
+	snprintf(buf[1], sizeof(buf[1]), "%" PRIu64, j->acct_agency);
+	snprintf(buf[2], sizeof(buf[2]), "%u", nc_lease_seconds(sy.timeout_s));
+	sync_param_str(j->params, &j->nparams, buf[0]);
+	sync_param_str(j->params, &j->nparams, buf[1]);
+	sync_param_str(j->params, &j->nparams, j->holder);
+	sync_param_str(j->params, &j->nparams, sy.instance);
+	sync_param_str(j->params, &j->nparams, "change");
+	sync_param_str(j->params, &j->nparams, buf[2]);
+	sync_param_str(j->params, &j->nparams, NULL);
+	sync_query(j, nc_lease_sql, sync_lease_cb);
 }
 
 static void
@@ -1338,12 +1493,13 @@ sync_setup(struct event_base *base, const struct config *cfg)
 	sy.base = base;
 	STAILQ_INIT(&sy.queue);
 	sy.public_url = strdup(cfg->public_url);
+	sy.instance = strdup(cfg->instance_name);
 	sy.timeout_s = (int)((cfg->provider_timeout_ms + 999) / 1000);
 	sy.interval_ms = cfg->provider_sync_interval_ms;
 	sy.conn = db_conn_new_on(base, &sync_db_ops);
 	sy.kick = event_new(base, -1, 0, sync_kick_cb, NULL);
 	sy.timer = event_new(base, -1, EV_PERSIST, sync_timer_cb, NULL);
-	return sy.public_url && sy.conn && sy.kick && sy.timer;
+	return sy.public_url && sy.instance && sy.conn && sy.kick && sy.timer;
 }
 
 void
@@ -1380,6 +1536,8 @@ sync_cleanup(void)
 	sy.conn = NULL;
 	free(sy.public_url);
 	sy.public_url = NULL;
+	free(sy.instance);
+	sy.instance = NULL;
 	free(sy.gauges);
 	sy.gauges = NULL;
 	sy.n_gauges = 0;

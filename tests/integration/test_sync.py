@@ -61,6 +61,12 @@ def dashboard_number(sb, provider, **kw):
     return sb.control("POST", "numbers", b)["numbers"]
 
 
+def events(d, nid):
+    r = api(d, "GET", "/v1/numbers/%d/events" % nid)
+    assert r.status == 200, r
+    return [(e["action"], e["actor"]) for e in r.json()["events"]]
+
+
 def changes(report, action):
     return [c for c in report["changes"] if c["action"] == action]
 
@@ -106,6 +112,8 @@ def test_import_numbers_and_agents_and_vanished_agent(env, sb, d):
     assert (nb["status"], nb["agent_id"], nb["nickname"]) == ("active", new_id,
                                                               "from the dashboard"), nb
     assert (nf["status"], nf["agent_id"]) == ("active", None), nf
+    # recorded in the audit trail, by the sync
+    assert events(d, imp[free["phone_number"]]["number_id"]) == [("sync_import", "sync")]
     # agent_ret_2 is not at Retell: inactive, and its number answers "no agent"
     assert [c["provider_agent_id"] for c in changes(rep, "deactivate_agent")] == ["agent_ret_2"]
     assert env.sql("SELECT active FROM agents WHERE id = %s", i.agent_ret2).fetchone()[0] is False
@@ -186,6 +194,8 @@ def test_purchase_timeout_is_pending_then_adopted(env, sb):
         {"agent_id": "agent_ret_1", "weight": 1}]
     got = api(d, "GET", "/v1/numbers/%d" % p["id"]).json()
     assert got["status"] == "active" and "provider_note" not in got, got
+    assert events(d, p["id"]) == [("buy_pending", "token"), ("sync_adopt", "sync"),
+                                  ("sync_repair", "sync")]
     # a provider 5xx to a purchase is pending too (the provider may have acted)
     sb.control("POST", "faults", {"method": "POST", "prefix": "/retell/create-phone-number",
                                   "status": 500, "times": 1})
@@ -305,6 +315,7 @@ def test_drift_reported_exported_and_repaired(env, sb):
     assert drift(rep, "webhook", e)[0]["repaired"] is True
     n = sb.number("retell", e)
     assert n["inbound_webhook_url"] == webhook(d, "retell"), n
+    assert events(d, nums["retell"]["id"])[-1] == ("sync_repair", "sync")
     assert n["inbound_agents"] == [{"agent_id": "agent_ret_1", "weight": 1}], n
     assert rep["drift_counts"]["webhook"] == 0 and rep["drift_counts"]["retell_agents"] == 0
     s = scrape(d)
