@@ -332,8 +332,18 @@ def test_drift_reported_exported_and_repaired(env, sb):
     own = drift(rep, "vapi_owner", v)
     assert own and own[0]["repairable"] is False and "assistantId" in own[0]["detail"], rep
 
-    rep = sync(d, "bland-a", query="?repair=true")
+    # a number another change holds (its lease) is not repaired, and nothing is sent for it
     b = nums["bland"]["e164"]
+    env.sql("INSERT INTO number_change_leases (number_id, holder, instance, action, expires_at) "
+            "VALUES (%s, %s, 'other', 'change', now() + interval '1 minute')",
+            nums["bland"]["id"], "ab" * 16)
+    sb.clear()
+    rep = sync(d, "bland-a", query="?repair=true")
+    held = changes(rep, "repair")
+    assert held and held[0]["applied"] is False and "holds the number" in held[0]["error"], rep
+    assert not [q for q in sb.requests() if q["method"] == "POST" and "/v1/inbound/" in q["path"]]
+    env.sql("DELETE FROM number_change_leases WHERE number_id = %s", nums["bland"]["id"])
+    rep = sync(d, "bland-a", query="?repair=true")
     assert drift(rep, "bland_pathway", b)[0]["repaired"] is True, rep
     assert sb.number("bland", b)["pathway_id"] == "bland_agent_1"
     assert rep["drift_counts"]["bland_pathway"] == 0
