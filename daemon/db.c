@@ -40,6 +40,7 @@ struct db_conn {
 	struct event *wake_ev;
 	char sqlstate[6]; /* of the last error result */
 	char errmsg[512]; /* its primary message */
+	char *conninfo;   /* NULL: database_url */
 	atomic_bool up;
 };
 
@@ -56,6 +57,7 @@ static struct {
 	struct event *beat_ev; /* the watchdog's proof that this loop turns */
 	struct metrics_thread *metrics;
 	atomic_ulong reconnects;
+	atomic_ulong read_only_drops;
 	atomic_bool schema_ok;
 } db;
 
@@ -78,6 +80,28 @@ unsigned long
 db_reconnects(void)
 {
 	return atomic_load(&db.reconnects);
+}
+
+unsigned long
+db_read_only_drops(void)
+{
+	return atomic_load(&db.read_only_drops);
+}
+
+bool
+db_conn_set_conninfo(struct db_conn *c, const char *conninfo)
+{
+	free(c->conninfo);
+	c->conninfo = conninfo ? strdup(conninfo) : NULL;
+	return !conninfo || c->conninfo;
+}
+
+bool
+db_conn_on_standby(const struct db_conn *c)
+{
+	const char *v = c->conn ? PQparameterStatus(c->conn, "in_hot_standby") : NULL;
+
+	return v && strcmp(v, "on") == 0;
 }
 
 void
@@ -242,6 +266,14 @@ db_read(struct db_conn *c)
 			c->ops->done(c, ok);
 			if (c->state != DB_UP)
 				return;
+			/* read_only_sql_transaction: this server is (now) a standby; the owner
+			 * was told (done); a new connection finds the primary */
+			if (c->ops->needs_primary && strcmp(c->sqlstate, "25006") == 0) {
+				atomic_fetch_add(&db.read_only_drops, 1);
+				db_disconnect(c, "the server is read-only (SQLSTATE 25006): "
+						 "looking for the primary");
+				return;
+			}
 			break;
 		}
 		switch (PQresultStatus(r)) {
@@ -302,6 +334,14 @@ db_connect_poll(struct db_conn *c)
 		return;
 	}
 	evtimer_del(c->timer_ev);
+	if (c->ops->needs_primary && db_conn_on_standby(c)) {
+		/* a multi-host string without target_session_attrs=read-write, or a
+		 * single standby address: try again (the primary may be promoted meanwhile) */
+		atomic_fetch_add(&db.read_only_drops, 1);
+		db_disconnect(c, "the server is a hot standby (in_hot_standby on): this "
+				 "connection needs the primary");
+		return;
+	}
 	if (c->failures || c->ever_up)
 		atomic_fetch_add(&db.reconnects, 1);
 	c->failures = 0;
@@ -368,7 +408,7 @@ db_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void
 db_connect_start(struct db_conn *c)
 {
-	c->conn = PQconnectStart(db.conninfo);
+	c->conn = PQconnectStart(c->conninfo ? c->conninfo : db.conninfo);
 	if (!c->conn) {
 		log_error("db: out of memory starting a connection");
 		db_timer(c, db.reconnect_ms);
@@ -425,6 +465,7 @@ db_conn_free(struct db_conn *c)
 	event_free(c->wake_ev);
 	if (c->conn)
 		PQfinish(c->conn);
+	free(c->conninfo);
 	free(c);
 }
 
@@ -546,4 +587,8 @@ db_stats(stat_fn add, void *ctx)
 {
 	STAT_COUNTER(add, ctx, "callrouted_db_reconnects_total",
 		"Connections to PostgreSQL made again after a failure or a loss.", db_reconnects());
+	STAT_COUNTER(add, ctx, "callrouted_db_read_only_drops_total",
+		"Connections dropped because they found a read-only server (a standby) where they "
+		"need the primary.",
+		db_read_only_drops());
 }

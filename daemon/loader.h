@@ -3,6 +3,7 @@
 #define CALLROUTED_LOADER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "stats.h"
 
@@ -18,7 +19,11 @@ void loader_cleanup(void);
 void loader_request_reload(void);
 /* The routes connection is up (any thread): "the database" of /readyz, STATUS= and metrics. */
 bool loader_db_up(void);
-/* callrouted_db_up, through add (scrape.c). */
+/* The shared change generation (migration 010's callrouted_change_generation, the same for
+ * every daemon of the database) the route table has applied (any thread; 0 before the first
+ * load).  For the instances table: a daemon whose figure lags the others misses changes. */
+uint64_t loader_change_generation(void);
+/* callrouted_db_up, callrouted_routes_change_generation, through add (scrape.c). */
 void loader_stats(stat_fn add, void *ctx);
 /* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
 unsigned long loader_full_reloads_finished(void);
