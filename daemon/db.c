@@ -408,7 +408,18 @@ db_wake_cb(evutil_socket_t fd, short what, void *arg)
 static void
 db_connect_start(struct db_conn *c)
 {
-	c->conn = PQconnectStart(c->conninfo ? c->conninfo : db.conninfo);
+	const char *conninfo = c->conninfo ? c->conninfo : db.conninfo;
+
+	if (c->ops->needs_primary) {
+		/* the primary whatever the string says: libpq skips the standbys of a multi-host
+		 * string (target_session_attrs=any would land on the first host every time) */
+		static const char *const kw[] = { "dbname", "target_session_attrs", NULL };
+		const char *val[] = { conninfo, "read-write", NULL };
+
+		c->conn = PQconnectStartParams(kw, val, 1);
+	} else {
+		c->conn = PQconnectStart(conninfo);
+	}
 	if (!c->conn) {
 		log_error("db: out of memory starting a connection");
 		db_timer(c, db.reconnect_ms);

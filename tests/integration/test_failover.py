@@ -241,3 +241,41 @@ def test_failover_loses_no_answered_event(ha):
     lb = _lag(b, NUM_RET2, "agent_ret_1", t0, 10.0 * b.slow)
     print("a change on the new primary reached a in %.0f ms, b in %.0f ms" % (la * 1e3,
                                                                              lb * 1e3))
+
+
+def test_connections_find_the_primary(ha):
+    """A multi-host string that names the standby first, without target_session_attrs: every
+    connection that writes or LISTENs still lands on the primary.  A primary that turns
+    read-only under a connection (fenced: default_transaction_read_only) makes the drain's batch
+    fail with SQLSTATE 25006: the connection is dropped and made again, and the batch goes in
+    once the server takes writes again."""
+    ps = ha.ps
+    url = ("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=%s"
+           % (ps.standby.port, ps.primary.port, ha.dbname))
+    d = ha.start({"reconnect_interval": "200ms"}, database_url=url, name="c")
+    log = d.log()
+    for who in ("ledger", "routes", "admin"):
+        wait_for(lambda who=who: ("db: %s connected to 127.0.0.1:%d" % (who, ps.primary.port))
+                 in d.log() or None, 5.0 * d.slow, 0.02, "%s on the primary" % who)
+    assert "db: ledger connected to 127.0.0.1:%d" % ps.standby.port not in log
+    # LISTEN is on the primary: a change reaches routing
+    _reassign(ha.conn, NUM_RET2, ha.ids.agent_ret1)
+    _lag(d, NUM_RET2, "agent_ret_1", time.monotonic(), 5.0 * d.slow)
+
+    ha.conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+    ha.conn.execute("SELECT pg_reload_conf()")
+    try:
+        cid = new_id("fence")
+        r = post_retell(d, retell_event("call_ended", cid, "inbound", NUM_RET1,
+                                        agent="agent_ret_1"))
+        assert r.status == 200, r
+        wait_for(lambda: scrape(d).get("callrouted_db_read_only_drops_total") >= 1 or None,
+                 10.0 * d.slow, 0.05, "a read-only drop")
+        assert "SQLSTATE 25006" in d.log()
+    finally:
+        ha.conn.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        ha.conn.execute("SELECT pg_reload_conf()")
+    wait_drained(d, timeout=15.0)
+    n = ha.conn.execute("SELECT count(*) FROM usage_ledger WHERE provider_call_id = %s",
+                        (cid,)).fetchone()[0]
+    assert n == 1
