@@ -17,6 +17,7 @@ issue 14) and only reports what is lost, for the README's figure.
 """
 
 import os
+import socket
 import statistics
 import threading
 import time
@@ -279,3 +280,44 @@ def test_connections_find_the_primary(ha):
     n = ha.conn.execute("SELECT count(*) FROM usage_ledger WHERE provider_call_id = %s",
                         (cid,)).fetchone()[0]
     assert n == 1
+
+
+def test_a_host_that_never_answers_is_skipped(env):
+    """libpq's asynchronous connect applies no connect_timeout: the daemon's timer does
+    (connect_timeout=1 here), and the next attempt starts at the next host, so a first host
+    that accepts and never answers (a hung server; a dead machine drops packets alike) does not
+    keep the daemon from the one behind it."""
+    hung = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(64)
+    held = []
+
+    def hold():
+        while True:
+            try:
+                c, _ = hung.accept()
+            except OSError:
+                return
+            held.append(c)  # never read, never answered
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        url = ("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=%s connect_timeout=1"
+               % (hung.getsockname()[1], env.pg.port, env.dbname))
+        t0 = time.monotonic()
+        d = env.daemon({"reconnect_interval": "200ms"}, database_url=url).start(timeout=20.0)
+        took = time.monotonic() - t0
+        for who in ("ledger", "routes"):
+            wait_for(lambda who=who: ("db: %s connected to 127.0.0.1:%d" % (who, env.pg.port))
+                     in d.log() or None, 10.0 * d.slow, 0.05, "%s connected" % who)
+        cid = new_id("hung")
+        r = post_retell(d, retell_event("call_ended", cid, "inbound", NUM_RET1,
+                                        agent="agent_ret_1"))
+        assert r.status == 200, r
+        wait_drained(d, timeout=10.0)
+        assert env.conn.execute("SELECT count(*) FROM usage_ledger WHERE provider_call_id = %s",
+                                (cid,)).fetchone()[0] == 1
+        print("\nready past a hung first host in %.2f s" % took)
+    finally:
+        hung.close()
+        for c in held:
+            c.close()
