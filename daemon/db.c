@@ -20,7 +20,7 @@
 
 #define DB_CONNECT_TIMEOUT_MS 5000
 #define DB_QUERY_TIMEOUT_MS 60000
-#define DB_MAX_CONNS 4
+#define DB_MAX_CONNS 8 /* loader, its doorbell, ledger, policies, instances, ... */
 #define DB_NICE 10
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
