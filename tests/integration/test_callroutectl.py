@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 from support.admin_api import until_routed
-from support.build import SLOW, callrouted_bin, daemon_env
+from support.build import REPO, SLOW, callrouted_bin, daemon_env
 from support.fake_provider import FakeProvider, make_test_pki
 from support.net import http_request
 from support.polling import wait_for
@@ -575,7 +575,9 @@ def test_migrate_fresh_database(bare_env, ctl_bin):
     # again: nothing to do, same version; --json
     j = json.loads(ok(ctl("--database", e.database_url, "migrate", "--json")).stdout)
     assert j == {"schema_version": version}, j
-    assert e.sql("SELECT count(*) FROM callrouted_schema_migrations").fetchone()[0] == version
+    # one row per migration file (their numbers may leave some free)
+    n_files = len(list((REPO / "daemon" / "sql").glob("[0-9][0-9][0-9]_*.sql")))
+    assert e.sql("SELECT count(*) FROM callrouted_schema_migrations").fetchone()[0] == n_files
 
 
 def test_migrate_through_config_file(bare_env, ctl_bin):
