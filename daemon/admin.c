@@ -1,5 +1,4 @@
-/* admin.c: the admin listener and its thread: its route table (/healthz, /readyz, /metrics,
- * /v1 in api.c) and its one error shape. */
+/* admin.c: the admin listener, its thread, its route table and its one error shape. */
 #include <stdlib.h>
 #include <pthread.h>
 #include <signal.h>

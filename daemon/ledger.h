@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "routes.h"
+#include "stats.h"
 
 struct config;
 
@@ -96,7 +97,6 @@ struct ledger_stats {
 };
 void ledger_get_stats(struct ledger_stats *s);
 
-#include "stats.h"
 /* The callrouted_ledger_* figures, through add (scrape.c). */
 void ledger_stats(stat_fn add, void *ctx);
 

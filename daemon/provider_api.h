@@ -1,5 +1,4 @@
-/* provider_api.h: what each provider's REST API wants for numbers and calls (requests built,
- * answers parsed; the HTTPS transport is httpc.c's). */
+/* provider_api.h: each provider's REST API for numbers and calls (requests, answers). */
 #ifndef CALLROUTED_PROVIDER_API_H
 #define CALLROUTED_PROVIDER_API_H
 

@@ -1,5 +1,4 @@
-/* workers.c: webhook worker threads: an event_base and a wire.c server each, SO_REUSEPORT
- * listeners. */
+/* workers.c: webhook worker threads: an event_base and a wire.c server each (SO_REUSEPORT). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

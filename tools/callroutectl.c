@@ -1,5 +1,6 @@
+/* callroutectl.c: the command-line client: the admin API over HTTP, some work on the database. */
 /*
- * callroutectl.c: the command-line client.  numbers and calls go through the daemon's admin API
+ * Numbers and calls go through the daemon's admin API
  * (HTTP on the admin listener, a bearer token); tokens, migrate and usage work on the database
  * directly.  Exit codes: 0 done, 1 error (the reason on stderr), 2 usage error.
  */

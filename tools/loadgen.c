@@ -1,5 +1,4 @@
-/* loadgen.c: open-loop HTTP/1.1 load generator: a fixed request rate, latency from the intended
- * send time (so coordinated omission cannot hide a stall). */
+/* loadgen.c: open-loop HTTP/1.1 load generator (latency from the intended send time). */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif

@@ -1,5 +1,4 @@
-/* providers/papi_util.c: checks, request building and answer parsing shared by the providers' REST
- * APIs. */
+/* providers/papi_util.c: checks, requests and answer parsing shared by the REST APIs. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,4 @@
-/* test_config.c: the configuration parser: values, units, errors naming file/line/key, and
- * conf/callrouted.conf documenting every key of the table. */
+/* test_config.c: the config parser: values, units, errors naming file/line/key, the example. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

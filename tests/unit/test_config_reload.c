@@ -1,5 +1,4 @@
-/* test_config_reload.c: the reload flag of the key table: config_reconcile keeps restart-only
- * keys, takes the others, and conf/callrouted.conf marks exactly the restart-only keys. */
+/* test_config_reload.c: reload keeps restart-only keys, takes the rest; the example marks them. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

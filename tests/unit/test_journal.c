@@ -1,5 +1,4 @@
-/* test_journal.c: journal replay under damage: flipped bytes, cuts, bad segments, bad checkpoints.
- */
+/* test_journal.c: replay under damage: flipped bytes, cuts, bad segments, bad checkpoints. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -1,5 +1,4 @@
-/* test_stats.c: the subsystems' x_stats() figures keep the contract scrape.c renders by: each
- * family's series together, one HELP and TYPE per family, Prometheus names and types. */
+/* test_stats.c: the x_stats() figures keep scrape.c's contract (families, names, types). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>

@@ -1,5 +1,4 @@
-/* test_text.c: the escaper of outside text for log lines (text_escape, log_esc, log_msg's guard).
- */
+/* test_text.c: the escaper of outside text for log lines (text_escape, log_esc, log_msg). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
