@@ -90,6 +90,7 @@ static struct {
 	bool standby;             /* ch.conn reads routes_database_url */
 	uint64_t seen_gen;        /* changes up to this are applied or queued */
 	uint64_t full_gen;        /* the full reload in flight is at this generation */
+	uint64_t full_notified;   /* the highest generation notified while it was in flight */
 	uint64_t target_gen;      /* the primary's generation, as the doorbell last said */
 	uint64_t feed_rows;       /* rows of the Q_FEED in flight */
 	uint64_t feed_server_gen; /* the reading server's generation (Q_FEED) */
@@ -563,13 +564,13 @@ changes_feed_done(void)
 
 	if (ch.feed_rows == CHANGES_FEED_BATCH)
 		ch.want_feed = true; /* more */
-	else if (ch.feed_server_gen < ch.target_gen && !evtimer_pending(ch.feed_retry_ev, NULL))
+	else if (ch.feed_retry_ev && ch.feed_server_gen < ch.target_gen &&
+		 !evtimer_pending(ch.feed_retry_ev, NULL))
 		evtimer_add(ch.feed_retry_ev, &tv); /* not replayed there yet: look again soon */
 	ch.feed_rows = 0;
 }
 
-/* Nothing left to apply: the table is at the generation seen (callrouted_routes_change_generation).
- */
+/* Nothing left to apply: the table is at the generation seen (the metric, the instances). */
 static void
 changes_settle(void)
 {
@@ -697,9 +698,10 @@ changes_done(struct db_conn *c, bool ok)
 			changes_publish(ch.new_snap, "full");
 			ch.new_snap = NULL;
 			/* the feed goes on from the snapshot's generation (a standby further
-			 * behind than the last one read: its changes are read again) */
-			if (ch.standby || ch.full_gen > ch.seen_gen)
-				ch.seen_gen = ch.full_gen;
+			 * behind than the last one read: its changes are read again; a new
+			 * primary that lacks the old one's last changes: its generation) */
+			ch.seen_gen =
+				ch.full_gen > ch.full_notified ? ch.full_gen : ch.full_notified;
 		}
 		break;
 	case Q_FEED:
@@ -760,6 +762,7 @@ changes_pump(struct db_conn *c)
 		ch.want_full = false;
 		ch.want_catalog = false;
 		ch.n_pending = 0; /* the full reload reads them all */
+		ch.full_notified = 0;
 		changes_start(Q_FULL, sql_full, 0, NULL);
 		return;
 	}
@@ -893,9 +896,14 @@ changes_apply_payload(const char *payload)
 	}
 	log_debug("changes: notification %.200s", log_esc(payload));
 	g = json_object_get(j, "g");
-	if (json_is_integer(g) && json_integer_value(g) > 0 &&
-		(uint64_t)json_integer_value(g) > ch.seen_gen)
-		ch.seen_gen = (uint64_t)json_integer_value(g);
+	if (json_is_integer(g) && json_integer_value(g) > 0) {
+		uint64_t gen = (uint64_t)json_integer_value(g);
+
+		if (gen > ch.seen_gen)
+			ch.seen_gen = gen;
+		if (ch.q == Q_FULL && gen > ch.full_notified)
+			ch.full_notified = gen; /* queued: applied after the full reload */
+	}
 	if (strcmp(table, "phone_numbers") != 0) {
 		ch.want_catalog = true;
 		json_decref(j);
@@ -948,8 +956,8 @@ bell_target(uint64_t g)
 static void
 bell_connected(struct db_conn *c)
 {
-	if (!db_send(c, "LISTEN " CHANGES_CHANNEL "; " SQL_GENERATION, 0, NULL))
-		return;
+	/* a failure drops the connection (db.c logs it); it says hello again when back */
+	db_send(c, "LISTEN " CHANGES_CHANNEL "; " SQL_GENERATION, 0, NULL);
 }
 
 static void

@@ -242,6 +242,11 @@ def test_failover_loses_no_answered_event(ha):
     lb = _lag(b, NUM_RET2, "agent_ret_1", t0, 10.0 * b.slow)
     print("a change on the new primary reached a in %.0f ms, b in %.0f ms" % (la * 1e3,
                                                                              lb * 1e3))
+    # both tables are at the new primary's change generation
+    gen_db = ha.conn.execute("SELECT callrouted_change_generation()").fetchone()[0]
+    for d in (a, b):
+        wait_for(lambda d=d: scrape(d).get("callrouted_routes_change_generation") == gen_db
+                 or None, 5.0 * d.slow, 0.02, "%s at generation %d" % (d.name, gen_db))
 
 
 def test_connections_find_the_primary(ha):
