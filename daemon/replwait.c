@@ -184,6 +184,7 @@ replwait_release(size_t upto)
 		rw.head = (rw.head + 1) % REPLWAIT_QUEUE;
 		rw.n--;
 	}
+	replwait_gauge(); /* before the checkpoint: its pending count falls first */
 	if (upto)
 		journal_checkpoint(seq, records);
 }

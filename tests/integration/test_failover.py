@@ -326,3 +326,44 @@ def test_a_host_that_never_answers_is_skipped(env):
         hung.close()
         for c in held:
             c.close()
+
+
+def test_replication_wait_slot_and_timeout(own_env):
+    """A physical replication slot with no standby streaming from it is a standby configured
+    but away: drained events stay in the journal (committed, not checkpointed) until
+    replication_wait_timeout, then are recycled with a warning and a count; with the slot
+    dropped, the checkpoint follows the commit again."""
+    e = own_env
+    e.sql("SELECT pg_create_physical_replication_slot('away', true)")
+    try:
+        d = e.start({"replication_wait_timeout": "2s"})
+        cid = new_id("slot")
+        r = post_retell(d, retell_event("call_ended", cid, "inbound", NUM_RET1,
+                                        agent="agent_ret_1"))
+        assert r.status == 200, r
+        wait_for(lambda: e.sql("SELECT count(*) FROM usage_ledger WHERE provider_call_id = %s",
+                               cid).fetchone()[0] == 1 or None, 5.0 * d.slow, 0.02, "the row")
+        # committed; its checkpoint waits for the slot (the drain's next look tells)
+        m = wait_for(lambda: (lambda m: m if m.get("callrouted_ledger_replication_standbys") == 1
+                                            and m.get("callrouted_ledger_replication_wait_records")
+                                            >= 1 else None)(scrape(d)),
+                     5.0 * d.slow, 0.01, "the batch waiting for the slot")[0]
+        assert m.get("callrouted_ledger_replication_lag_bytes") > 0
+        assert d.readyz().json()["journal"]["pending"] >= 1  # kept: the slot has not got it
+        t0 = time.monotonic()
+        wait_drained(d, timeout=10.0)
+        waited = time.monotonic() - t0
+        assert scrape(d).get("callrouted_ledger_replication_timeouts_total") >= 1
+        assert "replwait: a standby has not flushed" in d.log()
+        assert waited > 0.5, waited
+    finally:
+        e.sql("SELECT pg_drop_replication_slot('away')")
+    cid2 = new_id("slot")
+    assert post_retell(d, retell_event("call_ended", cid2, "inbound", NUM_RET1,
+                                       agent="agent_ret_1")).status == 200
+    t0 = time.monotonic()
+    wait_drained(d, timeout=5.0)
+    assert time.monotonic() - t0 < 1.0 * d.slow
+    m = scrape(d)
+    assert m.get("callrouted_ledger_replication_standbys") == 0
+    assert m.get("callrouted_ledger_replication_wait_records") == 0
