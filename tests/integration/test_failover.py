@@ -306,7 +306,8 @@ def test_a_host_that_never_answers_is_skipped(env):
             held.append(c)  # never read, never answered
     threading.Thread(target=hold, daemon=True).start()
     try:
-        url = ("host=127.0.0.1,127.0.0.1 port=%d,%d user=postgres dbname=%s connect_timeout=1"
+        # the URI form (the key=value form is the other tests')
+        url = ("postgresql://postgres@127.0.0.1:%d,127.0.0.1:%d/%s?connect_timeout=1"
                % (hung.getsockname()[1], env.pg.port, env.dbname))
         t0 = time.monotonic()
         d = env.daemon({"reconnect_interval": "200ms"}, database_url=url).start(timeout=20.0)
