@@ -1,6 +1,7 @@
 /* admin.c: the admin listener, its thread, its route table and its one error shape. */
 #include <stdlib.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,11 +11,13 @@
 
 #include "admin.h"
 #include "api.h"
+#include "callrouted/admin_api.h"
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "workers.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
+#include "openapi.h"
 #include "routes.h"
 #include "scrape.h"
 #include "wire.h"
@@ -29,6 +32,7 @@ static struct event *admin_stop_ev; /* activated from main: survives a loop not 
 static struct metrics_thread *admin_metrics;
 static pthread_t admin_thread;
 static bool admin_running;
+static atomic_bool admin_stopping; /* set by main at SIGTERM, read by /readyz */
 
 bool
 admin_ready(bool *from_file)
@@ -40,6 +44,12 @@ admin_ready(bool *from_file)
 		*from_file = s && s->source == ROUTES_FROM_FILE;
 	routes_read_end(ready_reader);
 	return ready;
+}
+
+void
+admin_set_stopping(void)
+{
+	atomic_store(&admin_stopping, true);
 }
 
 /* JSON answers carry Cache-Control: no-store (health and API state is never cached). */
@@ -56,7 +66,8 @@ admin_reply(struct wire_req *r, int code, struct evbuffer *b, const char *extra)
 static void
 admin_readyz(struct wire_req *r, struct evbuffer *b)
 {
-	int status = scrape_readyz(b, routes_read_begin(admin_reader));
+	int status =
+		scrape_readyz(b, routes_read_begin(admin_reader), atomic_load(&admin_stopping));
 
 	routes_read_end(admin_reader);
 	admin_reply(r, status, b, NULL);
@@ -68,7 +79,7 @@ static void
 admin_error(struct wire_req *r, struct evbuffer *b, int status, const char *code,
 	const char *message, const char *extra)
 {
-	evbuffer_add_printf(b, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
+	evbuffer_add_printf(b, ADMIN_API_ERROR_FMT, code, message);
 	admin_reply(r, status, b, extra);
 }
 
@@ -108,6 +119,14 @@ admin_healthz(struct wire_req *r, struct evbuffer *b)
 	admin_reply(r, 200, b, NULL);
 }
 
+/* The admin API's OpenAPI document, without a token: it describes the API, holds no data. */
+static void
+admin_openapi(struct wire_req *r, struct evbuffer *b)
+{
+	wire_reply(r, 200, "application/json", openapi_json, openapi_json_len,
+		"Cache-Control: no-cache\r\n");
+}
+
 /* Under /v1/: answered later (the database, a provider); a client gone meanwhile is kept
  * by wire.c until then. */
 static void
@@ -133,6 +152,7 @@ static const struct admin_route {
 	{ WIRE_GET, "/readyz", admin_readyz, false, true, false },
 	{ WIRE_GET, "/metrics", admin_metrics_page, false, true, false },
 	{ WIRE_POST, "/debug/stall", admin_stall, false, false, true },
+	{ WIRE_GET, "/v1/openapi.json", admin_openapi, false, true, false },
 	{ ADMIN_ANY, "/v1/", admin_api, false, false, false },
 };
 
@@ -172,6 +192,8 @@ admin_cb(struct wire_req *r, void *arg)
 
 		if ((rt->test_hook && !admin_test_hooks) || !admin_path_matches(rt, r->path))
 			continue;
+		if (path_only && rt->method == ADMIN_ANY)
+			continue; /* /v1/openapi.json is ours (405), not api.c's */
 		if (!admin_method_matches(rt, r->method)) {
 			path_only = rt;
 			continue;

@@ -16,5 +16,7 @@ void admin_cleanup(void);
 /* True once a route table is loaded (from the database or, *from_file, the snapshot file).
  * The main thread's (it has its own snapshot reader). */
 bool admin_ready(bool *from_file);
+/* A graceful stop began: /readyz answers 503 from now on (any thread; main's SIGTERM). */
+void admin_set_stopping(void);
 
 #endif

@@ -1,6 +1,5 @@
 /* api.c: the admin API (/v1/numbers, /v1/calls): tokens, scoping, provider calls, database. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,15 +7,16 @@
 #include <sys/queue.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
 
 #include "callrouted/text.h"
 #include "api.h"
-#include "config.h"
+#include "api_reads.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "httpc.h"
-#include "log.h"
+#include "callrouted/log.h"
+#include "callrouted/admin_api.h"
 #include "provider_api.h"
 #include "wire.h"
 
@@ -30,9 +30,9 @@
 
 #define API_MAX_PARAMS 16
 #define API_LIST_DEFAULT 50
-#define API_LIST_MAX 500
+#define API_LIST_MAX ADMIN_API_LIST_MAX
 
-enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL };
+enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL, OP_READ };
 
 struct api_req;
 typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
@@ -54,7 +54,7 @@ struct api_req {
 	enum api_op op;
 	bool read_only; /* the route changes nothing (portal tokens may use it) */
 	json_t *body;
-	unsigned char token_hash[SHA256_DIGEST_LENGTH];
+	char token_sha256[65];         /* admin_token_sha256_hex of the bearer token */
 	uint64_t agency_id, client_id; /* client_id: a portal token */
 	uint64_t id;                   /* the number of /v1/numbers/{id} */
 
@@ -71,7 +71,7 @@ struct api_req {
 	struct papi_request preq;
 
 	/* list filters */
-	char *f_client, *f_agent, *f_provider, *f_status;
+	char *f_client, *f_agent, *f_provider, *f_status, *f_e164, *f_e164_hi;
 	long limit;
 	uint64_t after;
 
@@ -87,6 +87,10 @@ struct api_req {
 	char area_code[8];
 	char to[E164_BUFSIZE], from[E164_BUFSIZE];
 	struct papi_number bought;
+
+	/* OP_READ: the read (api_reads.c) and its arguments */
+	const struct api_read *read;
+	struct api_read_args rargs;
 
 	/* a change at the provider, one request per step (provider_api.h, update) */
 	struct papi_change change;
@@ -119,6 +123,9 @@ api_free(struct api_req *r)
 	free(r->f_agent);
 	free(r->f_provider);
 	free(r->f_status);
+	free(r->f_e164);
+	free(r->f_e164_hi);
+	api_read_args_clear(&r->rargs);
 	free(r->acct.api_key);
 	free(r->acct.webhook_secret);
 	free(r->acct.base_url);
@@ -557,13 +564,25 @@ api_list(struct api_req *r)
 		api_param(r, "%" PRIu64, r->client_id);
 	else
 		api_param_str(r, NULL);
-	/* a portal token sees its client's numbers, and only with agent visibility on */
+	api_param_str(r, r->f_e164);
+	api_param_str(r, r->f_e164_hi);
+	/*
+	 * A portal token sees its client's numbers, and only with agent visibility on.  e164:
+	 * "+1415" is a prefix, searched as the range ["+1415", "+1416"), which the
+	 * phone_numbers_e164 btree serves whatever the database's collation (every e164 is '+' and
+	 * digits: ordered by its digits under C and the usual locales alike; LIKE 'x%' would need C
+	 * or text_pattern_ops); digits alone are a part of the number (the agency's numbers
+	 * scanned).
+	 */
 	api_query(r,
 		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM
 		"WHERE n.agency_id = $1 AND ($2::bigint IS NULL OR ag.client_id = $2) "
 		"AND ($3::bigint IS NULL OR n.agent_id = $3) AND ($4::text IS NULL OR n.provider = $4) "
 		"AND ($5::text IS NULL OR n.status = $5) AND n.id > $6 "
 		"AND ($8::bigint IS NULL OR (ag.client_id = $8 AND c.portal_agent_visibility)) "
+		"AND ($9::text IS NULL OR (left($9, 1) = '+' AND n.e164 >= $9 "
+		"AND ($10::text IS NULL OR n.e164 < $10)) "
+		"OR (left($9, 1) <> '+' AND strpos(n.e164, $9) > 0)) "
 		"ORDER BY n.id LIMIT $7",
 		api_list_cb);
 }
@@ -903,7 +922,7 @@ api_release_done(struct api_req *r, const struct httpc_response *resp)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* POST /v1/calls {agent_id, to, from?}                                                        */
+/* POST /v1/calls {agent_id, to, from?, variables?, metadata?}                                */
 
 static void
 api_call_done(struct api_req *r, const struct httpc_response *resp)
@@ -970,26 +989,28 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 		api_fail(r, 422, "invalid", "%s", err);
 		return;
 	}
+	/* variables and metadata (checked in api_parse_body), where this provider takes them */
+	{
+		json_t *vars = json_object_get(r->body, "variables");
+		json_t *meta = json_object_get(r->body, "metadata");
+
+		if (!pa->call_context(r->preq.body, json_is_object(vars) ? vars : NULL,
+			    json_is_object(meta) ? meta : NULL, err, sizeof(err))) {
+			api_fail(r, 500, "internal", "could not add the call's variables");
+			return;
+		}
+	}
 	api_provider(r, api_call_done);
 }
 
 /* ------------------------------------------------------------------------------------------ */
 /* Request parsing and dispatch                                                                */
 
+/* A positive integer id (callrouted/admin_api.h: the rule callroutectl applies too). */
 static bool
 api_parse_id(const char *s, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
+	return admin_api_parse_id(s, out);
 }
 
 /* An integer id from JSON (a number or a numeric string). */
@@ -1038,6 +1059,9 @@ static const struct api_field api_call_fields[] = {
 	{ "agent_id", API_T(JSON_INTEGER) | API_T(JSON_STRING), "a positive integer is required" },
 	{ "to", API_T(JSON_STRING), "an E.164 number is required" },
 	{ "from", API_T(JSON_STRING) | API_T(JSON_NULL), "an E.164 number, or null" },
+	{ "variables", API_T(JSON_OBJECT) | API_T(JSON_NULL),
+		"an object of string values (the agent's {{variables}}), or null" },
+	{ "metadata", API_T(JSON_OBJECT) | API_T(JSON_NULL), "an object, or null" },
 	{ NULL, 0, NULL },
 };
 
@@ -1183,6 +1207,17 @@ api_parse_body(struct api_req *r)
 			}
 			e164_format(key, r->from, sizeof(r->from));
 		}
+		{
+			json_t *vars = json_object_get(r->body, "variables");
+			json_t *meta = json_object_get(r->body, "metadata");
+			char err[256];
+
+			if (!papi_check_call_context(json_is_object(vars) ? vars : NULL,
+				    json_is_object(meta) ? meta : NULL, err, sizeof(err))) {
+				api_fail(r, 400, "invalid", "%s", err);
+				return false;
+			}
+		}
 		return true;
 	default:
 		return true;
@@ -1214,10 +1249,42 @@ api_parse_body(struct api_req *r)
 	return true;
 }
 
+/* A read of api_reads.c: its one query, its answer. */
+static void
+api_read_cb(struct api_req *r, PGresult *res)
+{
+	const char *not_found = "not found";
+	json_t *o = api_read_answer(r->read, &r->rargs, res, &not_found);
+
+	if (!o) {
+		api_fail(r, 404, "not_found", "%s", not_found);
+		return;
+	}
+	api_send(r, 200, o);
+}
+
+static void
+api_read(struct api_req *r)
+{
+	const char *params[API_READ_MAX_PARAMS], *sql;
+	int n;
+
+	r->rargs.agency_id = r->agency_id;
+	r->rargs.client_id = r->client_id;
+	r->rargs.id = r->id;
+	n = api_read_query(r->read, &r->rargs, &sql, params);
+	for (int i = 0; i < n; i++)
+		api_param_str(r, params[i]);
+	api_query(r, sql, api_read_cb);
+}
+
 static void
 api_dispatch(struct api_req *r)
 {
 	switch (r->op) {
+	case OP_READ:
+		api_read(r);
+		return;
 	case OP_LIST:
 		api_list(r);
 		return;
@@ -1260,7 +1327,10 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	if (r->client_id && !r->read_only) {
-		api_fail(r, 403, "forbidden", "client portal tokens are read-only");
+		api_fail(r, 403, "forbidden",
+			r->req->method == WIRE_GET ?
+				"client portal tokens cannot read this (agency tokens only)" :
+				"client portal tokens are read-only");
 		return;
 	}
 	api_dispatch(r);
@@ -1291,11 +1361,40 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 		r->limit = (long)id;
 		return true;
 	}
+	if (strcmp(key, "e164") == 0) {
+		/* "+1415" (an unescaped '+' arrives as a space: taken as '+'), or digits */
+		size_t plus = value[0] == '+' || value[0] == ' ', n = strlen(value + plus);
+
+		if (n < 1 || n > 15 || strspn(value + plus, "0123456789") != n)
+			return false;
+		if (asprintf(&r->f_e164, "%s%s", plus ? "+" : "", value + plus) < 0) {
+			r->f_e164 = NULL;
+			return false;
+		}
+		if (plus) {
+			/* the range's end: the prefix's digits + 1 ("+1419" -> "+142"); none for 9s
+			 */
+			char *hi = strdup(r->f_e164);
+			size_t k = strlen(hi);
+
+			if (!hi)
+				return false;
+			while (k > 1 && hi[k - 1] == '9')
+				hi[--k] = '\0';
+			if (k > 1) {
+				hi[k - 1]++;
+				r->f_e164_hi = hi;
+			} else {
+				free(hi);
+			}
+		}
+		return true;
+	}
 	return false;
 }
 
 static const char *const api_list_params[] = { "client", "agent", "provider", "status", "after",
-	"limit", NULL };
+	"limit", "e164", NULL };
 
 /* Where in q a key (as written, before any %-decoding) repeats an earlier one, or NULL: what
  * wire_query_parse refused, named. */
@@ -1318,11 +1417,13 @@ static bool
 api_parse_query(struct api_req *r)
 {
 	static const char forms[] = "client, agent: ids; provider: retell, vapi or bland; "
-				    "status: active or released; after: a number id; limit: 1 to";
+				    "status: active or released; e164: +digits (a prefix) or "
+				    "digits (a part), at most 15; after: a number id; limit: 1 to";
 	struct wire_query kv;
 	bool ok = true;
 
 	r->limit = API_LIST_DEFAULT;
+	api_read_args_init(&r->rargs);
 	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
 		api_fail(r, 400, "invalid", "%s takes no body",
 			r->op == OP_RELEASE ? "DELETE" : "GET");
@@ -1342,7 +1443,15 @@ api_parse_query(struct api_req *r)
 				"each key once, valid %%-escapes)");
 		return false;
 	}
-	for (int i = 0; i < kv.n && ok; i++) {
+	for (int i = 0; i < kv.n && ok && r->op == OP_READ; i++) {
+		char err[400];
+
+		if (!api_read_param(r->read, &r->rargs, kv.key[i], kv.value[i], err, sizeof(err))) {
+			api_fail(r, 400, "invalid", "%s", err);
+			ok = false;
+		}
+	}
+	for (int i = 0; i < kv.n && ok && r->op != OP_READ; i++) {
 		const char *key = kv.key[i];
 		size_t k = 0;
 
@@ -1353,7 +1462,7 @@ api_parse_query(struct api_req *r)
 			if (r->op == OP_LIST)
 				api_fail(r, 400, "invalid",
 					"unknown query parameter \"%s\" "
-					"(client, agent, provider, status, after, limit)",
+					"(client, agent, provider, status, after, limit, e164)",
 					key);
 			else
 				api_fail(r, 400, "invalid",
@@ -1371,21 +1480,30 @@ api_parse_query(struct api_req *r)
 	return ok;
 }
 
-/* The /v1 routes: {method, path, op, needs_body, read_only}; a path ending in "{id}" takes a
- * number's id as its last segment (admin.c's table sends everything under /v1/ here). */
+/* The /v1 routes: {method, path, op, needs_body, read_only, read}; a path ending in "{id}" takes
+ * an id as its last segment (admin.c's table sends everything under /v1/ here); OP_READ rows
+ * name their read (api_reads.c). */
 static const struct api_route {
 	enum wire_method method;
 	const char *path;
 	enum api_op op;  /* the step after authentication: api_dispatch */
 	bool needs_body; /* a JSON object */
 	bool read_only;  /* changes nothing: a client portal token may use it */
+	const struct api_read *read;
 } api_routes[] = {
-	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true },
-	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false },
-	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true },
-	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false },
-	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false },
-	{ WIRE_POST, "/v1/calls", OP_CALL, true, false },
+	{ WIRE_GET, "/v1/numbers", OP_LIST, false, true, NULL },
+	{ WIRE_POST, "/v1/numbers", OP_BUY, true, false, NULL },
+	{ WIRE_GET, "/v1/numbers/{id}", OP_SHOW, false, true, NULL },
+	{ WIRE_PATCH, "/v1/numbers/{id}", OP_PATCH, true, false, NULL },
+	{ WIRE_DELETE, "/v1/numbers/{id}", OP_RELEASE, false, false, NULL },
+	{ WIRE_POST, "/v1/calls", OP_CALL, true, false, NULL },
+	{ WIRE_GET, "/v1/calls", OP_READ, false, true, &api_read_calls },
+	{ WIRE_GET, "/v1/calls/{id}", OP_READ, false, true, &api_read_call },
+	{ WIRE_GET, "/v1/agents", OP_READ, false, true, &api_read_agents },
+	{ WIRE_GET, "/v1/clients", OP_READ, false, true, &api_read_clients },
+	/* provider accounts are the agency's configuration: agency tokens only */
+	{ WIRE_GET, "/v1/accounts", OP_READ, false, false, &api_read_accounts },
+	{ WIRE_GET, "/v1/usage", OP_READ, false, true, &api_read_usage },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
@@ -1407,7 +1525,10 @@ api_route(struct api_req *r)
 			if (strncmp(path, rt->path, n) != 0)
 				continue;
 			if (!api_parse_id(path + n, &r->id)) {
-				api_fail(r, 404, "not_found", "no such number");
+				api_fail(r, 404, "not_found",
+					strncmp(rt->path, "/v1/calls/", 10) == 0 ?
+						"no such call" :
+						"no such number");
 				return NULL;
 			}
 		} else if (strcmp(path, rt->path) != 0) {
@@ -1445,13 +1566,14 @@ api_handle(struct wire_req *req)
 		return;
 	r->op = rt->op;
 	r->read_only = rt->read_only;
+	r->read = rt->read;
 	/* authenticate: Bearer token, looked up by its SHA-256 */
-	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, 256)) {
+	if (!auth || strncasecmp(auth, "Bearer ", 7) != 0 || !text_ok(auth + 7, ADMIN_TOKEN_MAX)) {
 		r->www_auth = true;
 		api_fail(r, 401, "unauthorized", "Authorization: Bearer <token> is required");
 		return;
 	}
-	SHA256((const unsigned char *)auth + 7, strlen(auth + 7), r->token_hash);
+	admin_token_sha256_hex(auth + 7, r->token_sha256);
 	/* body */
 	if (rt->needs_body) {
 		json_error_t jerr;
@@ -1468,13 +1590,7 @@ api_handle(struct wire_req *req)
 	}
 	if (!api_parse_query(r))
 		return;
-	{
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
-
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", r->token_hash[i]);
-		api_param_str(r, hex);
-	}
+	api_param_str(r, r->token_sha256);
 	api_query(r,
 		"SELECT agency_id, client_id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",

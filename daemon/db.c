@@ -13,14 +13,14 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 
 #define DB_CONNECT_TIMEOUT_MS 5000
 #define DB_QUERY_TIMEOUT_MS 60000
-#define DB_MAX_CONNS 8 /* loader, its doorbell, ledger, policies, instances, ... */
+#define DB_MAX_CONNS 8 /* the db thread's own: routes, its doorbell, ledger, instances, ... */
 #define DB_NICE 10
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };

@@ -13,7 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "httpc.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 static struct event_base *httpc_base;
 static SSL_CTX *httpc_ctx;

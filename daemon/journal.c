@@ -18,7 +18,8 @@
 #include <event2/event.h>
 
 #include "journal.h"
-#include "log.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 
 #define JOURNAL_DIR "journal"
@@ -743,6 +744,7 @@ fail:
 struct journal_scan_ctx {
 	uint32_t seg;
 	uint64_t *max_seen;
+	struct progress *pg; /* the replay's progress lines, or NULL */
 };
 
 static bool
@@ -752,6 +754,8 @@ journal_collect(uint64_t seq, uint64_t off, void *arg)
 
 	if (seq > *c->max_seen)
 		*c->max_seen = seq;
+	if (c->pg)
+		progress_log_tick(c->pg, c->pg->done + 1);
 	if (c->seg == UINT32_MAX)
 		return true;
 	if (jn.nrrecs == jn.caprrecs) {
@@ -798,7 +802,7 @@ static void
 journal_scan_quarantine(uint64_t *max_seen)
 {
 	char qdir[PATH_MAX + 32], path[PATH_MAX + 300];
-	struct journal_scan_ctx c = { UINT32_MAX, max_seen };
+	struct journal_scan_ctx c = { UINT32_MAX, max_seen, NULL };
 	struct dirent *de;
 	DIR *d;
 
@@ -915,13 +919,15 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 {
 	char path[PATH_MAX + 32], what[512];
 	struct journal_scan *scans;
+	struct progress pg;
 	size_t keep = 0;
 
 	scans = calloc(jn.nrsegs ? jn.nrsegs : 1, sizeof(*scans));
 	if (!scans)
 		return false;
+	progress_init(&pg, "journal: replay", "records", 0, 4096);
 	for (size_t i = 0; i < jn.nrsegs; i++) {
-		struct journal_scan_ctx c = { (uint32_t)i, max_seen };
+		struct journal_scan_ctx c = { (uint32_t)i, max_seen, &pg };
 
 		journal_seg_path(path, sizeof(path), jn.rsegs[i].name);
 		if (!journal_scan_file(path, &jn.rsegs[i].size, &scans[i], journal_collect, &c))
@@ -934,6 +940,7 @@ journal_replay(uint64_t *max_seen, uint64_t *max_valid)
 			*max_seen = jn.rsegs[i].name;
 		atomic_fetch_add(&jn.bytes, jn.rsegs[i].size);
 	}
+	progress_log_end(&pg);
 	for (size_t i = 0; i < jn.nrsegs; i++) {
 		struct journal_rseg *r = &jn.rsegs[i];
 		struct journal_scan *sc = &scans[i];

@@ -9,14 +9,14 @@
 #include <event2/buffer.h>
 #include <jansson.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "journal.h"
 #include "ledger.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "replwait.h"
 
 /*

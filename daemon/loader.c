@@ -8,13 +8,15 @@
 #include <jansson.h>
 
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
-#include "e164.h"
-#include "log.h"
+#include "instances.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "migrate.h"
-#include "rating.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
+#include "callrouted/rating.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -54,6 +56,7 @@ static const char sql_numbers[] =
 	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
 
 static atomic_ulong changes_fulls_finished;
+static struct progress changes_progress; /* the full reload's numbers (progress.h) */
 
 unsigned long
 loader_full_reloads_finished(void)
@@ -351,7 +354,15 @@ changes_read_numbers(const PGresult *r, bool released)
 	}
 	if (!ch.new_snap)
 		return;
+	if (!released) {
+		progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)rows,
+			4096);
+		progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
+	} else {
+		changes_progress.total += (uint64_t)rows;
+	}
 	for (int i = 0; i < rows; i++) {
+		progress_log_tick(&changes_progress, changes_progress.done + 1);
 		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",
@@ -575,8 +586,11 @@ static void
 changes_settle(void)
 {
 	if (ch.q == Q_NONE && !ch.want_full && !ch.want_catalog && ch.n_pending == 0 &&
-		routes_current())
+		routes_current()) {
 		atomic_store(&changes_applied_gen, ch.seen_gen);
+		/* the instances row and callrouted_routes_change_generation */
+		instances_set_change_generation(ch.seen_gen);
+	}
 }
 
 static void
@@ -1089,8 +1103,4 @@ loader_stats(stat_fn add, void *ctx)
 {
 	STAT_GAUGE(add, ctx, "callrouted_db_up",
 		"1 while the routes connection to PostgreSQL is up.", loader_db_up() ? 1 : 0);
-	STAT_GAUGE(add, ctx, "callrouted_routes_change_generation",
-		"The shared change generation (callrouted_change_generation) the route table has "
-		"applied: the same on every daemon once changes have reached them.",
-		(double)loader_change_generation());
 }

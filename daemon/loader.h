@@ -21,9 +21,10 @@ void loader_request_reload(void);
 bool loader_db_up(void);
 /* The shared change generation (migration 010's callrouted_change_generation, the same for
  * every daemon of the database) the route table has applied (any thread; 0 before the first
- * load).  For the instances table: a daemon whose figure lags the others misses changes. */
+ * load); it is handed to instances_set_change_generation (the instances row and
+ * callrouted_routes_change_generation): a daemon whose figure lags the others misses changes. */
 uint64_t loader_change_generation(void);
-/* callrouted_db_up, callrouted_routes_change_generation, through add (scrape.c). */
+/* callrouted_db_up, through add (scrape.c). */
 void loader_stats(stat_fn add, void *ctx);
 /* Full reloads finished, well or not (any thread): SIGHUP's READY=1 waits for the next one. */
 unsigned long loader_full_reloads_finished(void);

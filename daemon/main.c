@@ -13,14 +13,15 @@
 
 #include "admin.h"
 #include "loader.h"
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
 #include "workers.h"
+#include "instances.h"
 #include "journal.h"
 #include "ledger.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "migrate.h"
+#include "callrouted/migrate.h"
 #include "notify.h"
 #include "routes.h"
 #include "snapshot.h"
@@ -32,6 +33,8 @@
 
 static struct event_base *main_base;
 static struct event *main_fatal_ev, *main_stop_ev;
+static struct event *main_delay_ev; /* shutdown_delay: not ready, still serving */
+static bool main_stopping;          /* a graceful stop began: no READY=1, no reload */
 static atomic_int main_exit_code;
 static bool main_notified_ready;
 static const char *main_conf_path;
@@ -56,7 +59,7 @@ usage(FILE *f)
 		"  -h, --help          print this help and exit\n"
 		"\n"
 		"signals: SIGHUP reloads the configuration and the route table; SIGTERM stops\n"
-		"gracefully (no new connections, in-flight call events made durable and answered)\n"
+		"gracefully (/readyz 503, listeners closed after shutdown_delay, events answered)\n"
 		"\n"
 		"configuration keys (default, meaning):\n");
 	config_print_keys(f);
@@ -106,7 +109,8 @@ main_reload_wait_cb(evutil_socket_t fd, short what, void *arg)
 		if (main_reload_waited_ms >= MAIN_RELOAD_WAIT_MS)
 			log_warning("main: route reload still running after %d ms",
 				MAIN_RELOAD_WAIT_MS);
-		notify_ready();
+		if (!main_stopping) /* STOPPING=1 was said: no READY=1 after it */
+			notify_ready();
 		return;
 	}
 	main_reload_waited_ms += 50;
@@ -142,11 +146,47 @@ main_reload(void)
 	evtimer_add(main_reload_ev, &now);
 }
 
+/* After shutdown_delay: close the listeners, then wait for the journal (main_stop_cb). */
+static void
+main_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval now = { 0, 0 };
+
+	log_info("main: closing the listeners");
+	workers_stop_accepting();
+	evtimer_add(main_stop_ev, &now);
+}
+
+/*
+ * A graceful stop, in the order a load balancer needs: STOPPING=1 and /readyz 503 first, the
+ * webhook listener serving on for shutdown_delay (the balancer's health checks see the 503
+ * and send nothing new here), then the listeners close and what is in flight drains.  No
+ * delay for an instance that never had a route table (its /readyz never said 200).
+ */
+static void
+main_begin_stop(void)
+{
+	int64_t delay = config_current()->shutdown_delay_ms;
+	struct timeval tv;
+
+	main_stopping = true;
+	notify_stopping();
+	admin_set_stopping();
+	if (delay > 0 && !admin_ready(NULL))
+		delay = 0;
+	if (delay > 0)
+		log_info("main: /readyz now answers 503; serving %lld ms more before closing the "
+			 "listeners (shutdown_delay)",
+			(long long)delay);
+	tv.tv_sec = (time_t)(delay / 1000);
+	tv.tv_usec = (suseconds_t)(delay % 1000) * 1000;
+	evtimer_add(main_delay_ev, &tv);
+}
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	static int terms;
-	struct timeval now = { 0, 0 };
 
 	switch (sig) {
 	case SIGTERM:
@@ -156,11 +196,13 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 			_exit(1);
 		}
 		log_info("main: %s, shutting down", strsignal((int)sig));
-		notify_stopping();
-		workers_stop_accepting();
-		evtimer_add(main_stop_ev, &now);
+		main_begin_stop();
 		break;
 	case SIGHUP:
+		if (main_stopping) {
+			log_info("main: SIGHUP while stopping: ignored");
+			break;
+		}
 		log_info("main: SIGHUP, reloading the configuration and the route table");
 		main_reload();
 		break;
@@ -175,7 +217,7 @@ main_tick_cb(evutil_socket_t fd, short what, void *arg)
 
 	metrics_beat();
 	routes_reclaim();
-	if (!main_notified_ready && admin_ready(&from_file)) {
+	if (!main_notified_ready && !main_stopping && admin_ready(&from_file)) {
 		main_notified_ready = true;
 		log_info("main: ready (routes from %s)",
 			from_file ? "the snapshot file" : "the database");
@@ -264,8 +306,9 @@ main(int argc, char **argv)
 		goto fail_step;
 	main_fatal_ev = event_new(main_base, -1, 0, main_fatal_cb, NULL);
 	main_stop_ev = evtimer_new(main_base, main_stop_cb, NULL);
+	main_delay_ev = evtimer_new(main_base, main_delay_cb, NULL);
 	main_reload_ev = evtimer_new(main_base, main_reload_wait_cb, NULL);
-	if (!main_fatal_ev || !main_stop_ev || !main_reload_ev)
+	if (!main_fatal_ev || !main_stop_ev || !main_delay_ev || !main_reload_ev)
 		goto fail_step;
 
 	/* signals are caught before any thread starts: /readyz can answer 200 before the main
@@ -296,10 +339,11 @@ main(int argc, char **argv)
 	if (!journal_setup(cfg->state_dir))
 		goto fail_step;
 	/* 3. the database thread: the transport, then its clients (the route loader: LISTEN,
-	 *    version check, full reload; the ledger drain), connected once it starts */
+	 *    version check, full reload; the ledger drain; the instances heartbeat), connected once
+	 *    it starts */
 	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
-		!journal_start() || !db_start())
+		!instances_setup(cfg) || !journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	step = "TLS";
@@ -345,6 +389,7 @@ done:
 	db_stop();
 	loader_cleanup();
 	ledger_db_cleanup();
+	instances_cleanup();
 	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();
@@ -359,6 +404,8 @@ done:
 		event_free(main_fatal_ev);
 	if (main_stop_ev)
 		event_free(main_stop_ev);
+	if (main_delay_ev)
+		event_free(main_delay_ev);
 	if (main_reload_ev)
 		event_free(main_reload_ev);
 	if (main_base)

@@ -6,7 +6,7 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "notify.h"
 #include "routes.h"

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "routes.h"
 
 /* One request to a provider: method, path (URL-encoded, with query) under the base URL,
@@ -69,6 +69,12 @@ struct provider_api {
 		const char *from_provider_number_id, const char *to_e164,
 		const char *provider_agent_id, struct papi_request *out, char *err, size_t errlen);
 
+	/* An outbound call's context into the body call() built, where the provider takes it:
+	 * variables (a string map) and metadata (an object), either NULL; checked before by
+	 * papi_check_call_context. */
+	bool (*call_context)(json_t *body, json_t *variables, json_t *metadata, char *err,
+		size_t errlen);
+
 	/* Parse a 2xx answer.  purchase: the number bought; call: the provider's call id. */
 	bool (*parse_number)(const char *body, size_t len, struct papi_number *out, char *err,
 		size_t errlen);
@@ -91,6 +97,21 @@ const struct provider_api *provider_api_get(enum provider_id p);
 /* A nickname fits the provider's name field (checked before any provider call); NULL or ""
  * is none.  Names are counted in characters (UTF-8 code points). */
 bool papi_check_name(const struct provider_api *pa, const char *nickname, char *err, size_t errlen);
+
+/*
+ * The limits of POST /v1/calls' variables and metadata (README, "Admin API"), the same for every
+ * provider: variables an object of at most PAPI_VARS_MAX keys, each 1 to 64 of [A-Za-z0-9_]
+ * (not starting with a digit: a {{name}} of the agent's prompt), each value a string of at
+ * most PAPI_VAR_VALUE_MAX bytes without NUL; metadata an object of at most PAPI_VARS_MAX
+ * top-level keys (1 to 64 of [A-Za-z0-9_.-]), any JSON values; each at most
+ * PAPI_CONTEXT_BYTES_MAX bytes as compact JSON, both together too.  false with the limit
+ * broken, named, in err.
+ */
+#define PAPI_VARS_MAX 32
+#define PAPI_VAR_KEY_MAX 64
+#define PAPI_VAR_VALUE_MAX 1024
+#define PAPI_CONTEXT_BYTES_MAX 8192
+bool papi_check_call_context(json_t *variables, json_t *metadata, char *err, size_t errlen);
 
 /* "+14155550123" -> "%2B14155550123" (for paths). */
 bool papi_path_escape(const char *s, char *out, size_t outlen);

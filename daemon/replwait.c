@@ -7,10 +7,10 @@
 
 #include <event2/event.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "db.h"
 #include "journal.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "replwait.h"
 
 #define REPLWAIT_QUEUE 1024 /* committed batches waiting; more: the drain pauses */

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "routes.h"
 /* ------------------------------------------------------------------------------------------ */
 /* The catalog                                                                                 */

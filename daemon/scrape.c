@@ -10,6 +10,7 @@
 
 #include "loader.h"
 #include "db.h"
+#include "instances.h"
 #include "journal.h"
 #include "ledger.h"
 #include "metrics.h"
@@ -94,6 +95,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
+	instances_stats(scrape_add, &o);
 	STAT_GAUGE(scrape_add, &o, "callrouted_active_calls",
 		"Calls in progress (started, not ended) in the calls table, all instances.",
 		active < 0 ? 0 : (double)active);
@@ -124,12 +126,18 @@ scrape_status(char *buf, size_t len, const struct routes_snapshot *s)
 }
 
 int
-scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s)
+scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s, bool stopping)
 {
 	const char *db = loader_db_up() ? "up" : "down";
 	struct journal_stats js;
 
 	journal_get_stats(&js);
+	if (stopping) {
+		/* shutting down: out of rotation first, while the listener still serves */
+		evbuffer_add_printf(b, "{\"ready\":false,\"stopping\":true,\"database\":\"%s\"}",
+			db);
+		return 503;
+	}
 	if (!s) {
 		evbuffer_add_printf(b, "{\"ready\":false,\"database\":\"%s\"}", db);
 		return 503;

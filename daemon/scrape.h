@@ -2,6 +2,7 @@
 #ifndef CALLROUTED_SCRAPE_H
 #define CALLROUTED_SCRAPE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct evbuffer;
@@ -18,7 +19,8 @@ void scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s);
 /* The systemd STATUS= text (without "STATUS="), with the request rate since the last call
  * (one caller: the main thread's status timer). */
 void scrape_status(char *buf, size_t len, const struct routes_snapshot *s);
-/* The /readyz answer into b; its HTTP status (200 ready, 503 not). */
-int scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s);
+/* The /readyz answer into b; its HTTP status (200 ready, 503 not; 503 with "stopping":true
+ * once a graceful stop began: the load balancer takes this instance out first). */
+int scrape_readyz(struct evbuffer *b, const struct routes_snapshot *s, bool stopping);
 
 #endif

@@ -14,9 +14,9 @@
 
 #include <openssl/sha.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "snapshot.h"
 
 /*

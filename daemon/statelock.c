@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "statelock.h"
 
 static int statelock_fd = -1;

@@ -5,7 +5,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "tls.h"
 
 /* TLS 1.2 suites: forward secrecy and AEAD only (Mozilla's "intermediate"); TLS 1.3 keeps

@@ -4,11 +4,11 @@
 #include <strings.h>
 #include <time.h>
 
-#include "config.h"
-#include "e164.h"
+#include "callrouted/config.h"
+#include "callrouted/e164.h"
 #include "journal.h"
 #include "ledger.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "replay.h"
 #include "webhook.h"

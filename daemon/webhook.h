@@ -9,7 +9,7 @@
 
 #include "providers/registry.h"
 #include "routes.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 #include "wire.h"
 
 struct call_event;

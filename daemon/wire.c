@@ -23,7 +23,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "tls.h"
 #include "wire.h"
 

@@ -12,10 +12,10 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "workers.h"
 #include "journal.h"
-#include "log.h"
+#include "callrouted/log.h"
 #include "metrics.h"
 #include "routes.h"
 #include "webhook.h"

@@ -5,7 +5,6 @@
  * directly.  Exit codes: 0 done, 1 error (the reason on stderr), 2 usage error.
  */
 #include <ctype.h>
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -20,16 +19,16 @@
 #include <event2/http.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <openssl/rand.h>
-#include <openssl/sha.h>
 
+#include "callrouted/admin_api.h"
+#include "callrouted/config.h"
+#include "callrouted/e164.h"
+#include "callrouted/log.h"
+#include "callrouted/migrate.h"
+#include "callrouted/provider.h"
+#include "callrouted/rating.h"
 #include "callrouted/text.h"
-#include "config.h"
-#include "e164.h"
-#include "log.h"
-#include "migrate.h"
-#include "rating.h"
-#include "routes.h"
+#include "ctl_progress.h"
 
 #define CTL_OK 0
 #define CTL_ERROR 1
@@ -37,9 +36,7 @@
 
 #define CTL_DEFAULT_URL "http://127.0.0.1:9090"
 #define CTL_TIMEOUT_S 30
-#define CTL_LIST_MAX 500 /* the API's largest page */
-#define CTL_TOKEN_PREFIX "crt_"
-#define CTL_TOKEN_BYTES 32
+#define CTL_LIST_MAX ADMIN_API_LIST_MAX /* the API's largest page */
 
 /* ctl_getopt's answers besides an option's value */
 #define CTL_HELP_SHOWN (-2)
@@ -65,6 +62,9 @@ enum {
 	OPT_NAME,
 	OPT_BY,
 	OPT_FORMAT,
+	OPT_E164,
+	OPT_VARIABLES,
+	OPT_METADATA,
 };
 
 /* Every command takes these (--url and --token only matter to those that call the API). */
@@ -178,7 +178,7 @@ ctl_url_ok(const char *url, const char **why)
 static bool
 ctl_token_ok(const char *t)
 {
-	return text_ok(t, 256) && !strchr(t, ' ');
+	return admin_token_ok(t);
 }
 
 /* --url, --token and --json, before the command (cmd NULL) or in it: each once, of its form;
@@ -331,17 +331,7 @@ ctl_args(const struct ctl_cmd *cmd, int argc, char **argv, int n, int *rc)
 static bool
 ctl_parse_id(const char *s, uint64_t *out)
 {
-	unsigned long long v;
-	char *end;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
+	return admin_api_parse_id(s, out);
 }
 
 /* An E.164 number in canonical form, or false. */
@@ -515,7 +505,7 @@ ctl_bearer(void)
 			  "(callroutectl tokens create makes one)");
 		return NULL;
 	}
-	if (!text_ok(t, 256) || strchr(t, ' ')) {
+	if (!admin_token_ok(t)) {
 		ctl_error(
 			"the API token is malformed (printable characters, no spaces, at most 256)");
 		return NULL;
@@ -693,9 +683,11 @@ ctl_api(enum evhttp_cmd_type method, const char *path, json_t *body, json_t **ou
 			answer = NULL;
 			rc = CTL_OK;
 		} else {
-			json_t *e = json_object_get(answer, "error");
-			const char *code = json_string_value(json_object_get(e, "code"));
-			const char *msg = json_string_value(json_object_get(e, "message"));
+			json_t *e = json_object_get(answer, ADMIN_API_ERROR_KEY);
+			const char *code =
+				json_string_value(json_object_get(e, ADMIN_API_ERROR_CODE));
+			const char *msg =
+				json_string_value(json_object_get(e, ADMIN_API_ERROR_MESSAGE));
 
 			if (code && msg)
 				ctl_error("%s %s: %d %s: %s", ctl_method_name(method), path,
@@ -823,13 +815,15 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 		{ "limit", required_argument, NULL, OPT_LIMIT },
 		{ "after", required_argument, NULL, OPT_AFTER },
 		{ "all", no_argument, NULL, OPT_ALL },
+		{ "e164", required_argument, NULL, OPT_E164 },
 		CTL_COMMON_OPTS,
 	};
-	const char *client = NULL, *agent = NULL, *provider = NULL, *status = NULL;
+	const char *client = NULL, *agent = NULL, *provider = NULL, *status = NULL, *e164 = NULL;
 	uint64_t id, limit = 0, after = 0;
 	bool all = false;
 	enum provider_id pid;
 	json_t *numbers, *answer = NULL;
+	struct ctl_progress progress;
 	char path[512];
 	int c, rc = CTL_OK;
 
@@ -870,6 +864,16 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 		case OPT_ALL:
 			all = true;
 			break;
+		case OPT_E164: {
+			size_t d = strlen(optarg + (*optarg == '+'));
+
+			if (d < 1 || d > 15 || strspn(optarg + (*optarg == '+'), "0123456789") != d)
+				return ctl_usage_error(cmd,
+					"--e164 takes +digits (a prefix) or digits (a part of the "
+					"number), at most 15");
+			e164 = optarg;
+			break;
+		}
 		default:
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
 		}
@@ -879,9 +883,10 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (all && !limit)
 		limit = CTL_LIST_MAX;
 	numbers = json_array();
+	ctl_progress_start(&progress, "numbers list", "numbers", 0, ctl_json);
 	for (;;) {
 		json_t *page, *next;
-		int n = snprintf(path, sizeof(path), "/v1/numbers?");
+		int n = snprintf(path, sizeof(path), ADMIN_API_NUMBERS "?");
 
 		/* every value was validated: digits or a fixed word, nothing to escape */
 		if (client)
@@ -896,6 +901,9 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			n += snprintf(path + n, sizeof(path) - n, "limit=%" PRIu64 "&", limit);
 		if (after)
 			n += snprintf(path + n, sizeof(path) - n, "after=%" PRIu64 "&", after);
+		if (e164) /* digits, after a '+' escaped */
+			n += snprintf(path + n, sizeof(path) - n, "e164=%s%s&",
+				*e164 == '+' ? "%2B" : "", e164 + (*e164 == '+'));
 		path[n - 1] = '\0'; /* the last '&' or the '?' */
 		json_decref(answer);
 		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
@@ -909,10 +917,12 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			goto done;
 		}
 		json_array_extend(numbers, page);
+		ctl_progress_update(&progress, json_array_size(numbers));
 		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
 			break;
 		after = (uint64_t)json_integer_value(next);
 	}
+	ctl_progress_end(&progress);
 	if (ctl_json) {
 		if (all) {
 			/* the pages as one: nothing follows */
@@ -934,6 +944,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 				json_integer_value(next));
 	}
 done:
+	ctl_progress_end(&progress);
 	json_decref(answer);
 	json_decref(numbers);
 	return rc;
@@ -973,9 +984,9 @@ ctl_number_request(enum evhttp_cmd_type method, uint64_t id, json_t *body)
 	int rc;
 
 	if (id)
-		snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64, id);
+		snprintf(path, sizeof(path), ADMIN_API_NUMBERS "/%" PRIu64, id);
 	else
-		snprintf(path, sizeof(path), "/v1/numbers");
+		snprintf(path, sizeof(path), ADMIN_API_NUMBERS);
 	rc = ctl_api(method, path, body, &answer);
 	json_decref(body);
 	if (rc == CTL_OK)
@@ -1127,11 +1138,13 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 		{ "agent", required_argument, NULL, OPT_AGENT },
 		{ "to", required_argument, NULL, OPT_TO },
 		{ "from", required_argument, NULL, OPT_FROM },
+		{ "variables", required_argument, NULL, OPT_VARIABLES },
+		{ "metadata", required_argument, NULL, OPT_METADATA },
 		CTL_COMMON_OPTS,
 	};
 	char to[E164_BUFSIZE] = "", from[E164_BUFSIZE] = "";
 	uint64_t agent = 0;
-	json_t *body, *answer = NULL;
+	json_t *body, *answer = NULL, *vars = NULL, *meta = NULL;
 	int c, rc = CTL_OK;
 
 	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
@@ -1155,19 +1168,46 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 					"(+ country code and number, e.g. +14155550123)",
 					optarg);
 			break;
+		case OPT_VARIABLES:
+		case OPT_METADATA: {
+			/* a JSON object (the API checks its limits and names the one broken) */
+			json_t *o = json_loads(optarg, JSON_REJECT_DUPLICATES, NULL);
+
+			if (!json_is_object(o)) {
+				json_decref(o);
+				json_decref(vars);
+				json_decref(meta);
+				return ctl_usage_error(cmd,
+					"--%s takes a JSON object, e.g. '{\"name\": \"Ana\"}'",
+					c == OPT_VARIABLES ? "variables" : "metadata");
+			}
+			if (c == OPT_VARIABLES)
+				vars = o;
+			else
+				meta = o;
+			break;
+		}
 		default:
+			json_decref(vars);
+			json_decref(meta);
 			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
 		}
 	}
-	if (!ctl_args(cmd, argc, argv, 0, &rc))
-		return rc;
-	if (!agent)
-		return ctl_usage_error(cmd, "--agent ID is required");
-	if (!*to)
-		return ctl_usage_error(cmd, "--to E164 is required");
+	if (!ctl_args(cmd, argc, argv, 0, &rc) || !agent || !*to) {
+		json_decref(vars);
+		json_decref(meta);
+		if (rc != CTL_OK)
+			return rc;
+		return ctl_usage_error(cmd,
+			!agent ? "--agent ID is required" : "--to E164 is required");
+	}
 	body = json_pack("{s:I,s:s}", "agent_id", (json_int_t)agent, "to", to);
 	if (*from)
 		json_object_set_new(body, "from", json_string(from));
+	if (vars)
+		json_object_set_new(body, "variables", vars);
+	if (meta)
+		json_object_set_new(body, "metadata", meta);
 	rc = ctl_api(EVHTTP_REQ_POST, "/v1/calls", body, &answer);
 	json_decref(body);
 	if (rc == CTL_OK) {
@@ -1184,6 +1224,447 @@ ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 	}
 	json_decref(answer);
 	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* agents, accounts, clients, calls list/show: the API's reads (api_reads.c)                   */
+
+/* A filter option of a list command: --opt VALUE becomes ?param=VALUE. */
+enum ctl_filter_kind { CF_ID, CF_ENUM, CF_TEXT, CF_TIME, CF_DIGITS, CF_PID };
+
+struct ctl_filter {
+	const char *opt; /* the option's name */
+	enum ctl_filter_kind kind;
+	const char *const *values; /* CF_ENUM */
+	const char *param;         /* the query parameter's name; NULL: opt */
+};
+
+struct ctl_list {
+	const char *path; /* "/v1/agents" */
+	const char *key;  /* the answer's list member */
+	const struct ctl_filter *filters;
+	size_t ncols;
+	const char *const *heading;
+	void (*row)(const char **cells, char (*buf)[160], json_t *o);
+};
+
+static const char *const ctl_providers[] = { "retell", "vapi", "bland", NULL };
+static const char *const ctl_directions[] = { "inbound", "outbound", "unknown", NULL };
+static const char *const ctl_call_status[] = { "in_progress", "ended", NULL };
+
+/* What the API takes (api_reads.c checks it again and says so, naming the parameter). */
+static bool
+ctl_filter_ok(const struct ctl_filter *f, const char *v)
+{
+	uint64_t id;
+	size_t n;
+
+	switch (f->kind) {
+	case CF_ID:
+		return ctl_parse_id(v, &id);
+	case CF_ENUM:
+		for (const char *const *p = f->values; *p; p++)
+			if (strcmp(*p, v) == 0)
+				return true;
+		return false;
+	case CF_TEXT:
+		return text_ok(v, 64);
+	case CF_PID:
+		return text_ok(v, 128);
+	case CF_TIME:
+		return strlen(v) >= 10 && strlen(v) <= 30 &&
+		       strspn(v, "0123456789-T:.Z") == strlen(v);
+	case CF_DIGITS:
+		n = strlen(v + (*v == '+'));
+		return n >= 1 && n <= 15 && strspn(v + (*v == '+'), "0123456789") == n;
+	}
+	return false;
+}
+
+static void
+ctl_filter_want(const struct ctl_filter *f, char *out, size_t len)
+{
+	size_t n = 0;
+
+	switch (f->kind) {
+	case CF_ID:
+		snprintf(out, len, "an id (a positive integer)");
+		return;
+	case CF_ENUM:
+		n = (size_t)snprintf(out, len, "one of");
+		for (const char *const *p = f->values; *p && n < len; p++)
+			n += (size_t)snprintf(out + n, len - n, " %s", *p);
+		return;
+	case CF_TEXT:
+		snprintf(out, len, "1 to 64 printable characters");
+		return;
+	case CF_PID:
+		snprintf(out, len, "the provider's call id (1 to 128 printable characters)");
+		return;
+	case CF_TIME:
+		snprintf(out, len, "a UTC date or time, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ");
+		return;
+	case CF_DIGITS:
+		snprintf(out, len,
+			"+digits (a prefix) or digits (a part of the number), at most 15");
+		return;
+	}
+}
+
+/* value, %-escaped for a query string, appended at path[*n]; false when it does not fit. */
+static bool
+ctl_query_add(char *path, size_t size, size_t *n, const char *key, const char *value)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	int w = snprintf(path + *n, size - *n, "%c%s=", strchr(path, '?') ? '&' : '?', key);
+
+	if (w < 0 || (size_t)w >= size - *n)
+		return false;
+	*n += (size_t)w;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*n + 4 >= size)
+			return false;
+		if (isalnum(*p) || strchr("-._~:", *p)) {
+			path[(*n)++] = (char)*p;
+		} else {
+			path[(*n)++] = '%';
+			path[(*n)++] = hex[*p >> 4];
+			path[(*n)++] = hex[*p & 15];
+		}
+	}
+	path[*n] = '\0';
+	return true;
+}
+
+/* A list command: its filters, --limit, --after, --all; a table or --json (as numbers list). */
+static int
+ctl_list_run(const struct ctl_cmd *cmd, int argc, char **argv, const struct ctl_list *l)
+{
+	struct option opts[CTL_MAX_OPTS] = { { NULL, 0, NULL, 0 } };
+	static const struct option common[] = { CTL_COMMON_OPTS };
+	const char *given[16] = { NULL };
+	size_t nf = 0, k = 0;
+	uint64_t limit = 0, after = 0;
+	bool all = false;
+	json_t *items, *answer = NULL;
+	char path[2048], want[160];
+	int c, rc = CTL_OK;
+
+	while (l->filters[nf].opt)
+		nf++;
+	for (size_t i = 0; i < nf; i++)
+		opts[k++] = (struct option){ l->filters[i].opt, required_argument, NULL,
+			(int)(3000 + i) };
+	opts[k++] = (struct option){ "limit", required_argument, NULL, OPT_LIMIT };
+	opts[k++] = (struct option){ "after", required_argument, NULL, OPT_AFTER };
+	opts[k++] = (struct option){ "all", no_argument, NULL, OPT_ALL };
+	for (size_t i = 0; i < sizeof(common) / sizeof(common[0]); i++)
+		opts[k++] = common[i];
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		if (c >= 3000 && c < 3000 + (int)nf) {
+			const struct ctl_filter *f = &l->filters[c - 3000];
+
+			if (!ctl_filter_ok(f, optarg)) {
+				ctl_filter_want(f, want, sizeof(want));
+				return ctl_usage_error(cmd, "--%s takes %s", f->opt, want);
+			}
+			given[c - 3000] = optarg;
+			continue;
+		}
+		switch (c) {
+		case OPT_LIMIT:
+			if (!ctl_parse_id(optarg, &limit) || limit > CTL_LIST_MAX)
+				return ctl_usage_error(cmd, "--limit takes 1 to %d", CTL_LIST_MAX);
+			break;
+		case OPT_AFTER:
+			if (!ctl_parse_id(optarg, &after))
+				return ctl_usage_error(cmd,
+					"--after takes an id (the answer's next_after)");
+			break;
+		case OPT_ALL:
+			all = true;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (all && !limit)
+		limit = CTL_LIST_MAX;
+	items = json_array();
+	for (;;) {
+		json_t *page, *next;
+		size_t n = (size_t)snprintf(path, sizeof(path), "%s", l->path);
+		char num[24];
+		bool fits = true;
+
+		for (size_t i = 0; i < nf; i++)
+			if (given[i])
+				fits = fits && ctl_query_add(path, sizeof(path), &n,
+						       l->filters[i].param ? l->filters[i].param :
+									     l->filters[i].opt,
+						       given[i]);
+		snprintf(num, sizeof(num), "%" PRIu64, limit);
+		if (limit)
+			fits = fits && ctl_query_add(path, sizeof(path), &n, "limit", num);
+		snprintf(num, sizeof(num), "%" PRIu64, after);
+		if (after)
+			fits = fits && ctl_query_add(path, sizeof(path), &n, "after", num);
+		if (!fits) {
+			rc = ctl_usage_error(cmd, "the filters are too long");
+			goto done;
+		}
+		json_decref(answer);
+		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		if (rc != CTL_OK)
+			goto done;
+		page = json_object_get(answer, l->key);
+		next = json_object_get(answer, "next_after");
+		if (!json_is_array(page)) {
+			ctl_error("GET %s: the answer has no \"%s\" list", path, l->key);
+			rc = CTL_ERROR;
+			goto done;
+		}
+		json_array_extend(items, page);
+		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
+			break;
+		after = (uint64_t)json_integer_value(next);
+	}
+	if (ctl_json) {
+		if (all) {
+			json_object_set(answer, l->key, items);
+			json_object_set_new(answer, "next_after", json_null());
+		}
+		ctl_print_json(answer);
+	} else {
+		struct ctl_table t = { .ncols = l->ncols };
+		json_t *next = json_object_get(answer, "next_after"), *o;
+		const char *cells[CTL_TABLE_MAX_COLS];
+		char buf[CTL_TABLE_MAX_COLS][160];
+		size_t i;
+
+		ctl_table_add(&t, l->heading);
+		json_array_foreach(items, i, o)
+		{
+			l->row(cells, buf, o);
+			ctl_table_add(&t, cells);
+		}
+		ctl_table_print(&t);
+		if (json_is_integer(next))
+			fprintf(stderr, "(more: --after %" JSON_INTEGER_FORMAT ", or --all)\n",
+				json_integer_value(next));
+	}
+done:
+	json_decref(answer);
+	json_decref(items);
+	return rc;
+}
+
+/* An integer member as text into buf, or "-". */
+static const char *
+ctl_jint(json_t *o, const char *key, char *buf, size_t size)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return "-";
+	snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return buf;
+}
+
+static const char *
+ctl_jbool(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	return json_is_true(v) ? "yes" : json_is_false(v) ? "no" : "-";
+}
+
+static const char *const ctl_agent_heading[] = { "ID", "NAME", "PROVIDER", "PROVIDER_AGENT_ID",
+	"CLIENT", "NUMBERS" };
+
+static void
+ctl_agent_row(const char **cells, char (*buf)[160], json_t *o)
+{
+	cells[0] = ctl_jint(o, "id", buf[0], sizeof(buf[0]));
+	cells[1] = ctl_jstr(o, "name");
+	cells[2] = ctl_jstr(o, "provider");
+	cells[3] = ctl_jstr(o, "provider_agent_id");
+	ctl_ref(json_object_get(o, "client"), buf[4], sizeof(buf[4]));
+	cells[4] = buf[4];
+	cells[5] = ctl_jint(o, "active_numbers", buf[5], sizeof(buf[5]));
+}
+
+static const struct ctl_filter ctl_agent_filters[] = {
+	{ "client", CF_ID, NULL, NULL },
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ "name", CF_TEXT, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+ctl_agents_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct ctl_list l = { "/v1/agents", "agents", ctl_agent_filters, 6,
+		ctl_agent_heading, ctl_agent_row };
+
+	return ctl_list_run(cmd, argc, argv, &l);
+}
+
+static const char *const ctl_account_heading[] = { "ID", "SLUG", "PROVIDER", "WEBHOOK_AUTH",
+	"SECRET", "CREDENTIAL", "BASE_URL", "NUMBERS" };
+
+static void
+ctl_account_row(const char **cells, char (*buf)[160], json_t *o)
+{
+	cells[0] = ctl_jint(o, "id", buf[0], sizeof(buf[0]));
+	cells[1] = ctl_jstr(o, "slug");
+	cells[2] = ctl_jstr(o, "provider");
+	cells[3] = ctl_jstr(o, "webhook_auth");
+	cells[4] = json_is_true(json_object_get(o, "webhook_secret_set")) ? "set" : "-";
+	cells[5] = ctl_jstr(o, "webhook_credential_id");
+	cells[6] = ctl_jstr(o, "api_base_url");
+	cells[7] = ctl_jint(o, "active_numbers", buf[7], sizeof(buf[7]));
+}
+
+static const struct ctl_filter ctl_account_filters[] = {
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+ctl_accounts_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct ctl_list l = { "/v1/accounts", "accounts", ctl_account_filters, 8,
+		ctl_account_heading, ctl_account_row };
+
+	return ctl_list_run(cmd, argc, argv, &l);
+}
+
+static const char *const ctl_client_heading[] = { "ID", "NAME", "PORTAL_VISIBILITY", "AGENTS" };
+
+static void
+ctl_client_row(const char **cells, char (*buf)[160], json_t *o)
+{
+	cells[0] = ctl_jint(o, "id", buf[0], sizeof(buf[0]));
+	cells[1] = ctl_jstr(o, "name");
+	cells[2] = ctl_jbool(o, "portal_agent_visibility");
+	cells[3] = ctl_jint(o, "agents", buf[3], sizeof(buf[3]));
+}
+
+static const struct ctl_filter ctl_client_filters[] = {
+	{ "name", CF_TEXT, NULL, NULL },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+ctl_clients_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct ctl_list l = { "/v1/clients", "clients", ctl_client_filters, 4,
+		ctl_client_heading, ctl_client_row };
+
+	return ctl_list_run(cmd, argc, argv, &l);
+}
+
+static const char *const ctl_call_heading[] = { "ID", "PROVIDER", "DIRECTION", "STATUS", "NUMBER",
+	"AGENT", "STARTED", "DURATION_S", "BILLED_USD" };
+
+static void
+ctl_call_row(const char **cells, char (*buf)[160], json_t *o)
+{
+	json_t *num = json_object_get(o, "number"), *billed = json_object_get(o, "billed");
+	json_t *dur = json_object_get(o, "duration_ms");
+
+	cells[0] = ctl_jint(o, "id", buf[0], sizeof(buf[0]));
+	cells[1] = ctl_jstr(o, "provider");
+	cells[2] = ctl_jstr(o, "direction");
+	cells[3] = ctl_jstr(o, "status");
+	cells[4] = json_is_object(num) ? ctl_jstr(num, "e164") : "-";
+	ctl_ref(json_object_get(o, "agent"), buf[5], sizeof(buf[5]));
+	cells[5] = buf[5];
+	cells[6] = ctl_jstr(o, "started_at");
+	if (json_is_integer(dur)) {
+		snprintf(buf[7], sizeof(buf[7]), "%.1f", (double)json_integer_value(dur) / 1000.0);
+		cells[7] = buf[7];
+	} else {
+		cells[7] = "-";
+	}
+	cells[8] = json_is_object(billed) ? ctl_jstr(billed, "amount_usd") : "-";
+}
+
+static const struct ctl_filter ctl_call_filters[] = {
+	{ "number", CF_ID, NULL, NULL },
+	{ "agent", CF_ID, NULL, NULL },
+	{ "client", CF_ID, NULL, NULL },
+	{ "direction", CF_ENUM, ctl_directions, NULL },
+	{ "status", CF_ENUM, ctl_call_status, NULL },
+	{ "provider", CF_ENUM, ctl_providers, NULL },
+	{ "since", CF_TIME, NULL, NULL },
+	{ "until", CF_TIME, NULL, NULL },
+	{ "call-id", CF_PID, NULL, "provider_call_id" },
+	{ NULL, 0, NULL, NULL },
+};
+
+static int
+ctl_calls_list(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct ctl_list l = { "/v1/calls", "calls", ctl_call_filters, 9,
+		ctl_call_heading, ctl_call_row };
+
+	return ctl_list_run(cmd, argc, argv, &l);
+}
+
+static int
+ctl_calls_show(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	char path[64], agent[160], client[160];
+	json_t *answer = NULL, *num, *billed;
+	uint64_t id;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc))
+		return rc;
+	if (!ctl_parse_id(argv[optind], &id))
+		return ctl_usage_error(cmd, "\"%s\" is not a call id (a positive integer)",
+			argv[optind]);
+	snprintf(path, sizeof(path), "/v1/calls/%" PRIu64, id);
+	rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+	if (rc != CTL_OK)
+		return rc;
+	if (ctl_json) {
+		ctl_print_json(answer);
+		json_decref(answer);
+		return CTL_OK;
+	}
+	num = json_object_get(answer, "number");
+	billed = json_object_get(answer, "billed");
+	ctl_ref(json_object_get(answer, "agent"), agent, sizeof(agent));
+	ctl_ref(json_object_get(answer, "client"), client, sizeof(client));
+	printf("id:          %" JSON_INTEGER_FORMAT "\n",
+		json_integer_value(json_object_get(answer, "id")));
+	printf("provider:    %s (%s)\n", ctl_jstr(answer, "provider"),
+		ctl_jstr(answer, "provider_call_id"));
+	printf("direction:   %s\n", ctl_jstr(answer, "direction"));
+	printf("status:      %s\n", ctl_jstr(answer, "status"));
+	printf("number:      %s\n", json_is_object(num) ? ctl_jstr(num, "e164") : "-");
+	printf("agent:       %s\n", agent);
+	printf("client:      %s\n", client);
+	printf("from:        %s\n", ctl_jstr(answer, "from"));
+	printf("to:          %s\n", ctl_jstr(answer, "to"));
+	printf("connected:   %s\n", ctl_jbool(answer, "connected"));
+	printf("started:     %s\n", ctl_jstr(answer, "started_at"));
+	printf("ended:       %s\n", ctl_jstr(answer, "ended_at"));
+	printf("duration_ms: %s\n", ctl_jint(answer, "duration_ms", path, sizeof(path)));
+	printf("end_reason:  %s\n", ctl_jstr(answer, "end_reason"));
+	if (json_is_object(billed))
+		printf("billed:      %s s, %s USD\n",
+			ctl_jint(billed, "billed_seconds", path, sizeof(path)),
+			ctl_jstr(billed, "amount_usd"));
+	else
+		printf("billed:      -\n");
+	json_decref(answer);
+	return CTL_OK;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1263,37 +1744,6 @@ ctl_pg_text(PGresult *r, int row, int col)
 
 #define CTL_SQL_TIME(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
-/* base64url without padding */
-static void
-ctl_base64url(const unsigned char *in, size_t n, char *out)
-{
-	static const char abc[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t i, o = 0;
-
-	for (i = 0; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = abc[v >> 6 & 63];
-	}
-	out[o] = '\0';
-}
-
 static int
 ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 {
@@ -1307,9 +1757,7 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	const char *agency = NULL, *client = NULL, *name = "";
 	/* only the token when it goes to a script: export CALLROUTED_TOKEN=$(... tokens create) */
 	bool quiet = !isatty(STDOUT_FILENO);
-	unsigned char raw[CTL_TOKEN_BYTES], hash[SHA256_DIGEST_LENGTH];
-	char token[sizeof(CTL_TOKEN_PREFIX) + (CTL_TOKEN_BYTES * 4 + 2) / 3 + 1];
-	char hex[2 * SHA256_DIGEST_LENGTH + 1];
+	char token[ADMIN_TOKEN_SIZE], hex[65];
 	const char *params[4];
 	uint64_t id;
 	PGconn *conn = NULL;
@@ -1370,16 +1818,12 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	}
 	PQclear(r);
 	r = NULL;
-	if (RAND_bytes(raw, sizeof(raw)) != 1) {
+	if (!admin_token_new(token)) {
 		ctl_error("could not get random bytes from OpenSSL");
 		goto done;
 	}
-	memcpy(token, CTL_TOKEN_PREFIX, strlen(CTL_TOKEN_PREFIX));
-	ctl_base64url(raw, sizeof(raw), token + strlen(CTL_TOKEN_PREFIX));
 	/* the API hashes the whole text after "Bearer " */
-	SHA256((const unsigned char *)token, strlen(token), hash);
-	for (size_t i = 0; i < sizeof(hash); i++)
-		snprintf(hex + 2 * i, 3, "%02x", hash[i]);
+	admin_token_sha256_hex(token, hex);
 	params[0] = hex;
 	params[1] = agency;
 	params[2] = client;
@@ -1422,7 +1866,6 @@ ctl_tokens_create(const struct ctl_cmd *cmd, int argc, char **argv)
 	rc = CTL_OK;
 done:
 	explicit_bzero(token, sizeof(token));
-	explicit_bzero(raw, sizeof(raw));
 	PQclear(r);
 	PQfinish(conn);
 	return rc;
@@ -1702,9 +2145,11 @@ ctl_usage_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
 	if (!conn)
 		return CTL_ERROR;
 	rc = CTL_ERROR;
-	r = PQexecParams(conn, sql, 3, NULL, params, NULL, NULL, 0);
+	r = ctl_progress_query("usage", ctl_json || strcmp(format, "json") == 0, conn, sql, 3,
+		params);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "callroutectl: %s", PQresultErrorMessage(r));
+		fprintf(stderr, "callroutectl: %s",
+			r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
 		goto done;
 	}
 	{
@@ -1884,6 +2329,98 @@ ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+/* The daemons' own rows (009_instances.sql, daemon/instances.c): stale past 3 heartbeats. */
+#define CTL_INSTANCE_STALE_S 15
+#define CTL_INSTANCE_STALE_TEXT "15"
+
+static int
+ctl_instances(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	PGconn *conn;
+	PGresult *r;
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	conn = ctl_connect();
+	if (!conn)
+		return CTL_ERROR;
+	r = ctl_query(conn,
+		"SELECT instance_name, version, hostname, pid, listen, admin_listen, " CTL_SQL_TIME("started_at") ", " CTL_SQL_TIME(
+			"heartbeat_at") ", "
+					"floor(extract(epoch FROM now() - heartbeat_at))::bigint, "
+					"route_generation, change_generation, route_source, numbers, "
+					"journal_backlog, journal_bytes, journal_writable, "
+					"now() - heartbeat_at > make_interval(secs => $1::int) "
+					"FROM callrouted_instances ORDER BY instance_name",
+		1, (const char *const[]){ CTL_INSTANCE_STALE_TEXT });
+	rc = r ? CTL_OK : CTL_ERROR;
+	if (r && ctl_json) {
+		json_t *arr = json_array(), *o;
+
+		for (int i = 0; i < PQntuples(r); i++)
+			json_array_append_new(arr,
+				json_pack(
+					"{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o,"
+					"s:o,s:b,s:b}",
+					"instance", ctl_pg_str(r, i, 0), "version",
+					ctl_pg_str(r, i, 1), "hostname", ctl_pg_str(r, i, 2), "pid",
+					ctl_pg_int(r, i, 3), "listen", ctl_pg_str(r, i, 4),
+					"admin_listen", ctl_pg_str(r, i, 5), "started_at",
+					ctl_pg_str(r, i, 6), "heartbeat_at", ctl_pg_str(r, i, 7),
+					"heartbeat_age_s", ctl_pg_int(r, i, 8), "route_generation",
+					ctl_pg_int(r, i, 9), "change_generation",
+					ctl_pg_int(r, i, 10), "route_source", ctl_pg_str(r, i, 11),
+					"numbers", ctl_pg_int(r, i, 12), "journal_backlog",
+					ctl_pg_int(r, i, 13), "journal_bytes", ctl_pg_int(r, i, 14),
+					"journal_writable", *PQgetvalue(r, i, 15) == 't', "stale",
+					*PQgetvalue(r, i, 16) == 't'));
+		o = json_pack("{s:o,s:i}", "instances", arr, "stale_after_s", CTL_INSTANCE_STALE_S);
+		ctl_print_json(o);
+		json_decref(o);
+	} else if (r) {
+		static const char *const head[] = { "INSTANCE", "VERSION", "HOST", "PID", "STARTED",
+			"HEARTBEAT", "GENERATION", "CHANGE", "ROUTES", "NUMBERS", "BACKLOG",
+			"STATE" };
+		struct ctl_table t = { .ncols = 12 };
+		int stale = 0;
+
+		ctl_table_add(&t, head);
+		for (int i = 0; i < PQntuples(r); i++) {
+			char name[300], host[300], ago[32];
+			bool is_stale = *PQgetvalue(r, i, 16) == 't';
+			const char *row[12];
+
+			stale += is_stale;
+			/* names come from the daemons' configuration files: outside text */
+			snprintf(ago, sizeof(ago), "%ss ago", PQgetvalue(r, i, 8));
+			row[0] = text_escape(PQgetvalue(r, i, 0), name, sizeof(name));
+			row[1] = PQgetvalue(r, i, 1);
+			row[2] = text_escape(PQgetvalue(r, i, 2), host, sizeof(host));
+			row[3] = PQgetvalue(r, i, 3);
+			row[4] = PQgetvalue(r, i, 6);
+			row[5] = ago;
+			row[6] = PQgetvalue(r, i, 9);
+			row[7] = ctl_pg_text(r, i, 10);
+			row[8] = PQgetvalue(r, i, 11);
+			row[9] = PQgetvalue(r, i, 12);
+			row[10] = PQgetvalue(r, i, 13);
+			row[11] = is_stale                     ? "STALE" :
+				  *PQgetvalue(r, i, 15) != 't' ? "JOURNAL-NOT-WRITABLE" :
+								 "ok";
+			ctl_table_add(&t, row);
+		}
+		ctl_table_print(&t);
+		if (stale)
+			printf("%d stale: no heartbeat for more than %d s (stopped, crashed, or cut off "
+			       "from the database)\n",
+				stale, CTL_INSTANCE_STALE_S);
+	}
+	PQclear(r);
+	PQfinish(conn);
+	return rc;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* Commands                                                                                    */
 
@@ -1895,9 +2432,10 @@ ctl_rejects_replay(const struct ctl_cmd *cmd, int argc, char **argv)
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "list",
 		"[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
-		"        [--status active|released] [--limit N] [--after ID] [--all]",
+		"        [--status active|released] [--e164 DIGITS] [--limit N] [--after ID] [--all]",
 		"List the agency's phone numbers, ordered by id.\n\n"
 		"  --client ID, --agent ID, --provider P, --status S   filters\n"
+		"  --e164 +1415  numbers starting with +1415; --e164 5550123: numbers containing it\n"
 		"  --limit N     page size, 1 to 500 (default 50)\n"
 		"  --after ID    the page after this number id (the answer's next_after)\n"
 		"  --all         every page, following next_after" CTL_API_NOTE,
@@ -1920,10 +2458,40 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"Release the number at the provider and mark it released: routing stops at once.\n"
 		"(Bland has no release API: the number is only unbound there; the answer says so.)" CTL_API_NOTE,
 		ctl_numbers_release },
-	{ "calls", "place", "--agent ID --to E164 [--from E164]",
+	{ "calls", "place",
+		"--agent ID --to E164 [--from E164] [--variables JSON] [--metadata JSON]",
 		"Place an outbound call from the agent, with its number as caller ID (--from: one of\n"
-		"its numbers; default its lowest-id active number)." CTL_API_NOTE,
+		"its numbers; default its lowest-id active number).\n\n"
+		"  --variables '{\"name\":\"Ana\"}'  the agent's {{variables}}: string values (Retell\n"
+		"                retell_llm_dynamic_variables, Vapi variableValues, Bland request_data)\n"
+		"  --metadata '{...}'   kept with the call at the provider\n"
+		"  limits: 32 keys each; keys 1-64 of A-Z a-z 0-9 _ (metadata also . -); a value at most\n"
+		"  1024 bytes; both together at most 8192 bytes as JSON" CTL_API_NOTE,
 		ctl_calls_place },
+	{ "calls", "list",
+		"[--number ID] [--agent ID] [--client ID] [--direction D] [--status S]\n"
+		"        [--provider P] [--since T] [--until T] [--call-id X]\n"
+		"        [--limit N] [--after ID] [--all]",
+		"The agency's call history (the calls table, with what the ledger billed), by id.\n\n"
+		"  --direction inbound|outbound|unknown, --status in_progress|ended   filters\n"
+		"  --since T, --until T   [since, until) of the start: YYYY-MM-DD or\n"
+		"                         YYYY-MM-DDTHH:MM:SSZ (UTC)\n"
+		"  --call-id X   the call whose provider's call id is X\n"
+		"  --limit N, --after ID, --all   pages, as numbers list" CTL_API_NOTE,
+		ctl_calls_list },
+	{ "calls", "show", "ID", "Show one call of calls list." CTL_API_NOTE, ctl_calls_show },
+	{ "agents", "list",
+		"[--client ID] [--provider P] [--name TEXT] [--limit N] [--after ID] [--all]",
+		"The agency's agents: id, name, provider and its agent id, client, active numbers\n"
+		"(--name: a part of the name, any case)." CTL_API_NOTE,
+		ctl_agents_list },
+	{ "accounts", "list", "[--provider P] [--limit N] [--after ID] [--all]",
+		"The agency's provider accounts, without their secrets (whether a webhook secret is\n"
+		"set, never the secret or the API key)." CTL_API_NOTE,
+		ctl_accounts_list },
+	{ "clients", "list", "[--name TEXT] [--limit N] [--after ID] [--all]",
+		"The agency's clients: id, name, portal visibility, agents." CTL_API_NOTE,
+		ctl_clients_list },
 	{ "tokens", "create", "--agency ID [--client ID] [--name NAME] [--quiet]",
 		"Make an admin API token for the agency (with --client: a read-only client-portal\n"
 		"token).  The token is printed once; only its SHA-256 is stored.  On a terminal: a\n"
@@ -1938,7 +2506,8 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"--agency ID [--from YYYY-MM-DD] [--to YYYY-MM-DD]\n"
 		"        [--by agency|client|agent|number|day] [--format table|csv|json]",
 		"Totals of the usage ledger: calls, billed minutes, amount (UTC days of ended_at, or of\n"
-		"recorded_at for rows without one; --to inclusive; --json is --format json)." CTL_DB_NOTE,
+		"recorded_at for rows without one; --to inclusive; --json is --format json).  An\n"
+		"agency token gets the same totals from the admin API: GET /v1/usage." CTL_DB_NOTE,
 		ctl_usage_cmd },
 	{ "rejects", "list", "[--all]",
 		"Journal records PostgreSQL refused at drain, kept in ledger_rejects (--all: the\n"
@@ -1948,6 +2517,12 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"Write reject ID to calls and usage_ledger, once its cause is fixed (a row already\n"
 		"there stays); fails with the database's error while the cause remains." CTL_DB_NOTE,
 		ctl_rejects_replay },
+	{ NULL, "instances", "",
+		"The daemons that record themselves in callrouted_instances: name, version, host, pid,\n"
+		"start, last heartbeat, route generation (its own) and change generation (shared),\n"
+		"where its routes come from, numbers, journal backlog; STALE when the heartbeat (every\n"
+		"5 s) is older than 15 s." CTL_DB_NOTE,
+		ctl_instances },
 	{ NULL, "migrate", "",
 		"Apply the daemon's SQL migrations that the database lacks (as callrouted --migrate)." CTL_DB_NOTE,
 		ctl_migrate },

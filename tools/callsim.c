@@ -22,9 +22,11 @@
 #include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <libpq-fe.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
+
+#include "callrouted/e164.h"
+#include "callrouted/provider.h"
+#include "callrouted/signature.h"
 
 /*
  * Model: --concurrency slots, each one keep-alive evhttp connection on one event_base.  A slot
@@ -48,10 +50,6 @@
 #define SIM_SAMPLE_MAX 160
 #define SIM_ID_MAX (SIM_MAX_PREFIX + 24)
 
-enum sim_provider { SIM_RETELL, SIM_VAPI, SIM_BLAND, SIM_PROVIDERS };
-
-static const char *const sim_provider_names[SIM_PROVIDERS] = { "retell", "vapi", "bland" };
-
 /* why a request got no HTTP answer */
 enum sim_err { SIM_ERR_CONNECT, SIM_ERR_TIMEOUT, SIM_ERR_EOF, SIM_ERR_OTHER, SIM_ERRS };
 
@@ -59,7 +57,7 @@ static const char *const sim_err_names[SIM_ERRS] = { "connect", "timeout", "eof"
 
 struct sim_opts {
 	const char *url, *account, *secret, *number, *prefix, *database, *json_path, *agent;
-	enum sim_provider provider;
+	enum provider_id provider;
 	bool outbound, full, vapi_bearer;
 	long calls;
 	int concurrency, retries, wait_s, timeout_s, request_timeout_s;
@@ -233,20 +231,6 @@ opt_long(const char *name, const char *s, long lo, long hi)
 	return v;
 }
 
-/* ^\+[1-9][0-9]{6,14}$ (the schema's phone_numbers.e164 check) */
-static bool
-valid_e164(const char *s)
-{
-	size_t n = 0;
-
-	if (s[0] != '+' || s[1] < '1' || s[1] > '9')
-		return false;
-	for (s++; *s; s++, n++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return n >= 7 && n <= 15;
-}
-
 /* ^[a-z0-9_-]{1,64}$ (the schema's provider_accounts.slug check) */
 static bool
 valid_slug(const char *s)
@@ -305,24 +289,6 @@ iso_ms(int64_t ms, bool offset, char *buf, size_t n)
 	snprintf(buf + k, n - k, ".%03d%s", (int)(ms % 1000), offset ? "+00:00" : "Z");
 }
 
-static void
-hex_hmac(const char *key, const unsigned char *msg, size_t len, char out[65])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
-
-	if (!HMAC(EVP_sha256(), key, (int)strlen(key), msg, len, md, &mdlen) || mdlen != 32) {
-		fputs("callsim: HMAC-SHA256 failed\n", stderr);
-		exit(1);
-	}
-	for (unsigned int i = 0; i < mdlen; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = 0;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Options                                                                                    */
 
@@ -331,6 +297,7 @@ usage(FILE *f)
 {
 	fputs("usage: callsim --url http://HOST:PORT --provider retell|vapi|bland --account SLUG\n"
 	      "               --secret SECRET --number +E164 [options]\n"
+	      "       callsim sign --provider P --secret SECRET [...] < BODY  (callsim sign --help)\n"
 	      "\n"
 	      "Fires N signed call lifecycles at callrouted's webhook endpoint\n"
 	      "(POST URL/v1/webhooks/PROVIDER/SLUG) and reports status codes, latency and throughput;\n"
@@ -431,8 +398,7 @@ parse_url(struct sim *s)
 		plen--;
 	s->uri = xcalloc(1, plen + 64 + strlen(s->o.account));
 	memcpy(s->uri, path, plen);
-	sprintf(s->uri + plen, "/v1/webhooks/%s/%s", sim_provider_names[s->o.provider],
-		s->o.account);
+	sprintf(s->uri + plen, "/v1/webhooks/%s/%s", provider_name(s->o.provider), s->o.account);
 	evhttp_uri_free(u);
 }
 
@@ -582,11 +548,8 @@ parse_options(struct sim *s, int argc, char **argv)
 		die_usage("--url is required", NULL);
 	if (!provider)
 		die_usage("--provider is required", NULL);
-	for (c = 0; c < SIM_PROVIDERS && strcmp(provider, sim_provider_names[c]) != 0; c++)
-		;
-	if (c == SIM_PROVIDERS)
+	if (!provider_from_name(provider, strlen(provider), &o->provider))
 		die_usage("unknown --provider (retell, vapi or bland)", provider);
-	o->provider = (enum sim_provider)c;
 	if (!o->account)
 		die_usage("--account is required", NULL);
 	if (!valid_slug(o->account))
@@ -595,7 +558,7 @@ parse_options(struct sim *s, int argc, char **argv)
 		die_usage("--secret is required and must not be empty", NULL);
 	if (!o->number)
 		die_usage("--number is required", NULL);
-	if (!valid_e164(o->number))
+	if (!e164_is_canonical(o->number))
 		die_usage("--number is not E.164 (+ then 7 to 15 digits, no leading 0)", o->number);
 	if (o->prefix && !valid_prefix(o->prefix))
 		die_usage("--prefix must match [A-Za-z0-9._:-]{1,64}", o->prefix);
@@ -603,7 +566,7 @@ parse_options(struct sim *s, int argc, char **argv)
 		die_usage("--agent must be 1 to 128 printable characters without blanks or quotes",
 			o->agent);
 	if (vapi_auth) {
-		if (o->provider != SIM_VAPI)
+		if (o->provider != PROVIDER_VAPI)
 			die_usage("--vapi-auth applies to --provider vapi only", vapi_auth);
 		if (strcmp(vapi_auth, "bearer") == 0)
 			o->vapi_bearer = true;
@@ -812,9 +775,9 @@ sim_bland(const struct sim *s, long i)
 static char *
 sim_body(struct sim *s, long i, bool start, size_t *len)
 {
-	json_t *j = s->o.provider == SIM_RETELL ? sim_retell(s, i, start) :
-		    s->o.provider == SIM_VAPI   ? sim_vapi(s, i, start) :
-						  sim_bland(s, i);
+	json_t *j = s->o.provider == PROVIDER_RETELL ? sim_retell(s, i, start) :
+		    s->o.provider == PROVIDER_VAPI   ? sim_vapi(s, i, start) :
+						       sim_bland(s, i);
 	char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
 
 	json_decref(j);
@@ -831,24 +794,18 @@ static void
 sim_sign(const struct sim *s, struct evkeyvalq *h, const char *body, size_t len)
 {
 	struct timespec ts;
-	char sig[65], tsbuf[32], hdr[128], *msg, *hv;
-	size_t tl;
+	char hdr[SIG_RETELL_HEADER_SIZE], tsbuf[24], *hv;
+	bool ok = true;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	switch (s->o.provider) {
-	case SIM_RETELL:
-		/* v=<ms>,d=hex HMAC-SHA256(api_key, body || decimal ms) */
-		tl = (size_t)snprintf(tsbuf, sizeof(tsbuf), "%" PRId64,
-			(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
-		msg = xcalloc(1, len + tl);
-		memcpy(msg, body, len);
-		memcpy(msg + len, tsbuf, tl);
-		hex_hmac(s->o.secret, (unsigned char *)msg, len + tl, sig);
-		free(msg);
-		snprintf(hdr, sizeof(hdr), "v=%s,d=%s", tsbuf, sig);
-		evhttp_add_header(h, "x-retell-signature", hdr);
+	case PROVIDER_RETELL:
+		ok = sig_sign_retell(s->o.secret, body, len,
+			(int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, hdr, sizeof(hdr));
+		if (ok)
+			evhttp_add_header(h, "x-retell-signature", hdr);
 		break;
-	case SIM_VAPI:
+	case PROVIDER_VAPI:
 		if (s->o.vapi_bearer) {
 			hv = xcalloc(1, strlen(s->o.secret) + 8);
 			sprintf(hv, "Bearer %s", s->o.secret);
@@ -856,21 +813,23 @@ sim_sign(const struct sim *s, struct evkeyvalq *h, const char *body, size_t len)
 			free(hv);
 			break;
 		}
-		/* x-signature = hex HMAC-SHA256(secret, "<ts>.<body>"), ts in seconds */
-		tl = (size_t)snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts.tv_sec);
-		msg = xcalloc(1, len + tl + 1);
-		memcpy(msg, tsbuf, tl);
-		msg[tl] = '.';
-		memcpy(msg + tl + 1, body, len);
-		hex_hmac(s->o.secret, (unsigned char *)msg, len + tl + 1, sig);
-		free(msg);
-		evhttp_add_header(h, "x-timestamp", tsbuf);
-		evhttp_add_header(h, "x-signature", sig);
+		/* x-timestamp in seconds */
+		snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)ts.tv_sec);
+		ok = sig_sign_vapi_hmac(s->o.secret, tsbuf, body, len, hdr);
+		if (ok) {
+			evhttp_add_header(h, "x-timestamp", tsbuf);
+			evhttp_add_header(h, "x-signature", hdr);
+		}
 		break;
 	default:
-		hex_hmac(s->o.secret, (const unsigned char *)body, len, sig);
-		evhttp_add_header(h, "X-Webhook-Signature", sig);
+		ok = sig_sign_bland(s->o.secret, body, len, hdr);
+		if (ok)
+			evhttp_add_header(h, "X-Webhook-Signature", hdr);
 		break;
+	}
+	if (!ok) {
+		fputs("callsim: HMAC-SHA256 failed\n", stderr);
+		exit(1);
 	}
 }
 
@@ -1168,7 +1127,7 @@ static PGresult *
 sim_query(struct sim *s, const char *sql)
 {
 	char like[2 * SIM_MAX_PREFIX + 8];
-	const char *params[2] = { sim_provider_names[s->o.provider], like };
+	const char *params[2] = { provider_name(s->o.provider), like };
 	PGresult *r;
 
 	sim_like(s, like, sizeof(like));
@@ -1217,7 +1176,7 @@ sim_db_open(struct sim *s)
 		fprintf(stderr,
 			"callsim: prefix '%s' already has %lld ledger rows and %lld calls "
 			"for %s: choose another --prefix\n",
-			s->prefix, v[0], v[2], sim_provider_names[s->o.provider]);
+			s->prefix, v[0], v[2], provider_name(s->o.provider));
 		exit(2);
 	}
 }
@@ -1449,7 +1408,7 @@ sim_print(const struct sim *s, const struct sim_report *r)
 
 	printf("callsim %s/%s  prefix %s  %ld calls (%s lifecycle, %s, %" PRId64
 	       " ms, retries %d)  concurrency %d\n",
-		sim_provider_names[s->o.provider], s->o.account, s->prefix, s->o.calls,
+		provider_name(s->o.provider), s->o.account, s->prefix, s->o.calls,
 		s->o.full ? "full" : "end", s->o.outbound ? "outbound" : "inbound",
 		s->o.duration_ms, s->o.retries, s->o.concurrency);
 	printf("  %-13s %" PRIu64 " sent, %" PRIu64 " answered in %.3f s = %.1f events/s\n",
@@ -1522,7 +1481,7 @@ sim_write_json(const struct sim *s, const struct sim_report *r)
 	char code[16];
 	int rc;
 
-	jstr(j, "provider", sim_provider_names[s->o.provider]);
+	jstr(j, "provider", provider_name(s->o.provider));
 	jstr(j, "account", s->o.account);
 	jstr(j, "prefix", s->prefix);
 	jstr(j, "url", s->o.url);
@@ -1620,6 +1579,284 @@ sim_write_json(const struct sim *s, const struct sim_report *r)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* callsim sign: a body's authentication headers (what tools/send-webhook signs with)          */
+
+#define SIM_SIGN_MAX_BODY (64 << 20)
+
+static void
+sign_usage(FILE *f)
+{
+	fputs("usage: callsim sign --provider retell|vapi|bland --secret SECRET [--timestamp T]\n"
+	      "                    [--vapi-auth hmac|bearer] [--bland-dynamic SLUG] < BODY\n"
+	      "       callsim sign --stdio\n"
+	      "\n"
+	      "Prints the authentication headers the provider sends with the body read from stdin,\n"
+	      "one \"Name: value\" line each, signed with the daemon's own code (callrouted/signature.h):\n"
+	      "  retell  x-retell-signature: v=<ms>,d=<hex HMAC-SHA256(key, body || ms)>\n"
+	      "  vapi    x-timestamp: <s> and x-signature: <hex HMAC-SHA256(secret, \"<s>.\" || body)>,\n"
+	      "          or with --vapi-auth bearer: Authorization: Bearer <secret>\n"
+	      "  bland   X-Webhook-Signature: <hex HMAC-SHA256(secret, body)>, or with\n"
+	      "          --bland-dynamic SLUG the dynamic_data token: Authorization: Bearer <token>\n"
+	      "\n"
+	      "  --timestamp T   Retell: milliseconds, Vapi: the x-timestamp text (default: now, Vapi\n"
+	      "                  in seconds)\n"
+	      "  --stdio         many requests, one a line: \"PROVIDER SECRET_HEX TIMESTAMP|- MODE\n"
+	      "                  BODY_HEX\" (MODE hmac, bearer or dynamic=SLUG; hex may be empty for\n"
+	      "                  the body); answers one line each, the headers separated by tabs, or\n"
+	      "                  \"error\"; until end of input\n"
+	      "Exit status: 0 done, 1 signing failed, 2 usage error.\n",
+		f);
+}
+
+static char *
+sign_read_body(size_t *len)
+{
+	size_t cap = 65536, n = 0, r;
+	char *buf = xcalloc(1, cap);
+
+	while ((r = fread(buf + n, 1, cap - n, stdin)) > 0) {
+		n += r;
+		if (n == cap) {
+			if (cap >= SIM_SIGN_MAX_BODY)
+				die_usage("the body is larger than 64 MiB", NULL);
+			cap *= 2;
+			buf = realloc(buf, cap);
+			if (!buf) {
+				fputs("callsim: out of memory\n", stderr);
+				exit(1);
+			}
+		}
+	}
+	if (ferror(stdin)) {
+		fprintf(stderr, "callsim: could not read the body: %s\n", strerror(errno));
+		exit(1);
+	}
+	*len = n;
+	return buf;
+}
+
+/* 1 to 18 digits (a Retell ms or a Vapi x-timestamp) */
+static bool
+sign_valid_ts(const char *ts)
+{
+	size_t n = strlen(ts);
+
+	return n >= 1 && n <= 18 && strspn(ts, "0123456789") == n;
+}
+
+/*
+ * The headers of one body, each followed by sep.  vapi_bearer: Vapi's bearer form; slug: Bland's
+ * dynamic_data token for that account.  False if signing failed.
+ */
+static bool
+sign_one(enum provider_id pid, const char *secret, const char *ts, bool vapi_bearer,
+	const char *slug, const char *body, size_t len, char sep)
+{
+	char hdr[SIG_RETELL_HEADER_SIZE], tsbuf[24];
+	struct timespec now;
+	bool ok;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	switch (pid) {
+	case PROVIDER_RETELL:
+		ok = sig_sign_retell(secret, body, len,
+			ts ? strtoll(ts, NULL, 10) :
+			     (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000,
+			hdr, sizeof(hdr));
+		if (ok)
+			printf("x-retell-signature: %s%c", hdr, sep);
+		return ok;
+	case PROVIDER_VAPI:
+		if (vapi_bearer) {
+			printf("Authorization: Bearer %s%c", secret, sep);
+			return true;
+		}
+		if (!ts) {
+			snprintf(tsbuf, sizeof(tsbuf), "%lld", (long long)now.tv_sec);
+			ts = tsbuf;
+		}
+		ok = sig_sign_vapi_hmac(secret, ts, body, len, hdr);
+		if (ok)
+			printf("x-timestamp: %s%cx-signature: %s%c", ts, sep, hdr, sep);
+		return ok;
+	default:
+		if (slug) {
+			ok = sig_bland_dynamic_token(secret, slug, hdr);
+			if (ok)
+				printf("Authorization: Bearer %s%c", hdr, sep);
+		} else {
+			ok = sig_sign_bland(secret, body, len, hdr);
+			if (ok)
+				printf("X-Webhook-Signature: %s%c", hdr, sep);
+		}
+		return ok;
+	}
+}
+
+/* hex text (even length, either case) into bytes at out, in place; false if not hex. */
+static bool
+sign_unhex(char *s, size_t *len)
+{
+	size_t n = strlen(s);
+
+	if (n % 2)
+		return false;
+	for (size_t i = 0; i < n; i += 2) {
+		int hi = 0, lo = 0;
+
+		for (int k = 0; k < 2; k++) {
+			char c = s[i + (size_t)k];
+			int v = c >= '0' && c <= '9' ? c - '0' :
+				c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+				c >= 'A' && c <= 'F' ? c - 'A' + 10 :
+						       -1;
+
+			if (v < 0)
+				return false;
+			*(k ? &lo : &hi) = v;
+		}
+		s[i / 2] = (char)(hi << 4 | lo);
+	}
+	s[n / 2] = 0;
+	*len = n / 2;
+	return true;
+}
+
+/* One --stdio request line (its newline removed): answer it on stdout. */
+static void
+sign_request(char *line)
+{
+	char *f[5], *save = NULL;
+	enum provider_id pid;
+	size_t slen, blen;
+	int n = 0;
+	bool ok = false;
+
+	/* strtok_r drops empty fields: an empty body may be its missing fifth field */
+	for (char *t = strtok_r(line, " ", &save); t && n < 5; t = strtok_r(NULL, " ", &save))
+		f[n++] = t;
+	if (n == 4)
+		f[n++] = line + strlen(line); /* "" */
+	if (n == 5 && provider_from_name(f[0], strlen(f[0]), &pid) && sign_unhex(f[1], &slen) &&
+		slen == strlen(f[1]) && (strcmp(f[2], "-") == 0 || sign_valid_ts(f[2])) &&
+		sign_unhex(f[4], &blen)) {
+		const char *ts = strcmp(f[2], "-") == 0 ? NULL : f[2];
+		bool bearer = strcmp(f[3], "bearer") == 0;
+		const char *slug = strncmp(f[3], "dynamic=", 8) == 0 ? f[3] + 8 : NULL;
+
+		if ((bearer && pid == PROVIDER_VAPI) || (slug && pid == PROVIDER_BLAND) ||
+			strcmp(f[3], "hmac") == 0)
+			ok = sign_one(pid, f[1], ts, bearer, slug, f[4], blen, '\t');
+	}
+	fputs(ok ? "\n" : "error\n", stdout);
+	fflush(stdout);
+}
+
+static int
+sign_stdio(void)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, stdin)) >= 0) {
+		if (n > 0 && line[n - 1] == '\n')
+			line[n - 1] = 0;
+		sign_request(line);
+	}
+	free(line);
+	return 0;
+}
+
+static int
+sign_main(int argc, char **argv)
+{
+	enum {
+		O_PROVIDER = 1,
+		O_SECRET,
+		O_TIMESTAMP,
+		O_VAPI_AUTH,
+		O_BLAND_DYNAMIC,
+		O_STDIO,
+		O_HELP
+	};
+	static const struct option longopts[] = {
+		{ "provider", required_argument, NULL, O_PROVIDER },
+		{ "secret", required_argument, NULL, O_SECRET },
+		{ "timestamp", required_argument, NULL, O_TIMESTAMP },
+		{ "vapi-auth", required_argument, NULL, O_VAPI_AUTH },
+		{ "bland-dynamic", required_argument, NULL, O_BLAND_DYNAMIC },
+		{ "stdio", no_argument, NULL, O_STDIO },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *provider = NULL, *secret = NULL, *ts = NULL, *vapi_auth = "hmac";
+	const char *slug = NULL;
+	enum provider_id pid;
+	bool stdio = false, ok;
+	size_t len = 0;
+	char *body;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_PROVIDER:
+			provider = optarg;
+			break;
+		case O_SECRET:
+			secret = optarg;
+			break;
+		case O_TIMESTAMP:
+			ts = optarg;
+			break;
+		case O_VAPI_AUTH:
+			vapi_auth = optarg;
+			break;
+		case O_BLAND_DYNAMIC:
+			slug = optarg;
+			break;
+		case O_STDIO:
+			stdio = true;
+			break;
+		case O_HELP:
+			sign_usage(stdout);
+			return 0;
+		default:
+			die_usage("unknown option or missing value",
+				optind > 0 && optind <= argc ? argv[optind - 1] : NULL);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument", argv[optind]);
+	if (stdio) {
+		if (provider || secret || ts || slug || strcmp(vapi_auth, "hmac") != 0)
+			die_usage("--stdio takes no other option", NULL);
+		return sign_stdio();
+	}
+	if (!provider || !provider_from_name(provider, strlen(provider), &pid))
+		die_usage("--provider retell, vapi or bland is required", provider);
+	if (!secret || !*secret)
+		die_usage("--secret is required and must not be empty", NULL);
+	if (strcmp(vapi_auth, "hmac") != 0 && strcmp(vapi_auth, "bearer") != 0)
+		die_usage("--vapi-auth must be hmac or bearer", vapi_auth);
+	if (strcmp(vapi_auth, "hmac") != 0 && pid != PROVIDER_VAPI)
+		die_usage("--vapi-auth applies to --provider vapi only", vapi_auth);
+	if (slug && (pid != PROVIDER_BLAND || !valid_slug(slug)))
+		die_usage("--bland-dynamic takes a Bland account slug ([a-z0-9_-]{1,64})", slug);
+	if (ts && (pid == PROVIDER_BLAND || !sign_valid_ts(ts)))
+		die_usage("--timestamp takes 1 to 18 digits (Retell ms, Vapi x-timestamp)", ts);
+
+	body = sign_read_body(&len);
+	ok = sign_one(pid, secret, ts, strcmp(vapi_auth, "bearer") == 0, slug, body, len, '\n');
+	free(body);
+	if (!ok) {
+		fputs("callsim: HMAC-SHA256 failed\n", stderr);
+		return 1;
+	}
+	return fflush(stdout) == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 
 int
 main(int argc, char **argv)
@@ -1628,6 +1865,11 @@ main(int argc, char **argv)
 	struct sim_report r;
 	size_t steps;
 	int rc;
+
+	if (argc > 1 && strcmp(argv[1], "sign") == 0) {
+		free(s);
+		return sign_main(argc - 1, argv + 1);
+	}
 
 	parse_options(s, argc, argv);
 	if (s->o.prefix) {
@@ -1643,7 +1885,7 @@ main(int argc, char **argv)
 			rnd[2], rnd[3], rnd[4]);
 	}
 	signal(SIGPIPE, SIG_IGN);
-	s->has_start = s->o.full && s->o.provider != SIM_BLAND && sim_connected(s);
+	s->has_start = s->o.full && s->o.provider != PROVIDER_BLAND && sim_connected(s);
 	s->nsteps = (s->has_start ? 1 : 0) + 1 + s->o.retries;
 	steps = (size_t)s->o.calls * (size_t)s->nsteps;
 	s->calls = xcalloc((size_t)s->o.calls, sizeof(*s->calls));

@@ -1,11 +1,11 @@
 /* providers/bland.c: Bland webhooks: X-Webhook-Signature, the dynamic_data look-up, post-call. */
 #include <string.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "ledger.h"
 #include "provider_api.h"
 #include "providers/registry.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "webhook.h"
 
 /*

@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "provider_api.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 
 /*
  * Bland (https://api.bland.ai, "authorization: <api_key>", no "Bearer"):
@@ -189,6 +189,21 @@ bland_call(const struct papi_ctx *c, const char *from_e164, const char *from_pro
 }
 
 /*
+ * Send Call takes request_data (an object: "any JSON you put in here will be visible to the AI
+ * agent during the call", {{name}} in the task/pathway) and metadata (an object, kept with the
+ * call and sent back in its webhook) [https://docs.bland.ai/api-v1/post/calls].
+ */
+static bool
+bland_call_context(json_t *body, json_t *variables, json_t *metadata, char *err, size_t errlen)
+{
+	if (variables && json_object_set(body, "request_data", variables) != 0)
+		return false;
+	if (metadata && json_object_set(body, "metadata", metadata) != 0)
+		return false;
+	return true;
+}
+
+/*
  * Bland's error bodies: {"status": "error", "message": "..."}, {"error": "..."}, or
  * {"data": null, "errors": [{"error": "<code>", "message": "..."}, ...]} (or strings).
  */
@@ -291,6 +306,7 @@ const struct provider_api provider_api_bland = {
 	.update = bland_update,
 	.release = bland_release,
 	.call = bland_call,
+	.call_context = bland_call_context,
 	.parse_number = bland_parse_number,
 	.parse_call = bland_parse_call,
 	.error_message = bland_error_message,

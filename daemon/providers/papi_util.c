@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "callrouted/text.h"
 #include "provider_api.h"
 #include "providers/papi_util.h"
 
@@ -42,12 +43,6 @@ papi_fail(char *err, size_t errlen, const char *fmt, ...)
 	return false;
 }
 
-bool
-papi_is_control(unsigned char c)
-{
-	return c < 0x20 || c == 0x7f;
-}
-
 /* s present, at most max bytes, no control characters (its value is never echoed). */
 bool
 papi_check_text(const char *what, const char *s, size_t max, char *err, size_t errlen)
@@ -57,7 +52,7 @@ papi_check_text(const char *what, const char *s, size_t max, char *err, size_t e
 	if (s == NULL || *s == '\0')
 		return papi_fail(err, errlen, "%s is required", what);
 	for (n = 0; s[n] != '\0'; n++)
-		if (papi_is_control((unsigned char)s[n]))
+		if (text_is_control((unsigned char)s[n]))
 			return papi_fail(err, errlen, "%s must not contain control characters",
 				what);
 	if (n > max)
@@ -193,7 +188,7 @@ papi_copy_string(json_t *o, const char *key, char *out, size_t outlen, char *err
 	if (n >= outlen)
 		return papi_fail(err, errlen, "answer's \"%s\" is too long", key);
 	for (i = 0; i < n; i++)
-		if (papi_is_control((unsigned char)s[i]))
+		if (text_is_control((unsigned char)s[i]))
 			return papi_fail(err, errlen, "answer's \"%s\" has control characters",
 				key);
 	memcpy(out, s, n);
@@ -231,7 +226,7 @@ papi_msg_append(char *out, size_t outlen, const char *s)
 		out[n++] = ' ';
 	}
 	for (; *s != '\0' && n + 1 < outlen; s++)
-		out[n++] = papi_is_control((unsigned char)*s) ? ' ' : *s;
+		out[n++] = text_is_control((unsigned char)*s) ? ' ' : *s;
 	out[n] = '\0';
 }
 

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "provider_api.h"
 
 #define PAPI_ID_MAX 127 /* provider ids: agents, numbers, calls */
@@ -17,7 +17,6 @@
 
 bool papi_fail(char *err, size_t errlen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-bool papi_is_control(unsigned char c);
 bool papi_check_text(const char *what, const char *s, size_t max, char *err, size_t errlen);
 bool papi_check_area_code(const char *s, char *err, size_t errlen);
 bool papi_check_nickname(const char *s, char *err, size_t errlen);

@@ -1,27 +1,11 @@
-/* providers/provider.h: the provider and webhook event vocabulary (the bottom layer). */
+/* providers/provider.h: the provider and webhook event vocabulary (the daemon's bottom layer). */
 #ifndef CALLROUTED_PROVIDER_H
 #define CALLROUTED_PROVIDER_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/*
- * The registry of providers, one line each: X(ID, name, ops) gives the constant PROVIDER_ID,
- * the name used in webhook paths, the database, the configuration and the metrics, and the
- * provider's ops table (struct provider_ops in providers/registry.h, defined in
- * providers/NAME.c).  The order is the enum's (the snapshot file stores it: append only).
- */
-#define PROVIDER_LIST(X)                                                                           \
-	X(RETELL, "retell", provider_retell)                                                       \
-	X(VAPI, "vapi", provider_vapi)                                                             \
-	X(BLAND, "bland", provider_bland)
-
-#define PROVIDER_ENUM_(id, name, ops) PROVIDER_##id,
-enum provider_id { PROVIDER_LIST(PROVIDER_ENUM_) PROVIDER_COUNT };
-#undef PROVIDER_ENUM_
-
-const char *provider_name(enum provider_id p);
-bool provider_from_name(const char *s, size_t len, enum provider_id *out);
+#include "callrouted/provider.h"
 
 /* Webhook events as handled and counted (bounded: whatever else a provider sends is "other"). */
 enum webhook_event {

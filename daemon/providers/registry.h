@@ -3,7 +3,7 @@
 #define CALLROUTED_REGISTRY_H
 
 #include "providers/provider.h"
-#include "signature.h"
+#include "callrouted/signature.h"
 
 struct provider_api;
 struct webhook_req;

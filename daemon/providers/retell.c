@@ -1,7 +1,7 @@
 /* providers/retell.c: Retell webhooks: x-retell-signature, call_inbound routing, call events. */
 #include <string.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "ledger.h"
 #include "provider_api.h"
 #include "providers/registry.h"

@@ -9,7 +9,7 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "provider_api.h"
 
 /*
@@ -132,6 +132,21 @@ retell_call(const struct papi_ctx *c, const char *from_e164, const char *from_pr
 		err, errlen);
 }
 
+/*
+ * Create Phone Call takes retell_llm_dynamic_variables ("key value pairs of string", injected
+ * into the agent's prompt) and metadata (any object, stored with the call, not seen by the
+ * agent) [https://docs.retellai.com/api-references/create-phone-call].
+ */
+static bool
+retell_call_context(json_t *body, json_t *variables, json_t *metadata, char *err, size_t errlen)
+{
+	if (variables && json_object_set(body, "retell_llm_dynamic_variables", variables) != 0)
+		return false;
+	if (metadata && json_object_set(body, "metadata", metadata) != 0)
+		return false;
+	return true;
+}
+
 /* PhoneNumberResponse: phone_number (E.164) is also Retell's id of the number. */
 static bool
 retell_parse_number(const char *body, size_t len, struct papi_number *out, char *err, size_t errlen)
@@ -188,6 +203,7 @@ const struct provider_api provider_api_retell = {
 	.update = retell_update,
 	.release = retell_release,
 	.call = retell_call,
+	.call_context = retell_call_context,
 	.parse_number = retell_parse_number,
 	.parse_call = retell_parse_call,
 	.error_message = retell_error_message,

@@ -1,11 +1,11 @@
 /* providers/vapi.c: Vapi server messages: hmac or bearer auth, assistant-request routing. */
 #include <string.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "ledger.h"
 #include "provider_api.h"
 #include "providers/registry.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 #include "webhook.h"
 
 static enum sig_result

@@ -8,7 +8,7 @@
 
 #include <jansson.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "provider_api.h"
 
 /*
@@ -208,6 +208,31 @@ vapi_call(const struct papi_ctx *c, const char *from_e164, const char *from_prov
 		err, errlen);
 }
 
+/*
+ * CreateCallDTO has no metadata of its own (its 16 fields:
+ * https://docs.rs/vapi-client/latest/vapi_client/models/create_outbound_call_dto/struct.CreateOutboundCallDto.html);
+ * its assistantOverrides (AssistantOverrides) take
+ * variableValues (an object: fills the {{variable}} placeholders of the assistant's prompt and
+ * messages) and metadata (an object, kept with the call)
+ * [https://docs.vapi.ai/assistants/assistant-overrides;
+ * https://docs.rs/vapi-client/latest/vapi_client/models/assistant_overrides/struct.AssistantOverrides.html].
+ */
+static bool
+vapi_call_context(json_t *body, json_t *variables, json_t *metadata, char *err, size_t errlen)
+{
+	json_t *o;
+
+	if (!variables && !metadata)
+		return true;
+	o = json_object();
+	if (!o || (variables && json_object_set(o, "variableValues", variables) != 0) ||
+		(metadata && json_object_set(o, "metadata", metadata) != 0) ||
+		json_object_set_new(body, "assistantOverrides", o) != 0) {
+		return false;
+	}
+	return true;
+}
+
 /* The phone number object: id (ours to keep) and number (E.164). */
 static bool
 vapi_parse_number(const char *body, size_t len, struct papi_number *out, char *err, size_t errlen)
@@ -281,6 +306,7 @@ const struct provider_api provider_api_vapi = {
 	.update = vapi_update,
 	.release = vapi_release,
 	.call = vapi_call,
+	.call_context = vapi_call_context,
 	.parse_number = vapi_parse_number,
 	.parse_call = vapi_parse_call,
 	.error_message = vapi_error_message,

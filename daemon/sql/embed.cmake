@@ -1,6 +1,6 @@
 # Turns daemon/sql/NNN_name.sql files into a C array of migrations.
 string(REPLACE "|" ";" FILES "${FILES}")
-set(body "/* generated from daemon/sql by embed.cmake: do not edit */\n#include \"migrate.h\"\n\n")
+set(body "/* generated from daemon/sql by embed.cmake: do not edit */\n#include \"callrouted/migrate.h\"\n\n")
 set(table "const struct migration migrations[] = {\n")
 set(n 0)
 foreach(f ${FILES})

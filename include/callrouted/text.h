@@ -6,6 +6,13 @@
 #include <stddef.h>
 #include <string.h>
 
+/* A control character (0x00-0x1f, 0x7f): never accepted in outside text, escaped in logs. */
+static inline bool
+text_is_control(unsigned char c)
+{
+	return c < 0x20 || c == 0x7f;
+}
+
 /* 1..max bytes, no control characters (names, nicknames, tokens). */
 static inline bool
 text_ok(const char *s, size_t max)
@@ -15,7 +22,7 @@ text_ok(const char *s, size_t max)
 	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+		if (text_is_control((unsigned char)s[i]))
 			return false;
 	return true;
 }
@@ -36,7 +43,7 @@ text_escape_byte(unsigned char c, char e[4])
 		e[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
 		return 2;
 	}
-	if (c < 0x20 || c == 0x7f) {
+	if (text_is_control(c)) {
 		e[0] = '\\';
 		e[1] = 'x';
 		e[2] = hex[c >> 4];

@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include "fuzz_common.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 static struct routes_snapshot *fz_snap[PROVIDER_COUNT];
 static struct config fz_cfg;

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "routes.h"
 
 /* libFuzzer's entry points (it declares none in a header). */

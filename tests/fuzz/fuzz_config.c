@@ -6,7 +6,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "callrouted/config.h"
 #include "fuzz_common.h"
 
 /* The file lives in a memfd, opened again by path: no disk, no temp file to clean up. */

@@ -1,10 +1,11 @@
-/* fuzz_e164.c: libFuzzer target for e164_parse, with the format/re-parse round trip. */
+/* fuzz_e164.c: libFuzzer target for e164_parse (format/re-parse round trip), e164_is_canonical. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 #include "fuzz_common.h"
 
 int
@@ -22,6 +23,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t key, again;
 	size_t n, i = 0, nd = 0;
 
+	/* canonical: what e164_format writes, "+" then 7..15 digits, the first not 0 */
+	if (size < 64) {
+		char *z = fuzz_strndup(data, size);
+		size_t zl = strlen(z), d = zl > 0 ? strspn(z + 1, "0123456789") : 0;
+		bool want = zl >= 8 && zl <= 16 && z[0] == '+' && z[1] != '0' && d == zl - 1;
+
+		if (e164_is_canonical(z) != want)
+			fuzz_fail("e164_is_canonical(\"%s\") is %d", z, !want);
+		free(z);
+	}
 	if (!e164_parse(s, size, &key))
 		return 0;
 

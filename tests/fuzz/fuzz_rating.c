@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "fuzz_common.h"
-#include "rating.h"
+#include "callrouted/rating.h"
 
 /*
  * Input: 25 bytes of numbers (flags, duration ms, extra ms, rate, initial, increment), then

@@ -1,23 +1,23 @@
-# test_admin_api: the admin API (/v1/numbers, /v1/calls) against a fake HTTPS provider server.
+# test_admin_api: the admin API (/v1/numbers, /v1/calls) against the provider sandbox.
 """Acceptance (issue 5): numbers bought, assigned, renamed and released through each provider's
-REST API (a fake one, HTTPS with a test CA, that records every request), routing following
+REST API (the provider sandbox, HTTPS with its own CA, which enforces each API's documented
+auth, fields and limits and records every request), routing following
 within a second; outbound calls with the agent's number as caller ID; provider errors, time-outs
 and a wrong certificate leave the database unchanged; tenant isolation and the client portal;
 request validation and pagination."""
 
 import time
-import urllib.parse
 
 import pytest
 
 from support.admin_api import (KEYS, TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B, TOKEN_REVOKED,
-                               VAPI_CREDENTIAL, api, assert_error, insert_tokens, number_row,
-                               numbers_snapshot, set_vapi_credential, until_routed)
+                               VAPI_CREDENTIAL, api, assert_error, number_row, numbers_snapshot,
+                               until_routed)
+from support.api_sandbox import ApiSandbox, esc, start_api
 from support.build import SLOW
 from support.data import (BLAND_SECRET, BLAND_SLUG, NUM_BLAND1, NUM_RET1, NUM_RET2, NUM_RET_FREE,
                           NUM_VAPI1, NUM_VAPI_BEARER)
-from support.fake_provider import FakeProvider, make_test_pki
-from support.polling import wait_for
+from support.pki import make_test_pki
 from support.signing import sw
 
 TO = "+14155550188"
@@ -31,44 +31,21 @@ def pki(tmp_path_factory):
 
 
 @pytest.fixture
-def fake(pki):
-    f = FakeProvider(pki.good_cert, pki.good_key).start()
+def fake(tmp_path):
+    """The provider sandbox of this test (started by start_api with the database's accounts
+    and numbers)."""
+    f = ApiSandbox(tmp_path / "sandbox")
     yield f
     f.stop()
 
 
-def start_api(env, fake, ca_file, **overrides):
-    """Point every account at the fake, give Vapi's numbers ids, add tokens, start a daemon
-    whose public_url is its own webhook listener."""
-    env.sql("UPDATE provider_accounts SET api_base_url = %s", fake.base_url)
-    env.sql("UPDATE phone_numbers SET provider_number_id = 'pn_seed_' || id "
-            "WHERE provider = 'vapi'")
-    insert_tokens(env)
-    set_vapi_credential(env)
-    values = {"provider_ca_file": str(ca_file)}
-    values.update(overrides)
-    d = env.daemon(values)
-    d.values["public_url"] = "http://127.0.0.1:%d" % d.port
-    d.start()
-    # Known daemon race: /readyz can answer 200 before the admin API's own database connection
-    # is up, and the API then answers 503 "try again" for a few ms (about 1 start in 30 here).
-    # Wait it out, so each test tests what it names.
-    wait_for(lambda: api(d, "GET", "/v1/numbers?limit=1").status != 503, 10.0,
-             what="the admin API's database connection")
-    return d
-
-
 @pytest.fixture
-def d(env, fake, pki):
-    return start_api(env, fake, pki.ca_cert)
+def d(env, fake):
+    return start_api(env, fake)
 
 
 def webhook(d, provider, slug):
     return "http://127.0.0.1:%d/v1/webhooks/%s/%s" % (d.port, provider, slug)
-
-
-def esc(e164):
-    return urllib.parse.quote(e164, safe="")
 
 
 def vapi_pnid(nid):
@@ -239,8 +216,9 @@ def test_buy_number_without_agent(env, fake, d, provider):
 
 # ---- 2. assign, reassign, unassign, rename ----
 
-def unassigned_number(env, provider):
-    """(id, e164, provider_number_id) of an active, unassigned number of provider."""
+def unassigned_number(env, fake, d, provider):
+    """(id, e164, provider_number_id) of an active, unassigned number of provider (one the
+    account already had at the provider)."""
     i = env.ids
     if provider == "retell":
         return i.num_ret_free, NUM_RET_FREE, None
@@ -250,6 +228,7 @@ def unassigned_number(env, provider):
     nid = env.sql("INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
                   "provider_number_id) VALUES (%s, %s, %s, %s, %s) RETURNING id",
                   i.agency_a, acct, provider, e164, pnid).fetchone()[0]
+    fake.add_numbers(env, d)
     return nid, e164, pnid
 
 
@@ -264,7 +243,7 @@ def second_agent(env, provider):
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_assign_reassign_unassign_rename(env, fake, d, provider):
     i, p = env.ids, P[provider]
-    nid, e164, pnid = unassigned_number(env, provider)
+    nid, e164, pnid = unassigned_number(env, fake, d, provider)
     a1, pid1 = getattr(i, p["agent"]), p["pid"]
     a2, pid2 = second_agent(env, provider)
     path = "/v1/numbers/%d" % nid
@@ -430,7 +409,7 @@ def test_call_errors(env, fake, d):
 # ---- 5. provider errors: passed back, nothing changes locally ----
 
 def test_purchase_refused_4xx(env, fake, d):
-    fake.on("POST", "/create-phone-number", 400,
+    fake.on("retell", "POST", "/create-phone-number", 400,
             {"message": "No phone numbers of area code 415 are available"})
     before = numbers_snapshot(env)
     r = api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415",
@@ -460,7 +439,7 @@ def test_assign_refused_4xx_changes_nothing(env, fake, d, provider):
     status, body, msg = ASSIGN_4XX[provider]
     prefix = {"retell": "/update-phone-number/", "vapi": "/phone-number/",
               "bland": "/v1/inbound/"}[provider]
-    fake.on("PATCH" if provider != "bland" else "POST", prefix, status, body)
+    fake.on(provider, "PATCH" if provider != "bland" else "POST", prefix, status, body)
     before = numbers_snapshot(env)
     r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2, "nickname": "new name"})
     assert_error(r, 422, "provider_refused", msg)
@@ -474,7 +453,8 @@ def test_assign_refused_4xx_changes_nothing(env, fake, d, provider):
 
 def test_release_refused_404(env, fake, d):
     i = env.ids
-    fake.on("DELETE", "/delete-phone-number/", 404, {"message": "Phone number not found"})
+    fake.on("retell", "DELETE", "/delete-phone-number/", 404,
+            {"message": "Phone number not found"})
     before = numbers_snapshot(env)
     assert_error(api(d, "DELETE", "/v1/numbers/%d" % i.num_ret1), 404, "provider_refused",
                  "Phone number not found")
@@ -483,17 +463,18 @@ def test_release_refused_404(env, fake, d):
 
 
 def test_call_refused_4xx_bland(env, fake, d):
-    fake.on("POST", "/v1/calls", 400, {"status": "error", "message": "Invalid from number"})
+    fake.on("bland", "POST", "/v1/calls", 400,
+            {"status": "error", "message": "Invalid from number"})
     assert_error(api(d, "POST", "/v1/calls", {"agent_id": env.ids.agent_bland1, "to": TO}),
                  422, "provider_refused", "Invalid from number")
 
 
 def test_provider_5xx_is_502_and_changes_nothing(env, fake, d):
     i = env.ids
-    fake.on("POST", "/create-phone-number", 500, {"message": "internal error"})
-    fake.on("PATCH", "/update-phone-number/", 503, {"message": "try later"})
-    fake.on("DELETE", "/delete-phone-number/", 500, {})
-    fake.on("POST", "/v2/create-phone-call", 502, {"message": "bad gateway"})
+    fake.on("retell", "POST", "/create-phone-number", 500, {"message": "internal error"})
+    fake.on("retell", "PATCH", "/update-phone-number/", 503, {"message": "try later"})
+    fake.on("retell", "DELETE", "/delete-phone-number/", 500, {})
+    fake.on("retell", "POST", "/v2/create-phone-call", 502, {"message": "bad gateway"})
     before = numbers_snapshot(env)
     assert_error(api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415"}), 502)
     assert_error(api(d, "PATCH", "/v1/numbers/%d" % i.num_ret1,
@@ -506,11 +487,12 @@ def test_provider_5xx_is_502_and_changes_nothing(env, fake, d):
     until_routed(d, "retell", NUM_RET1, "agent_ret_1", "unchanged routing")
 
 
-def test_provider_hang_is_504_and_changes_nothing(env, fake, pki):
-    d = start_api(env, fake, pki.ca_cert, provider_timeout="2s")
+def test_provider_hang_is_504_and_changes_nothing(env, fake):
+    d = start_api(env, fake, provider_timeout="2s")
     i = env.ids
-    fake.on("POST", "/create-phone-number", 201, {"phone_number": "+14155557999"}, delay=3.0)
-    fake.on("PATCH", "/update-phone-number/", 200, {}, delay=3.0)
+    fake.on("retell", "POST", "/create-phone-number", 201, {"phone_number": "+14155557999"},
+            delay=3.0)
+    fake.on("retell", "PATCH", "/update-phone-number/", 200, {}, delay=3.0)
     before = numbers_snapshot(env)
     t0 = time.monotonic()
     e = assert_error(api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415"}),
@@ -520,15 +502,16 @@ def test_provider_hang_is_504_and_changes_nothing(env, fake, pki):
     assert_error(api(d, "PATCH", "/v1/numbers/%d" % i.num_ret1, {"agent_id": i.agent_ret2}),
                  504)
     assert len(fake.requests) == 2, fake.requests
-    time.sleep(1.2)   # the fake's late answers arrive: still nothing may change
+    time.sleep(1.2)   # the sandbox's late answers arrive: still nothing may change
     assert numbers_snapshot(env) == before, e
     until_routed(d, "retell", NUM_RET1, "agent_ret_1", "unchanged routing")
 
 
 # ---- 6. TLS: the certificate must name the host and chain to the configured CA ----
 
-def test_wrong_host_certificate_is_refused(env, pki):
-    fake = FakeProvider(pki.wrong_cert, pki.wrong_key).start()
+def test_wrong_host_certificate_is_refused(env, pki, tmp_path):
+    fake = ApiSandbox(tmp_path / "wrong", pki={"ca.pem": pki.ca_cert, "server.pem": pki.wrong_cert,
+                                               "server.key": pki.wrong_key})
     try:
         d = start_api(env, fake, pki.ca_cert)
         i = env.ids
@@ -538,7 +521,7 @@ def test_wrong_host_certificate_is_refused(env, pki):
         assert_error(api(d, "PATCH", "/v1/numbers/%d" % i.num_ret1,
                          {"agent_id": i.agent_ret2}), 502, contains="certificate")
         assert fake.requests == [], fake.requests
-        assert fake.handshake_failures, "the fake saw no refused handshake"
+        assert fake.handshake_failures, "the sandbox saw no refused handshake"
         assert numbers_snapshot(env) == before
     finally:
         fake.stop()
@@ -754,9 +737,8 @@ def test_vapi_number_with_its_own_assistant_is_refused_not_nulled(env, fake, d):
     (no null), so the assign is refused naming it, nothing is PATCHed and nothing changes."""
     nid, e164, pnid = assigned_number(env, "vapi")
     a2, _ = second_agent(env, "vapi")
-    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
-                               "number": e164, "assistantId": "asst_dashboard",
-                               "server": {"url": "https://old.example.com/hook"}}
+    fake.edit("vapi", pnid, assistantId="asst_dashboard",
+              server={"url": "https://127.0.0.1:9/old-hook"})
     before = numbers_snapshot(env)
     assert_error(api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2}), 409,
                  "provider_conflict", ["assistantId", "dashboard"])
@@ -795,15 +777,13 @@ def test_vapi_purchase_and_assign_keep_the_operators_server_settings(env, fake, 
     the operator set in the server object and replaces only url and credentialId."""
     nid, e164, pnid = assigned_number(env, "vapi")
     a2, _ = second_agent(env, "vapi")
-    fake.vapi_numbers[pnid] = {"id": pnid, "orgId": "org_1", "provider": "vapi",
-                               "number": e164, "name": "Dash name",
-                               "server": {"url": "https://old.example.com/hook",
-                                          "credentialId": "cred-operator",
-                                          "timeoutSeconds": 7, "headers": {"x-a": "1"}}}
+    fake.edit("vapi", pnid, name="Dash name",
+              server={"url": "https://127.0.0.1:9/old-hook", "credentialId": "cred-operator",
+                      "timeoutSeconds": 7, "headers": {"x-a": "1"}})
     r = api(d, "PATCH", "/v1/numbers/%d" % nid, {"agent_id": a2})
     assert r.status == 200, r
     patch = fake.requests[-1]
     assert patch.json == {"provider": "vapi", "server": {
         "url": webhook(d, "vapi", "vapi-a"), "credentialId": VAPI_CREDENTIAL,
         "timeoutSeconds": 7, "headers": {"x-a": "1"}}}, patch
-    assert fake.vapi_numbers[pnid]["name"] == "Dash name"   # not ours to touch on an assign
+    assert fake.number("vapi", pnid)["name"] == "Dash name"   # not ours to touch on an assign

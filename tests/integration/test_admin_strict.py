@@ -11,28 +11,23 @@ import json
 import pytest
 
 from support.admin_api import api, assert_error, numbers_snapshot
-from support.fake_provider import FakeProvider, make_test_pki
-from test_admin_api import start_api
-from test_callroutectl import ctl
+from support.api_sandbox import ApiSandbox, start_api
+from support.ctl import ctl
 
 TO = "+14155550188"
 
 
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    return make_test_pki(tmp_path_factory.mktemp("pki"))
-
-
 @pytest.fixture
-def fake(pki):
-    f = FakeProvider(pki.good_cert, pki.good_key).start()
+def fake(tmp_path):
+    """The provider sandbox (support.api_sandbox): it must receive nothing here."""
+    f = ApiSandbox(tmp_path / "sandbox")
     yield f
     f.stop()
 
 
 @pytest.fixture
-def d(env, fake, pki):
-    return start_api(env, fake, pki.ca_cert)
+def d(env, fake):
+    return start_api(env, fake)
 
 
 def endpoints(env):

@@ -4,19 +4,18 @@
 import hashlib
 import json
 import os
-import pty
 import re
 import subprocess
 
 import pytest
 
 from support.admin_api import until_routed
-from support.build import REPO, SLOW, callrouted_bin, daemon_env
-from support.fake_provider import FakeProvider, make_test_pki
+from support.api_sandbox import ApiSandbox
+from support.build import REPO, SLOW, daemon_env
+from support.ctl import CTL, ctl, ctl_tty, ok
 from support.net import http_request
+from support.openapi import check as openapi_check
 from support.polling import wait_for
-
-CTL = callrouted_bin().parent / "callroutectl"
 
 
 @pytest.fixture(scope="session")
@@ -24,50 +23,6 @@ def ctl_bin():
     if not os.access(CTL, os.X_OK):
         pytest.fail("callroutectl not found at %s (build it next to callrouted)" % CTL)
     return CTL
-
-
-def ctl(*args, env=None, timeout=60):
-    """Run callroutectl; CALLROUTED_URL / CALLROUTED_TOKEN only when env gives them."""
-    e = {k: v for k, v in daemon_env().items() if k not in ("CALLROUTED_URL", "CALLROUTED_TOKEN")}
-    e.update(env or {})
-    return subprocess.run([str(CTL)] + [str(a) for a in args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=e, timeout=timeout * SLOW)
-
-
-def ctl_tty(*args, env=None, timeout=60):
-    """callroutectl with its stdout on a pseudo-terminal (stderr still a pipe), as a person
-    at a terminal runs it; returns a CompletedProcess with the terminal's text as stdout."""
-    e = {k: v for k, v in daemon_env().items() if k not in ("CALLROUTED_URL", "CALLROUTED_TOKEN")}
-    e.update(env or {})
-    master, slave = pty.openpty()
-    try:
-        p = subprocess.Popen([str(CTL)] + [str(a) for a in args], stdout=slave,
-                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, env=e)
-        os.close(slave)
-        slave = -1
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 4096)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            out += chunk
-        err = p.stderr.read()
-        p.stderr.close()
-        rc = p.wait(timeout=timeout * SLOW)
-    finally:
-        os.close(master)
-        if slave >= 0:
-            os.close(slave)
-    return subprocess.CompletedProcess(p.args, rc, out.decode().replace("\r\n", "\n"), err)
-
-
-def ok(r):
-    assert r.returncode == 0, "exit %d\nstdout:\n%s\nstderr:\n%s" % (r.returncode, r.stdout,
-                                                                    r.stderr)
-    return r
 
 
 def create_token(e, agency, client=None, name=None):
@@ -86,7 +41,9 @@ def api(d, token, method, path, body=None):
     if body is not None:
         h["Content-Type"] = "application/json"
         body = json.dumps(body).encode()
-    return http_request(d.admin_port, method, path, body, h)
+    r = http_request(d.admin_port, method, path, body, h)
+    openapi_check(method, path, r.status, r.headers, r.body, body)
+    return r
 
 
 class Api:
@@ -645,27 +602,27 @@ PROV = {
 }
 
 
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory):
-    return make_test_pki(tmp_path_factory.mktemp("ctl-pki"))
-
-
 @pytest.fixture
-def fake(pki):
-    f = FakeProvider(pki.good_cert, pki.good_key).start()
+def fake(tmp_path):
+    """The provider sandbox of this test (started by prov_api)."""
+    f = ApiSandbox(tmp_path / "sandbox")
     yield f
     f.stop()
 
 
 @pytest.fixture
-def prov_api(env, fake, pki, ctl_bin):
-    """Every account pointed at the fake, a daemon trusting its CA (public_url: its own webhook
-    listener), and callroutectl with an agency-A token from tokens create."""
-    env.sql("UPDATE provider_accounts SET api_base_url = %s", fake.base_url)
+def prov_api(env, fake, ctl_bin):
+    """Every account pointed at the provider sandbox (which has the database's accounts and
+    numbers), a daemon trusting its CA (public_url: its own webhook listener), and
+    callroutectl with an agency-A token from tokens create."""
     env.sql("UPDATE phone_numbers SET provider_number_id = 'pn_seed_' || id "
             "WHERE provider = 'vapi'")
-    d = env.daemon({"provider_ca_file": str(pki.ca_cert)})
+    d = env.daemon({"provider_ca_file": str(fake.dir / "ca.pem")})
     d.values["public_url"] = "http://127.0.0.1:%d" % d.port
+    fake.start_for(env, d)
+    for p in ("retell", "vapi", "bland"):
+        env.sql("UPDATE provider_accounts SET api_base_url = %s WHERE provider = %s",
+                fake.base_url(p), p)
     d.start()
     _, token = create_token(env, env.ids.agency_a, name="provider tests")
     return Api(d, token).wait_database()
@@ -771,14 +728,14 @@ def test_reassign_existing_number(env, fake, prov_api):
 
 def test_provider_refusal_exits_1_and_changes_nothing(env, fake, prov_api):
     i = env.ids
-    fake.on("PATCH", "/update-phone-number/", 400, {"message": "agent does not exist"})
+    fake.on("retell", "PATCH", "/update-phone-number/", 400, {"message": "agent does not exist"})
     before = _row(env, i.num_ret_free)
     r = prov_api("numbers", "assign", i.num_ret_free, "--agent", i.agent_ret1)
     assert r.returncode == 1, r
     assert "422 provider_refused" in r.stderr and "agent does not exist" in r.stderr, r.stderr
     assert r.stdout == ""
     assert _row(env, i.num_ret_free) == before
-    fake.on("POST", "/create-phone-number", 500, {"message": "internal error"})
+    fake.on("retell", "POST", "/create-phone-number", 500, {"message": "internal error"})
     r = prov_api("numbers", "buy", "--account", "ret-a", "--area-code", "415")
     assert r.returncode == 1 and "502 provider_error" in r.stderr, r
     assert env.sql("SELECT count(*) FROM phone_numbers").fetchone()[0] == 7

@@ -57,6 +57,9 @@ EMPTY_UNTIL_FIRST_WEBHOOK = {
     'sum by (provider, event) (rate(callrouted_webhook_requests_total'
     '{job=~"$job", instance=~"$instance"}[$__rate_interval]))':
         "Webhook requests by event",
+    'sum by (instance) (rate(callrouted_webhook_requests_total'
+    '{job=~"$job", instance=~"$instance"}[$__rate_interval]))':
+        "Webhook requests by instance",
 }
 
 # Metric names as the rules and panels use them (the same pattern as test_alert_rules.sh).

@@ -1,4 +1,4 @@
-# test_signing: tools/send-webhook signs exactly like the providers (vectors of fixtures/signatures.json).
+# test_signing: the suite's signer (send-webhook, by callsim sign) against the providers' vectors.
 """The signing functions the suite relies on, checked against known vectors (no daemon needed)."""
 
 from support.signing import sw
@@ -63,3 +63,42 @@ def test_fixture_vectors():
             assert sw.bland_signature(v["key"], body) == h["x-webhook-signature"]
         checked += 1
     assert checked == 5
+
+
+def _callsim_sign(body, *args):
+    import subprocess
+    return subprocess.run([sw.callsim_bin(), "sign"] + list(args), input=body,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+
+
+def test_callsim_sign_cli():
+    """`callsim sign` (one body on stdin) prints the vectors' headers, one line each."""
+    r = _callsim_sign(b'{"event":"call_ended"}', "--provider", "retell", "--secret",
+                      "test-api-key", "--timestamp", "1700000000000")
+    assert r.returncode == 0, r
+    assert r.stdout == (b"x-retell-signature: v=1700000000000,d=07024cabe7dd8f6d1c6e4a8324ca92c8"
+                        b"12e6ad4a7ee506c04f7e462e3321823e\n")
+    r = _callsim_sign(b'{"message":{"type":"status-update"}}', "--provider", "vapi", "--secret",
+                      "vapi-test-secret", "--timestamp", "1700000000")
+    assert r.stdout == (b"x-timestamp: 1700000000\nx-signature: 854b02b41aedb7f3688cbef04dc502b2"
+                        b"54bfbbe130f4c9d00992a0bef78675cc\n"), r
+    r = _callsim_sign(b'{"call_id":"abc"}', "--provider", "bland", "--secret", "bland-test-secret")
+    assert r.stdout == (b"X-Webhook-Signature: 79288605c66f46f0944be46e731605b4b53720523535a4709"
+                        b"6161964abf7c228\n"), r
+    r = _callsim_sign(b"", "--provider", "bland", "--secret", "sec", "--bland-dynamic", "acme")
+    assert r.stdout == ("Authorization: Bearer %s\n" % sw.bland_dynamic_token("sec", "acme")
+                        ).encode(), r
+    r = _callsim_sign(b"", "--provider", "vapi", "--secret", "s", "--vapi-auth", "bearer")
+    assert r.stdout == b"Authorization: Bearer s\n", r
+
+
+def test_callsim_sign_usage_errors():
+    for args in (["--provider", "nope", "--secret", "s"], ["--provider", "retell"],
+                 ["--provider", "retell", "--secret", ""],
+                 ["--provider", "retell", "--secret", "s", "--timestamp", "12a"],
+                 ["--provider", "bland", "--secret", "s", "--timestamp", "1"],
+                 ["--provider", "retell", "--secret", "s", "--vapi-auth", "bearer"],
+                 ["--provider", "vapi", "--secret", "s", "--bland-dynamic", "acme"],
+                 ["--stdio", "--provider", "retell"]):
+        r = _callsim_sign(b"{}", *args)
+        assert r.returncode == 2 and r.stdout == b"", (args, r)

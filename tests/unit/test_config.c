@@ -11,8 +11,9 @@
 
 #include <cmocka.h>
 
-#include "config.h"
-#include "log.h"
+#include "callrouted/config.h"
+#include "config_fixture.h"
+#include "callrouted/log.h"
 
 static char conf_path[] = "/tmp/callrouted-test-config-XXXXXX";
 static char err_path[] = "/tmp/callrouted-test-stderr-XXXXXX";
@@ -21,14 +22,11 @@ static char err_path[] = "/tmp/callrouted-test-stderr-XXXXXX";
 static struct config *
 load(const char *text, char *errbuf, size_t errlen)
 {
-	FILE *f = fopen(conf_path, "w");
 	int saved = dup(2), efd;
 	struct config *c;
 	ssize_t n;
 
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	write_conf(conf_path, text);
 	efd = open(err_path, O_RDWR | O_TRUNC);
 	assert_true(efd >= 0);
 	dup2(efd, 2);
@@ -172,21 +170,10 @@ static void
 test_conf_file_documents_every_key(void **state)
 {
 	const char *const *names = config_key_names();
-	char path[1024], *text;
-	long size;
-	FILE *f;
+	char *text;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/conf/callrouted.conf", CALLROUTED_SOURCE_DIR);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)size + 2);
-	text[0] = '\n';
-	assert_int_equal(fread(text + 1, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
+	text = conf_file_text();
 	for (size_t i = 0; names[i]; i++) {
 		char a[128], b[128];
 

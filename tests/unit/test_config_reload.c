@@ -10,18 +10,15 @@
 
 #include <cmocka.h>
 
-#include "config.h"
+#include "callrouted/config.h"
+#include "config_fixture.h"
 
 static char conf_path[] = "/tmp/callrouted-test-reload-XXXXXX";
 
 static struct config *
 load(const char *text)
 {
-	FILE *f = fopen(conf_path, "w");
-
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	write_conf(conf_path, text);
 	return config_load(conf_path);
 }
 
@@ -74,22 +71,10 @@ static void
 test_conf_file_marks_restart_only_keys(void **state)
 {
 	const char *const *names = config_key_names();
-	char path[1024], *text;
-	long size;
-	FILE *f;
+	char *text;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/conf/callrouted.conf", CALLROUTED_SOURCE_DIR);
-	f = fopen(path, "r");
-	assert_non_null(f);
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	text = calloc(1, (size_t)size + 2);
-	assert_non_null(text);
-	text[0] = '\n';
-	assert_int_equal(fread(text + 1, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
+	text = conf_file_text();
 	for (size_t i = 0; names[i]; i++) {
 		char pat[128];
 		const char *at, *start;

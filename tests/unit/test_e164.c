@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 
 #define AS_STRLEN SIZE_MAX /* len = strlen(in) */
 
@@ -265,6 +265,23 @@ test_round_trip_random(void **state)
 	}
 }
 
+static void
+test_canonical(void **state)
+{
+	static const char *const yes[] = { "+14155550123", "+4930123456", "+1234567",
+		"+123456789012345" };
+	static const char *const no[] = { "", "+", "14155550123", "+1 415 555 0123",
+		"+1-415-555-0123", "+01234567", "+123456", "+1234567890123456", "0014155550123",
+		"tel:+14155550123", "+14155550123 ", "+1415555012a" };
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		assert_true(e164_is_canonical(yes[i]));
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (e164_is_canonical(no[i]))
+			fail_msg("\"%s\" taken as canonical", no[i]);
+	assert_false(e164_is_canonical(NULL));
+}
+
 int
 main(void)
 {
@@ -276,6 +293,7 @@ main(void)
 		cmocka_unit_test(test_format_small_buffer),
 		cmocka_unit_test(test_round_trip_table),
 		cmocka_unit_test(test_round_trip_random),
+		cmocka_unit_test(test_canonical),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

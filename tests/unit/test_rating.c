@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "rating.h"
+#include "callrouted/rating.h"
 
 #define MIN_TABLE_CASES 60
 

@@ -1,4 +1,4 @@
-/* test_signature.c: webhook signature checks: the providers' vectors and their edge cases. */
+/* test_signature.c: webhook signature checks and signing: the providers' vectors, edge cases. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "signature.h"
+#include "callrouted/signature.h"
 
 #define TOLERANCE_MS INT64_C(300000) /* signature_tolerance default: 5 min */
 
@@ -660,6 +660,70 @@ test_bland_dynamic(void **state)
 	assert_false(sig_bland_dynamic_token("bland-test-secret", NULL, token));
 }
 
+/* ---- signing (callsim's): the vectors, and what the checks accept ---- */
+
+static void
+test_sign_vectors(void **state)
+{
+	char hdr[SIG_RETELL_HEADER_SIZE], sig[65];
+
+	assert_true(sig_sign_retell("test-api-key", RETELL_BODY, strlen(RETELL_BODY),
+		INT64_C(1700000000000), hdr, sizeof(hdr)));
+	assert_string_equal(hdr, RETELL_HDR);
+	assert_true(sig_sign_vapi_hmac("vapi-test-secret", "1700000000", VAPI_BODY,
+		strlen(VAPI_BODY), sig));
+	assert_string_equal(sig, VAPI_SIG);
+	assert_true(sig_sign_vapi_hmac("vapi-test-secret", "1700000000123", VAPI_BODY,
+		strlen(VAPI_BODY), sig));
+	assert_string_equal(sig, VAPI_SIG_MS);
+	assert_true(sig_sign_bland("bland-test-secret", BLAND_BODY, strlen(BLAND_BODY), sig));
+	assert_string_equal(sig, BLAND_SIG);
+}
+
+static void
+test_sign_round_trip(void **state)
+{
+	static const char body[] = "{\"x\":\"\\u0000\"}\n";
+	char hdr[SIG_RETELL_HEADER_SIZE], sig[65];
+	int64_t now = INT64_C(1714608475945);
+
+	assert_true(sig_sign_retell("k", body, sizeof(body) - 1, now, hdr, sizeof(hdr)));
+	assert_int_equal(sig_verify_retell("k", hdr, body, sizeof(body) - 1, now, TOLERANCE_MS),
+		SIG_OK);
+	assert_true(sig_sign_vapi_hmac("s", "1714608475", body, sizeof(body) - 1, sig));
+	assert_int_equal(sig_verify_vapi_hmac("s", sig, "1714608475", body, sizeof(body) - 1, now,
+				 TOLERANCE_MS),
+		SIG_OK);
+	assert_true(sig_sign_bland("s", body, sizeof(body) - 1, sig));
+	assert_int_equal(sig_verify_bland("s", sig, body, sizeof(body) - 1), SIG_OK);
+	/* an empty body is a body */
+	assert_true(sig_sign_bland("s", NULL, 0, sig));
+	assert_int_equal(sig_verify_bland("s", sig, "", 0), SIG_OK);
+}
+
+static void
+test_sign_refused(void **state)
+{
+	char hdr[SIG_RETELL_HEADER_SIZE], sig[65];
+
+	assert_false(sig_sign_retell("", "x", 1, 1, hdr, sizeof(hdr)));
+	assert_string_equal(hdr, "");
+	assert_false(sig_sign_retell(NULL, "x", 1, 1, hdr, sizeof(hdr)));
+	assert_false(sig_sign_retell("k", "x", 1, -1, hdr, sizeof(hdr)));
+	assert_false(sig_sign_retell("k", NULL, 1, 1, hdr, sizeof(hdr)));
+	/* too small for the header: nothing half written */
+	assert_false(sig_sign_retell("k", "x", 1, 1, hdr, 20));
+	assert_string_equal(hdr, "");
+	assert_false(sig_sign_vapi_hmac("", "1", "x", 1, sig));
+	assert_false(sig_sign_vapi_hmac("s", "", "x", 1, sig));
+	assert_false(sig_sign_vapi_hmac("s", NULL, "x", 1, sig));
+	assert_false(sig_sign_vapi_hmac("s", "12345678901234567890", "x", 1, sig));
+	assert_string_equal(sig, "");
+	assert_false(sig_sign_bland(NULL, "x", 1, sig));
+	assert_false(sig_sign_bland("s", NULL, 1, sig));
+	assert_string_equal(sig, "");
+}
+
 int
 main(void)
 {
@@ -682,6 +746,9 @@ main(void)
 		cmocka_unit_test(test_vapi_bearer_missing),
 		cmocka_unit_test(test_bland),
 		cmocka_unit_test(test_bland_dynamic),
+		cmocka_unit_test(test_sign_vectors),
+		cmocka_unit_test(test_sign_round_trip),
+		cmocka_unit_test(test_sign_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "log.h"
+#include "callrouted/log.h"
 #include "statelock.h"
 
 static char dir[64];

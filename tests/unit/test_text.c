@@ -1,4 +1,4 @@
-/* test_text.c: the escaper of outside text for log lines (text_escape, log_esc, log_msg). */
+/* test_text.c: outside text: text_is_control, text_ok, the log escaper (log_esc, log_msg). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "callrouted/text.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 struct esc_case {
 	const char *in;
@@ -158,6 +158,20 @@ test_log_msg_one_line(void **state)
 	assert_non_null(strstr(got, "call x\\n2026-12-01T00:00:00.000Z error: forged\\r\\x1b\n"));
 }
 
+/* text_is_control: exactly 0x00-0x1f and 0x7f; text_ok on top of it */
+static void
+test_control_and_ok(void **state)
+{
+	for (int c = 0; c < 256; c++)
+		assert_int_equal(text_is_control((unsigned char)c), c < 0x20 || c == 0x7f);
+	assert_true(text_ok("caf\xc3\xa9 \"x\"", 64));
+	assert_false(text_ok("", 64));
+	assert_false(text_ok("abc", 2));
+	assert_true(text_ok("abc", 3));
+	assert_false(text_ok("a\x7f", 64));
+	assert_false(text_ok("a\tb", 64));
+}
+
 int
 main(void)
 {
@@ -167,6 +181,7 @@ main(void)
 		cmocka_unit_test(test_escape_truncation),
 		cmocka_unit_test(test_log_esc_slots),
 		cmocka_unit_test(test_log_msg_one_line),
+		cmocka_unit_test(test_control_and_ok),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,8 @@ scrape        /metrics parsed (Scrape, scrape)
 notify        a NOTIFY_SOCKET listener (NotifySocket, fields)
 ledger        call-event payloads of each provider and ledger queries
 admin_api     the admin API's tokens and client, routing probes
-fake_provider an HTTPS stand-in for the providers' REST APIs
 sandbox       tools/sandbox run as a process, a daemon pointed at it
+api_sandbox   the sandbox as the admin API tests' provider (ApiSandbox, start_api)
+pki           a throwaway test PKI (make_test_pki)
+ctl           callroutectl run by the tests (ctl, ctl_tty, ok)
 """

@@ -7,6 +7,7 @@ import json
 from support.data import (BLAND_SECRET, BLAND_SLUG, RETELL_KEY, RETELL_SLUG, VAPI_SECRET,
                           VAPI_SLUG)
 from support.net import http_request
+from support.openapi import check as openapi_check
 from support.polling import wait_for
 from support.signing import bland_dynamic, retell_inbound, vapi_assistant_request
 
@@ -59,7 +60,9 @@ def api(d, method, path, body=None, token=TOKEN_A, raw=None, headers=None, timeo
     if data is not None:
         h["Content-Type"] = "application/json"
     h.update(headers or {})
-    return http_request(d.admin_port, method, path, data, h, timeout=timeout)
+    r = http_request(d.admin_port, method, path, data, h, timeout=timeout)
+    openapi_check(method, path, r.status, r.headers, r.body, data)  # the document describes it
+    return r
 
 
 def assert_error(r, status, code=None, contains=None):

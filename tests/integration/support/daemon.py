@@ -9,6 +9,7 @@ from pathlib import Path
 
 from support.build import BAD_LOG_TEXT, SLOW, VALGRIND, callrouted_bin, daemon_env
 from support.net import free_port, http_request
+from support.openapi import check as openapi_check
 from support.polling import wait_for
 from support.signing import sw
 
@@ -46,6 +47,9 @@ class Daemon:
             "log_level": "debug",
             "refresh_interval": "300s",
             "reconnect_interval": "200ms",
+            # no load balancer in front: SIGTERM closes the listeners at once, as before
+            # issue 14 (test_cluster.py sets its own shutdown_delay)
+            "shutdown_delay": "0",
         }
         self.values.update(overrides or {})
         self.extra_env = dict(extra_env or {})
@@ -149,7 +153,10 @@ class Daemon:
     # -- HTTP --
 
     def admin(self, method, path, timeout=5.0):
-        return http_request(self.admin_port, method, path, timeout=timeout)
+        r = http_request(self.admin_port, method, path, timeout=timeout)
+        if not path.startswith("/debug/"):  # test hooks (CALLROUTED_TEST_HOOKS) are not API
+            openapi_check(method, path, r.status, r.headers, r.body)
+        return r
 
     def readyz(self):
         return self.admin("GET", "/readyz")

@@ -1,4 +1,4 @@
-/* migrate.h: the SQL migrations compiled into the binary and `callrouted --migrate`. */
+/* callrouted/migrate.h: the SQL migrations compiled in (callrouted --migrate, ctl migrate). */
 #ifndef CALLROUTED_MIGRATE_H
 #define CALLROUTED_MIGRATE_H
 

@@ -1,4 +1,4 @@
-/* signature.h: webhook signature checks of each provider (HMAC-SHA256, constant time). */
+/* callrouted/signature.h: webhook signatures of each provider: checks and signing (HMAC-SHA256). */
 #ifndef CALLROUTED_SIGNATURE_H
 #define CALLROUTED_SIGNATURE_H
 
@@ -55,5 +55,21 @@ enum sig_result sig_verify_bland(const char *secret, const char *header, const v
 bool sig_bland_dynamic_token(const char *secret, const char *slug, char out[65]);
 enum sig_result sig_verify_bland_dynamic(const char *secret, const char *slug,
 	const char *authorization);
+
+/*
+ * Signing: the headers each provider sends, as the checks above verify them (callsim signs with
+ * these).  Each returns false (and out "") on a missing secret, a bad argument or a failed HMAC.
+ *
+ * sig_sign_retell: x-retell-signature "v=<now_ms>,d=<hex HMAC-SHA256(api_key, body || ms)>"
+ * into out (SIG_RETELL_HEADER_SIZE bytes are always enough).
+ */
+#define SIG_RETELL_HEADER_SIZE 96
+bool sig_sign_retell(const char *api_key, const void *body, size_t len, int64_t now_ms, char *out,
+	size_t size);
+/* Vapi: x-signature = hex HMAC-SHA256(secret, "<ts>.<body>") for the x-timestamp value ts. */
+bool sig_sign_vapi_hmac(const char *secret, const char *ts, const void *body, size_t len,
+	char out[65]);
+/* Bland: X-Webhook-Signature = hex HMAC-SHA256(secret, body). */
+bool sig_sign_bland(const char *secret, const void *body, size_t len, char out[65]);
 
 #endif

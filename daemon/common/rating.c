@@ -1,10 +1,10 @@
-/* rating.c: call duration, billing increments and rate to integer micro-dollars (pure). */
+/* common/rating.c: call duration, billing increments and rate to integer micro-dollars (pure). */
 #include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rating.h"
+#include "callrouted/rating.h"
 
 #define MS_PER_S 1000
 #define MS_PER_DAY INT64_C(86400000)

@@ -1,4 +1,4 @@
-/* log.c: leveled logging to stderr; libevent's own messages are routed here too. */
+/* common/log.c: leveled logging to stderr; libevent's own messages are routed here too. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include <event2/event.h>
 
 #include "callrouted/text.h"
-#include "log.h"
+#include "callrouted/log.h"
 
 _Atomic int log_current_level = LOG_LEVEL_INFO;
 static int log_journal; /* stderr goes to journald: use <N> priority prefixes, no timestamps */
@@ -82,7 +82,7 @@ log_guard(char *line, size_t from, size_t *n, size_t size)
 	size_t o = 0, i;
 
 	for (i = from; i < *n; i++)
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+		if (text_is_control((unsigned char)line[i]))
 			break;
 	if (i == *n)
 		return;
@@ -91,7 +91,7 @@ log_guard(char *line, size_t from, size_t *n, size_t size)
 		size_t k = 1;
 
 		/* only control characters: quotes and backslashes are the format's own */
-		if (c < 0x20 || c == 0x7f)
+		if (text_is_control(c))
 			k = text_escape_byte(c, e);
 		else
 			e[0] = (char)c;

@@ -1,11 +1,12 @@
-/* migrate.c: applying the embedded SQL migrations (`callrouted --migrate`). */
+/* common/migrate.c: applying the embedded SQL migrations (callrouted --migrate, ctl migrate). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <libpq-fe.h>
 
-#include "log.h"
-#include "migrate.h"
+#include "callrouted/log.h"
+#include "callrouted/migrate.h"
+#include "callrouted/progress_log.h"
 
 int
 migrate_target_version(void)
@@ -40,6 +41,7 @@ migrate_run(const char *conninfo)
 	PGresult *r;
 	int current;
 	bool ok = false;
+	struct progress pg;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
 		log_error("migrate: could not connect to the database: %s",
@@ -80,6 +82,13 @@ migrate_run(const char *conninfo)
 		ok = true;
 		goto done;
 	}
+	{
+		uint64_t pending = 0;
+
+		for (size_t i = 0; i < migrations_count; i++)
+			pending += migrations[i].version > current;
+		progress_init(&pg, "migrate", "migrations", pending, 1);
+	}
 	for (size_t i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
 		char ver[32];
@@ -109,7 +118,9 @@ migrate_run(const char *conninfo)
 			goto done;
 		log_info("migrate: applied %s", m->name);
 		current = m->version;
+		progress_log_tick(&pg, pg.done + 1);
 	}
+	progress_log_end(&pg);
 	log_info("migrate: schema is at version %d", current);
 	ok = true;
 done:

@@ -1,4 +1,4 @@
-/* config.c: the key table; parse -> validate -> publish a new configuration block. */
+/* common/config.c: the key table; parse -> validate -> publish a new configuration block. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdatomic.h>
@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "callrouted/config.h"
+#include "callrouted/log.h"
 
 enum config_type {
 	CF_STRING,
@@ -99,6 +99,9 @@ static const struct config_key config_keys[] = {
 		"CA bundle that signs the provider APIs' certificates (empty: the system's)" },
 	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000,
 		120000, "how long a provider API call may take (504 after)" },
+	{ "shutdown_delay", CF_DURATION, 0, "5s", OFF(shutdown_delay_ms), 0, 300000,
+		"on SIGTERM, /readyz answers 503 at once and the webhook listener keeps serving this "
+		"long before it closes (longer than the load balancer's fall x inter)" },
 	/* PostgreSQL primary and hot standby (issue 14) */
 	{ "routes_database_url", CF_STRING, CF_NO_RELOAD, "", OFF(routes_database_url), 0, 0,
 		"libpq connection string the route loader reads the route table from, e.g. a hot "

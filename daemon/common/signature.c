@@ -1,5 +1,6 @@
-/* signature.c: webhook signature checks of each provider (HMAC-SHA256, constant time). */
+/* common/signature.c: webhook signature checks of each provider (HMAC-SHA256, constant time). */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -11,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/params.h>
 
-#include "signature.h"
+#include "callrouted/signature.h"
 
 #define SIG_DIGEST_LEN 32
 #define SIG_HEX_LEN (2 * SIG_DIGEST_LEN)
@@ -358,4 +359,53 @@ sig_verify_bland_dynamic(const char *secret, const char *slug, const char *autho
 	if (!sig_bland_dynamic_token(secret, slug, want))
 		return SIG_MISMATCH;
 	return sig_equal(want, SIG_HEX_LEN, got, SIG_HEX_LEN) ? SIG_OK : SIG_MISMATCH;
+}
+
+bool
+sig_sign_retell(const char *api_key, const void *body, size_t len, int64_t now_ms, char *out,
+	size_t size)
+{
+	char ts[24], digest[SIG_HEX_LEN + 1];
+	int n;
+
+	if (size > 0)
+		out[0] = '\0';
+	if (!has_secret(api_key) || now_ms < 0 || (body == NULL && len > 0))
+		return false;
+	n = snprintf(ts, sizeof(ts), "%lld", (long long)now_ms);
+	if (!sig_hmac_sha256_hex(api_key, strlen(api_key), body, len, ts, (size_t)n, digest))
+		return false;
+	n = snprintf(out, size, "v=%s,d=%s", ts, digest);
+	if (n < 0 || (size_t)n >= size) {
+		if (size > 0)
+			out[0] = '\0';
+		return false;
+	}
+	return true;
+}
+
+bool
+sig_sign_vapi_hmac(const char *secret, const char *ts, const void *body, size_t len, char out[65])
+{
+	char prefix[SIG_MAX_TS_DIGITS + 2];
+	size_t nts;
+
+	out[0] = '\0';
+	if (!has_secret(secret) || ts == NULL || (body == NULL && len > 0))
+		return false;
+	nts = strlen(ts);
+	if (nts == 0 || nts > SIG_MAX_TS_DIGITS)
+		return false;
+	memcpy(prefix, ts, nts);
+	prefix[nts] = '.';
+	return sig_hmac_sha256_hex(secret, strlen(secret), prefix, nts + 1, body, len, out);
+}
+
+bool
+sig_sign_bland(const char *secret, const void *body, size_t len, char out[65])
+{
+	out[0] = '\0';
+	if (!has_secret(secret) || (body == NULL && len > 0))
+		return false;
+	return sig_hmac_sha256_hex(secret, strlen(secret), body, len, NULL, 0, out);
 }

@@ -1,10 +1,11 @@
-/* e164.c: phone number normalisation to E.164 and its 64-bit integer key (pure). */
+/* common/e164.c: phone number normalisation to E.164 and its 64-bit integer key (pure). */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <strings.h>
 
-#include "e164.h"
+#include "callrouted/e164.h"
 
 #define E164_MIN_KEY UINT64_C(1000000)         /* smallest 7-digit number */
 #define E164_MAX_KEY UINT64_C(999999999999999) /* largest 15-digit number */
@@ -94,4 +95,14 @@ e164_format(uint64_t key, char *buf, size_t size)
 		buf[1 + i] = digits[n - 1 - i];
 	buf[n + 1] = '\0';
 	return n + 1;
+}
+
+bool
+e164_is_canonical(const char *s)
+{
+	char buf[E164_BUFSIZE];
+	uint64_t key;
+
+	return s != NULL && s[0] == '+' && e164_parse(s, strlen(s), &key) &&
+	       e164_format(key, buf, sizeof(buf)) > 0 && strcmp(buf, s) == 0;
 }

@@ -1,4 +1,4 @@
-/* e164.h: phone number normalisation to E.164 and its 64-bit integer key. */
+/* callrouted/e164.h: phone number normalisation to E.164 and its 64-bit integer key. */
 #ifndef CALLROUTED_E164_H
 #define CALLROUTED_E164_H
 
@@ -23,5 +23,9 @@ bool e164_parse(const char *s, size_t len, uint64_t *key) __attribute__((warn_un
 /* Write "+<digits>" for key into buf (at least E164_BUFSIZE bytes); returns length, 0 if invalid.
  */
 size_t e164_format(uint64_t key, char *buf, size_t size);
+
+/* s is already what e164_format writes: "+" then 7..15 digits, the first not 0 (the schema's
+ * phone_numbers.e164 check, ^\+[1-9][0-9]{6,14}$). */
+bool e164_is_canonical(const char *s);
 
 #endif

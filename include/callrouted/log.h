@@ -1,4 +1,4 @@
-/* log.h: leveled logging to stderr, with systemd priority prefixes when under journald. */
+/* callrouted/log.h: leveled logging to stderr (systemd priority prefixes under journald). */
 #ifndef CALLROUTED_LOG_H
 #define CALLROUTED_LOG_H
 

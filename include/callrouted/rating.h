@@ -1,4 +1,4 @@
-/* rating.h: call duration, billing increments and rate to integer micro-dollars (pure). */
+/* callrouted/rating.h: call duration, billing increments and rate to integer micro-dollars. */
 #ifndef CALLROUTED_RATING_H
 #define CALLROUTED_RATING_H
 
