@@ -17,6 +17,7 @@
 #include "httpc.h"
 #include "callrouted/log.h"
 #include "callrouted/admin_api.h"
+#include "number_changes.h"
 #include "provider_api.h"
 #include "wire.h"
 
@@ -32,7 +33,17 @@
 #define API_LIST_DEFAULT 50
 #define API_LIST_MAX ADMIN_API_LIST_MAX
 
-enum api_op { OP_LIST, OP_SHOW, OP_BUY, OP_PATCH, OP_RELEASE, OP_CALL, OP_READ };
+enum api_op {
+	OP_LIST,
+	OP_SHOW,
+	OP_BUY,
+	OP_PATCH,
+	OP_RELEASE,
+	OP_CALL,
+	OP_READ,
+	OP_EVENTS,
+	OP_EXPIRE
+};
 
 struct api_req;
 typedef void (*api_db_fn)(struct api_req *r, PGresult *res);
@@ -97,6 +108,20 @@ struct api_req {
 	unsigned step;
 	api_step_fn changed; /* after the last step */
 	bool preq_last;      /* the request in flight is the change's last */
+
+	/* serialised, idempotent and recorded changes (number_changes.h) */
+	uint64_t token_id;
+	char lease[NC_HOLDER_LEN + 1]; /* our lease of number r->id ("": none held) */
+	double lease_deadline;         /* nc_now() by which its provider requests end */
+	char idem_key[NC_KEY_MAX + 1]; /* the Idempotency-Key ("": none) */
+	char idem_digest[65];
+	bool idem_held;     /* our claim of the key: the answer is kept there */
+	bool provider_sent; /* a request went to the provider */
+	bool replayed;      /* the answer is a kept one */
+	bool finishing;     /* the answer waits for the key's record and the lease (api_finish) */
+	const char *ev_detail; /* number_events.detail of the change (a static string) */
+	int fin_status;
+	json_t *fin_body;
 };
 
 static struct {
@@ -106,6 +131,8 @@ static struct {
 	struct api_req *in_flight;
 	char *public_url;
 	int timeout_s;
+	char *instance;
+	struct event *expire_ev; /* idempotency keys past their 24 h */
 } api;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -133,16 +160,41 @@ api_free(struct api_req *r)
 	free(r->provider_number_id);
 	free(r->agent_pid);
 	free(r->nickname);
+	json_decref(r->fin_body);
 	free(r);
 }
+
+static void api_finish(struct api_req *r);
 
 static void
 api_send(struct api_req *r, int status, json_t *o)
 {
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s;
 
+	if (!r->req) { /* our own job (api_expire): nobody to answer */
+		json_decref(o);
+		api_free(r);
+		return;
+	}
+	if (!r->finishing && (r->idem_held || r->lease[0])) {
+		/* the answer is kept for its Idempotency-Key and the lease given back first */
+		r->finishing = true;
+		r->fin_status = status;
+		r->fin_body = o;
+		api_finish(r);
+		return;
+	}
+	if (r->finishing && o != r->fin_body) {
+		/* that failed (api_fail logged it): the answer is the one we had */
+		json_decref(o);
+		o = r->fin_body;
+		status = r->fin_status;
+	}
+	r->fin_body = NULL;
+	s = json_dumps(o, JSON_COMPACT);
 	wire_reply(r->req, status, "application/json", s, s ? strlen(s) : 0,
 		r->www_auth ? "Cache-Control: no-store\r\nWWW-Authenticate: Bearer\r\n" :
+		r->replayed ? "Cache-Control: no-store\r\nIdempotent-Replayed: true\r\n" :
 			      "Cache-Control: no-store\r\n");
 	free(s);
 	json_decref(o);
@@ -161,7 +213,16 @@ api_fail(struct api_req *r, int status, const char *code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (status >= 500)
+	if (r->finishing) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning(
+			"api: %s: the answer %d was sent, but its Idempotency-Key record or the "
+			"number's lease could not be written: %s",
+			r->req ? r->req->path : "-", r->fin_status, msg);
+	} else if (!r->req) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning("api: idempotency keys past 24 h not deleted: %s", msg);
+	} else if (status >= 500)
 		log_warning("api: %s %s%s%s: %d %s", code, r->req->path, r->req->query ? "?" : "",
 			r->req->query ? r->req->query : "", status, msg);
 	api_send(r, status, json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg));
@@ -318,9 +379,23 @@ api_provider(struct api_req *r, api_http_fn next)
 		r->acct.base_url && *r->acct.base_url ? r->acct.base_url : pa->default_base_url;
 
 	r->pnext = next;
+	if (r->lease[0] && !nc_lease_room(r->lease_deadline, api.timeout_s)) {
+		/* it could end after another change took the number over: not sent */
+		nc_count(NC_LEASE_LOST, 1);
+		log_warning("api: number %" PRIu64 ": the change ran out of its lease before its "
+			    "next request to %s; nothing more sent",
+			r->id, provider_name(r->acct.provider));
+		api_fail(r, 409, "conflict",
+			"number %" PRIu64 ": this change ran out of its %us lease before its next "
+			"request to %s, which was not sent; read the number and try again",
+			r->id, nc_lease_seconds(api.timeout_s), provider_name(r->acct.provider));
+		return;
+	}
 	if (!httpc_request(base, &r->preq, api.timeout_s, api_provider_done, r))
 		api_fail(r, 500, "internal", "could not send the request to %s",
 			provider_name(r->acct.provider));
+	else
+		r->provider_sent = true;
 }
 
 /* Check a provider answer; false (answered) when it is not a success. */
@@ -402,6 +477,9 @@ api_change_answer(struct api_req *r, const struct httpc_response *resp)
 			    "recorded unassigned",
 			r->bought.e164, provider_name(r->acct.provider), r->step);
 		r->agent_id = 0;
+		r->ev_detail =
+			"bought, but the agent asked for could not be bound at the provider: "
+			"recorded unassigned";
 		r->changed(r);
 		return;
 	}
@@ -435,6 +513,8 @@ api_change_step(struct api_req *r, const char *prev, size_t prev_len)
 				    "recorded unassigned",
 				r->bought.e164, provider_name(r->acct.provider), err);
 			r->agent_id = 0;
+			r->ev_detail = "bought, but the agent asked for could not be bound at the "
+				       "provider: recorded unassigned";
 			r->changed(r);
 			return;
 		}
@@ -681,6 +761,8 @@ api_buy_inserted(struct api_req *r, PGresult *res)
 		return;
 	}
 	r->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	if (PQnfields(res) > 1) /* the events written with it */
+		nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
 	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 ")",
 		r->agency_id, r->bought.e164, provider_name(r->acct.provider), r->acct.slug, r->id);
 	api_reply_number(r);
@@ -699,10 +781,19 @@ api_buy_record(struct api_req *r)
 		api_param(r, "%" PRIu64, r->agent_id);
 	else
 		api_param_str(r, NULL);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->ev_detail);
+	/* the number and its 'buy' event (number_changes.h), one statement */
 	api_query(r,
-		"INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
+		"WITH n AS (INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
 		"provider_number_id, nickname, agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7) "
-		"RETURNING id",
+		"RETURNING id, agency_id, e164, agent_id, nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"after_agent_id, after_nickname, actor, token_id, instance, detail) "
+		"SELECT id, agency_id, e164, 'buy', agent_id, nickname, 'token', $8, $9, $10 "
+		"FROM n RETURNING id) "
+		"SELECT id, (SELECT count(*) FROM e) FROM n",
 		api_buy_inserted);
 }
 
@@ -780,14 +871,33 @@ api_buy_account_cb(struct api_req *r, PGresult *res)
 /* ------------------------------------------------------------------------------------------ */
 /* PATCH /v1/numbers/{id} {nickname?, agent_id?}; DELETE /v1/numbers/{id}                      */
 
+/* The final write of a change: (lease ours, number updated, events written). */
 static void
 api_updated_cb(struct api_req *r, PGresult *res)
 {
-	if (PQntuples(res) != 1) {
-		/* it changed under us (released meanwhile) */
+	bool lease_ours = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	bool updated = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 1), "1") == 0;
+
+	r->lease[0] = '\0'; /* given back by that statement, or not ours any more */
+	if (!lease_ours) {
+		/* it outlived its lease and another change may have taken the number over */
+		nc_count(NC_LEASE_LOST, 1);
+		log_warning("api: number %" PRIu64 " (%s): the change outlived its lease; the "
+			    "provider has it but it was not recorded",
+			r->id, r->e164);
+		api_fail(r, 409, "conflict",
+			"number %" PRIu64 ": this change took longer than its lease and was not "
+			"recorded (another change may have followed); read the number again: a "
+			"provider sync shows what the provider has",
+			r->id);
+		return;
+	}
+	if (!updated) {
+		/* it changed under us (released meanwhile, outside the API) */
 		api_fail(r, 409, "conflict", "the number changed meanwhile; read it again");
 		return;
 	}
+	nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 2), NULL, 10));
 	api_reply_number(r);
 }
 
@@ -803,11 +913,31 @@ api_patch_write(struct api_req *r)
 		api_param(r, "%" PRIu64, r->agent_id);
 	else
 		api_param_str(r, NULL);
+	api_param_str(r, r->lease);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	/* only while the lease is ours (compare-and-set), which it gives back; an event per
+	 * change made (an assign or unassign, a rename), one statement */
 	api_query(r,
-		"UPDATE phone_numbers SET "
-		"nickname = CASE WHEN $3::boolean THEN $4 ELSE nickname END, "
-		"agent_id = CASE WHEN $5::boolean THEN $6::bigint ELSE agent_id END "
-		"WHERE id = $1 AND agency_id = $2 AND status = 'active' RETURNING id",
+		"WITH l AS (DELETE FROM number_change_leases WHERE number_id = $1 AND holder = $7 "
+		"RETURNING number_id), "
+		"old AS (SELECT agent_id, nickname FROM phone_numbers WHERE id = $1), "
+		"u AS (UPDATE phone_numbers n SET "
+		"nickname = CASE WHEN $3::boolean THEN $4 ELSE n.nickname END, "
+		"agent_id = CASE WHEN $5::boolean THEN $6::bigint ELSE n.agent_id END "
+		"FROM l WHERE n.id = l.number_id AND n.agency_id = $2 AND n.status = 'active' "
+		"RETURNING n.id, n.agency_id, n.e164, n.agent_id, n.nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"before_agent_id, after_agent_id, before_nickname, after_nickname, actor, token_id, "
+		"instance) "
+		"SELECT u.id, u.agency_id, u.e164, CASE WHEN k.kind = 'name' THEN 'rename' "
+		"WHEN u.agent_id IS NULL THEN 'unassign' ELSE 'assign' END, old.agent_id, "
+		"u.agent_id, old.nickname, u.nickname, 'token', $8, $9 "
+		"FROM u, old, (VALUES (1, 'agent'), (2, 'name')) k (ord, kind) "
+		"WHERE (k.kind = 'agent' AND $5::boolean AND u.agent_id IS DISTINCT FROM "
+		"old.agent_id) OR (k.kind = 'name' AND $3::boolean AND u.nickname IS DISTINCT FROM "
+		"old.nickname) ORDER BY k.ord RETURNING id) "
+		"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM u), (SELECT count(*) FROM e)",
 		api_updated_cb);
 }
 
@@ -914,10 +1044,26 @@ api_release_done(struct api_req *r, const struct httpc_response *resp)
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
 	api_param_str(r, r->unbind_only ? "f" : "t");
+	api_param_str(r, r->lease);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->unbind_only ? "the provider has no API to release a number: unbound "
+					  "there only; release it in the provider's dashboard" :
+					  NULL);
+	/* as api_patch_write: while the lease is ours, with its 'release' event */
 	api_query(r,
-		"UPDATE phone_numbers SET status = 'released', released_at = now(), agent_id = NULL, "
-		"provider_released = $3::boolean WHERE id = $1 AND agency_id = $2 "
-		"AND status = 'active' RETURNING id",
+		"WITH l AS (DELETE FROM number_change_leases WHERE number_id = $1 AND holder = $4 "
+		"RETURNING number_id), "
+		"old AS (SELECT agent_id, nickname FROM phone_numbers WHERE id = $1), "
+		"u AS (UPDATE phone_numbers n SET status = 'released', released_at = now(), "
+		"agent_id = NULL, provider_released = $3::boolean FROM l "
+		"WHERE n.id = l.number_id AND n.agency_id = $2 AND n.status = 'active' "
+		"RETURNING n.id, n.agency_id, n.e164, n.nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"before_agent_id, before_nickname, after_nickname, actor, token_id, instance, detail) "
+		"SELECT u.id, u.agency_id, u.e164, 'release', old.agent_id, old.nickname, "
+		"u.nickname, 'token', $5, $6, $7 FROM u, old RETURNING id) "
+		"SELECT (SELECT count(*) FROM l), (SELECT count(*) FROM u), (SELECT count(*) FROM e)",
 		api_updated_cb);
 }
 
@@ -1001,6 +1147,315 @@ api_call_agent_cb(struct api_req *r, PGresult *res)
 		}
 	}
 	api_provider(r, api_call_done);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* GET /v1/numbers/{id}/events: the number's audit trail (number_events)                       */
+
+#define API_ISO(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+/* An event's agent: {id, name}, null for none; to a portal token, an agent of another client
+ * (or the agency's own) is {id: null, name: null}: that it existed, not what it is. */
+static json_t *
+api_event_agent(struct api_req *r, PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	if (r->client_id &&
+		(PQgetisnull(res, row, col + 2) ||
+			strtoull(PQgetvalue(res, row, col + 2), NULL, 10) != r->client_id))
+		return json_pack("{s:n,s:n}", "id", "name");
+	return json_pack("{s:o,s:o}", "id", api_col_int(res, row, col), "name",
+		api_col(res, row, col + 1));
+}
+
+static void
+api_events_cb(struct api_req *r, PGresult *res)
+{
+	json_t *arr;
+	int n = PQntuples(res), got = 0;
+
+	/* one row with no number: not this token's (or no such number) */
+	if (n < 1 || PQgetisnull(res, 0, 0)) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	arr = json_array();
+	for (int i = 0; i < n; i++) {
+		if (PQgetisnull(res, i, 1))
+			continue; /* the number has no event (after this one) */
+		got++;
+		json_array_append_new(arr,
+			json_pack("{s:o,s:o,s:o,s:o,s:{s:o,s:o},s:{s:o,s:o},s:o,s:o,s:o,s:o,s:o,"
+				  "s:o}",
+				"id", api_col_int(res, i, 1), "number_id", api_col_int(res, i, 0),
+				"e164", api_col(res, i, 2), "action", api_col(res, i, 3), "before",
+				"agent", api_event_agent(r, res, i, 4), "nickname",
+				api_col(res, i, 10), "after", "agent",
+				api_event_agent(r, res, i, 7), "nickname", api_col(res, i, 11),
+				"actor", api_col(res, i, 12), "token_id",
+				r->client_id ? json_null() : api_col_int(res, i, 13), "instance",
+				api_col(res, i, 14), "provider_request_id", api_col(res, i, 15),
+				"detail", api_col(res, i, 16), "created_at", api_col(res, i, 17)));
+	}
+	api_send(r, 200,
+		json_pack("{s:o,s:o}", "events", arr, "next_after",
+			got == r->limit && got > 0 ? api_col_int(res, n - 1, 1) : json_null()));
+}
+
+static void
+api_events(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	if (r->client_id)
+		api_param(r, "%" PRIu64, r->client_id);
+	else
+		api_param_str(r, NULL);
+	api_param(r, "%" PRIu64, r->after);
+	api_param(r, "%ld", r->limit);
+	/* the number under GET /v1/numbers/{id}'s visibility rule, then its events */
+	api_query(r,
+		"WITH v AS (SELECT n.id FROM phone_numbers n LEFT JOIN agents ag ON ag.id = "
+		"n.agent_id LEFT JOIN clients c ON c.id = ag.client_id WHERE n.id = $1 AND "
+		"n.agency_id = $2 AND ($3::bigint IS NULL OR (ag.client_id = $3 AND "
+		"c.portal_agent_visibility))), "
+		"ev AS (SELECT e.* FROM number_events e JOIN v ON e.number_id = v.id "
+		"WHERE e.agency_id = $2 AND e.id > $4 ORDER BY e.id LIMIT $5) "
+		"SELECT v.id, ev.id, ev.e164, ev.action, ev.before_agent_id, ba.name, ba.client_id, "
+		"ev.after_agent_id, aa.name, aa.client_id, ev.before_nickname, ev.after_nickname, "
+		"ev.actor, ev.token_id, ev.instance, ev.provider_request_id, ev.detail, " API_ISO(
+			"ev.created_at") " FROM (SELECT 1) one LEFT JOIN v ON true "
+					 "LEFT JOIN ev ON true "
+					 "LEFT JOIN agents ba ON ba.id = ev.before_agent_id "
+					 "LEFT JOIN agents aa ON aa.id = ev.after_agent_id "
+					 "ORDER BY ev.id",
+		api_events_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One change per number at a time: the lease (number_changes.h)                               */
+
+static void
+api_lease_cb(struct api_req *r, PGresult *res)
+{
+	bool found = PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "1") == 0;
+	bool got = found && strcmp(PQgetvalue(res, 0, 1), "1") == 0;
+
+	if (!got)
+		r->lease[0] = '\0'; /* not ours: nothing to give back */
+	if (!found) {
+		api_fail(r, 404, "not_found", "no such number");
+		return;
+	}
+	if (!got) {
+		/* the holder as this statement saw it; an expired one was just taken over by
+		 * another change, which this statement could not see */
+		bool known = !PQgetisnull(res, 0, 2) && strcmp(PQgetvalue(res, 0, 4), "f") == 0;
+
+		nc_count(NC_LEASE_CONFLICTS, 1);
+		log_info("api: number %" PRIu64
+			 ": change refused: another change (%s, instance %s) "
+			 "holds it",
+			r->id, known ? PQgetvalue(res, 0, 3) : "?",
+			known ? log_esc(PQgetvalue(res, 0, 2)) : "?");
+		if (known)
+			api_fail(r, 409, "conflict",
+				"number %" PRIu64 " is being changed by another request (a %s on "
+				"instance %s, its lease until %s): try again when it is done",
+				r->id, PQgetvalue(res, 0, 3), PQgetvalue(res, 0, 2),
+				PQgetvalue(res, 0, 5));
+		else
+			api_fail(r, 409, "conflict",
+				"number %" PRIu64 " is being changed by another request: try again "
+				"when it is done",
+				r->id);
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 6), "0") != 0) {
+		nc_count(NC_LEASE_TAKEOVERS, 1);
+		nc_count(NC_EVENTS, 1);
+		log_warning("api: number %" PRIu64 ": took over the expired lease of a %s by "
+			    "instance %s that did not finish (recorded as an 'interrupted' event); "
+			    "the provider may hold its change",
+			r->id, PQgetvalue(res, 0, 3), log_esc(PQgetvalue(res, 0, 2)));
+	}
+	api_load_number(r);
+}
+
+/* Take number r->id's lease, then load it (PATCH, DELETE). */
+static void
+api_lease(struct api_req *r)
+{
+	unsigned secs = nc_lease_seconds(api.timeout_s);
+
+	if (!nc_holder_new(r->lease)) {
+		r->lease[0] = '\0';
+		api_fail(r, 500, "internal", "no random bytes for the number's lease");
+		return;
+	}
+	/* counted from before the query: the database's expiry is no earlier */
+	r->lease_deadline = nc_now() + secs;
+	api_param(r, "%" PRIu64, r->id);
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->lease);
+	api_param_str(r, api.instance);
+	api_param_str(r, r->op == OP_RELEASE ? "release" : "change");
+	api_param(r, "%u", secs);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_query(r, nc_lease_sql, api_lease_cb);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Idempotency-Key (POST /v1/numbers, POST /v1/calls; number_changes.h)                        */
+
+static void api_dispatch(struct api_req *r);
+
+static void
+api_finish_cb(struct api_req *r, PGresult *res)
+{
+	api_finish(r);
+}
+
+/* The answer is r->fin_status/fin_body: keep it for its key (or free the key), give the lease
+ * back, then send it. */
+static void
+api_finish(struct api_req *r)
+{
+	if (r->idem_held) {
+		r->idem_held = false;
+		api_param(r, "%" PRIu64, r->agency_id);
+		api_param_str(r, r->idem_key);
+		if (r->provider_sent) {
+			/* the provider may have acted: this answer is the key's for 24 h */
+			api_param(r, "%d", r->fin_status);
+			r->params[r->nparams++] = json_dumps(r->fin_body, JSON_COMPACT);
+			api_query(r, nc_idem_store_sql, api_finish_cb);
+		} else {
+			api_query(r, nc_idem_drop_sql, api_finish_cb);
+		}
+		return;
+	}
+	if (r->lease[0]) {
+		api_param(r, "%" PRIu64, r->id);
+		api_param_str(r, r->lease);
+		r->lease[0] = '\0';
+		api_query(r, nc_lease_release_sql, api_finish_cb);
+		return;
+	}
+	api_send(r, r->fin_status, r->fin_body);
+}
+
+static void
+api_idem_cb(struct api_req *r, PGresult *res)
+{
+	const char *route = r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls";
+	json_t *kept;
+
+	if (PQntuples(res) != 1) {
+		api_fail(r, 500, "internal", "unexpected answer to the Idempotency-Key claim");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 0), "1") == 0) {
+		r->idem_held = true;
+		api_dispatch(r);
+		return;
+	}
+	if (PQgetisnull(res, 0, 1)) {
+		/* claimed by a request whose claim this statement could not see yet */
+		nc_count(NC_IDEM_IN_FLIGHT, 1);
+		log_info("api: Idempotency-Key %s: refused, its first request is in flight",
+			r->idem_key);
+		api_fail(r, 409, "conflict",
+			"a request with this Idempotency-Key is in progress: try again later");
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), route) != 0 || strcmp(PQgetvalue(res, 0, 2), "t") != 0) {
+		nc_count(NC_IDEM_MISMATCH, 1);
+		log_info("api: Idempotency-Key %s: refused, first used with another request (%s)",
+			r->idem_key, PQgetvalue(res, 0, 1));
+		api_fail(r, 422, "idempotency_mismatch",
+			"this Idempotency-Key was used with another request (%s, another body) "
+			"within 24 h: use a new key for a new request",
+			PQgetvalue(res, 0, 1));
+		return;
+	}
+	if (strcmp(PQgetvalue(res, 0, 3), "in_flight") == 0) {
+		bool locked = strcmp(PQgetvalue(res, 0, 4), "t") == 0;
+
+		nc_count(locked ? NC_IDEM_IN_FLIGHT : NC_IDEM_UNKNOWN, 1);
+		log_info("api: Idempotency-Key %s: refused, its first request %s", r->idem_key,
+			locked ? "is in flight" : "never finished");
+		if (locked)
+			api_fail(r, 409, "conflict",
+				"a request with this Idempotency-Key is in progress: try again "
+				"later");
+		else
+			api_fail(r, 409, "idempotency_unknown",
+				"the first request with this Idempotency-Key did not finish (its "
+				"daemon stopped or lost the database): what it did at the provider is "
+				"unknown, so it is not repeated; look the number or call up, and use "
+				"a new key to try again");
+		return;
+	}
+	kept = json_loads(PQgetvalue(res, 0, 6), 0, NULL);
+	if (!kept) {
+		api_fail(r, 500, "internal",
+			"the answer kept for this Idempotency-Key is unreadable");
+		return;
+	}
+	nc_count(NC_IDEM_REPLAYS, 1);
+	log_info("api: Idempotency-Key %s: the first answer (%s) given again", r->idem_key,
+		PQgetvalue(res, 0, 5));
+	r->replayed = true;
+	api_send(r, atoi(PQgetvalue(res, 0, 5)), kept);
+}
+
+static void
+api_idem_claim(struct api_req *r)
+{
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param_str(r, r->idem_key);
+	api_param_str(r, r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls");
+	api_param_str(r, r->idem_digest);
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	api_param(r, "%u", nc_idem_seconds(api.timeout_s));
+	api_query(r, nc_idem_claim_sql, api_idem_cb);
+}
+
+/* Keys past their 24 h, deleted every NC_IDEM_EXPIRE_INTERVAL_S (a job without a client). */
+static void
+api_expire_cb(struct api_req *r, PGresult *res)
+{
+	uint64_t n = PQntuples(res) == 1 ? strtoull(PQgetvalue(res, 0, 0), NULL, 10) : 0;
+
+	nc_count(NC_IDEM_EXPIRED, n);
+	if (n)
+		log_info("api: %" PRIu64 " idempotency keys past 24 h deleted", n);
+	api_free(r);
+}
+
+static void
+api_expire(evutil_socket_t fd, short what, void *arg)
+{
+	struct api_req *r = calloc(1, sizeof(*r));
+	struct timeval tv = { NC_IDEM_EXPIRE_INTERVAL_S, 0 };
+
+	if (!db_conn_up(api.conn))
+		tv.tv_sec = 5; /* soon after it is up */
+	evtimer_add(api.expire_ev, &tv);
+	if (!db_conn_up(api.conn)) {
+		free(r);
+		return;
+	}
+	if (!r) {
+		nc_count(NC_IDEM_RECORD_FAILURES, 1);
+		log_warning("api: out of memory for the expiry of idempotency keys");
+		return;
+	}
+	r->op = OP_EXPIRE;
+	api_query(r, nc_idem_expire_sql, api_expire_cb);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1278,6 +1733,67 @@ api_read(struct api_req *r)
 	api_query(r, sql, api_read_cb);
 }
 
+/*
+ * The API's own request headers: each given at most once, and only on the routes that take it
+ * (400 invalid naming it otherwise); other headers are HTTP's and are not ours to refuse.
+ * A new header is a row here.
+ */
+static const struct api_header {
+	const char *name;
+	unsigned ops; /* 1u << op of each route that takes it */
+	const char *routes;
+} api_headers[] = {
+	{ "Idempotency-Key", (1u << OP_BUY) | (1u << OP_CALL),
+		"POST /v1/numbers and POST /v1/calls" },
+	{ NULL, 0, NULL },
+};
+
+/* Check the API's headers of r; false when answered. */
+static bool
+api_parse_headers(struct api_req *r)
+{
+	const char *value = NULL;
+	char err[256];
+
+	for (const struct api_header *h = api_headers; h->name; h++) {
+		int seen = 0;
+
+		for (int i = 0; i < r->req->nhdr; i++)
+			if (strcasecmp(r->req->hdr_name[i], h->name) == 0)
+				seen++;
+		if (seen > 1 || (seen && !(h->ops & (1u << r->op)))) {
+			if (strcasecmp(h->name, "Idempotency-Key") == 0)
+				nc_count(NC_IDEM_INVALID, 1);
+			log_info("api: %s: header %s refused (%s)", r->req->path, h->name,
+				seen > 1 ? "given twice" : "not taken here");
+			if (seen > 1)
+				api_fail(r, 400, "invalid", "header %s given %d times", h->name,
+					seen);
+			else
+				api_fail(r, 400, "invalid", "header %s is taken only by %s",
+					h->name, h->routes);
+			return false;
+		}
+	}
+	value = wire_header(r->req, "Idempotency-Key");
+	if (!value)
+		return true;
+	if (!nc_key_parse(value, r->idem_key, sizeof(r->idem_key), err, sizeof(err))) {
+		r->idem_key[0] = '\0';
+		nc_count(NC_IDEM_INVALID, 1);
+		log_info("api: %s: Idempotency-Key refused: %s", r->req->path, err);
+		api_fail(r, 400, "invalid", "%s", err);
+		return false;
+	}
+	if (!nc_request_digest(r->op == OP_BUY ? "POST /v1/numbers" : "POST /v1/calls", r->body,
+		    r->idem_digest)) {
+		r->idem_key[0] = '\0';
+		api_fail(r, 500, "internal", "out of memory");
+		return false;
+	}
+	return true;
+}
+
 static void
 api_dispatch(struct api_req *r)
 {
@@ -1301,7 +1817,12 @@ api_dispatch(struct api_req *r)
 		return;
 	case OP_PATCH:
 	case OP_RELEASE:
-		api_load_number(r);
+		api_lease(r); /* then api_load_number */
+		return;
+	case OP_EVENTS:
+		api_events(r);
+		return;
+	case OP_EXPIRE:
 		return;
 	case OP_CALL:
 		api_param(r, "%" PRIu64, r->agent_id);
@@ -1326,11 +1847,16 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	}
 	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
+	r->token_id = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
 	if (r->client_id && !r->read_only) {
 		api_fail(r, 403, "forbidden",
 			r->req->method == WIRE_GET ?
 				"client portal tokens cannot read this (agency tokens only)" :
 				"client portal tokens are read-only");
+		return;
+	}
+	if (r->idem_key[0]) {
+		api_idem_claim(r); /* then api_dispatch, or the kept answer */
 		return;
 	}
 	api_dispatch(r);
@@ -1455,6 +1981,20 @@ api_parse_query(struct api_req *r)
 		const char *key = kv.key[i];
 		size_t k = 0;
 
+		if (r->op == OP_EVENTS) { /* pages only: after (an event id), limit */
+			if (strcmp(key, "after") != 0 && strcmp(key, "limit") != 0) {
+				api_fail(r, 400, "invalid",
+					"unknown query parameter \"%s\" (after, limit)", key);
+				ok = false;
+			} else if (!api_list_param(r, key, kv.value[i])) {
+				api_fail(r, 400, "invalid",
+					"bad query parameter \"%s\" (after: an event id; limit: 1 "
+					"to %d)",
+					key, API_LIST_MAX);
+				ok = false;
+			}
+			continue;
+		}
 		while (r->op == OP_LIST && api_list_params[k] &&
 			strcmp(api_list_params[k], key) != 0)
 			k++;
@@ -1504,6 +2044,7 @@ static const struct api_route {
 	/* provider accounts are the agency's configuration: agency tokens only */
 	{ WIRE_GET, "/v1/accounts", OP_READ, false, false, &api_read_accounts },
 	{ WIRE_GET, "/v1/usage", OP_READ, false, true, &api_read_usage },
+	{ WIRE_GET, "/v1/numbers/{id}/events", OP_EVENTS, false, true, NULL },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))
@@ -1520,11 +2061,19 @@ api_route(struct api_req *r)
 		const char *id = strstr(rt->path, "{id}");
 
 		if (id) {
-			size_t n = (size_t)(id - rt->path);
+			size_t n = (size_t)(id - rt->path), len = strlen(path);
+			const char *suffix = id + 4; /* after {id}: "" or "/events" */
+			size_t sl = strlen(suffix), seg;
+			char digits[24];
 
-			if (strncmp(path, rt->path, n) != 0)
+			if (strncmp(path, rt->path, n) != 0 || len < n + sl ||
+				strcmp(path + len - sl, suffix) != 0)
 				continue;
-			if (!api_parse_id(path + n, &r->id)) {
+			seg = len - sl - n; /* the {id} segment */
+			if (memchr(path + n, '/', seg))
+				continue; /* another route's (a segment more) */
+			snprintf(digits, sizeof(digits), "%.*s", (int)seg, path + n);
+			if (seg >= sizeof(digits) || !api_parse_id(digits, &r->id)) {
 				api_fail(r, 404, "not_found",
 					strncmp(rt->path, "/v1/calls/", 10) == 0 ?
 						"no such call" :
@@ -1588,11 +2137,11 @@ api_handle(struct wire_req *req)
 		if (!api_parse_body(r))
 			return;
 	}
-	if (!api_parse_query(r))
+	if (!api_parse_query(r) || !api_parse_headers(r))
 		return;
 	api_param_str(r, r->token_sha256);
 	api_query(r,
-		"SELECT agency_id, client_id FROM api_tokens "
+		"SELECT agency_id, client_id, id FROM api_tokens "
 		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
 		api_auth_cb);
 }
@@ -1603,6 +2152,10 @@ api_setup(struct event_base *base, const struct config *cfg)
 	api.base = base;
 	STAILQ_INIT(&api.queue);
 	api.public_url = strdup(cfg->public_url);
+	api.instance = strdup(cfg->instance_name);
+	api.expire_ev = evtimer_new(base, api_expire, NULL);
+	if (!api.instance || !api.expire_ev)
+		return false;
 	api.timeout_s = (int)((cfg->provider_timeout_ms + 999) / 1000);
 	api.conn = db_conn_new_on(base, &api_db_ops);
 	if (!api.public_url || !api.conn)
@@ -1613,7 +2166,10 @@ api_setup(struct event_base *base, const struct config *cfg)
 void
 api_start(void)
 {
+	struct timeval tv = { 2, 0 }; /* the first expiry soon after start */
+
 	db_conn_start(api.conn);
+	evtimer_add(api.expire_ev, &tv);
 }
 
 void
@@ -1633,4 +2189,9 @@ api_cleanup(void)
 	httpc_cleanup();
 	free(api.public_url);
 	api.public_url = NULL;
+	free(api.instance);
+	api.instance = NULL;
+	if (api.expire_ev)
+		event_free(api.expire_ev);
+	api.expire_ev = NULL;
 }

@@ -14,6 +14,7 @@
 #include "journal.h"
 #include "ledger.h"
 #include "metrics.h"
+#include "number_changes.h"
 #include "routes.h"
 #include "scrape.h"
 #include "stats.h"
@@ -95,6 +96,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
+	number_changes_stats(scrape_add, &o);
 	instances_stats(scrape_add, &o);
 	STAT_GAUGE(scrape_add, &o, "callrouted_active_calls",
 		"Calls in progress (started, not ended) in the calls table, all instances.",

@@ -1131,6 +1131,114 @@ ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
 	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_DELETE, NULL);
 }
 
+/* An event's agent ({id, name}, null, or {id: null}: hidden from a portal token). */
+static void
+ctl_event_agent(json_t *side, char *buf, size_t size)
+{
+	json_t *a = json_object_get(side, "agent");
+
+	if (json_is_object(a) && json_is_null(json_object_get(a, "id")))
+		snprintf(buf, size, "(hidden)");
+	else
+		ctl_ref(a, buf, size);
+}
+
+/* "before -> after", or the one value when they are the same. */
+static void
+ctl_change(const char *before, const char *after, char *buf, size_t size)
+{
+	if (strcmp(before, after) == 0)
+		snprintf(buf, size, "%s", after);
+	else
+		snprintf(buf, size, "%s -> %s", before, after);
+}
+
+/* numbers events ID: every page of GET /v1/numbers/{id}/events, oldest first. */
+static int
+ctl_numbers_events(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const char *const heading[8] = { "ID", "WHEN", "ACTION", "AGENT", "NICKNAME", "BY",
+		"INSTANCE", "DETAIL" };
+	json_t *events, *answer = NULL;
+	uint64_t id, after = 0;
+	char path[128];
+	int rc;
+
+	if (!ctl_common_only(cmd, argc, argv, &rc) || !ctl_args(cmd, argc, argv, 1, &rc) ||
+		!ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	events = json_array();
+	for (;;) {
+		json_t *page, *next;
+
+		snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64 "/events?limit=%d", id,
+			CTL_LIST_MAX);
+		if (after)
+			snprintf(path + strlen(path), sizeof(path) - strlen(path),
+				"&after=%" PRIu64, after);
+		json_decref(answer);
+		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		if (rc != CTL_OK)
+			goto done;
+		page = json_object_get(answer, "events");
+		next = json_object_get(answer, "next_after");
+		if (!json_is_array(page)) {
+			ctl_error("GET %s: the answer has no \"events\" list", path);
+			rc = CTL_ERROR;
+			goto done;
+		}
+		json_array_extend(events, page);
+		if (!json_is_integer(next) || json_integer_value(next) <= 0)
+			break;
+		after = (uint64_t)json_integer_value(next);
+	}
+	if (ctl_json) {
+		json_t *all = json_pack("{s:O,s:n}", "events", events, "next_after");
+
+		ctl_print_json(all);
+		json_decref(all);
+	} else {
+		struct ctl_table t = { .ncols = 8 };
+		size_t i;
+		json_t *e;
+
+		ctl_table_add(&t, heading);
+		json_array_foreach(events, i, e)
+		{
+			json_t *b = json_object_get(e, "before"), *a = json_object_get(e, "after");
+			char eid[32], ba[160], aa[160], agent[330], nick[330], by[48];
+			const char *row[8];
+
+			snprintf(eid, sizeof(eid), "%" JSON_INTEGER_FORMAT,
+				json_integer_value(json_object_get(e, "id")));
+			ctl_event_agent(b, ba, sizeof(ba));
+			ctl_event_agent(a, aa, sizeof(aa));
+			ctl_change(ba, aa, agent, sizeof(agent));
+			ctl_change(ctl_jstr(b, "nickname"), ctl_jstr(a, "nickname"), nick,
+				sizeof(nick));
+			if (json_is_integer(json_object_get(e, "token_id")))
+				snprintf(by, sizeof(by), "token #%" JSON_INTEGER_FORMAT,
+					json_integer_value(json_object_get(e, "token_id")));
+			else
+				snprintf(by, sizeof(by), "%s", ctl_jstr(e, "actor"));
+			row[0] = eid;
+			row[1] = ctl_jstr(e, "created_at");
+			row[2] = ctl_jstr(e, "action");
+			row[3] = agent;
+			row[4] = nick;
+			row[5] = by;
+			row[6] = ctl_jstr(e, "instance");
+			row[7] = ctl_jstr(e, "detail");
+			ctl_table_add(&t, row);
+		}
+		ctl_table_print(&t);
+	}
+done:
+	json_decref(answer);
+	json_decref(events);
+	return rc;
+}
+
 static int
 ctl_calls_place(const struct ctl_cmd *cmd, int argc, char **argv)
 {
@@ -2458,6 +2566,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"Release the number at the provider and mark it released: routing stops at once.\n"
 		"(Bland has no release API: the number is only unbound there; the answer says so.)" CTL_API_NOTE,
 		ctl_numbers_release },
+	{ "numbers", "events", "ID",
+		"The number's audit trail, oldest first: every buy, assign, unassign, rename and\n"
+		"release made through the API (and by the provider sync), with the agent and nickname\n"
+		"before and after, the token (or \"sync\"), the instance and the time." CTL_API_NOTE,
+		ctl_numbers_events },
 	{ "calls", "place",
 		"--agent ID --to E164 [--from E164] [--variables JSON] [--metadata JSON]",
 		"Place an outbound call from the agent, with its number as caller ID (--from: one of\n"

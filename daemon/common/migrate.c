@@ -38,10 +38,17 @@ bool
 migrate_run(const char *conninfo)
 {
 	PGconn *conn = PQconnectdb(conninfo);
+	bool *applied = calloc(migrations_count + 1, sizeof(*applied));
 	PGresult *r;
 	int current;
 	bool ok = false;
+	size_t pending;
 	struct progress pg;
+
+	if (!applied) {
+		log_error("migrate: out of memory");
+		goto done;
+	}
 
 	if (PQstatus(conn) != CONNECTION_OK) {
 		log_error("migrate: could not connect to the database: %s",
@@ -62,14 +69,26 @@ migrate_run(const char *conninfo)
 			" applied_at timestamptz NOT NULL DEFAULT now())",
 			"create callrouted_schema_migrations"))
 		goto done;
-	r = PQexec(conn, "SELECT coalesce(max(version), 0) FROM callrouted_schema_migrations");
+	r = PQexec(conn, "SELECT version FROM callrouted_schema_migrations ORDER BY version");
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		log_error("migrate: could not read the schema version: %s",
 			log_esc(PQresultErrorMessage(r)));
 		PQclear(r);
 		goto done;
 	}
-	current = atoi(PQgetvalue(r, 0, 0));
+	/* applied[i]: migrations[i] is recorded; current: the newest recorded */
+	current = 0;
+	pending = migrations_count;
+	for (int row = 0; row < PQntuples(r); row++) {
+		int v = atoi(PQgetvalue(r, row, 0));
+
+		current = v > current ? v : current;
+		for (size_t i = 0; i < migrations_count; i++)
+			if (migrations[i].version == v && !applied[i]) {
+				applied[i] = true;
+				pending--;
+			}
+	}
 	PQclear(r);
 	if (current > migrate_target_version()) {
 		log_error(
@@ -77,24 +96,18 @@ migrate_run(const char *conninfo)
 			current, migrate_target_version());
 		goto done;
 	}
-	if (current == migrate_target_version()) {
+	if (pending == 0) {
 		log_info("migrate: schema is up to date at version %d", current);
 		ok = true;
 		goto done;
 	}
-	{
-		uint64_t pending = 0;
-
-		for (size_t i = 0; i < migrations_count; i++)
-			pending += migrations[i].version > current;
-		progress_init(&pg, "migrate", "migrations", pending, 1);
-	}
+	progress_init(&pg, "migrate", "migrations", pending, 1);
 	for (size_t i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
 		char ver[32];
 		const char *params[2] = { ver, m->name };
 
-		if (m->version <= current)
+		if (applied[i])
 			continue;
 		snprintf(ver, sizeof(ver), "%d", m->version);
 		if (!migrate_exec(conn, "BEGIN", "begin"))
@@ -117,13 +130,14 @@ migrate_run(const char *conninfo)
 		if (!migrate_exec(conn, "COMMIT", "commit"))
 			goto done;
 		log_info("migrate: applied %s", m->name);
-		current = m->version;
+		current = m->version > current ? m->version : current;
 		progress_log_tick(&pg, pg.done + 1);
 	}
 	progress_log_end(&pg);
 	log_info("migrate: schema is at version %d", current);
 	ok = true;
 done:
+	free(applied);
 	PQfinish(conn);
 	return ok;
 }
