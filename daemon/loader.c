@@ -613,8 +613,19 @@ changes_result(struct db_conn *c, PGresult *r)
 		}
 		break;
 	case Q_VERSION:
-		if (i == 0 && changes_expect(r, 1) && PQntuples(r) == 1) {
-			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_target_version();
+		if (i == 0 && changes_expect(r, 1)) {
+			int n = PQntuples(r), *rec = malloc(((size_t)n + 1) * sizeof(*rec));
+			int v, want = migrate_target_version();
+
+			if (!rec) {
+				log_error("db: out of memory reading the schema version");
+				ch.q_bad = true;
+				break;
+			}
+			for (int k = 0; k < n; k++)
+				rec[k] = atoi(PQgetvalue(r, k, 0));
+			v = migrate_schema_version(rec, (size_t)n);
+			free(rec);
 
 			db_set_schema_ok(v == want);
 			if (v < want)
