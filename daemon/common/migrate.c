@@ -14,6 +14,27 @@ migrate_target_version(void)
 	return migrations_count ? migrations[migrations_count - 1].version : 0;
 }
 
+int
+migrate_schema_version(const int *recorded, size_t n)
+{
+	int newest = 0, v = 0;
+
+	for (size_t k = 0; k < n; k++)
+		newest = recorded[k] > newest ? recorded[k] : newest;
+	if (newest > migrate_target_version())
+		return newest;
+	for (size_t i = 0; i < migrations_count; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < n && !found; k++)
+			found = recorded[k] == migrations[i].version;
+		if (!found)
+			break;
+		v = migrations[i].version;
+	}
+	return v;
+}
+
 static bool
 migrate_exec(PGconn *conn, const char *sql, const char *what)
 {
