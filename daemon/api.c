@@ -316,7 +316,10 @@ api_db_done(struct db_conn *c, bool ok)
 			free(r->params[i]);
 		r->nparams = 0;
 		if (!ok) {
-			if (strcmp(st, "23505") == 0)
+			if (strcmp(st, "25006") == 0) /* a standby: db.c finds the primary */
+				api_fail(r, 503, "database_unavailable",
+					"the database is read-only (failover): retry");
+			else if (strcmp(st, "23505") == 0)
 				api_fail(r, 409, "conflict", "that number is already active");
 			else if (st[0] == '2' && st[1] == '3')
 				api_fail(r, 409, "conflict",
@@ -354,6 +357,7 @@ api_db_disconnected(struct db_conn *c)
 }
 
 static const struct db_conn_ops api_db_ops = {
+	.needs_primary = true,
 	.name = "admin",
 	.connected = api_db_connected,
 	.disconnected = api_db_disconnected,

@@ -14,23 +14,25 @@ migrate_target_version(void)
 	return migrations_count ? migrations[migrations_count - 1].version : 0;
 }
 
-bool
-migrate_versions_literal(char *out, size_t outlen)
+int
+migrate_schema_version(const int *recorded, size_t n)
 {
-	size_t o = 0;
-	int n = snprintf(out, outlen, "{");
+	int newest = 0, v = 0;
 
-	if (n < 0 || (size_t)n >= outlen)
-		return false;
-	o = (size_t)n;
+	for (size_t k = 0; k < n; k++)
+		newest = recorded[k] > newest ? recorded[k] : newest;
+	if (newest > migrate_target_version())
+		return newest;
 	for (size_t i = 0; i < migrations_count; i++) {
-		n = snprintf(out + o, outlen - o, "%s%d", i ? "," : "", migrations[i].version);
-		if (n < 0 || (size_t)n >= outlen - o)
-			return false;
-		o += (size_t)n;
+		bool found = false;
+
+		for (size_t k = 0; k < n && !found; k++)
+			found = recorded[k] == migrations[i].version;
+		if (!found)
+			break;
+		v = migrations[i].version;
 	}
-	n = snprintf(out + o, outlen - o, "}");
-	return n >= 0 && (size_t)n < outlen - o;
+	return v;
 }
 
 static bool

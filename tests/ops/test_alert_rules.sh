@@ -100,6 +100,7 @@ METRICS = {
     "callrouted_ledger_events_invalid_total": ("counter", {"provider", "reason"}),
     "callrouted_ledger_unpriced_total": ("counter", {"provider"}),
     "callrouted_ledger_duration_disagreements_total": ("counter", set()),
+    "callrouted_ledger_replication_timeouts_total": ("counter", set()),
     "callrouted_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_admin_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_active_calls": ("gauge", set()),
