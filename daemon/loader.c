@@ -34,8 +34,11 @@
 	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
 #define SQL_AGENCIES                                                                               \
 	"SELECT id, rate_micros_per_min, billing_initial_s, billing_increment_s FROM agencies;"
+/* an inactive agent (migration 007: the sync no longer finds it at its provider) takes no
+ * calls: its numbers read as unassigned */
 #define SQL_ACTIVE                                                                                 \
-	"SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
+	"SELECT p.e164, p.id, CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, p.account_id " \
+	"FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id WHERE p.status = 'active';"
 #define SQL_RELEASED                                                                               \
 	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                     \
 	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "                 \
@@ -52,8 +55,11 @@ static const char sql_full[] =
 	"COMMIT";
 static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS "COMMIT";
 static const char sql_numbers[] =
-	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
-	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
+	"SELECT DISTINCT ON (p.e164) p.e164, p.id, "
+	"CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, p.account_id, p.status "
+	"FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id "
+	"WHERE p.e164 = ANY($1::text[]) AND p.status IN ('active', 'released') "
+	"ORDER BY p.e164, (p.status = 'active') DESC, p.id DESC";
 
 static atomic_ulong changes_fulls_finished;
 static struct progress changes_progress; /* the full reload's numbers (progress.h) */

@@ -99,6 +99,10 @@ static const struct config_key config_keys[] = {
 		"CA bundle that signs the provider APIs' certificates (empty: the system's)" },
 	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000,
 		120000, "how long a provider API call may take (504 after)" },
+	{ "provider_sync_interval", CF_DURATION, CF_NO_RELOAD, "15min",
+		OFF(provider_sync_interval_ms), 0, 86400000,
+		"how often the provider drift check lists every account's numbers and agents at its "
+		"provider (a dry-run sync; 0: never)" },
 	{ "shutdown_delay", CF_DURATION, 0, "5s", OFF(shutdown_delay_ms), 0, 300000,
 		"on SIGTERM, /readyz answers 503 at once and the webhook listener keeps serving this "
 		"long before it closes (longer than the load balancer's fall x inter)" },

@@ -104,6 +104,8 @@ METRICS = {
     "callrouted_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_admin_http_accept_errors_total": ("counter", {"reason"}),
     "callrouted_active_calls": ("gauge", set()),
+    "callrouted_provider_drift": ("gauge", {"provider", "account", "kind"}),
+    "callrouted_provider_sync_errors_total": ("counter", set()),
     "callrouted_build_info": ("gauge", {"version"}),
     "callrouted_api_number_change_conflicts_total": ("counter", set()),
     "callrouted_api_number_change_takeovers_total": ("counter", set()),
