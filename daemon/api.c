@@ -20,6 +20,7 @@
 #include "number_changes.h"
 #include "provider_api.h"
 #include "route_api.h"
+#include "sync.h"
 #include "wire.h"
 
 /*
@@ -44,6 +45,7 @@ enum api_op {
 	OP_READ,
 	OP_EVENTS,
 	OP_EXPIRE,
+	OP_SYNC,
 	OP_ROUTE
 };
 
@@ -112,6 +114,11 @@ struct api_req {
 	api_step_fn changed; /* after the last step */
 	bool preq_last;      /* the request in flight is the change's last */
 
+	/* provider sync (sync.c): POST /v1/accounts/{slug}/sync; DELETE ...?force=true */
+	struct sync_opts sync;
+	bool force;
+	char *buy_note; /* a purchase of unknown outcome: why it is recorded pending */
+
 	/* serialised, idempotent and recorded changes (number_changes.h) */
 	uint64_t token_id;
 	char lease[NC_HOLDER_LEN + 1]; /* our lease of number r->id ("": none held) */
@@ -163,6 +170,7 @@ api_free(struct api_req *r)
 	free(r->provider_number_id);
 	free(r->agent_pid);
 	free(r->nickname);
+	free(r->buy_note);
 	json_decref(r->fin_body);
 	free(r);
 }
@@ -311,7 +319,10 @@ api_db_done(struct db_conn *c, bool ok)
 			free(r->params[i]);
 		r->nparams = 0;
 		if (!ok) {
-			if (strcmp(st, "23505") == 0)
+			if (strcmp(st, "25006") == 0) /* a standby: db.c finds the primary */
+				api_fail(r, 503, "database_unavailable",
+					"the database is read-only (failover): retry");
+			else if (strcmp(st, "23505") == 0)
 				api_fail(r, 409, "conflict", "that number is already active");
 			else if (st[0] == '2' && st[1] == '3')
 				api_fail(r, 409, "conflict",
@@ -349,6 +360,7 @@ api_db_disconnected(struct db_conn *c)
 }
 
 static const struct db_conn_ops api_db_ops = {
+	.needs_primary = true,
 	.name = "admin",
 	.connected = api_db_connected,
 	.disconnected = api_db_disconnected,
@@ -545,7 +557,7 @@ api_change(struct api_req *r, api_step_fn changed)
 	"n.id, n.e164, n.provider, a.slug, n.nickname, n.agent_id, ag.name, ag.client_id, c.name, " \
 	"n.status, to_char(n.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), " \
 	"to_char(n.released_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "          \
-	"n.provider_released "
+	"n.provider_released, n.provider_note "
 #define SQL_NUMBER_FROM                                                                            \
 	"FROM phone_numbers n JOIN provider_accounts a ON a.id = n.account_id "                    \
 	"LEFT JOIN agents ag ON ag.id = n.agent_id LEFT JOIN clients c ON c.id = ag.client_id "
@@ -587,6 +599,9 @@ api_number_json(PGresult *res, int row)
 			json_string(
 				"the provider has no API to release this number: it was unbound "
 				"there and must be released in the provider's dashboard"));
+	/* what the sync or a forced release noted (migration 007) */
+	if (!PQgetisnull(res, row, 13))
+		json_object_set_new(o, "provider_note", api_col(res, row, 13));
 	return o;
 }
 
@@ -596,6 +611,9 @@ api_reply_number_cb(struct api_req *r, PGresult *res)
 {
 	int status = r->op == OP_BUY ? 201 : 200;
 
+	/* a purchase of unknown outcome: recorded pending, for the sync to adopt or fail */
+	if (r->op == OP_BUY && PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 9), "pending") == 0)
+		status = 202;
 	if (PQntuples(res) != 1) {
 		api_fail(r, 404, "not_found", "no such number");
 		return;
@@ -762,8 +780,10 @@ api_buy_inserted(struct api_req *r, PGresult *res)
 	r->id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	if (PQnfields(res) > 1) /* the events written with it */
 		nc_count(NC_EVENTS, strtoull(PQgetvalue(res, 0, 1), NULL, 10));
-	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 ")",
-		r->agency_id, r->bought.e164, provider_name(r->acct.provider), r->acct.slug, r->id);
+	log_info("api: agency %" PRIu64 " bought %s through %s/%s (number %" PRIu64 "%s)",
+		r->agency_id, *r->bought.e164 ? r->bought.e164 : "(digits unknown)",
+		provider_name(r->acct.provider), r->acct.slug, r->id,
+		r->buy_note ? ", pending" : "");
 	api_reply_number(r);
 }
 
@@ -796,15 +816,88 @@ api_buy_record(struct api_req *r)
 		api_buy_inserted);
 }
 
+/*
+ * A purchase whose outcome is unknown (no answer in time, a 5xx after the provider may have
+ * acted, a number without digits yet): recorded pending with whatever id the provider gave, and
+ * answered 202 with that row; the provider sync (sync.c) adopts it when the provider lists the
+ * number, or marks it failed.  Nothing bought goes untracked.
+ */
+static void api_buy_pending(struct api_req *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+api_buy_pending(struct api_req *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(&r->buy_note, fmt, ap) < 0)
+		r->buy_note = NULL;
+	va_end(ap);
+	log_warning("api: agency %" PRIu64 ": purchase at %s/%s of unknown outcome (%s): recorded "
+		    "pending%s%s",
+		r->agency_id, provider_name(r->acct.provider), r->acct.slug,
+		r->buy_note ? log_esc(r->buy_note) : "?",
+		*r->bought.provider_number_id ? ", provider id " : "",
+		log_esc(r->bought.provider_number_id));
+	api_param(r, "%" PRIu64, r->agency_id);
+	api_param(r, "%" PRIu64, r->acct.id);
+	api_param_str(r, provider_name(r->acct.provider));
+	api_param_str(r, *r->bought.provider_number_id ? r->bought.provider_number_id : NULL);
+	api_param_str(r, r->nickname);
+	api_param_str(r, r->buy_note);
+	/* the agent asked for: the sync assigns the number to it when it adopts the purchase */
+	if (r->agent_id)
+		api_param(r, "%" PRIu64, r->agent_id);
+	else
+		api_param_str(r, NULL);
+	r->agent_id = 0;
+	api_param(r, "%" PRIu64, r->token_id);
+	api_param_str(r, api.instance);
+	/* the pending number and its 'buy_pending' event (number_changes.h), one statement */
+	api_query(r,
+		"WITH n AS (INSERT INTO phone_numbers (agency_id, account_id, provider, e164, "
+		"provider_number_id, nickname, status, provider_note, requested_agent_id) "
+		"VALUES ($1, $2, $3, NULL, $4, $5, 'pending', left($6, 500), $7) "
+		"RETURNING id, agency_id, e164, nickname), "
+		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
+		"after_agent_id, after_nickname, actor, token_id, instance, detail) "
+		"SELECT id, agency_id, e164, 'buy_pending', $7::bigint, nickname, 'token', $8, $9, "
+		"left($6, 1000) FROM n RETURNING id) "
+		"SELECT id, (SELECT count(*) FROM e) FROM n",
+		api_buy_inserted);
+}
+
 static void
 api_buy_bought(struct api_req *r, const struct httpc_response *resp)
 {
 	const struct provider_api *pa = provider_api_get(r->acct.provider);
-	char err[256];
+	char err[256], msg[300] = "";
 
+	memset(&r->bought, 0, sizeof(r->bought));
+	if (resp->failure == HTTPC_TIMEOUT) {
+		api_buy_pending(r,
+			"%s did not answer the purchase within provider_timeout (%s): "
+			"whether it bought a number is unknown until the next sync",
+			provider_name(r->acct.provider), resp->detail);
+		return;
+	}
+	if (resp->failure == HTTPC_OK && resp->status >= 500) {
+		pa->error_message(resp->body, resp->len, msg, sizeof(msg));
+		api_buy_pending(r,
+			"%s answered %d to the purchase (%s): whether it bought a number is "
+			"unknown until the next sync",
+			provider_name(r->acct.provider), resp->status, *msg ? msg : "no message");
+		return;
+	}
 	if (!api_provider_ok(r, resp))
 		return;
 	if (!pa->parse_number(resp->body, resp->len, &r->bought, err, sizeof(err))) {
+		if (*r->bought.provider_number_id) {
+			api_buy_pending(r, "%s bought it but gave no digits yet (%s)",
+				provider_name(r->acct.provider), err);
+			return;
+		}
 		api_fail(r, 502, "provider_error", "%s: unexpected purchase answer: %s",
 			provider_name(r->acct.provider), err);
 		return;
@@ -992,7 +1085,13 @@ api_number_loaded_cb(struct api_req *r, PGresult *res)
 		return;
 	}
 	if (strcmp(PQgetvalue(res, 0, 3), "active") != 0) {
-		api_fail(r, 409, "released", "number %" PRIu64 " is released", r->id);
+		if (strcmp(PQgetvalue(res, 0, 3), "released") == 0)
+			api_fail(r, 409, "released", "number %" PRIu64 " is released", r->id);
+		else /* pending, failed (migration 007): the sync resolves them */
+			api_fail(r, 409, "conflict",
+				"number %" PRIu64
+				" is %s: POST /v1/accounts/{slug}/sync resolves it",
+				r->id, PQgetvalue(res, 0, 3));
 		return;
 	}
 	if (r->op == OP_PATCH) {
@@ -1035,27 +1134,43 @@ api_load_number(struct api_req *r)
 static void
 api_release_done(struct api_req *r, const struct httpc_response *resp)
 {
-	if (!api_provider_ok(r, resp))
+	/* ?force=true: the provider no longer has it (released in its dashboard) */
+	bool forced = r->force && resp->failure == HTTPC_OK && resp->status == 404;
+	char note[200] = "";
+
+	if (forced) {
+		snprintf(note, sizeof(note),
+			"%s answered 404 to the release: the number was already gone there; released "
+			"here by force",
+			provider_name(r->acct.provider));
+		r->unbind_only = false;
+		log_info("api: number %" PRIu64 " (%s) not found at %s: released here (force)",
+			r->id, r->e164, provider_name(r->acct.provider));
+	} else if (!api_provider_ok(r, resp)) {
 		return;
-	log_info("api: number %" PRIu64 " (%s) released%s at %s", r->id, r->e164,
-		r->unbind_only ? " (unbound only: no release API)" : "",
-		provider_name(r->acct.provider));
+	} else {
+		log_info("api: number %" PRIu64 " (%s) released%s at %s", r->id, r->e164,
+			r->unbind_only ? " (unbound only: no release API)" : "",
+			provider_name(r->acct.provider));
+	}
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
 	api_param_str(r, r->unbind_only ? "f" : "t");
 	api_param_str(r, r->lease);
 	api_param(r, "%" PRIu64, r->token_id);
 	api_param_str(r, api.instance);
-	api_param_str(r, r->unbind_only ? "the provider has no API to release a number: unbound "
+	api_param_str(r, forced         ? note :
+			 r->unbind_only ? "the provider has no API to release a number: unbound "
 					  "there only; release it in the provider's dashboard" :
 					  NULL);
+	api_param_str(r, forced ? note : NULL);
 	/* as api_patch_write: while the lease is ours, with its 'release' event */
 	api_query(r,
 		"WITH l AS (DELETE FROM number_change_leases WHERE number_id = $1 AND holder = $4 "
 		"RETURNING number_id), "
 		"old AS (SELECT agent_id, nickname FROM phone_numbers WHERE id = $1), "
 		"u AS (UPDATE phone_numbers n SET status = 'released', released_at = now(), "
-		"agent_id = NULL, provider_released = $3::boolean FROM l "
+		"agent_id = NULL, provider_released = $3::boolean, provider_note = $8 FROM l "
 		"WHERE n.id = l.number_id AND n.agency_id = $2 AND n.status = 'active' "
 		"RETURNING n.id, n.agency_id, n.e164, n.nickname), "
 		"e AS (INSERT INTO number_events (number_id, agency_id, e164, action, "
@@ -1794,9 +1909,18 @@ api_parse_headers(struct api_req *r)
 }
 
 static void
+api_sync_done(void *arg, int status, json_t *body)
+{
+	api_send(arg, status, body);
+}
+
+static void
 api_dispatch(struct api_req *r)
 {
 	switch (r->op) {
+	case OP_SYNC:
+		sync_account(r->agency_id, r->acct.slug, &r->sync, api_sync_done, r);
+		return;
 	case OP_READ:
 		api_read(r);
 		return;
@@ -1890,7 +2014,8 @@ api_list_param(struct api_req *r, const char *key, const char *value)
 		return provider_from_name(value, strlen(value), &(enum provider_id){ 0 }) &&
 		       (r->f_provider = strdup(value)) != NULL;
 	if (strcmp(key, "status") == 0)
-		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0) &&
+		return (strcmp(value, "active") == 0 || strcmp(value, "released") == 0 ||
+			       strcmp(value, "pending") == 0 || strcmp(value, "failed") == 0) &&
 		       (r->f_status = strdup(value)) != NULL;
 	if (strcmp(key, "after") == 0 && api_parse_id(value, &id)) {
 		r->after = id;
@@ -1950,21 +2075,77 @@ api_query_repeated(const char *q)
 	return NULL;
 }
 
+/* A flag of the provider sync's routes: POST /v1/accounts/{slug}/sync takes dry_run and
+ * repair, DELETE /v1/numbers/{id} takes force (true or false); false when answered. */
+static bool
+api_sync_param(struct api_req *r, const char *key, const char *value)
+{
+	bool *flag = NULL, v;
+
+	if (r->op == OP_SYNC && strcmp(key, "dry_run") == 0)
+		flag = &r->sync.dry_run;
+	else if (r->op == OP_SYNC && strcmp(key, "repair") == 0)
+		flag = &r->sync.repair;
+	else if (r->op == OP_RELEASE && strcmp(key, "force") == 0)
+		flag = &r->force;
+	if (!flag) {
+		api_fail(r, 400, "invalid", "unknown query parameter \"%s\" (%s)", key,
+			r->op == OP_SYNC ? "dry_run, repair" : "force");
+		return false;
+	}
+	if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+		api_fail(r, 400, "invalid", "bad query parameter \"%s\" (true or false)", key);
+		return false;
+	}
+	v = strcmp(value, "true") == 0;
+	*flag = v;
+	return true;
+}
+
+/* The body of POST /v1/accounts/{slug}/sync: none, or {"dry_run"?: bool, "repair"?: bool}
+ * (the query's flags win where both give one); false when answered. */
+static bool
+api_sync_body(struct api_req *r)
+{
+	static const struct api_field fields[] = {
+		{ "dry_run", API_T(JSON_TRUE) | API_T(JSON_FALSE), "true or false" },
+		{ "repair", API_T(JSON_TRUE) | API_T(JSON_FALSE), "true or false" },
+		{ NULL, 0, NULL },
+	};
+	json_error_t jerr;
+
+	if (r->req->body_len == 0)
+		return true;
+	r->body = json_loadb(r->req->body, r->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(r->body)) {
+		api_body_refused(r, &jerr);
+		return false;
+	}
+	if (!api_check_fields(r, fields))
+		return false;
+	r->sync.dry_run = json_is_true(json_object_get(r->body, "dry_run"));
+	r->sync.repair = json_is_true(json_object_get(r->body, "repair"));
+	return true;
+}
+
 /* The query string of any route (only GET /v1/numbers takes one), and no body where the route
  * takes none; false when answered. */
 static bool
 api_parse_query(struct api_req *r)
 {
-	static const char forms[] = "client, agent: ids; provider: retell, vapi or bland; "
-				    "status: active or released; e164: +digits (a prefix) or "
-				    "digits (a part), at most 15; after: a number id; limit: 1 to";
+	static const char forms[] =
+		"client, agent: ids; provider: retell, vapi or bland; "
+		"status: active, released, pending or failed; e164: +digits "
+		"(a prefix) or digits (a part), at most 15; after: a number id; "
+		"limit: 1 to";
 	struct wire_query kv;
 	bool ok = true;
 
 	r->limit = API_LIST_DEFAULT;
 	api_read_args_init(&r->rargs);
 	route_explain_q_init(&r->explain);
-	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->req->body_len > 0) {
+	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->op != OP_SYNC &&
+		r->req->body_len > 0) {
 		api_fail(r, 400, "invalid", "%s takes no body",
 			r->op == OP_RELEASE ? "DELETE" : "GET");
 		return false;
@@ -2001,6 +2182,10 @@ api_parse_query(struct api_req *r)
 				api_fail(r, 400, "invalid", "%s", why);
 				ok = false;
 			}
+			continue;
+		}
+		if (r->op == OP_SYNC || r->op == OP_RELEASE) {
+			ok = api_sync_param(r, key, kv.value[i]);
 			continue;
 		}
 		if (r->op == OP_EVENTS) { /* pages only: after (an event id), limit */
@@ -2067,6 +2252,7 @@ static const struct api_route {
 	{ WIRE_GET, "/v1/accounts", OP_READ, false, false, &api_read_accounts },
 	{ WIRE_GET, "/v1/usage", OP_READ, false, true, &api_read_usage },
 	{ WIRE_GET, "/v1/numbers/{id}/events", OP_EVENTS, false, true, NULL },
+	{ WIRE_POST, "/v1/accounts/{slug}/sync", OP_SYNC, false, false, NULL },
 	{ WIRE_GET, "/v1/route", OP_ROUTE, false, false, NULL },
 };
 
@@ -2081,9 +2267,25 @@ api_route(struct api_req *r)
 
 	for (size_t i = 0; i < API_NROUTES; i++) {
 		const struct api_route *rt = &api_routes[i];
-		const char *id = strstr(rt->path, "{id}");
+		const char *id = strstr(rt->path, "{id}"), *slug = strstr(rt->path, "{slug}");
 
-		if (id) {
+		if (slug) {
+			/* /v1/accounts/{slug}/sync: an account's slug, then the rest of the path */
+			size_t n = (size_t)(slug - rt->path), tail = strlen(slug + 6),
+			       len = strlen(path);
+
+			if (len <= n + tail || strncmp(path, rt->path, n) != 0 ||
+				strcmp(path + len - tail, slug + 6) != 0)
+				continue;
+			if (len - n - tail >= sizeof(r->acct.slug) ||
+				strspn(path + n, "abcdefghijklmnopqrstuvwxyz0123456789_-") !=
+					len - n - tail) {
+				api_fail(r, 404, "not_found", "no such account");
+				return NULL;
+			}
+			snprintf(r->acct.slug, sizeof(r->acct.slug), "%.*s", (int)(len - n - tail),
+				path + n);
+		} else if (id) {
 			size_t n = (size_t)(id - rt->path), len = strlen(path);
 			const char *suffix = id + 4; /* after {id}: "" or "/events" */
 			size_t sl = strlen(suffix), seg;
@@ -2160,6 +2362,8 @@ api_handle(struct wire_req *req)
 		if (!api_parse_body(r))
 			return;
 	}
+	if (r->op == OP_SYNC && !api_sync_body(r))
+		return;
 	if (!api_parse_query(r) || !api_parse_headers(r))
 		return;
 	api_param_str(r, r->token_sha256);
@@ -2183,7 +2387,7 @@ api_setup(struct event_base *base, const struct config *cfg)
 	api.conn = db_conn_new_on(base, &api_db_ops);
 	if (!api.public_url || !api.conn)
 		return false;
-	return httpc_setup(base, cfg->provider_ca_file);
+	return httpc_setup(base, cfg->provider_ca_file) && sync_setup(base, cfg);
 }
 
 void
@@ -2193,6 +2397,7 @@ api_start(void)
 
 	db_conn_start(api.conn);
 	evtimer_add(api.expire_ev, &tv);
+	sync_start();
 }
 
 void
@@ -2207,6 +2412,7 @@ api_cleanup(void)
 	if (api.in_flight)
 		api_free(api.in_flight);
 	api.in_flight = NULL;
+	sync_cleanup();
 	db_conn_release(api.conn);
 	api.conn = NULL;
 	httpc_cleanup();

@@ -20,7 +20,7 @@
 
 #define DB_CONNECT_TIMEOUT_MS 5000
 #define DB_QUERY_TIMEOUT_MS 60000
-#define DB_MAX_CONNS 8 /* the db thread's own: routes, ledger, instances, ... */
+#define DB_MAX_CONNS 8 /* the db thread's own: routes, its doorbell, ledger, instances, ... */
 #define DB_NICE 10
 
 enum db_state { DB_DOWN, DB_CONNECTING, DB_UP };
@@ -35,11 +35,14 @@ struct db_conn {
 	bool want_write;   /* output not yet flushed */
 	bool ever_up;
 	unsigned long failures; /* connection attempts failed in a row */
+	unsigned rotate;        /* a multi-host string: start this many hosts further on */
+	int64_t connect_ms;     /* this attempt's timeout (connect_timeout, else 5 s) */
 	struct event *sock_ev;
 	struct event *timer_ev; /* reconnect, connect timeout or query timeout */
 	struct event *wake_ev;
 	char sqlstate[6]; /* of the last error result */
 	char errmsg[512]; /* its primary message */
+	char *conninfo;   /* NULL: database_url */
 	atomic_bool up;
 };
 
@@ -56,6 +59,7 @@ static struct {
 	struct event *beat_ev; /* the watchdog's proof that this loop turns */
 	struct metrics_thread *metrics;
 	atomic_ulong reconnects;
+	atomic_ulong read_only_drops;
 	atomic_bool schema_ok;
 } db;
 
@@ -78,6 +82,28 @@ unsigned long
 db_reconnects(void)
 {
 	return atomic_load(&db.reconnects);
+}
+
+unsigned long
+db_read_only_drops(void)
+{
+	return atomic_load(&db.read_only_drops);
+}
+
+bool
+db_conn_set_conninfo(struct db_conn *c, const char *conninfo)
+{
+	free(c->conninfo);
+	c->conninfo = conninfo ? strdup(conninfo) : NULL;
+	return !conninfo || c->conninfo;
+}
+
+bool
+db_conn_on_standby(const struct db_conn *c)
+{
+	const char *v = c->conn ? PQparameterStatus(c->conn, "in_hot_standby") : NULL;
+
+	return v && strcmp(v, "on") == 0;
 }
 
 void
@@ -242,6 +268,14 @@ db_read(struct db_conn *c)
 			c->ops->done(c, ok);
 			if (c->state != DB_UP)
 				return;
+			/* read_only_sql_transaction: this server is (now) a standby; the owner
+			 * was told (done); a new connection finds the primary */
+			if (c->ops->needs_primary && strcmp(c->sqlstate, "25006") == 0) {
+				atomic_fetch_add(&db.read_only_drops, 1);
+				db_disconnect(c, "the server is read-only (SQLSTATE 25006): "
+						 "looking for the primary");
+				return;
+			}
 			break;
 		}
 		switch (PQresultStatus(r)) {
@@ -302,6 +336,14 @@ db_connect_poll(struct db_conn *c)
 		return;
 	}
 	evtimer_del(c->timer_ev);
+	if (c->ops->needs_primary && db_conn_on_standby(c)) {
+		/* a multi-host string without target_session_attrs=read-write, or a
+		 * single standby address: try again (the primary may be promoted meanwhile) */
+		atomic_fetch_add(&db.read_only_drops, 1);
+		db_disconnect(c, "the server is a hot standby (in_hot_standby on): this "
+				 "connection needs the primary");
+		return;
+	}
 	if (c->failures || c->ever_up)
 		atomic_fetch_add(&db.reconnects, 1);
 	c->failures = 0;
@@ -347,6 +389,8 @@ db_timer_cb(evutil_socket_t fd, short what, void *arg)
 		db_connect_start(c);
 		break;
 	case DB_CONNECTING:
+		/* the next attempt starts at the next host of a multi-host string */
+		c->rotate++;
 		db_disconnect(c, "connection timed out");
 		break;
 	case DB_UP:
@@ -365,10 +409,108 @@ db_wake_cb(evutil_socket_t fd, short what, void *arg)
 		c->ops->pump(c);
 }
 
+/* The comma-separated list v with its items rotated left by r (n items); NULL: as it is. */
+static char *
+db_rotate_list(const char *v, unsigned r, size_t n)
+{
+	size_t len = strlen(v), k = 0;
+	const char *items[64];
+	char *out, *p;
+
+	if (n < 2 || n > 64 || r % n == 0)
+		return NULL;
+	items[k++] = v;
+	for (const char *q = v; *q; q++)
+		if (*q == ',' && k < 64)
+			items[k++] = q + 1;
+	if (k != n || !(out = malloc(len + 2)))
+		return NULL;
+	p = out;
+	for (size_t i = 0; i < n; i++) {
+		const char *it = items[(i + r) % n];
+		size_t il = strcspn(it, ",");
+
+		if (i)
+			*p++ = ',';
+		memcpy(p, it, il);
+		p += il;
+	}
+	*p = 0;
+	return out;
+}
+
+/*
+ * Start connecting through the parsed string: libpq's asynchronous connect applies no
+ * connect_timeout, so our timer does (connect_timeout if the string sets one, else 5 s); after
+ * an attempt timed out the hosts of a multi-host string are tried from the next one (each
+ * attempt would otherwise start at a host that drops packets, and never reach the standby
+ * promoted behind it).  An owner that needs the primary gets target_session_attrs=read-write
+ * whatever the string says (with "any", libpq would land on the first host every time).
+ */
+static PGconn *
+db_connect_params(struct db_conn *c, const char *conninfo)
+{
+	PQconninfoOption *opts = PQconninfoParse(conninfo, NULL), *o;
+	const char *kw[64], *val[64];
+	char *owned[3] = { NULL, NULL, NULL };
+	size_t n = 0, nhosts = 0;
+	PGconn *conn;
+
+	c->connect_ms = DB_CONNECT_TIMEOUT_MS;
+	if (!opts)
+		return PQconnectStart(conninfo); /* it reports what is wrong */
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0) {
+			size_t h = 1;
+
+			for (const char *q = o->val ? o->val : ""; *q; q++)
+				h += *q == ',';
+			if (o->val && *o->val && h > nhosts)
+				nhosts = h;
+		}
+	for (o = opts; o->keyword && n < 62; o++) {
+		const char *v = o->val;
+
+		if (!v || !*v || strcmp(o->keyword, "target_session_attrs") == 0)
+			continue;
+		if (strcmp(o->keyword, "connect_timeout") == 0 && atoi(v) > 0)
+			c->connect_ms = (int64_t)atoi(v) * 1000;
+		if (strcmp(o->keyword, "host") == 0 || strcmp(o->keyword, "hostaddr") == 0 ||
+			strcmp(o->keyword, "port") == 0) {
+			int slot = o->keyword[0] == 'p' ? 2 : o->keyword[4] ? 1 : 0;
+			char *r = db_rotate_list(v, c->rotate, nhosts);
+
+			if (r) {
+				owned[slot] = r;
+				v = r;
+			}
+		}
+		kw[n] = o->keyword;
+		val[n++] = v;
+	}
+	for (o = opts; o->keyword; o++)
+		if (strcmp(o->keyword, "target_session_attrs") == 0 && !c->ops->needs_primary &&
+			o->val && *o->val) {
+			kw[n] = o->keyword;
+			val[n++] = o->val;
+		}
+	if (c->ops->needs_primary) {
+		kw[n] = "target_session_attrs";
+		val[n++] = "read-write";
+	}
+	kw[n] = NULL;
+	val[n] = NULL;
+	conn = PQconnectStartParams(kw, val, 0);
+	for (int i = 0; i < 3; i++)
+		free(owned[i]);
+	PQconninfoFree(opts);
+	return conn;
+}
+
 static void
 db_connect_start(struct db_conn *c)
 {
-	c->conn = PQconnectStart(db.conninfo);
+	c->conn = db_connect_params(c, c->conninfo ? c->conninfo : db.conninfo);
 	if (!c->conn) {
 		log_error("db: out of memory starting a connection");
 		db_timer(c, db.reconnect_ms);
@@ -379,7 +521,7 @@ db_connect_start(struct db_conn *c)
 		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
 	}
-	db_timer(c, DB_CONNECT_TIMEOUT_MS);
+	db_timer(c, c->connect_ms);
 	db_watch(c, EV_WRITE); /* PQconnectStart: behave as if PGRES_POLLING_WRITING */
 }
 
@@ -425,6 +567,7 @@ db_conn_free(struct db_conn *c)
 	event_free(c->wake_ev);
 	if (c->conn)
 		PQfinish(c->conn);
+	free(c->conninfo);
 	free(c);
 }
 
@@ -546,4 +689,8 @@ db_stats(stat_fn add, void *ctx)
 {
 	STAT_COUNTER(add, ctx, "callrouted_db_reconnects_total",
 		"Connections to PostgreSQL made again after a failure or a loss.", db_reconnects());
+	STAT_COUNTER(add, ctx, "callrouted_db_read_only_drops_total",
+		"Connections dropped because they found a read-only server (a standby) where they "
+		"need the primary.",
+		db_read_only_drops());
 }

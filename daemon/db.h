@@ -23,6 +23,8 @@ void db_free(void);
 
 /* Any thread. */
 unsigned long db_reconnects(void);
+/* Connections dropped because they found a read-only server where they need a primary. */
+unsigned long db_read_only_drops(void);
 /* callrouted_db_reconnects_total, through add (scrape.c). */
 void db_stats(stat_fn add, void *ctx);
 
@@ -45,6 +47,10 @@ struct db_conn_ops {
 		PGresult *r);                     /* each result of the query; caller clears */
 	void (*done)(struct db_conn *c, bool ok); /* the query finished (ok: no error result) */
 	void (*pump)(struct db_conn *c);          /* idle: send the next piece of work */
+	/* The owner writes (or LISTENs): a connection that lands on a read-only server (a hot
+	 * standby: in_hot_standby on, or a query refused with SQLSTATE 25006) is dropped and
+	 * made again, so a multi-host database_url finds the primary after a failover. */
+	bool needs_primary;
 };
 
 struct event_base *db_base(void);
@@ -53,6 +59,11 @@ struct db_conn *db_conn_new(const struct db_conn_ops *ops);
  * that thread, and db_conn_release once it has stopped. */
 struct db_conn *db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops);
 void db_conn_start(struct db_conn *c);
+/* Connect this connection to conninfo instead of database_url (before it starts; copied). */
+bool db_conn_set_conninfo(struct db_conn *c, const char *conninfo)
+	__attribute__((warn_unused_result));
+/* The server of this connection is a hot standby (in_hot_standby on; false if unknown). */
+bool db_conn_on_standby(const struct db_conn *c);
 /* Free a connection of another thread's loop (that thread has stopped). */
 void db_conn_release(struct db_conn *c);
 /* Send a query (several statements, or one with text params) on the idle connection;

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -29,7 +30,12 @@ struct httpc_call {
 	char host[256];
 	char method[8];
 	char path[1024];
+	LIST_ENTRY(httpc_call) link; /* in httpc_calls until freed */
 };
+
+/* Calls sent and not yet freed: httpc_cleanup frees those still in flight when the loop
+ * stops (their owners are gone too), so nothing leaks at exit. */
+static LIST_HEAD(, httpc_call) httpc_calls = LIST_HEAD_INITIALIZER(httpc_calls);
 
 bool
 httpc_setup(struct event_base *base, const char *ca_file)
@@ -55,6 +61,14 @@ httpc_setup(struct event_base *base, const char *ca_file)
 void
 httpc_cleanup(void)
 {
+	struct httpc_call *c;
+
+	while ((c = LIST_FIRST(&httpc_calls)) != NULL) {
+		LIST_REMOVE(c, link);
+		c->finished = true; /* no callback: its owner is being freed */
+		evhttp_connection_free(c->evcon);
+		free(c);
+	}
 	SSL_CTX_free(httpc_ctx);
 	httpc_ctx = NULL;
 }
@@ -128,6 +142,7 @@ httpc_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct httpc_call *c = arg;
 
+	LIST_REMOVE(c, link);
 	evhttp_connection_free(c->evcon);
 	free(c);
 }
@@ -262,6 +277,7 @@ httpc_request(const char *base_url, const struct papi_request *req, int timeout_
 	ERR_clear_error();
 	if (evhttp_make_request(c->evcon, hreq, cmd, path) != 0)
 		goto fail_conn; /* evhttp_make_request frees the request on failure */
+	LIST_INSERT_HEAD(&httpc_calls, c, link);
 	evhttp_uri_free(uri);
 	return true;
 fail_conn:

@@ -173,6 +173,7 @@ instances_done(struct db_conn *c, bool ok)
 }
 
 static const struct db_conn_ops instances_ops = {
+	.needs_primary = true, /* it writes */
 	.name = "instances",
 	.connected = instances_connected,
 	.disconnected = instances_disconnected,

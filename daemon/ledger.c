@@ -17,6 +17,7 @@
 #include "callrouted/log.h"
 #include "metrics.h"
 #include "callrouted/rating.h"
+#include "replwait.h"
 
 /*
  * A journal record is the event as it was understood when it arrived: the provider's facts,
@@ -372,6 +373,7 @@ static struct {
 	bool in_flight;
 	bool gauge_in_flight;  /* the active-calls query, not a batch */
 	bool reject_in_flight; /* keeping a refused record in ledger_rejects */
+	bool repl_in_flight;   /* asking where the standbys are (replwait.c) */
 	int ticks;
 	size_t max_batch;
 	/* the batch in flight */
@@ -577,14 +579,21 @@ ledger_retry_later(void)
 static void
 ledger_pump(struct db_conn *c)
 {
-	if (ld.in_flight || ld.gauge_in_flight || !db_idle(c) || !db_schema_ok() ||
-		evtimer_pending(ld.retry_ev, NULL))
+	if (ld.in_flight || ld.gauge_in_flight || ld.repl_in_flight || !db_idle(c) ||
+		!db_schema_ok() || evtimer_pending(ld.retry_ev, NULL))
+		return;
+	/* committed batches wait for the standbys before they are checkpointed */
+	if (replwait_due()) {
+		ld.repl_in_flight = db_send(c, replwait_sql, 0, NULL);
+		return;
+	}
+	if (replwait_full())
 		return;
 	ledger_batch_free();
 	journal_read(ld.max_batch, ledger_take_record, NULL);
 	if (ld.n == 0) {
 		if (ld.last_seq) /* only unreadable records: move past them */
-			journal_checkpoint(ld.last_seq, 0);
+			replwait_committed(ld.last_seq, 0);
 		/* idle: refresh the active-calls gauge now and then (calls in progress, ended
 		 * calls excluded; calls never ended are forgotten after the longest call) */
 		if (ld.ticks >= LEDGER_GAUGE_TICKS) {
@@ -611,6 +620,10 @@ ledger_pump(struct db_conn *c)
 static void
 ledger_result(struct db_conn *c, PGresult *r)
 {
+	if (ld.repl_in_flight) {
+		replwait_result(r);
+		return;
+	}
 	if (ld.gauge_in_flight) {
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 			metrics_set_active_calls(strtoll(PQgetvalue(r, 0, 0), NULL, 10));
@@ -689,7 +702,7 @@ ledger_reject_done(struct db_conn *c, bool ok)
 		  "(SQLSTATE %s: %s); kept in ledger_rejects",
 		ld.last_seq, ld.params[1] ? ld.params[1] : "?",
 		ld.params[2] ? log_esc(ld.params[2]) : "?", ld.rej_state, log_esc(ld.rej_msg));
-	journal_checkpoint(ld.last_seq, 1);
+	replwait_committed(ld.last_seq, 1);
 	ledger_batch_free();
 	db_wake(c);
 }
@@ -700,6 +713,12 @@ ledger_done(struct db_conn *c, bool ok)
 	const char *st = db_sqlstate(c);
 	bool data_error = st[0] == '2' && (st[1] == '2' || st[1] == '3');
 
+	if (ld.repl_in_flight) {
+		ld.repl_in_flight = false;
+		replwait_done(ok);
+		db_wake(c);
+		return;
+	}
 	if (ld.gauge_in_flight) {
 		ld.gauge_in_flight = false;
 		db_wake(c);
@@ -712,7 +731,7 @@ ledger_done(struct db_conn *c, bool ok)
 	ld.in_flight = false;
 	if (ok && ld.result_seen) {
 		atomic_fetch_add(&ls.batches, 1);
-		journal_checkpoint(ld.last_seq, ld.n);
+		replwait_committed(ld.last_seq, ld.n);
 		log_debug("ledger: drained %zu event%s up to record %" PRIu64, ld.n,
 			ld.n == 1 ? "" : "s", ld.last_seq);
 		ledger_batch_free();
@@ -751,6 +770,10 @@ ledger_disconnected(struct db_conn *c)
 	ld.in_flight = false;
 	ld.gauge_in_flight = false;
 	ld.reject_in_flight = false;
+	/* what waited for the standbys is drained again from the last replicated checkpoint:
+	 * a failover's new primary may not have it (the unique key folds repeats) */
+	ld.repl_in_flight = false;
+	replwait_reset();
 	journal_rewind();
 	ledger_batch_free();
 }
@@ -774,7 +797,14 @@ ledger_durable_hook(void *arg)
 	db_wake(ld.conn);
 }
 
+static void
+ledger_wake(void)
+{
+	db_wake(ld.conn);
+}
+
 static const struct db_conn_ops ledger_ops = {
+	.needs_primary = true,
 	.name = "ledger",
 	.connected = ledger_connected,
 	.disconnected = ledger_disconnected,
@@ -796,7 +826,8 @@ ledger_db_setup(const struct config *cfg)
 	ld.ticks = LEDGER_GAUGE_TICKS;
 	ld.params = calloc(1 + (size_t)LEDGER_COLS * LEDGER_BATCH, sizeof(*ld.params));
 	ld.max_batch = LEDGER_BATCH;
-	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.tick_ev || !ld.params)
+	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.tick_ev || !ld.params ||
+		!replwait_setup(cfg, ledger_wake))
 		return false;
 	event_add(ld.tick_ev, &tick);
 	journal_set_durable_hook(ledger_durable_hook, NULL);
@@ -807,6 +838,7 @@ void
 ledger_db_cleanup(void)
 {
 	journal_set_durable_hook(NULL, NULL);
+	replwait_cleanup();
 	ledger_batch_free();
 	if (ld.retry_ev)
 		event_free(ld.retry_ev);
@@ -887,4 +919,5 @@ ledger_stats(stat_fn add, void *ctx)
 	STAT_COUNTER(add, ctx, "callrouted_ledger_duration_disagreements_total",
 		"Later end events whose duration differs from the one billed (the first is kept).",
 		st.duration_disagreements);
+	replwait_stats(add, ctx);
 }

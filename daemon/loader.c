@@ -10,6 +10,7 @@
 #include "loader.h"
 #include "callrouted/config.h"
 #include "db.h"
+#include "instances.h"
 #include "callrouted/e164.h"
 #include "callrouted/log.h"
 #include "metrics.h"
@@ -23,6 +24,8 @@
 #define CHANGES_CHANNEL "callrouted_changes"
 #define CHANGES_BATCH 5000 /* numbers re-read by one query */
 #define CHANGES_SAVE_DELAY_MS 1000
+#define CHANGES_FEED_BATCH 1000  /* change log rows read by one query */
+#define CHANGES_FEED_RETRY_MS 10 /* the standby has not replayed the doorbell's generation */
 
 #define SQL_ACCOUNTS                                                                               \
 	"SELECT id, agency_id, provider, slug, api_key, webhook_secret, webhook_auth "             \
@@ -32,25 +35,32 @@
 	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
 #define SQL_AGENCIES                                                                               \
 	"SELECT id, rate_micros_per_min, billing_initial_s, billing_increment_s FROM agencies;"
+/* an inactive agent (migration 007: the sync no longer finds it at its provider) takes no
+ * calls: its numbers read as unassigned */
 #define SQL_ACTIVE                                                                                 \
-	"SELECT e164, id, agent_id, account_id FROM phone_numbers WHERE status = 'active';"
+	"SELECT p.e164, p.id, CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, p.account_id " \
+	"FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id WHERE p.status = 'active';"
 #define SQL_RELEASED                                                                               \
 	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                     \
 	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "                 \
 	"WHERE q.e164 = p.e164 AND q.status = 'active') ORDER BY e164, id DESC;"
 #define SQL_BEGIN "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+/* the shared change generation the full reload's snapshot is at (migration 010) */
+#define SQL_GENERATION "SELECT generation FROM callrouted_change_generation;"
 
-/* the schema version (MIGRATE_VERSION_SQL) and the newest migration recorded */
-static const char sql_version[] =
-	"SELECT (" MIGRATE_VERSION_SQL "), (SELECT coalesce(max(version), 0) "
-	"FROM callrouted_schema_migrations)";
 static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_EXISTS_SQL;
+/* routes_database_url (a standby: no LISTEN there); the same result positions */
+static const char sql_hello_standby[] = "SELECT 1; " MIGRATE_EXISTS_SQL;
 static const char sql_full[] =
-	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED "COMMIT";
+	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED SQL_GENERATION
+	"COMMIT";
 static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS "COMMIT";
 static const char sql_numbers[] =
-	"SELECT DISTINCT ON (e164) e164, id, agent_id, account_id, status FROM phone_numbers "
-	"WHERE e164 = ANY($1::text[]) ORDER BY e164, (status = 'active') DESC, id DESC";
+	"SELECT DISTINCT ON (p.e164) p.e164, p.id, "
+	"CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, p.account_id, p.status "
+	"FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id "
+	"WHERE p.e164 = ANY($1::text[]) AND p.status IN ('active', 'released') "
+	"ORDER BY p.e164, (p.status = 'active') DESC, p.id DESC";
 
 static atomic_ulong changes_fulls_finished;
 static struct progress changes_progress; /* the full reload's numbers (progress.h) */
@@ -61,7 +71,7 @@ loader_full_reloads_finished(void)
 	return atomic_load(&changes_fulls_finished);
 }
 
-enum changes_query { Q_NONE, Q_HELLO, Q_VERSION, Q_FULL, Q_CATALOG, Q_NUMBERS };
+enum changes_query { Q_NONE, Q_HELLO, Q_VERSION, Q_FULL, Q_CATALOG, Q_NUMBERS, Q_FEED };
 
 static struct {
 	struct db_conn *conn;
@@ -84,7 +94,23 @@ static struct {
 	uint64_t *inflight; /* keys of the Q_NUMBERS in flight */
 	size_t n_inflight;
 	size_t skipped; /* rows that failed validation */
+
+	/* the change feed (migration 010): generations of callrouted_change_log */
+	struct db_conn *bell;     /* with routes_database_url: the LISTEN on the primary */
+	bool standby;             /* ch.conn reads routes_database_url */
+	uint64_t seen_gen;        /* changes up to this are applied or queued */
+	uint64_t full_gen;        /* the full reload in flight is at this generation */
+	uint64_t full_notified;   /* the highest generation notified while it was in flight */
+	uint64_t target_gen;      /* the primary's generation, as the doorbell last said */
+	uint64_t feed_rows;       /* rows of the Q_FEED in flight */
+	uint64_t feed_server_gen; /* the reading server's generation (Q_FEED) */
+	bool want_feed;
+	struct event *poll_ev, *feed_retry_ev;
 } ch;
+
+static atomic_ullong changes_applied_gen;
+static void changes_apply_payload(const char *payload);
+static void changes_settle(void);
 
 static void changes_start(enum changes_query q, const char *sql, int nparams,
 	const char *const *params);
@@ -518,6 +544,62 @@ changes_schema_mismatch(void)
 	ch.checked_once = true;
 }
 
+/*
+ * Q_FEED on the routes connection: the server's generation, then the logged changes after
+ * seen_gen in order.  Generations have no gaps (the counter's UPDATE is transactional), so a
+ * first row other than seen_gen + 1, or none while the counter is ahead, means the log was
+ * pruned past us: reload everything.
+ */
+static void
+changes_read_feed(const PGresult *r, int i)
+{
+	if (i == 0) {
+		if (changes_expect(r, 1) && PQntuples(r) == 1)
+			ch.feed_server_gen = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		return;
+	}
+	if (i != 1 || !changes_expect(r, 2))
+		return;
+	ch.feed_rows = (uint64_t)PQntuples(r);
+	if ((PQntuples(r) > 0 && strtoull(PQgetvalue(r, 0, 0), NULL, 10) != ch.seen_gen + 1) ||
+		(PQntuples(r) == 0 && ch.feed_server_gen > ch.seen_gen)) {
+		log_warning(
+			"changes: the change log no longer holds generation %llu; reloading all",
+			(unsigned long long)ch.seen_gen + 1);
+		ch.want_full = true;
+		return;
+	}
+	for (int k = 0; k < PQntuples(r); k++) {
+		changes_apply_payload(PQgetvalue(r, k, 1));
+		ch.seen_gen = strtoull(PQgetvalue(r, k, 0), NULL, 10);
+	}
+}
+
+static void
+changes_feed_done(void)
+{
+	struct timeval tv = { 0, CHANGES_FEED_RETRY_MS * 1000 };
+
+	if (ch.feed_rows == CHANGES_FEED_BATCH)
+		ch.want_feed = true; /* more */
+	else if (ch.feed_retry_ev && ch.feed_server_gen < ch.target_gen &&
+		 !evtimer_pending(ch.feed_retry_ev, NULL))
+		evtimer_add(ch.feed_retry_ev, &tv); /* not replayed there yet: look again soon */
+	ch.feed_rows = 0;
+}
+
+/* Nothing left to apply: the table is at the generation seen (the metric, the instances). */
+static void
+changes_settle(void)
+{
+	if (ch.q == Q_NONE && !ch.want_full && !ch.want_catalog && ch.n_pending == 0 &&
+		routes_current()) {
+		atomic_store(&changes_applied_gen, ch.seen_gen);
+		/* the instances row and callrouted_routes_change_generation */
+		instances_set_change_generation(ch.seen_gen);
+	}
+}
+
 static void
 changes_result(struct db_conn *c, PGresult *r)
 {
@@ -538,13 +620,19 @@ changes_result(struct db_conn *c, PGresult *r)
 		}
 		break;
 	case Q_VERSION:
-		if (i == 0 && changes_expect(r, 2) && PQntuples(r) == 1) {
-			/* while a migration numbered below the newest is still to be merged, this
-			 * binary runs on the versions it has with none missing below them */
-			int v = atoi(PQgetvalue(r, 0, 0)), want = migrate_contiguous_version();
+		if (i == 0 && changes_expect(r, 1)) {
+			int n = PQntuples(r), *rec = malloc(((size_t)n + 1) * sizeof(*rec));
+			int v, want = migrate_target_version();
 
-			if (atoi(PQgetvalue(r, 0, 1)) > migrate_target_version())
-				v = atoi(PQgetvalue(r, 0, 1)); /* a migration newer than ours */
+			if (!rec) {
+				log_error("db: out of memory reading the schema version");
+				ch.q_bad = true;
+				break;
+			}
+			for (int k = 0; k < n; k++)
+				rec[k] = atoi(PQgetvalue(r, k, 0));
+			v = migrate_schema_version(rec, (size_t)n);
+			free(rec);
 
 			db_set_schema_ok(v == want);
 			if (v < want)
@@ -574,6 +662,11 @@ changes_result(struct db_conn *c, PGresult *r)
 			changes_read_numbers(r, false);
 		else if (i == 5)
 			changes_read_numbers(r, true);
+		else if (i == 6 && changes_expect(r, 1) && PQntuples(r) == 1)
+			ch.full_gen = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
+		break;
+	case Q_FEED:
+		changes_read_feed(r, i);
 		break;
 	case Q_CATALOG:
 		if (i == 1)
@@ -627,7 +720,7 @@ changes_done(struct db_conn *c, bool ok)
 	switch (q) {
 	case Q_HELLO:
 		changes_reset_query();
-		changes_start(Q_VERSION, sql_version, 0, NULL);
+		changes_start(Q_VERSION, MIGRATE_VERSION_SQL, 0, NULL);
 		return;
 	case Q_VERSION:
 		ch.want_full = true;
@@ -636,7 +729,15 @@ changes_done(struct db_conn *c, bool ok)
 		if (ch.new_snap) {
 			changes_publish(ch.new_snap, "full");
 			ch.new_snap = NULL;
+			/* the feed goes on from the snapshot's generation (a standby further
+			 * behind than the last one read: its changes are read again; a new
+			 * primary that lacks the old one's last changes: its generation) */
+			ch.seen_gen =
+				ch.full_gen > ch.full_notified ? ch.full_gen : ch.full_notified;
 		}
+		break;
+	case Q_FEED:
+		changes_feed_done();
 		break;
 	case Q_CATALOG: {
 		const struct routes_snapshot *cur = routes_current();
@@ -667,6 +768,7 @@ changes_done(struct db_conn *c, bool ok)
 		break;
 	}
 	changes_reset_query();
+	changes_settle();
 }
 
 static void
@@ -692,6 +794,7 @@ changes_pump(struct db_conn *c)
 		ch.want_full = false;
 		ch.want_catalog = false;
 		ch.n_pending = 0; /* the full reload reads them all */
+		ch.full_notified = 0;
 		changes_start(Q_FULL, sql_full, 0, NULL);
 		return;
 	}
@@ -736,6 +839,18 @@ changes_pump(struct db_conn *c)
 			changes_reset_query();
 		}
 		free(arr);
+		return;
+	}
+	if (ch.want_feed) {
+		char sql[256];
+
+		ch.want_feed = false;
+		snprintf(sql, sizeof(sql),
+			"SELECT generation FROM callrouted_change_generation; "
+			"SELECT generation, payload::text FROM callrouted_change_log "
+			"WHERE generation > %llu ORDER BY generation LIMIT %d",
+			(unsigned long long)ch.seen_gen, CHANGES_FEED_BATCH);
+		changes_start(Q_FEED, sql, 0, NULL);
 	}
 }
 
@@ -744,7 +859,7 @@ changes_connected(struct db_conn *c)
 {
 	changes_reset_query();
 	ch.q = Q_HELLO;
-	if (!db_send(ch.conn, sql_hello, 0, NULL))
+	if (!db_send(ch.conn, ch.standby ? sql_hello_standby : sql_hello, 0, NULL))
 		changes_reset_query();
 	/* whatever was missed while away: the full reload after the hello covers it */
 	ch.n_pending = 0;
@@ -772,6 +887,12 @@ loader_request_reload(void)
 		event_active(ch.reload_ev, EV_TIMEOUT, 0);
 }
 
+uint64_t
+loader_change_generation(void)
+{
+	return atomic_load(&changes_applied_gen);
+}
+
 bool
 loader_db_up(void)
 {
@@ -781,13 +902,20 @@ loader_db_up(void)
 static void
 changes_notify(struct db_conn *c, const char *channel, const char *payload)
 {
-	json_error_t err;
-	json_t *j, *t, *nums;
-	const char *table;
-
 	if (strcmp(channel, CHANGES_CHANNEL) != 0)
 		return;
 	METRICS_INC(changes_notifications, 0);
+	changes_apply_payload(payload);
+}
+
+/* A change, as notified or as logged in callrouted_change_log: queue what it asks for. */
+static void
+changes_apply_payload(const char *payload)
+{
+	json_error_t err;
+	json_t *j, *t, *nums, *g;
+	const char *table;
+
 	j = json_loads(payload, 0, &err);
 	t = j ? json_object_get(j, "t") : NULL;
 	table = json_is_string(t) ? json_string_value(t) : NULL;
@@ -799,6 +927,15 @@ changes_notify(struct db_conn *c, const char *channel, const char *payload)
 		return;
 	}
 	log_debug("changes: notification %.200s", log_esc(payload));
+	g = json_object_get(j, "g");
+	if (json_is_integer(g) && json_integer_value(g) > 0) {
+		uint64_t gen = (uint64_t)json_integer_value(g);
+
+		if (gen > ch.seen_gen)
+			ch.seen_gen = gen;
+		if (ch.q == Q_FULL && gen > ch.full_notified)
+			ch.full_notified = gen; /* queued: applied after the full reload */
+	}
 	if (policy_db_owns_table(table)) {
 		json_decref(j); /* the policy loader's (policy_db.c) */
 		return;
@@ -832,7 +969,96 @@ changes_refresh_cb(evutil_socket_t fd, short what, void *arg)
 	db_wake(ch.conn);
 }
 
+/* ---- the doorbell: one LISTEN on the primary when routes come from routes_database_url ---- */
+
+static void
+changes_feed_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ch.want_feed = true;
+	db_wake(ch.conn);
+}
+
+static void
+bell_target(uint64_t g)
+{
+	if (g > ch.target_gen)
+		ch.target_gen = g;
+	if (ch.target_gen > ch.seen_gen) {
+		ch.want_feed = true;
+		db_wake(ch.conn);
+	}
+}
+
+static void
+bell_connected(struct db_conn *c)
+{
+	/* a failure drops the connection (db.c logs it); it says hello again when back */
+	db_send(c, "LISTEN " CHANGES_CHANNEL "; " SQL_GENERATION, 0, NULL);
+}
+
+static void
+bell_disconnected(struct db_conn *c)
+{
+}
+
+static void
+bell_notify(struct db_conn *c, const char *channel, const char *payload)
+{
+	json_error_t err;
+	json_t *j, *g;
+
+	if (strcmp(channel, CHANGES_CHANNEL) != 0)
+		return;
+	METRICS_INC(changes_notifications, 0);
+	j = json_loads(payload, 0, &err);
+	g = j ? json_object_get(j, "g") : NULL;
+	if (json_is_integer(g) && json_integer_value(g) > 0)
+		bell_target((uint64_t)json_integer_value(g));
+	else
+		changes_feed_cb(-1, 0, NULL); /* no generation: look at the log now */
+	json_decref(j);
+}
+
+static void
+bell_result(struct db_conn *c, PGresult *r)
+{
+	if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQnfields(r) == 1)
+		bell_target(strtoull(PQgetvalue(r, 0, 0), NULL, 10));
+}
+
+static void
+bell_done(struct db_conn *c, bool ok)
+{
+}
+
+static void
+bell_pump(struct db_conn *c)
+{
+}
+
+static const struct db_conn_ops bell_ops = {
+	.needs_primary = true, /* LISTEN is refused on a standby (SQLSTATE 25006) */
+	.name = "changes",
+	.connected = bell_connected,
+	.disconnected = bell_disconnected,
+	.notify = bell_notify,
+	.result = bell_result,
+	.done = bell_done,
+	.pump = bell_pump,
+};
+
+static const struct db_conn_ops changes_ops_standby = {
+	.name = "routes",
+	.connected = changes_connected,
+	.disconnected = changes_disconnected,
+	.notify = NULL,
+	.result = changes_result,
+	.done = changes_done,
+	.pump = changes_pump,
+};
+
 static const struct db_conn_ops changes_ops = {
+	.needs_primary = true, /* it LISTENs */
 	.name = "routes",
 	.connected = changes_connected,
 	.disconnected = changes_disconnected,
@@ -848,14 +1074,28 @@ loader_setup(const struct config *cfg)
 	struct timeval tv = { cfg->refresh_interval_ms / 1000,
 		(cfg->refresh_interval_ms % 1000) * 1000 };
 
+	struct timeval poll = { cfg->change_poll_interval_ms / 1000,
+		(cfg->change_poll_interval_ms % 1000) * 1000 };
+
 	ch.refresh_ms = cfg->refresh_interval_ms;
-	ch.conn = db_conn_new(&changes_ops);
+	ch.standby = cfg->routes_database_url && *cfg->routes_database_url;
+	ch.conn = db_conn_new(ch.standby ? &changes_ops_standby : &changes_ops);
 	ch.refresh_ev = event_new(db_base(), -1, EV_PERSIST, changes_refresh_cb, NULL);
 	ch.reload_ev = event_new(db_base(), -1, 0, changes_reload_cb, NULL);
 	ch.save_ev = evtimer_new(db_base(), changes_save_cb, NULL);
 	if (!ch.conn || !ch.refresh_ev || !ch.reload_ev || !ch.save_ev)
 		return false;
 	event_add(ch.refresh_ev, &tv);
+	if (ch.standby) {
+		/* routes from routes_database_url; the doorbell on database_url */
+		ch.bell = db_conn_new(&bell_ops);
+		ch.poll_ev = event_new(db_base(), -1, EV_PERSIST, changes_feed_cb, NULL);
+		ch.feed_retry_ev = evtimer_new(db_base(), changes_feed_cb, NULL);
+		if (!db_conn_set_conninfo(ch.conn, cfg->routes_database_url) || !ch.bell ||
+			!ch.poll_ev || !ch.feed_retry_ev)
+			return false;
+		event_add(ch.poll_ev, &poll);
+	}
 	return true;
 }
 
@@ -872,6 +1112,10 @@ loader_cleanup(void)
 		event_free(ch.reload_ev);
 	if (ch.save_ev)
 		event_free(ch.save_ev);
+	if (ch.poll_ev)
+		event_free(ch.poll_ev);
+	if (ch.feed_retry_ev)
+		event_free(ch.feed_retry_ev);
 	free(ch.pending);
 	memset(&ch, 0, sizeof(ch));
 }

@@ -171,8 +171,8 @@ main_begin_stop(void)
 	struct timeval tv;
 
 	main_stopping = true;
+	admin_set_stopping(); /* /readyz says 503 before STOPPING=1 tells anyone */
 	notify_stopping();
-	admin_set_stopping();
 	if (delay > 0 && !admin_ready(NULL))
 		delay = 0;
 	if (delay > 0)

@@ -290,6 +290,11 @@ pol_done(struct db_conn *c, bool ok)
 	(void)c;
 	if (pd.q == PQ_LISTEN && ok)
 		pd.listening = true;
+	if (pd.q == PQ_LISTEN && !ok) {
+		pol_reset_query();
+		db_disconnect(pd.conn, "LISTEN failed"); /* again after reconnect_interval */
+		return;
+	}
 	if (pd.q == PQ_COUNTS && ok && !pd.q_bad)
 		route_counts_refresh_end(pol_now_ms());
 	if (pd.q == PQ_POLICY) {
@@ -441,6 +446,7 @@ static const struct db_conn_ops pol_ops = {
 	.result = pol_result,
 	.done = pol_done,
 	.pump = pol_pump,
+	.needs_primary = true, /* it LISTENs (refused on a standby) */
 };
 
 bool

@@ -83,6 +83,29 @@ struct provider_api {
 	/* The provider's own message from an error answer (4xx/5xx), or "" if none. */
 	void (*error_message)(const char *body, size_t len, char *out, size_t outlen);
 
+	/*
+	 * Listing, for the provider sync (sync.c).  list_* build the request of one page: cursor
+	 * NULL or "" for the first, else what parse_* left in next for the one after.  parse_*
+	 * append each item of a 2xx page to into (a JSON array), normalised:
+	 *   a number: {"e164": "+1..." or null (Vapi, while activating), "id": the provider's id,
+	 *              "webhook": the URL the provider calls for it or null, "agents": [the
+	 *              provider agent ids it binds: Retell inbound_agents, Bland pathway_id, Vapi
+	 *              assistantId], "owner": null or the Vapi field that bypasses our webhook
+	 *              ("assistantId", "squadId", "workflowId"), "credential": Vapi
+	 *              server.credentialId or null, "name": its name or null}
+	 *   an agent:  {"id": the provider's agent id, "name": its name}
+	 * and set next to the following page's cursor, or "" when this page was the last (seen:
+	 * the array's items so far, for providers paginating by time).
+	 */
+	bool (*list_numbers)(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+		char *err, size_t errlen);
+	bool (*parse_numbers)(const char *body, size_t len, json_t *into, char *next,
+		size_t nextlen, char *err, size_t errlen);
+	bool (*list_agents)(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+		char *err, size_t errlen);
+	bool (*parse_agents)(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+		char *err, size_t errlen);
+
 	/* The longest name the provider documents, in characters; 0: it has no name field. */
 	size_t name_max;
 	const char *name_field; /* "nickname", "name"; NULL when name_max is 0 */

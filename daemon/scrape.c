@@ -18,6 +18,7 @@
 #include "policy_db.h"
 #include "routes.h"
 #include "scrape.h"
+#include "sync.h"
 #include "stats.h"
 #include "wire.h"
 
@@ -99,6 +100,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);
 	number_changes_stats(scrape_add, &o);
+	sync_stats(scrape_add, &o);
 	instances_stats(scrape_add, &o);
 	STAT_GAUGE(scrape_add, &o, "callrouted_active_calls",
 		"Calls in progress (started, not ended) in the calls table, all instances.",

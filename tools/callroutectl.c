@@ -62,6 +62,9 @@ enum {
 	OPT_NAME,
 	OPT_BY,
 	OPT_FORMAT,
+	OPT_DRY_RUN,
+	OPT_REPAIR,
+	OPT_FORCE,
 	OPT_E164,
 	OPT_VARIABLES,
 	OPT_METADATA,
@@ -849,8 +852,10 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			provider = optarg;
 			break;
 		case OPT_STATUS:
-			if (strcmp(optarg, "active") != 0 && strcmp(optarg, "released") != 0)
-				return ctl_usage_error(cmd, "--status takes active or released");
+			if (strcmp(optarg, "active") != 0 && strcmp(optarg, "released") != 0 &&
+				strcmp(optarg, "pending") != 0 && strcmp(optarg, "failed") != 0)
+				return ctl_usage_error(cmd,
+					"--status takes active, released, pending or failed");
 			status = optarg;
 			break;
 		case OPT_LIMIT:
@@ -1129,7 +1134,142 @@ ctl_numbers_rename(const struct ctl_cmd *cmd, int argc, char **argv)
 static int
 ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
 {
-	return ctl_number_by_id(cmd, argc, argv, EVHTTP_REQ_DELETE, NULL);
+	static const struct option opts[] = {
+		{ "force", no_argument, NULL, OPT_FORCE },
+		CTL_COMMON_OPTS,
+	};
+	json_t *answer = NULL;
+	bool force = false;
+	char path[96];
+	uint64_t id;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_FORCE:
+			force = true;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 1, &rc) || !ctl_number_arg(cmd, argv, &id, &rc))
+		return rc;
+	if (!force)
+		return ctl_number_request(EVHTTP_REQ_DELETE, id, NULL);
+	/* released here even when the provider no longer has it (its 404) */
+	snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64 "?force=true", id);
+	rc = ctl_api(EVHTTP_REQ_DELETE, path, NULL, &answer);
+	if (rc == CTL_OK)
+		ctl_number_print(answer);
+	json_decref(answer);
+	return rc;
+}
+
+/* The report of POST /v1/accounts/{slug}/sync, for people. */
+static void
+ctl_sync_print(json_t *r)
+{
+	json_t *v;
+	size_t i, n = json_array_size(json_object_get(r, "drift"));
+	unsigned left = 0;
+
+	json_array_foreach(json_object_get(r, "drift"), i, v)
+	{
+		if (!json_is_true(json_object_get(v, "repaired")))
+			left++;
+	}
+	printf("account %s (%s): %" JSON_INTEGER_FORMAT " numbers and %" JSON_INTEGER_FORMAT
+	       " agents at the provider%s\n",
+		ctl_jstr(r, "account"), ctl_jstr(r, "provider"),
+		json_integer_value(json_object_get(r, "numbers_at_provider")),
+		json_integer_value(json_object_get(r, "agents_at_provider")),
+		json_is_true(json_object_get(r, "dry_run")) ? " (dry run: nothing changed)" : "");
+	if (json_is_string(json_object_get(r, "note")))
+		printf("note: %s\n", ctl_jstr(r, "note"));
+	printf("changes:%s\n", json_array_size(json_object_get(r, "changes")) ? "" : " none");
+	json_array_foreach(json_object_get(r, "changes"), i, v)
+	{
+		json_t *id = json_object_get(v, "number_id"), *ag = json_object_get(v, "agent_id");
+		const char *what = json_is_string(json_object_get(v, "e164")) ?
+					   ctl_jstr(v, "e164") :
+					   ctl_jstr(v, "provider_agent_id");
+
+		printf("  %-16s %s", ctl_jstr(v, "action"), what);
+		if (json_is_integer(id))
+			printf(" (number %" JSON_INTEGER_FORMAT ")", json_integer_value(id));
+		else if (json_is_integer(ag))
+			printf(" (agent %" JSON_INTEGER_FORMAT ")", json_integer_value(ag));
+		if (json_is_string(json_object_get(v, "error")))
+			printf(": not applied: %s", ctl_jstr(v, "error"));
+		else if (!json_is_true(json_object_get(v, "applied")))
+			printf(": not applied");
+		printf("\n");
+	}
+	printf("drift:%s\n", n ? "" : " none");
+	json_array_foreach(json_object_get(r, "drift"), i, v)
+	{
+		json_t *id = json_object_get(v, "number_id");
+
+		printf("  %-14s %s", ctl_jstr(v, "kind"), ctl_jstr(v, "e164"));
+		if (json_is_integer(id))
+			printf(" (number %" JSON_INTEGER_FORMAT ")", json_integer_value(id));
+		printf(": %s%s\n", ctl_jstr(v, "detail"),
+			json_is_true(json_object_get(v, "repaired"))   ? " [repaired]" :
+			json_is_true(json_object_get(v, "repairable")) ? " [--repair fixes it]" :
+									 "");
+	}
+	printf("%s\n", left ? "the provider and we differ (see drift)" : "in sync");
+}
+
+static int
+ctl_sync(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "repair", no_argument, NULL, OPT_REPAIR },
+		CTL_COMMON_OPTS,
+	};
+	bool dry = false, repair = false;
+	json_t *answer = NULL;
+	char path[160];
+	int c, rc = CTL_OK;
+	const char *slug;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_DRY_RUN:
+			dry = true;
+			break;
+		case OPT_REPAIR:
+			repair = true;
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 1, &rc))
+		return rc;
+	slug = argv[optind];
+	if (!*slug || strlen(slug) > 64 ||
+		strspn(slug, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(slug))
+		return ctl_usage_error(cmd,
+			"\"%s\" is not an account slug (1 to 64 of a-z, 0-9, _ and -)", slug);
+	if (dry && repair)
+		return ctl_usage_error(cmd, "--dry-run and --repair exclude each other");
+	snprintf(path, sizeof(path), "/v1/accounts/%s/sync%s", slug,
+		dry    ? "?dry_run=true" :
+		repair ? "?repair=true" :
+			 "");
+	rc = ctl_api(EVHTTP_REQ_POST, path, NULL, &answer);
+	if (rc == CTL_OK) {
+		if (ctl_json)
+			ctl_print_json(answer);
+		else
+			ctl_sync_print(answer);
+	}
+	json_decref(answer);
+	return rc;
 }
 
 /* An event's agent ({id, name}, null, or {id: null}: hidden from a portal token). */
@@ -2624,7 +2764,8 @@ ctl_route_explain(const struct ctl_cmd *cmd, int argc, char **argv)
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "list",
 		"[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
-		"        [--status active|released] [--e164 DIGITS] [--limit N] [--after ID] [--all]",
+		"        [--status active|released|pending|failed] [--e164 DIGITS] [--limit N]\n"
+		"        [--after ID] [--all]",
 		"List the agency's phone numbers, ordered by id.\n\n"
 		"  --client ID, --agent ID, --provider P, --status S   filters\n"
 		"  --e164 +1415  numbers starting with +1415; --e164 5550123: numbers containing it\n"
@@ -2646,9 +2787,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "rename", "ID NICKNAME",
 		"Set the number's nickname (1 to 64 characters; \"\" clears it)." CTL_API_NOTE,
 		ctl_numbers_rename },
-	{ "numbers", "release", "ID",
+	{ "numbers", "release", "ID [--force]",
 		"Release the number at the provider and mark it released: routing stops at once.\n"
-		"(Bland has no release API: the number is only unbound there; the answer says so.)" CTL_API_NOTE,
+		"(Bland has no release API: the number is only unbound there; the answer says so.)\n\n"
+		"  --force   also when the provider no longer has it (released in its dashboard:\n"
+		"            its 404): marked released here, with a note" CTL_API_NOTE,
 		ctl_numbers_release },
 	{ "numbers", "events", "ID",
 		"The number's audit trail, oldest first: every buy, assign, unassign, rename and\n"
@@ -2689,6 +2832,15 @@ static const struct ctl_cmd ctl_cmds[] = {
 	{ "clients", "list", "[--name TEXT] [--limit N] [--after ID] [--all]",
 		"The agency's clients: id, name, portal visibility, agents." CTL_API_NOTE,
 		ctl_clients_list },
+	{ NULL, "sync", "SLUG [--dry-run] [--repair]",
+		"Sync the provider account SLUG: list its numbers and agents at the provider, import\n"
+		"those we do not have, adopt or fail pending purchases, mark agents the provider no\n"
+		"longer has inactive, and report every drift between the provider and us.\n\n"
+		"  --dry-run   report only: nothing changes here or at the provider\n"
+		"  --repair    also make the provider match us where it drifted (the assign path's\n"
+		"              provider update)\n"
+		"Exit code 0 when the sync ran, whether or not it found drift (--json: .in_sync)." CTL_API_NOTE,
+		ctl_sync },
 	{ "route", "explain", "--to E164 [--from E164] [--at ISO8601]",
 		"Why a call to --to from --from (at --at, default now) goes where it goes: the\n"
 		"decision, the agent, the rule that decided, the figures (GET /v1/route, the\n"

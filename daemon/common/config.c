@@ -99,9 +99,27 @@ static const struct config_key config_keys[] = {
 		"CA bundle that signs the provider APIs' certificates (empty: the system's)" },
 	{ "provider_timeout", CF_DURATION, CF_NO_RELOAD, "10s", OFF(provider_timeout_ms), 1000,
 		120000, "how long a provider API call may take (504 after)" },
+	{ "provider_sync_interval", CF_DURATION, CF_NO_RELOAD, "15min",
+		OFF(provider_sync_interval_ms), 0, 86400000,
+		"how often the provider drift check lists every account's numbers and agents at its "
+		"provider (a dry-run sync; 0: never)" },
 	{ "shutdown_delay", CF_DURATION, 0, "5s", OFF(shutdown_delay_ms), 0, 300000,
 		"on SIGTERM, /readyz answers 503 at once and the webhook listener keeps serving this "
 		"long before it closes (longer than the load balancer's fall x inter)" },
+	/* PostgreSQL primary and hot standby (issue 14) */
+	{ "routes_database_url", CF_STRING, CF_NO_RELOAD, "", OFF(routes_database_url), 0, 0,
+		"libpq connection string the route loader reads the route table from, e.g. a hot "
+		"standby (empty: database_url)" },
+	{ "change_poll_interval", CF_DURATION, CF_NO_RELOAD, "2s", OFF(change_poll_interval_ms),
+		100, 3600000,
+		"with routes_database_url: how often the loader looks for changes on it without a "
+		"notification" },
+	{ "replication_wait", CF_STRING, CF_NO_RELOAD, "auto", OFF(replication_wait), 0, 0,
+		"auto: keep drained journal records until every standby has flushed them; off: "
+		"recycle them at commit" },
+	{ "replication_wait_timeout", CF_DURATION, CF_NO_RELOAD, "60s",
+		OFF(replication_wait_timeout_ms), 1000, 86400000,
+		"longest wait for the standbys before drained records are recycled anyway" },
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -732,6 +750,11 @@ config_load(const char *path)
 	}
 	if (*c->public_url && c->public_url[strlen(c->public_url) - 1] == '/')
 		c->public_url[strlen(c->public_url) - 1] = 0;
+	if (strcmp(c->replication_wait, "auto") != 0 && strcmp(c->replication_wait, "off") != 0) {
+		log_error("config: %s: replication_wait: \"%s\" is not auto or off", path,
+			log_esc(c->replication_wait));
+		goto fail;
+	}
 	if (!*c->state_dir) {
 		log_error("config: %s: state_dir: must not be empty", path);
 		goto fail;

@@ -15,13 +15,23 @@ migrate_target_version(void)
 }
 
 int
-migrate_contiguous_version(void)
+migrate_schema_version(const int *recorded, size_t n)
 {
-	int v = 0;
+	int newest = 0, v = 0;
 
-	/* migrations[] is in version order */
-	for (size_t i = 0; i < migrations_count && migrations[i].version == v + 1; i++)
+	for (size_t k = 0; k < n; k++)
+		newest = recorded[k] > newest ? recorded[k] : newest;
+	if (newest > migrate_target_version())
+		return newest;
+	for (size_t i = 0; i < migrations_count; i++) {
+		bool found = false;
+
+		for (size_t k = 0; k < n && !found; k++)
+			found = recorded[k] == migrations[i].version;
+		if (!found)
+			break;
 		v = migrations[i].version;
+	}
 	return v;
 }
 

@@ -299,6 +299,90 @@ bland_parse_call(const char *body, size_t len, struct papi_call *out, char *err,
 	return ok;
 }
 
+/*
+ * Listing (the provider sync), neither paginated as documented: GET /v1/inbound answers
+ * {"inbound_numbers": [{phone_number, webhook, pathway_id, prompt, ...}]} (api-v1/get/
+ * inbound.mdx), GET /v1/pathway answers [{id, name, description, ...}] (api-v1/get/
+ * all_pathway.mdx: "every conversational pathway in your account").  A number's agent is its
+ * pathway.
+ */
+static bool
+bland_list_numbers(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+	char *err, size_t errlen)
+{
+	return papi_req_start(c, "GET", "/v1/inbound", NULL, "authorization", "", out, err, errlen);
+}
+
+static bool
+bland_parse_numbers(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *j = papi_load_object(body, len, err, errlen), *items, *n;
+	size_t i;
+	bool ok;
+
+	*next = '\0';
+	if (j == NULL)
+		return false;
+	ok = bland_status_ok(j, body, len, err, errlen);
+	items = json_object_get(j, "inbound_numbers");
+	if (ok && !json_is_array(items))
+		ok = papi_fail(err, errlen, "answer has no \"inbound_numbers\" array");
+	for (i = 0; ok && i < json_array_size(items); i++) {
+		json_t *e164, *pathway, *agents = json_array();
+
+		n = json_array_get(items, i);
+		e164 = papi_item_e164(n, "phone_number");
+		pathway = papi_item_str(n, "pathway_id", PAPI_ID_MAX);
+		if (json_is_string(pathway))
+			json_array_append(agents, pathway);
+		json_decref(pathway);
+		ok = papi_listed_number(into, e164, json_is_string(e164) ? json_incref(e164) : NULL,
+			papi_item_str(n, "webhook", PAPI_URL_MAX), agents, json_null(), json_null(),
+			json_null(), err, errlen);
+	}
+	json_decref(j);
+	return ok;
+}
+
+static bool
+bland_list_agents(const struct papi_ctx *c, const char *cursor, struct papi_request *out, char *err,
+	size_t errlen)
+{
+	return papi_req_start(c, "GET", "/v1/pathway", NULL, "authorization", "", out, err, errlen);
+}
+
+static bool
+bland_parse_agents(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *j = papi_load_json(body, len, err, errlen), *a;
+	size_t i;
+	bool ok = true;
+
+	*next = '\0';
+	if (j == NULL)
+		return false;
+	if (!json_is_array(j)) {
+		ok = json_is_object(j) ? bland_status_ok(j, body, len, err, errlen) : true;
+		json_decref(j);
+		return ok ? papi_fail(err, errlen, "answer is not an array of pathways") : false;
+	}
+	json_array_foreach(j, i, a)
+	{
+		json_t *id = papi_item_str(a, "id", PAPI_ID_MAX);
+
+		if (papi_listed_has(into, id)) {
+			json_decref(id);
+			continue;
+		}
+		if (!(ok = papi_listed_agent(into, id, papi_item_str(a, "name", 256), err, errlen)))
+			break;
+	}
+	json_decref(j);
+	return ok;
+}
+
 const struct provider_api provider_api_bland = {
 	.provider = PROVIDER_BLAND,
 	.default_base_url = "https://api.bland.ai",
@@ -310,6 +394,10 @@ const struct provider_api provider_api_bland = {
 	.parse_number = bland_parse_number,
 	.parse_call = bland_parse_call,
 	.error_message = bland_error_message,
+	.list_numbers = bland_list_numbers,
+	.parse_numbers = bland_parse_numbers,
+	.list_agents = bland_list_agents,
+	.parse_agents = bland_parse_agents,
 	.name_max = 0,
 	.name_field = NULL,
 };

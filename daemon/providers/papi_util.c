@@ -244,3 +244,107 @@ papi_parse_field(const char *body, size_t len, const char *key, char *out, size_
 	json_decref(j);
 	return ok;
 }
+
+/* ---- listing (the provider sync) ---- */
+
+json_t *
+papi_load_json(const char *body, size_t len, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (body == NULL || len == 0) {
+		papi_fail(err, errlen, "empty answer");
+		return NULL;
+	}
+	j = json_loadb(body, len, JSON_DECODE_ANY, &je);
+	if (j == NULL)
+		papi_fail(err, errlen, "answer is not JSON: %s", je.text);
+	return j;
+}
+
+/* o[key] as a new JSON string when it is printable text of at most max bytes, else null. */
+json_t *
+papi_item_str(json_t *o, const char *key, size_t max)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max)
+		return json_null();
+	for (const char *s = json_string_value(v); *s; s++)
+		if (text_is_control((unsigned char)*s))
+			return json_null();
+	return json_string(json_string_value(v));
+}
+
+/* o[key] as a normalised E.164 JSON string, or null. */
+json_t *
+papi_item_e164(json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+	char buf[E164_BUFSIZE];
+	uint64_t k;
+
+	if (!json_is_string(v) || !e164_parse(json_string_value(v), json_string_length(v), &k) ||
+		e164_format(k, buf, sizeof(buf)) == 0)
+		return json_null();
+	return json_string(buf);
+}
+
+/* Append a normalised number (provider_api.h); every json_t argument is stolen. */
+bool
+papi_listed_number(json_t *into, json_t *e164, json_t *id, json_t *webhook, json_t *agents,
+	json_t *owner, json_t *credential, json_t *name, char *err, size_t errlen)
+{
+	json_t *o;
+
+	if (id == NULL || !json_is_string(id)) {
+		json_decref(e164);
+		json_decref(id);
+		json_decref(webhook);
+		json_decref(agents);
+		json_decref(owner);
+		json_decref(credential);
+		json_decref(name);
+		return papi_fail(err, errlen, "a listed number has no usable id");
+	}
+	o = json_pack("{s:o*, s:o, s:o*, s:o*, s:o*, s:o*, s:o*}", "e164", e164, "id", id,
+		"webhook", webhook, "agents", agents ? agents : json_array(), "owner", owner,
+		"credential", credential, "name", name);
+	if (o == NULL || json_array_append_new(into, o) != 0)
+		return papi_fail(err, errlen, "out of memory");
+	return true;
+}
+
+bool
+papi_listed_agent(json_t *into, json_t *id, json_t *name, char *err, size_t errlen)
+{
+	json_t *o;
+
+	if (id == NULL || !json_is_string(id)) {
+		json_decref(id);
+		json_decref(name);
+		return papi_fail(err, errlen, "a listed agent has no usable id");
+	}
+	o = json_pack("{s:o, s:o*}", "id", id, "name", name);
+	if (o == NULL || json_array_append_new(into, o) != 0)
+		return papi_fail(err, errlen, "out of memory");
+	return true;
+}
+
+/* An item of into already has this id (a JSON string). */
+bool
+papi_listed_has(json_t *into, json_t *id)
+{
+	size_t i;
+	json_t *o;
+
+	if (!json_is_string(id))
+		return false;
+	json_array_foreach(into, i, o)
+	{
+		if (json_equal(json_object_get(o, "id"), id))
+			return true;
+	}
+	return false;
+}

@@ -37,4 +37,15 @@ void papi_msg_append(char *out, size_t outlen, const char *s);
 bool papi_parse_field(const char *body, size_t len, const char *key, char *out, size_t outlen,
 	char *err, size_t errlen);
 
+/* Listing (provider_api.h, list_* and parse_*): an answer of any JSON type; a field as a JSON
+ * string or null; a normalised number or agent appended to the array into (json_t arguments
+ * stolen). */
+json_t *papi_load_json(const char *body, size_t len, char *err, size_t errlen);
+json_t *papi_item_str(json_t *o, const char *key, size_t max);
+json_t *papi_item_e164(json_t *o, const char *key);
+bool papi_listed_number(json_t *into, json_t *e164, json_t *id, json_t *webhook, json_t *agents,
+	json_t *owner, json_t *credential, json_t *name, char *err, size_t errlen);
+bool papi_listed_agent(json_t *into, json_t *id, json_t *name, char *err, size_t errlen);
+bool papi_listed_has(json_t *into, json_t *id);
+
 #endif

@@ -196,6 +196,129 @@ retell_error_message(const char *body, size_t len, char *out, size_t outlen)
 	json_decref(j);
 }
 
+/*
+ * Listing (the provider sync), from retell-typescript-sdk 5.60 (src/resources/phone-number.ts,
+ * agent.ts; https://docs.retellai.com/api-references/list-phone-numbers):
+ *   numbers  GET /v2/list-phone-numbers?pagination_key=K
+ *            -> {items: [PhoneNumberResponse], has_more, pagination_key}
+ *   agents   POST /v2/list-agents?pagination_key=K  {filter_criteria: {channel: {type: "string",
+ *            op: "eq", value: "voice"}}} (voice agents: a chat agent takes no call)
+ *            -> {items: [{agent_id, agent_name, channel, ...}], has_more, pagination_key}
+ * The page size (limit) is left to Retell: its bounds are not documented.  The next page is
+ * asked for while has_more, with the answer's pagination_key.
+ */
+
+static bool
+retell_list_req(const struct papi_ctx *c, const char *method, const char *what, const char *cursor,
+	struct papi_request *out, char *err, size_t errlen)
+{
+	char path[400], esc[300];
+
+	if (cursor != NULL && *cursor != '\0') {
+		if (!papi_path_escape(cursor, esc, sizeof(esc)))
+			return papi_fail(err, errlen, "pagination key too long");
+		snprintf(path, sizeof(path), "%s?pagination_key=%s", what, esc);
+	} else {
+		snprintf(path, sizeof(path), "%s", what);
+	}
+	return papi_req_start(c, method, path, NULL, "Authorization", "Bearer ", out, err, errlen);
+}
+
+/* {items, has_more, pagination_key}: items into *items (borrowed from *j), next set. */
+static bool
+retell_page(const char *body, size_t len, json_t **j, json_t **items, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *pk;
+
+	*next = '\0';
+	if ((*j = papi_load_object(body, len, err, errlen)) == NULL)
+		return false;
+	*items = json_object_get(*j, "items");
+	if (!json_is_array(*items))
+		return papi_fail(err, errlen, "answer has no \"items\" array");
+	if (!json_is_true(json_object_get(*j, "has_more")))
+		return true;
+	pk = json_object_get(*j, "pagination_key");
+	if (!json_is_string(pk) || json_string_length(pk) == 0 || json_string_length(pk) >= nextlen)
+		return papi_fail(err, errlen, "has_more without a usable pagination_key");
+	snprintf(next, nextlen, "%s", json_string_value(pk));
+	return true;
+}
+
+static bool
+retell_list_numbers(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+	char *err, size_t errlen)
+{
+	return retell_list_req(c, "GET", "/v2/list-phone-numbers", cursor, out, err, errlen);
+}
+
+static bool
+retell_parse_numbers(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *j = NULL, *items = NULL, *n, *a;
+	size_t i, k;
+	bool ok = retell_page(body, len, &j, &items, next, nextlen, err, errlen);
+
+	for (i = 0; ok && i < json_array_size(items); i++) {
+		json_t *agents = json_array(), *e164;
+
+		n = json_array_get(items, i);
+		e164 = papi_item_e164(n, "phone_number");
+		json_array_foreach(json_object_get(n, "inbound_agents"), k, a)
+		{
+			json_t *id = papi_item_str(a, "agent_id", PAPI_ID_MAX);
+
+			if (json_is_string(id))
+				json_array_append_new(agents, id);
+			else
+				json_decref(id);
+		}
+		/* the number is Retell's id of it */
+		ok = papi_listed_number(into, e164, json_is_string(e164) ? json_incref(e164) : NULL,
+			papi_item_str(n, "inbound_webhook_url", PAPI_URL_MAX), agents, json_null(),
+			json_null(), papi_item_str(n, "nickname", 256), err, errlen);
+	}
+	json_decref(j);
+	return ok;
+}
+
+static bool
+retell_list_agents(const struct papi_ctx *c, const char *cursor, struct papi_request *out,
+	char *err, size_t errlen)
+{
+	if (!retell_list_req(c, "POST", "/v2/list-agents", cursor, out, err, errlen))
+		return false;
+	return papi_req_body(out,
+		json_pack("{s:{s:{s:s, s:s, s:s}}}", "filter_criteria", "channel", "type", "string",
+			"op", "eq", "value", "voice"),
+		err, errlen);
+}
+
+static bool
+retell_parse_agents(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	json_t *j = NULL, *items = NULL, *a;
+	size_t i;
+	bool ok = retell_page(body, len, &j, &items, next, nextlen, err, errlen);
+
+	for (i = 0; ok && i < json_array_size(items); i++) {
+		json_t *id;
+
+		a = json_array_get(items, i);
+		id = papi_item_str(a, "agent_id", PAPI_ID_MAX);
+		if (papi_listed_has(into, id)) {
+			json_decref(id);
+			continue;
+		}
+		ok = papi_listed_agent(into, id, papi_item_str(a, "agent_name", 256), err, errlen);
+	}
+	json_decref(j);
+	return ok;
+}
+
 const struct provider_api provider_api_retell = {
 	.provider = PROVIDER_RETELL,
 	.default_base_url = "https://api.retellai.com",
@@ -207,6 +330,10 @@ const struct provider_api provider_api_retell = {
 	.parse_number = retell_parse_number,
 	.parse_call = retell_parse_call,
 	.error_message = retell_error_message,
+	.list_numbers = retell_list_numbers,
+	.parse_numbers = retell_parse_numbers,
+	.list_agents = retell_list_agents,
+	.parse_agents = retell_parse_agents,
 	.name_max = PAPI_NICKNAME_MAX,
 	.name_field = "nickname",
 };

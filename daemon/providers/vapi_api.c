@@ -257,8 +257,9 @@ vapi_parse_number(const char *body, size_t len, struct papi_number *out, char *e
 		ok = false;
 	}
 	json_decref(j);
+	/* no digits yet (status activating): the id is kept, for the caller to record it pending */
 	if (!ok)
-		memset(out, 0, sizeof(*out));
+		memset(out->e164, 0, sizeof(out->e164));
 	return ok;
 }
 
@@ -299,6 +300,137 @@ vapi_error_message(const char *body, size_t len, char *out, size_t outlen)
 	json_decref(j);
 }
 
+/*
+ * Listing (the provider sync): GET /phone-number and GET /assistant take limit (default 100,
+ * at most 1000) and createdAt/updatedAt filters (Gt, Lt, Ge, Le) and answer a JSON array
+ * (Vapi's OpenAPI, paths./phone-number and ./assistant get; https://docs.vapi.ai/api-reference/
+ * phone-numbers/list).  Vapi documents no order and no cursor, so pages are walked by
+ * createdAt in whichever order a full page comes: newest first, the next page is createdAtLe
+ * its oldest createdAt; oldest first, createdAtGe its newest (Le/Ge, not Lt/Gt, so items
+ * sharing that instant are not skipped; ids already seen are dropped), until a page is short
+ * or brings nothing new.  The cursor is "Le:<time>" or "Ge:<time>".
+ */
+#define VAPI_PAGE 100
+
+static bool
+vapi_list_path(const struct papi_ctx *c, const char *what, const char *cursor,
+	struct papi_request *out, char *err, size_t errlen)
+{
+	char path[400], esc[200];
+
+	if (cursor != NULL && *cursor != '\0') {
+		if (strlen(cursor) < 4 || cursor[2] != ':' ||
+			(strncmp(cursor, "Le", 2) != 0 && strncmp(cursor, "Ge", 2) != 0))
+			return papi_fail(err, errlen, "bad cursor");
+		if (!papi_path_escape(cursor + 3, esc, sizeof(esc)))
+			return papi_fail(err, errlen, "cursor too long");
+		snprintf(path, sizeof(path), "/%s?limit=%d&createdAt%.2s=%s", what, VAPI_PAGE,
+			cursor, esc);
+	} else {
+		snprintf(path, sizeof(path), "/%s?limit=%d", what, VAPI_PAGE);
+	}
+	return papi_req_start(c, "GET", path, NULL, "Authorization", "Bearer ", out, err, errlen);
+}
+
+static bool
+vapi_list_numbers(const struct papi_ctx *c, const char *cursor, struct papi_request *out, char *err,
+	size_t errlen)
+{
+	return vapi_list_path(c, "phone-number", cursor, out, err, errlen);
+}
+
+static bool
+vapi_list_agents(const struct papi_ctx *c, const char *cursor, struct papi_request *out, char *err,
+	size_t errlen)
+{
+	return vapi_list_path(c, "assistant", cursor, out, err, errlen);
+}
+
+/* One page of either list; numbers: normalise a phone number, else an assistant. */
+static bool
+vapi_parse_page(const char *body, size_t len, json_t *into, bool numbers, char *next,
+	size_t nextlen, char *err, size_t errlen)
+{
+	static const char *const own[] = { "assistantId", "squadId", "workflowId" };
+	json_t *j = papi_load_json(body, len, err, errlen), *n, *last = NULL;
+	size_t i, added = 0;
+	bool ok = true;
+
+	*next = '\0';
+	if (j == NULL)
+		return false;
+	if (!json_is_array(j)) {
+		json_decref(j);
+		return papi_fail(err, errlen, "answer is not an array");
+	}
+	json_array_foreach(j, i, n)
+	{
+		json_t *id = papi_item_str(n, "id", PAPI_ID_MAX),
+		       *srv = json_object_get(n, "server");
+		json_t *owner = json_null(), *agents = json_array();
+
+		last = n;
+		if (papi_listed_has(into, id)) {
+			json_decref(id);
+			json_decref(agents);
+			continue;
+		}
+		added++;
+		if (!numbers) {
+			json_decref(agents);
+			ok = papi_listed_agent(into, id, papi_item_str(n, "name", 256), err,
+				errlen);
+		} else {
+			for (size_t k = 0; k < sizeof(own) / sizeof(own[0]); k++) {
+				json_t *v = papi_item_str(n, own[k], PAPI_ID_MAX);
+
+				if (json_is_string(v) && json_is_null(owner)) {
+					owner = json_string(own[k]);
+					if (k == 0)
+						json_array_append(agents, v);
+				}
+				json_decref(v);
+			}
+			/* activating: no "number" yet */
+			ok = papi_listed_number(into, papi_item_e164(n, "number"), id,
+				papi_item_str(srv, "url", PAPI_URL_MAX), agents, owner,
+				papi_item_str(srv, "credentialId", PAPI_ID_MAX),
+				papi_item_str(n, "name", 256), err, errlen);
+		}
+		if (!ok)
+			break;
+	}
+	if (ok && json_array_size(j) >= VAPI_PAGE && added > 0 && last != NULL) {
+		json_t *t0 = json_object_get(json_array_get(j, 0), "createdAt");
+		json_t *t = json_object_get(last, "createdAt");
+
+		if (!json_is_string(t) || !json_is_string(t0) ||
+			json_string_length(t) + 4 > nextlen)
+			ok = papi_fail(err, errlen, "a full page whose items have no createdAt");
+		else /* ISO 8601 UTC times compare as strings */
+			snprintf(next, nextlen, "%s:%s",
+				strcmp(json_string_value(t0), json_string_value(t)) >= 0 ? "Le" :
+											   "Ge",
+				json_string_value(t));
+	}
+	json_decref(j);
+	return ok;
+}
+
+static bool
+vapi_parse_numbers(const char *body, size_t len, json_t *into, char *next, size_t nextlen,
+	char *err, size_t errlen)
+{
+	return vapi_parse_page(body, len, into, true, next, nextlen, err, errlen);
+}
+
+static bool
+vapi_parse_agents(const char *body, size_t len, json_t *into, char *next, size_t nextlen, char *err,
+	size_t errlen)
+{
+	return vapi_parse_page(body, len, into, false, next, nextlen, err, errlen);
+}
+
 const struct provider_api provider_api_vapi = {
 	.provider = PROVIDER_VAPI,
 	.default_base_url = "https://api.vapi.ai",
@@ -310,6 +442,10 @@ const struct provider_api provider_api_vapi = {
 	.parse_number = vapi_parse_number,
 	.parse_call = vapi_parse_call,
 	.error_message = vapi_error_message,
+	.list_numbers = vapi_list_numbers,
+	.parse_numbers = vapi_parse_numbers,
+	.list_agents = vapi_list_agents,
+	.parse_agents = vapi_parse_agents,
 	.name_max = VAPI_NAME_MAX,
 	.name_field = "name",
 };

@@ -34,7 +34,12 @@ struct config {
 	char *public_url;       /* how providers reach our webhook listener (https://host[:port]) */
 	char *provider_ca_file; /* CA bundle for provider APIs ("" = the system store) */
 	int64_t provider_timeout_ms;
+	int64_t provider_sync_interval_ms; /* the periodic drift check; 0: off */
 	int64_t shutdown_delay_ms; /* SIGTERM: not ready at once, listeners closed after this */
+	char *routes_database_url; /* "" = database_url */
+	int64_t change_poll_interval_ms;
+	char *replication_wait; /* "auto" or "off" */
+	int64_t replication_wait_timeout_ms;
 };
 
 /* Parse and validate FILE into a new block; on error logs "FILE:LINE: key: reason" and returns

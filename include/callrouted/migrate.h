@@ -16,23 +16,20 @@ extern const size_t migrations_count;
 
 /* The schema version this binary runs against (the newest migration). */
 int migrate_target_version(void);
-/* The highest version v with every version 1..v embedded (= the newest while no migration
- * numbered below it is still to be merged): what MIGRATE_VERSION_SQL must read for this binary
- * to run; a database missing a migration this binary has reads lower and is told to migrate. */
-int migrate_contiguous_version(void);
 /* Apply every migration not yet recorded (also one numbered below the newest applied), in
  * order, one transaction each; a one-shot command, not on the event loop. */
 bool migrate_run(const char *conninfo);
 /* SQL that says whether the migrations table exists (one row, one boolean column); the
  * version query below would fail to parse where it does not. */
 #define MIGRATE_EXISTS_SQL "SELECT to_regclass('callrouted_schema_migrations') IS NOT NULL"
-/* SQL that returns the database's schema version as one row, one column (0: none applied): the
- * highest version v with every version 1..v applied, so a database that lacks a migration
- * numbered below its newest (merged late) reads as older and is told to run --migrate. */
-#define MIGRATE_VERSION_SQL                                                                        \
-	"SELECT coalesce((SELECT min(v) - 1 FROM generate_series(1, (SELECT max(version) FROM "    \
-	"callrouted_schema_migrations)) v WHERE v NOT IN (SELECT version FROM "                    \
-	"callrouted_schema_migrations)), (SELECT coalesce(max(version), 0) FROM "                  \
-	"callrouted_schema_migrations))"
+/* SQL that returns the versions recorded, one row each, in order (migrate_schema_version makes
+ * the database's schema version of them). */
+#define MIGRATE_VERSION_SQL "SELECT version FROM callrouted_schema_migrations ORDER BY version"
+/* The database's schema version, from its recorded versions: the newest of this binary's
+ * migrations with every one of them up to it recorded, so a database that lacks a migration
+ * numbered below its newest (merged late) reads as older and is told to run --migrate; numbers
+ * this binary has no migration for (left free for branches not merged yet) are not asked for.
+ * A recorded version above this binary's newest: that version (the schema is newer). */
+int migrate_schema_version(const int *recorded, size_t n);
 
 #endif

@@ -145,7 +145,8 @@ def test_query_and_body_where_a_route_takes_none(env, fake, d):
     for method, path, good in endpoints(env):
         refused(d, method, path + "?dry_run=1", body=good, contains='"dry_run"')
     refused(d, "GET", num + "?verbose=1", contains='"verbose"')
-    refused(d, "DELETE", num + "?force=true", contains='"force"')
+    refused(d, "DELETE", num + "?forced=true", contains='"forced"')   # it takes force only
+    refused(d, "DELETE", num + "?force=1", contains='"force"')
     # the list: an unknown key, a repeated one, a bad value, each named
     refused(d, "GET", "/v1/numbers?Limit=5", contains='"Limit"')
     refused(d, "GET", "/v1/numbers?limit=5&limit=6", contains="\"limit\" given twice")

@@ -75,8 +75,13 @@ def schema_version(conn):
     return conn.execute("SELECT max(version) FROM callrouted_schema_migrations").fetchone()[0]
 
 
+def versions():
+    """The versions of the migrations in daemon/sql (numbers may be left free between them)."""
+    return sorted(int(p.name[:3]) for p in (REPO / "daemon" / "sql").glob("[0-9][0-9][0-9]_*.sql"))
+
+
 def target_version():
-    return max(int(p.name[:3]) for p in (REPO / "daemon" / "sql").glob("[0-9][0-9][0-9]_*.sql"))
+    return max(versions())
 
 
 def apply_up_to(conn, version):
@@ -416,9 +421,9 @@ def test_concurrent_migrate(bare_env, start_at):
     assert [rc for rc, _ in outs] == [0] * 4, text
     got = e.sql("SELECT version, count(*) FROM callrouted_schema_migrations GROUP BY version "
                 "ORDER BY version").fetchall()
-    assert got == [(v, 1) for v in range(1, target_version() + 1)], got
+    assert got == [(v, 1) for v in versions()], got
     # each migration applied by exactly one process; the others found it done
-    for v in range(start_at + 1, target_version() + 1):
+    for v in [v for v in versions() if v > start_at]:
         assert len(re.findall(r"migrate: applied %03d_" % v, text)) == 1, text
     assert len(re.findall(r"schema is up to date at version %d" % target_version(), text)) >= 1, \
         text

@@ -741,5 +741,8 @@ def test_provider_refusal_exits_1_and_changes_nothing(env, fake, prov_api):
     assert _row(env, i.num_ret_free) == before
     fake.on("retell", "POST", "/create-phone-number", 500, {"message": "internal error"})
     r = prov_api("numbers", "buy", "--account", "ret-a", "--area-code", "415")
-    assert r.returncode == 1 and "502 provider_error" in r.stderr, r
-    assert env.sql("SELECT count(*) FROM phone_numbers").fetchone()[0] == 7
+    # a purchase answered 5xx may have bought: recorded pending (issue 12 item 4), shown so
+    assert r.returncode == 0 and "status:    pending" in r.stdout, r
+    assert "answered 500" in r.stdout, r
+    assert env.sql("SELECT count(*) FROM phone_numbers WHERE status <> 'pending'"
+                   ).fetchone()[0] == 7

@@ -129,7 +129,8 @@ def test_instances_recorded(env):
         assert version == ctl("--version").stdout.split()[-1]
         ready = d.readyz().json()
         assert gen == ready["generation"] and source == "database" and numbers == ready["numbers"]
-        assert cgen is None  # no change counter reported by the loader yet (issue 14, item 3)
+        # the shared change counter the loader applied (issue 14, item 3: migration 010)
+        assert cgen == env.sql("SELECT callrouted_change_generation()").fetchone()[0], cgen
         assert backlog == 0 and writable and fresh
     # the heartbeat moves (every 5 s)
     first = {r[0]: r for r in env.sql("SELECT instance_name, heartbeat_at "

@@ -21,12 +21,15 @@ import urllib.request
 
 import pytest
 
+from support.admin_api import TOKEN_B, insert_tokens
+from support.admin_api import api as admin_api
 from support.build import REPO
-from support.data import NUM_BLAND1, NUM_RET1, NUM_VAPI1, RETELL_KEY, RETELL_SLUG
+from support.data import NUM_B1, NUM_BLAND1, NUM_RET1, NUM_VAPI1, RETELL_KEY, RETELL_SLUG
 from support.ledger import (bland_post_call, new_id, post_bland, post_retell, post_vapi,
                             retell_event, vapi_end, wait_drained)
 from support.net import free_port
 from support.polling import wait_for
+from support.sandbox import SandboxProc
 from support.signing import bland_dynamic, retell_inbound, signed_post, vapi_assistant_request
 
 PROMETHEUS = "/usr/bin/prometheus"
@@ -227,10 +230,39 @@ def send_events(d):
     wait_drained(d)
 
 
-def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_pg):
+def provider_in_sync(e, tmp_path):
+    """A sandbox (tools/sandbox) holding agency B's Retell number as we have it, ret-b pointed
+    at it: a sync of ret-b finds no drift, and its drift series exist (all 0)."""
+    sb = SandboxProc(tmp_path / "sandbox", accounts=["retell:retell-key-b"]).start()
+    sb.control("POST", "agents", {"provider": "retell", "key": "retell-key-b", "id": "agent_b_1",
+                                  "name": "B Agent"})
+    sb.control("POST", "numbers", {"provider": "retell", "key": "retell-key-b",
+                                   "e164": NUM_B1, "set": {"inbound_agents": [
+                                       {"agent_id": "agent_b_1", "weight": 1}]}})
+    e.sql("UPDATE provider_accounts SET api_base_url = %s WHERE slug = 'ret-b'",
+          sb.base_url("retell"))
+    return sb
+
+
+def sync_in_sync_account(e, d):
+    """The drift check's series: a dry-run sync of ret-b, which is in sync."""
+    insert_tokens(e)
+    r = admin_api(d, "POST", "/v1/accounts/ret-b/sync?dry_run=true", token=TOKEN_B, timeout=30)
+    assert r.status == 200 and r.json()["in_sync"] is True, r
+
+
+def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_pg, tmp_path):
     t0 = time.monotonic()
     e = own_env
-    d = e.start({"instance_name": "prom-test"})
+    sb = provider_in_sync(e, tmp_path)
+    try:
+        _test_prometheus(prometheus, e, own_pg, sb, t0)
+    finally:
+        sb.stop()
+
+
+def _test_prometheus(prometheus, e, own_pg, sb, t0):
+    d = e.start({"instance_name": "prom-test", "provider_ca_file": sb.ca_file})
     port = prometheus([d.admin_port])
 
     # Every target is up (a scrape answered and parsed).
@@ -255,6 +287,7 @@ def test_prometheus_scrapes_daemon_and_evaluates_rules(prometheus, own_env, own_
     # series they create have at least three samples for rate()/increase() over the panels'
     # windows.
     send_events(d)
+    sync_in_sync_account(e, d)
     n0 = scrapes(port)
     wait_for(lambda: scrapes(port) >= n0 + 3, 20, interval=0.2, what="three more scrapes")
 

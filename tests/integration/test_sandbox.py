@@ -213,8 +213,11 @@ def test_faults_delay_5xx_and_times(env, sb, d):
     sb.control("POST", "faults", {"method": "POST", "prefix": "/retell/create-phone-number",
                                   "status": 503, "times": 1})
     r = api(d, "POST", "/v1/numbers", {"account": "ret-a", "area_code": "415"})
-    assert r.status == 502 and r.json()["error"]["code"] == "provider_error", r
-    n = env.conn.execute("SELECT count(*) FROM phone_numbers").fetchone()[0]
+    # the provider may have acted: recorded pending for the sync (issue 12 item 4)
+    assert r.status == 202 and r.json()["status"] == "pending", r
+    assert "answered 503" in r.json()["provider_note"], r
+    n = env.conn.execute("SELECT count(*) FROM phone_numbers WHERE status <> 'pending'"
+                         ).fetchone()[0]
     assert n == env.ids.n_numbers
     bought = buy(d, "retell")          # the fault was for one request only
     assert sb.number("retell", bought["e164"]) is not None
@@ -225,7 +228,9 @@ def test_fault_hang_is_a_provider_timeout(env, sb):
     sb.control("POST", "faults", {"method": "POST", "prefix": "/bland/numbers/purchase",
                                   "hang": True, "times": 1})
     r = api(d, "POST", "/v1/numbers", {"account": "bland-a", "area_code": "415"}, timeout=20)
-    assert r.status == 504 and r.json()["error"]["code"] == "provider_timeout", r
+    # no answer in time: the purchase may have happened, recorded pending (issue 12 item 4)
+    assert r.status == 202 and r.json()["status"] == "pending", r
+    assert "provider_timeout" in r.json()["provider_note"], r
 
 
 # ---- end to end: buy, assign, ring, ledger, call out, release ----

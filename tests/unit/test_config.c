@@ -59,6 +59,22 @@ test_defaults_and_values(void **state)
 	assert_int_equal(c->workers, 0);
 	assert_int_equal(c->log_level, LOG_LEVEL_INFO);
 	assert_true(strlen(c->instance_name) > 0);
+	assert_string_equal(c->routes_database_url, "");
+	assert_string_equal(c->replication_wait, "auto");
+	assert_int_equal(c->replication_wait_timeout_ms, 60000);
+	assert_int_equal(c->change_poll_interval_ms, 2000);
+	config_free(c);
+
+	c = load("database_url = host=a,b target_session_attrs=read-write\n"
+		 "routes_database_url = host=b\nreplication_wait = off\n"
+		 "replication_wait_timeout = 5m\nchange_poll_interval = 500ms\n",
+		err, sizeof(err));
+	assert_non_null(c);
+	assert_string_equal(c->database_url, "host=a,b target_session_attrs=read-write");
+	assert_string_equal(c->routes_database_url, "host=b");
+	assert_string_equal(c->replication_wait, "off");
+	assert_int_equal(c->replication_wait_timeout_ms, 300000);
+	assert_int_equal(c->change_poll_interval_ms, 500);
 	config_free(c);
 
 	c = load("# comment\n\n  database_url = \"postgres://u@h/db # not a comment\"  # comment\n"
@@ -102,6 +118,11 @@ test_errors_name_file_line_key(void **state)
 		{ "database_url = x\ndatabase_url = y\n", ":2: database_url: set twice" },
 		{ "database_url_file = /nonexistent/file\n", ":1: database_url_file:" },
 		{ "listen = 127.0.0.1:1\n", "database_url is not set" },
+		{ "database_url = x\nreplication_wait = sometimes\n",
+			"replication_wait: \"sometimes\" is not auto or off" },
+		{ "database_url = x\nreplication_wait_timeout = 0\n",
+			":2: replication_wait_timeout:" },
+		{ "database_url = x\nchange_poll_interval = 1ms\n", ":2: change_poll_interval:" },
 	};
 	char err[4096];
 

@@ -516,7 +516,9 @@ test_vapi_parse(void **state)
 	assert_non_null(strstr(err, "\"number\""));
 	assert_non_null(strstr(err, VAPI_ID));
 	assert_non_null(strstr(err, "activating"));
-	assert_string_equal(n.provider_number_id, "");
+	/* the id is kept: the purchase is recorded pending with it (migration 007) */
+	assert_string_equal(n.provider_number_id, VAPI_ID);
+	assert_string_equal(n.e164, "");
 
 	assert_false(a->parse_number(no_id, strlen(no_id), &n, err, sizeof(err)));
 	assert_non_null(strstr(err, "\"id\""));

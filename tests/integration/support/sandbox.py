@@ -118,6 +118,11 @@ class SandboxProc:
         self.control("DELETE", "requests")
         self.control("DELETE", "faults")
 
+    def reset(self):
+        """clear(), and forget every number, call and agent the sandbox holds."""
+        self.clear()
+        self.control("DELETE", "state")
+
     def state(self):
         return self.control("GET", "state")
 
