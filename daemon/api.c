@@ -19,6 +19,7 @@
 #include "callrouted/admin_api.h"
 #include "number_changes.h"
 #include "provider_api.h"
+#include "route_api.h"
 #include "sync.h"
 #include "wire.h"
 
@@ -44,7 +45,8 @@ enum api_op {
 	OP_READ,
 	OP_EVENTS,
 	OP_EXPIRE,
-	OP_SYNC
+	OP_SYNC,
+	OP_ROUTE
 };
 
 struct api_req;
@@ -85,6 +87,7 @@ struct api_req {
 
 	/* list filters */
 	char *f_client, *f_agent, *f_provider, *f_status, *f_e164, *f_e164_hi;
+	struct route_explain_q explain; /* GET /v1/route (route_api.c) */
 	long limit;
 	uint64_t after;
 
@@ -1944,7 +1947,21 @@ api_dispatch(struct api_req *r)
 		return;
 	case OP_EXPIRE:
 		return;
-	case OP_CALL:
+	case OP_ROUTE: {
+		int status = 500;
+		json_t *o = route_explain(&r->explain, r->agency_id, &status);
+
+		api_send(r, status, o);
+		return;
+	}
+	case OP_CALL: {
+		char why[256];
+
+		if (!route_outbound_allowed(r->agent_id, r->agency_id, why, sizeof(why))) {
+			api_fail(r, 409, "conflict", "%s", why);
+			return;
+		}
+	}
 		api_param(r, "%" PRIu64, r->agent_id);
 		api_param(r, "%" PRIu64, r->agency_id);
 		api_query(r,
@@ -2126,6 +2143,7 @@ api_parse_query(struct api_req *r)
 
 	r->limit = API_LIST_DEFAULT;
 	api_read_args_init(&r->rargs);
+	route_explain_q_init(&r->explain);
 	if (r->op != OP_BUY && r->op != OP_PATCH && r->op != OP_CALL && r->op != OP_SYNC &&
 		r->req->body_len > 0) {
 		api_fail(r, 400, "invalid", "%s takes no body",
@@ -2157,7 +2175,15 @@ api_parse_query(struct api_req *r)
 	for (int i = 0; i < kv.n && ok && r->op != OP_READ; i++) {
 		const char *key = kv.key[i];
 		size_t k = 0;
+		const char *why;
 
+		if (r->op == OP_ROUTE) {
+			if (!route_explain_param(&r->explain, key, kv.value[i], &why)) {
+				api_fail(r, 400, "invalid", "%s", why);
+				ok = false;
+			}
+			continue;
+		}
 		if (r->op == OP_SYNC || r->op == OP_RELEASE) {
 			ok = api_sync_param(r, key, kv.value[i]);
 			continue;
@@ -2227,6 +2253,7 @@ static const struct api_route {
 	{ WIRE_GET, "/v1/usage", OP_READ, false, true, &api_read_usage },
 	{ WIRE_GET, "/v1/numbers/{id}/events", OP_EVENTS, false, true, NULL },
 	{ WIRE_POST, "/v1/accounts/{slug}/sync", OP_SYNC, false, false, NULL },
+	{ WIRE_GET, "/v1/route", OP_ROUTE, false, false, NULL },
 };
 
 #define API_NROUTES (sizeof(api_routes) / sizeof(api_routes[0]))

@@ -17,6 +17,7 @@
 #include "callrouted/migrate.h"
 #include "callrouted/progress_log.h"
 #include "callrouted/rating.h"
+#include "policy_db.h"
 #include "routes.h"
 #include "snapshot.h"
 
@@ -934,6 +935,10 @@ changes_apply_payload(const char *payload)
 			ch.seen_gen = gen;
 		if (ch.q == Q_FULL && gen > ch.full_notified)
 			ch.full_notified = gen; /* queued: applied after the full reload */
+	}
+	if (policy_db_owns_table(table)) {
+		json_decref(j); /* the policy loader's (policy_db.c) */
+		return;
 	}
 	if (strcmp(table, "phone_numbers") != 0) {
 		ch.want_catalog = true;

@@ -23,6 +23,7 @@
 #include "metrics.h"
 #include "callrouted/migrate.h"
 #include "notify.h"
+#include "policy_db.h"
 #include "routes.h"
 #include "snapshot.h"
 #include "statelock.h"
@@ -343,7 +344,7 @@ main(int argc, char **argv)
 	 *    it starts */
 	step = "the database thread";
 	if (!db_setup(cfg, main_fatal) || !loader_setup(cfg) || !ledger_db_setup(cfg) ||
-		!instances_setup(cfg) || !journal_start() || !db_start())
+		!instances_setup(cfg) || !policy_db_setup(cfg) || !journal_start() || !db_start())
 		goto fail_step;
 	/* 4. listeners; READY=1 once a route table is loaded (main_tick_cb) */
 	step = "TLS";
@@ -390,6 +391,7 @@ done:
 	loader_cleanup();
 	ledger_db_cleanup();
 	instances_cleanup();
+	policy_db_cleanup();
 	db_free();
 	journal_cleanup(); /* the drain (db thread) read it until db_stop */
 	snapshot_cleanup();

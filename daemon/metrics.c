@@ -217,6 +217,14 @@ metrics_label_lookup(char *buf, size_t len, size_t i)
 	snprintf(buf, len, "result=\"%s\"", route_result_name((enum route_result)i));
 }
 
+static void
+metrics_label_decision(char *buf, size_t len, size_t i)
+{
+	snprintf(buf, len, "provider=\"%s\",decision=\"%s\"",
+		provider_name((enum provider_id)(i / PD_COUNT)),
+		policy_decision_name((enum policy_decision)(i % PD_COUNT)));
+}
+
 static const char *const metrics_reload_kinds[MR_KINDS] = { "full", "catalog", "numbers" };
 
 static void

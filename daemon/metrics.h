@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "policy.h"
 #include "providers/provider.h"
 #include "routes.h"
 
@@ -48,6 +49,16 @@ enum { MH_BUCKETS = 14 };
 		"Change notifications received from PostgreSQL.", metrics_label_none, false)         \
 	X(config_reloads, 2, "callrouted_config_reloads_total",                                      \
 		"Configuration reloads (SIGHUP), by result (failed: the old one stays).",            \
+		metrics_label_ok_failed, false)                                                      \
+	X(route_decisions, PROVIDER_COUNT *PD_COUNT, "callrouted_route_decisions_total",             \
+		"Routing decisions of inbound webhooks, by provider and decision.",                  \
+		metrics_label_decision, true)                                                        \
+	X(route_overflows, PROVIDER_COUNT, "callrouted_route_overflow_total",                        \
+		"Calls the overflow agent took (hours, cap or limit turned them away), by "          \
+		"provider.",                                                                         \
+		metrics_label_provider, false)                                                       \
+	X(policy_reloads, 2, "callrouted_policy_reloads_total",                                      \
+		"Routing-policy reloads, by result (failed: the old policies stay).",                \
 		metrics_label_ok_failed, false)
 
 /* X(field, size, name, help, label printer) */

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "callrouted/log.h"
+#include "route_policy.h"
 #include "routes.h"
 /* ------------------------------------------------------------------------------------------ */
 /* The catalog                                                                                 */
@@ -416,6 +417,7 @@ routes_snapshot_free(struct routes_snapshot *s)
 		return;
 	route_table_free(&s->numbers);
 	routes_catalog_unref(s->catalog);
+	policy_unref(s->policy);
 	free(s);
 }
 
@@ -518,6 +520,11 @@ routes_publish(struct routes_snapshot *s)
 	struct routes_snapshot *old;
 
 	pthread_mutex_lock(&routes_pub_lock);
+	old = atomic_load(&routes_cur);
+	if (s && !s->policy && old && old->policy) {
+		s->policy = old->policy;
+		policy_ref(s->policy);
+	}
 	old = atomic_exchange(&routes_cur, s);
 	if (old) {
 		old->retired_epoch = atomic_fetch_add(&routes_epoch, 1) + 1;

@@ -79,6 +79,8 @@ uint32_t routes_catalog_account_idx(const struct routes_catalog *c, uint64_t acc
 
 /* ---- snapshots ---- */
 
+struct route_policy;
+
 enum routes_source { ROUTES_FROM_DATABASE = 0, ROUTES_FROM_FILE };
 
 struct routes_snapshot {
@@ -87,6 +89,7 @@ struct routes_snapshot {
 	int64_t loaded_at_ms; /* wall clock, ms since epoch */
 	struct routes_catalog *catalog;
 	struct route_table numbers;
+	struct route_policy *policy; /* routing policies (route_policy.h); NULL: none loaded */
 	struct routes_snapshot *retired_next; /* reclaim list */
 	uint64_t retired_epoch;
 };
@@ -126,7 +129,9 @@ struct routes_reader *routes_reader_register(void);
 const struct routes_snapshot *routes_read_begin(struct routes_reader *r);
 void routes_read_end(struct routes_reader *r);
 
-/* Publish s (ownership passes); the previous snapshot is retired. Single publisher at a time. */
+/* Publish s (ownership passes); the previous snapshot is retired. Single publisher at a time.
+ * A snapshot published without policies keeps the current one's (the loader of numbers and
+ * the loader of policies publish independently). */
 void routes_publish(struct routes_snapshot *s);
 /* Free retired snapshots that no reader can still see. Returns how many remain retired. */
 size_t routes_reclaim(void);

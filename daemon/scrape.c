@@ -15,6 +15,7 @@
 #include "ledger.h"
 #include "metrics.h"
 #include "number_changes.h"
+#include "policy_db.h"
 #include "routes.h"
 #include "scrape.h"
 #include "sync.h"
@@ -94,6 +95,7 @@ scrape_metrics(struct evbuffer *b, const struct routes_snapshot *s)
 	wire_stats(WIRE_WEBHOOK, scrape_add, &o);
 	wire_stats(WIRE_ADMIN, scrape_add, &o);
 	loader_stats(scrape_add, &o);
+	policy_db_stats(s, scrape_add, &o);
 	db_stats(scrape_add, &o);
 	journal_stats(scrape_add, &o);
 	ledger_stats(scrape_add, &o);

@@ -11,6 +11,7 @@
 #include "callrouted/log.h"
 #include "metrics.h"
 #include "replay.h"
+#include "route_counts.h"
 #include "webhook.h"
 
 #define WEBHOOK_PREFIX "/v1/webhooks/"
@@ -153,6 +154,73 @@ webhook_route(struct webhook_req *w, const char *number, struct route_answer *an
 	return true;
 }
 
+bool
+webhook_decide(struct webhook_req *w, const char *number, const char *caller,
+	struct policy_result *res)
+{
+	struct policy_call call = { .snap = w->snap, .acct = w->acct, .at_s = w->now_ms / 1000 };
+	struct policy_counts counts;
+	int64_t now = w->now_ms;
+
+	if (!number) {
+		webhook_error(w, 400, "missing called number");
+		return false;
+	}
+	if (!e164_parse(number, strlen(number), &call.to_key)) {
+		webhook_error(w, 400, "number is not E.164");
+		return false;
+	}
+	/* an anonymous or malformed caller is no caller: no block prefix matches it */
+	if (!caller || !e164_parse(caller, strlen(caller), &call.from_key))
+		call.from_key = 0;
+	route_counts_ops(&counts, &now);
+	policy_decide(&call, &counts, res);
+	if (res->take_slot && !route_counts_take(res->client_id, res->limit, now)) {
+		/* the last slot went to another worker meanwhile */
+		call.ignore_limit = true;
+		policy_decide(&call, &counts, res);
+	}
+	METRICS_INC(route_lookups, res->route);
+	METRICS_INC(route_decisions, (size_t)w->acct->provider * PD_COUNT + res->decision);
+	if (res->overflow)
+		METRICS_INC(route_overflows, w->acct->provider);
+	log_debug("webhook: %s/%s %s %s -> %s (%s)", provider_name(w->acct->provider),
+		w->acct->slug, webhook_event_name(w->event), log_esc(number),
+		policy_decision_name(res->decision), route_result_name(res->route));
+	return true;
+}
+
+void
+webhook_json_meta_decision(struct webhook_out *b, const struct policy_result *r)
+{
+	const struct route_agent *a = r->agent;
+
+	webhook_out_lit(b, "{");
+	if (a) {
+		webhook_out_lit(b, "\"callrouted_agency_id\":\"");
+		webhook_out_u64(b, a->agency_id);
+		if (a->client_id) {
+			webhook_out_lit(b, "\",\"callrouted_client_id\":\"");
+			webhook_out_u64(b, a->client_id);
+		}
+		webhook_out_lit(b, "\",\"callrouted_agent_id\":\"");
+		webhook_out_u64(b, a->id);
+		webhook_out_lit(b, "\",");
+	}
+	if (r->number_id) {
+		webhook_out_lit(b, "\"callrouted_number_id\":\"");
+		webhook_out_u64(b, r->number_id);
+		webhook_out_lit(b, "\",");
+	}
+	webhook_out_lit(b, "\"callrouted_decision\":");
+	webhook_json_str(b, policy_decision_name(r->decision));
+	webhook_out_lit(b, ",\"callrouted_overflow\":");
+	if (r->overflow)
+		webhook_out_lit(b, "\"true\"}");
+	else
+		webhook_out_lit(b, "\"false\"}");
+}
+
 static bool
 webhook_json_content_type(const char *ct)
 {
@@ -219,6 +287,29 @@ webhook_journal_done(void *arg, bool durable)
 	free(ww);
 }
 
+/* A call's start or end event frees the concurrency slot its routing took here (the
+ * database's count has, or soon has, the call). */
+static void
+webhook_release_slot(struct webhook_req *w, const struct call_event *ev)
+{
+	const struct route_agent *a = routes_catalog_agent_by_pid(w->snap->catalog,
+		w->acct->provider, ev->provider_agent_id);
+
+	if (ev->kind != CALL_STARTED && ev->kind != CALL_ENDED)
+		return;
+	if (!a && ev->dir == CALL_DIR_INBOUND && ev->to) {
+		uint64_t key;
+		const struct route_slot *sl;
+
+		if (e164_parse(ev->to, strlen(ev->to), &key) &&
+			(sl = routes_number(w->snap, key)) != NULL &&
+			sl->agent_idx < w->snap->catalog->n_agents)
+			a = &w->snap->catalog->agents[sl->agent_idx];
+	}
+	if (a && a->client_id)
+		route_counts_release(a->client_id, ev->kind == CALL_STARTED, w->now_ms);
+}
+
 void
 webhook_call_event(struct webhook_req *w, const struct call_event *ev)
 {
@@ -240,6 +331,7 @@ webhook_call_event(struct webhook_req *w, const struct call_event *ev)
 		webhook_error(w, res.status, res.reason);
 		return;
 	}
+	webhook_release_slot(w, ev);
 	ww = malloc(sizeof(*ww));
 	if (ww) {
 		ww->req = w->req;

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "policy.h"
 #include "providers/registry.h"
 #include "routes.h"
 #include "callrouted/signature.h"
@@ -75,6 +76,18 @@ void webhook_call_event(struct webhook_req *w, const struct call_event *ev);
 
 /* The worker's completion callback for journal appends (see journal_waiter_new). */
 void webhook_journal_done(void *arg, bool durable);
+
+/*
+ * Decide an inbound call to number (text of the request) from caller (NULL or not E.164:
+ * unknown) now: the number's look-up, then the routing policies (policy.h), a concurrency slot
+ * taken when the decision counts against a limit; counted in callrouted_route_decisions_total.
+ * On a bad number answers 400 and returns false.
+ */
+bool webhook_decide(struct webhook_req *w, const char *number, const char *caller,
+	struct policy_result *res);
+/* The metadata object of a decision: the ids of webhook_json_meta (those known) and
+ * "callrouted_decision", "callrouted_overflow". */
+void webhook_json_meta_decision(struct webhook_out *b, const struct policy_result *r);
 
 /* Look up a number given as text in the request; on a bad number answers 400 and returns false. */
 bool webhook_route(struct webhook_req *w, const char *number, struct route_answer *ans);

@@ -68,6 +68,7 @@ enum {
 	OPT_E164,
 	OPT_VARIABLES,
 	OPT_METADATA,
+	OPT_AT,
 };
 
 /* Every command takes these (--url and --token only matter to those that call the API). */
@@ -2677,6 +2678,89 @@ ctl_instances(const struct ctl_cmd *cmd, int argc, char **argv)
 	"the admin_listen of -c FILE), --token TOKEN or $CALLROUTED_TOKEN."
 #define CTL_DB_NOTE "\nOn the database: --database CONNINFO, or the database_url of -c FILE."
 
+/* A query value with '+' and the reserved characters %-escaped. */
+static void
+ctl_route_q(char *out, size_t len, const char *v)
+{
+	size_t n = 0;
+
+	for (; *v && n + 4 < len; v++) {
+		if (isalnum((unsigned char)*v) || strchr("-._~:", *v))
+			out[n++] = *v;
+		else
+			n += (size_t)snprintf(out + n, len - n, "%%%02X", (unsigned char)*v);
+	}
+	out[n] = 0;
+}
+
+static int
+ctl_route_explain(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "to", required_argument, NULL, OPT_TO },
+		{ "from", required_argument, NULL, OPT_FROM },
+		{ "at", required_argument, NULL, OPT_AT },
+		CTL_COMMON_OPTS,
+	};
+	char to[E164_BUFSIZE] = "", from[E164_BUFSIZE] = "", at[64] = "";
+	char path[512], qto[64], qfrom[64], qat[160];
+	json_t *answer = NULL;
+	int c, rc = CTL_OK;
+
+	while ((c = ctl_getopt(cmd, argc, argv, opts)) != -1) {
+		switch (c) {
+		case OPT_TO:
+		case OPT_FROM:
+			if (!ctl_parse_e164(optarg, c == OPT_TO ? to : from, sizeof(to)))
+				return ctl_usage_error(cmd,
+					"--%s \"%s\" is not an E.164 number "
+					"(+ country code and number, e.g. +14155550123)",
+					c == OPT_TO ? "to" : "from", optarg);
+			break;
+		case OPT_AT:
+			if (!text_ok(optarg, 40))
+				return ctl_usage_error(cmd,
+					"--at takes an ISO 8601 time, e.g. 2026-03-08T14:30:00Z");
+			snprintf(at, sizeof(at), "%s", optarg);
+			break;
+		default:
+			return c == CTL_HELP_SHOWN ? CTL_OK : CTL_USAGE;
+		}
+	}
+	if (!ctl_args(cmd, argc, argv, 0, &rc))
+		return rc;
+	if (!*to)
+		return ctl_usage_error(cmd, "--to E164 is required");
+	ctl_route_q(qto, sizeof(qto), to);
+	ctl_route_q(qfrom, sizeof(qfrom), from);
+	ctl_route_q(qat, sizeof(qat), at);
+	snprintf(path, sizeof(path), "/v1/route?to=%s%s%s%s%s", qto, *from ? "&from=" : "", qfrom,
+		*at ? "&at=" : "", qat);
+	rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+	if (rc == CTL_OK) {
+		if (ctl_json) {
+			ctl_print_json(answer);
+		} else {
+			json_t *ag = json_object_get(answer, "agent"),
+			       *ru = json_object_get(answer, "rule");
+
+			printf("decision:  %s%s\n", ctl_jstr(answer, "decision"),
+				json_is_true(json_object_get(answer, "overflow")) ?
+					" (overflow agent)" :
+					"");
+			printf("agent:     %s\n",
+				json_is_object(ag) ? ctl_jstr(ag, "provider_agent_id") : "(none)");
+			printf("rule:      %s (%s)\n", ctl_jstr(ru, "table"),
+				ctl_jstr(ru, "scope"));
+			printf("at:        %s (local %s, %s)\n", ctl_jstr(answer, "at"),
+				ctl_jstr(answer, "local_time"), ctl_jstr(answer, "time_zone"));
+			ctl_print_json(answer);
+		}
+	}
+	json_decref(answer);
+	return rc;
+}
+
 static const struct ctl_cmd ctl_cmds[] = {
 	{ "numbers", "list",
 		"[--client ID] [--agent ID] [--provider retell|vapi|bland]\n"
@@ -2757,6 +2841,11 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"              provider update)\n"
 		"Exit code 0 when the sync ran, whether or not it found drift (--json: .in_sync)." CTL_API_NOTE,
 		ctl_sync },
+	{ "route", "explain", "--to E164 [--from E164] [--at ISO8601]",
+		"Why a call to --to from --from (at --at, default now) goes where it goes: the\n"
+		"decision, the agent, the rule that decided, the figures (GET /v1/route, the\n"
+		"webhooks' decision; an agency token)." CTL_API_NOTE,
+		ctl_route_explain },
 	{ "tokens", "create", "--agency ID [--client ID] [--name NAME] [--quiet]",
 		"Make an admin API token for the agency (with --client: a read-only client-portal\n"
 		"token).  The token is printed once; only its SHA-256 is stored.  On a terminal: a\n"

@@ -30,31 +30,61 @@ retell_str(json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/*
+ * call_inbound: the number's decision (policy.h).  The answer's fields are the ones Retell
+ * documents for the inbound webhook's response, all optional, under call_inbound:
+ * override_agent_id, dynamic_variables, metadata, agent_override (its "agent" group holds
+ * max_call_duration_ms, the per-call bound of a spend cap)
+ * [https://docs.retellai.com/features/inbound-call-webhook].
+ * Turned away with no agent to take the call: the account's refusal agent
+ * (provider_accounts.refusal_agent_id) if it has one, else no override — on which Retell
+ * connects a number's bound inbound agent if it has one (README "Routing policy").
+ */
 static void
 retell_inbound(struct webhook_req *w)
 {
 	json_t *ci = json_object_get(w->json, "call_inbound");
-	struct route_answer ans;
+	struct policy_result res;
 
 	if (!json_is_object(ci)) {
 		webhook_error(w, 400, "missing call_inbound");
 		return;
 	}
-	if (!webhook_route(w, retell_str(ci, "to_number"), &ans))
+	if (!webhook_decide(w, retell_str(ci, "to_number"), retell_str(ci, "from_number"), &res))
 		return;
 	w->status = 200;
-	if (ans.result != ROUTE_HIT) {
-		/* no override: Retell has no fallback agent on our numbers, so the call is not
-		 * taken */
-		webhook_out_lit(w->out, "{\"call_inbound\":{}}");
+	if (!res.agent) {
+		if (res.decision == PD_UNASSIGNED) {
+			/* no override: Retell has no fallback agent on a number without one */
+			webhook_out_lit(w->out, "{\"call_inbound\":{}}");
+			return;
+		}
+		const char *refusal =
+			w->snap->policy ? policy_refusal_agent(w->snap->policy, w->acct->id) : NULL;
+
+		webhook_out_lit(w->out, "{\"call_inbound\":{");
+		if (refusal) {
+			webhook_out_lit(w->out, "\"override_agent_id\":");
+			webhook_json_str(w->out, refusal);
+			webhook_out_lit(w->out, ",");
+		}
+		webhook_out_lit(w->out, "\"metadata\":");
+		webhook_json_meta_decision(w->out, &res);
+		webhook_out_lit(w->out, "}}");
 		return;
 	}
 	webhook_out_lit(w->out, "{\"call_inbound\":{\"override_agent_id\":");
-	webhook_json_str(w->out, ans.agent->provider_agent_id);
+	webhook_json_str(w->out, res.agent->provider_agent_id);
 	webhook_out_lit(w->out, ",\"dynamic_variables\":");
-	webhook_json_vars(w->out, ans.agent);
+	webhook_json_vars(w->out, res.agent);
 	webhook_out_lit(w->out, ",\"metadata\":");
-	webhook_json_meta(w->out, ans.agent, ans.number_id);
+	webhook_json_meta_decision(w->out, &res);
+	if (res.max_duration_s > 0) {
+		webhook_out_lit(w->out,
+			",\"agent_override\":{\"agent\":{\"max_call_duration_ms\":");
+		webhook_out_u64(w->out, (uint64_t)res.max_duration_s * 1000);
+		webhook_out_lit(w->out, "}}");
+	}
 	webhook_out_lit(w->out, "}}");
 }
 

@@ -30,29 +30,63 @@ vapi_replay_sig(const struct webhook_req *w, const char **sig, const char **ts)
 	}
 }
 
+/* The caller of an assistant-request: message.customer.number, else the call's customer. */
+static const char *
+vapi_caller(json_t *msg)
+{
+	json_t *cu = json_object_get(msg, "customer"), *n;
+
+	if (!json_is_object(cu))
+		cu = json_object_get(json_object_get(msg, "call"), "customer");
+	n = json_is_object(cu) ? json_object_get(cu, "number") : NULL;
+	return json_is_string(n) ? json_string_value(n) : NULL;
+}
+
+/* Vapi's range of assistant.maxDurationSeconds: 10 to 43,200 seconds
+ * [https://docs.vapi.ai/documentation/assistants/conversation-behavior/call-timeout-settings] */
+#define VAPI_MIN_DURATION_S 10
+#define VAPI_MAX_DURATION_S 43200
+
+/*
+ * assistant-request: the decision (policy.h).  An assistant: assistantId with
+ * assistantOverrides (variableValues, metadata, and maxDurationSeconds under a spend cap);
+ * turned away with no agent: {"error": message}, which Vapi speaks to the caller before it
+ * hangs up (the call is not taken).
+ */
 static void
 vapi_assistant_request(struct webhook_req *w)
 {
 	json_t *msg = json_object_get(w->json, "message");
 	json_t *pn = json_object_get(msg, "phoneNumber");
 	json_t *num = json_is_object(pn) ? json_object_get(pn, "number") : NULL;
-	struct route_answer ans;
+	struct policy_result res;
 
-	if (!webhook_route(w, json_is_string(num) ? json_string_value(num) : NULL, &ans))
+	if (!webhook_decide(w, json_is_string(num) ? json_string_value(num) : NULL,
+		    vapi_caller(msg), &res))
 		return;
 	w->status = 200;
-	if (ans.result != ROUTE_HIT) {
+	if (!res.agent) {
 		webhook_out_lit(w->out, "{\"error\":");
 		webhook_json_str(w->out, w->cfg->vapi_no_agent_message);
 		webhook_out_lit(w->out, "}");
 		return;
 	}
 	webhook_out_lit(w->out, "{\"assistantId\":");
-	webhook_json_str(w->out, ans.agent->provider_agent_id);
+	webhook_json_str(w->out, res.agent->provider_agent_id);
 	webhook_out_lit(w->out, ",\"assistantOverrides\":{\"variableValues\":");
-	webhook_json_vars(w->out, ans.agent);
+	webhook_json_vars(w->out, res.agent);
 	webhook_out_lit(w->out, ",\"metadata\":");
-	webhook_json_meta(w->out, ans.agent, ans.number_id);
+	webhook_json_meta_decision(w->out, &res);
+	if (res.max_duration_s > 0) {
+		int64_t s = res.max_duration_s;
+
+		if (s < VAPI_MIN_DURATION_S)
+			s = VAPI_MIN_DURATION_S;
+		if (s > VAPI_MAX_DURATION_S)
+			s = VAPI_MAX_DURATION_S;
+		webhook_out_lit(w->out, ",\"maxDurationSeconds\":");
+		webhook_out_u64(w->out, (uint64_t)s);
+	}
 	webhook_out_lit(w->out, "}}");
 }
 

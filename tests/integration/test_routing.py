@@ -57,11 +57,16 @@ LIVE = 1.0   # seconds within which plain-SQL changes must be routed
 POLL = 0.02
 
 
+def routed_meta(*a, **kw):
+    """The metadata of a routed answer: the ids and the decision (issue 13)."""
+    return dict(meta(*a, **kw), callrouted_decision="assigned", callrouted_overflow="false")
+
+
 def retell_ok(i, agent_pid, agent_name, agent_id, number_id, client_name=None, client_id=None):
     return {"call_inbound": {
         "override_agent_id": agent_pid,
         "dynamic_variables": variables(agent_name, client_name),
-        "metadata": meta(i.agency_a, agent_id, number_id, client_id),
+        "metadata": routed_meta(i.agency_a, agent_id, number_id, client_id),
     }}
 
 
@@ -123,7 +128,8 @@ def vapi_ok(i, number_id, agent_id=None):
         "assistantId": "asst_vapi_1",
         "assistantOverrides": {
             "variableValues": variables("Vapi Front Desk", "Acme Dental"),
-            "metadata": meta(i.agency_a, agent_id or i.agent_vapi1, number_id, i.client_acme),
+            "metadata": routed_meta(i.agency_a, agent_id or i.agent_vapi1, number_id,
+                                    i.client_acme),
         },
     }
 
