@@ -160,6 +160,18 @@ def start_daemon(env, sandbox, **overrides):
     return d
 
 
+def vapi_credential(env):
+    """The Vapi account names the webhook credential the sandbox has for it (migration 005)."""
+    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
+            VAPI_CREDENTIAL)
+
+
+def sandbox_daemon(env, sandbox, **overrides):
+    """start_daemon, with the Vapi account's webhook credential set (vapi_credential)."""
+    vapi_credential(env)
+    return start_daemon(env, sandbox, **overrides)
+
+
 def calls_of(env, call_id):
     return env.conn.execute(
         "SELECT direction, agent_id, agency_id, status, connected, duration_ms, from_number, "
