@@ -1752,14 +1752,8 @@ static const struct ctl_filter ctl_agent_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_agents_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/agents", "agents", ctl_agent_filters, 6,
-		ctl_agent_heading, ctl_agent_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_agents_list = { "/v1/agents", "agents", ctl_agent_filters, 6,
+	ctl_agent_heading, ctl_agent_row };
 
 static const char *const ctl_account_heading[] = { "ID", "SLUG", "PROVIDER", "WEBHOOK_AUTH",
 	"SECRET", "CREDENTIAL", "BASE_URL", "NUMBERS" };
@@ -1782,14 +1776,8 @@ static const struct ctl_filter ctl_account_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_accounts_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/accounts", "accounts", ctl_account_filters, 8,
-		ctl_account_heading, ctl_account_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_accounts_list = { "/v1/accounts", "accounts", ctl_account_filters,
+	8, ctl_account_heading, ctl_account_row };
 
 static const char *const ctl_client_heading[] = { "ID", "NAME", "PORTAL_VISIBILITY", "AGENTS" };
 
@@ -1807,14 +1795,8 @@ static const struct ctl_filter ctl_client_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_clients_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/clients", "clients", ctl_client_filters, 4,
-		ctl_client_heading, ctl_client_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_clients_list = { "/v1/clients", "clients", ctl_client_filters, 4,
+	ctl_client_heading, ctl_client_row };
 
 static const char *const ctl_call_heading[] = { "ID", "PROVIDER", "DIRECTION", "STATUS", "NUMBER",
 	"AGENT", "STARTED", "DURATION_S", "BILLED_USD" };
@@ -1855,13 +1837,20 @@ static const struct ctl_filter ctl_call_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_calls_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/calls", "calls", ctl_call_filters, 9,
-		ctl_call_heading, ctl_call_row };
+static const struct ctl_list ctl_calls_list = { "/v1/calls", "calls", ctl_call_filters, 9,
+	ctl_call_heading, ctl_call_row };
 
-	return ctl_list_run(cmd, argc, argv, &l);
+/* The list commands of ctl_list_run: each the list of its group (the list's answer member). */
+static const struct ctl_list *const ctl_lists[] = { &ctl_agents_list, &ctl_accounts_list,
+	&ctl_clients_list, &ctl_calls_list };
+
+static int
+ctl_list_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	for (size_t i = 0; i < sizeof(ctl_lists) / sizeof(ctl_lists[0]); i++)
+		if (strcmp(ctl_lists[i]->key, cmd->group) == 0)
+			return ctl_list_run(cmd, argc, argv, ctl_lists[i]);
+	return CTL_ERROR; /* not reached: every ctl_list_cmd of ctl_cmds has its list */
 }
 
 static int
@@ -2818,20 +2807,20 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"                         YYYY-MM-DDTHH:MM:SSZ (UTC)\n"
 		"  --call-id X   the call whose provider's call id is X\n"
 		"  --limit N, --after ID, --all   pages, as numbers list" CTL_API_NOTE,
-		ctl_calls_list },
+		ctl_list_cmd },
 	{ "calls", "show", "ID", "Show one call of calls list." CTL_API_NOTE, ctl_calls_show },
 	{ "agents", "list",
 		"[--client ID] [--provider P] [--name TEXT] [--limit N] [--after ID] [--all]",
 		"The agency's agents: id, name, provider and its agent id, client, active numbers\n"
 		"(--name: a part of the name, any case)." CTL_API_NOTE,
-		ctl_agents_list },
+		ctl_list_cmd },
 	{ "accounts", "list", "[--provider P] [--limit N] [--after ID] [--all]",
 		"The agency's provider accounts, without their secrets (whether a webhook secret is\n"
 		"set, never the secret or the API key)." CTL_API_NOTE,
-		ctl_accounts_list },
+		ctl_list_cmd },
 	{ "clients", "list", "[--name TEXT] [--limit N] [--after ID] [--all]",
 		"The agency's clients: id, name, portal visibility, agents." CTL_API_NOTE,
-		ctl_clients_list },
+		ctl_list_cmd },
 	{ NULL, "sync", "SLUG [--dry-run] [--repair]",
 		"Sync the provider account SLUG: list its numbers and agents at the provider, import\n"
 		"those we do not have, adopt or fail pending purchases, mark agents the provider no\n"
