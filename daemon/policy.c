@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "callrouted/e164.h"
+#include "mix64.h"
 #include "policy.h"
 
 #define POLICY_NONE UINT32_MAX
@@ -27,17 +28,6 @@ policy_rule_name(enum policy_rule r)
 		"number_agent_splits", "agent", "no_agent" };
 
 	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
-}
-
-static uint64_t
-policy_mix(uint64_t k)
-{
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebULL;
-	k ^= k >> 31;
-	return k;
 }
 
 static int64_t
@@ -310,7 +300,7 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 	}
 	/* 5. a weighted split (the same caller, the same agent), else the number's agent */
 	if (num && num->splits.n && num->total_weight) {
-		uint64_t h = policy_mix(policy_mix(call->from_key) ^ call->to_key);
+		uint64_t h = mix64(mix64(call->from_key) ^ call->to_key);
 		uint32_t bucket = (uint32_t)(h % num->total_weight), acc = 0;
 
 		for (uint32_t i = 0; i < num->splits.n; i++) {
