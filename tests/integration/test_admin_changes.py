@@ -25,7 +25,7 @@ from support.admin_api import (TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B, a
                                assert_error)
 from support.build import SLOW, callrouted_bin, daemon_env
 from support.polling import wait_for
-from support.sandbox import sandbox_daemon, start_daemon
+from support.sandbox import another_daemon, sandbox_daemon, start_daemon
 from support.scrape import scrape
 
 PID = {"agent_ret1": "agent_ret_1", "agent_ret2": "agent_ret_2"}
@@ -38,14 +38,9 @@ def d(env, sb):
 
 def second_daemon(env, sb, **overrides):
     """Another daemon on the same database (start_daemon did the accounts and tokens)."""
-    values = {"provider_ca_file": sb.ca_file, "instance_name": "two"}
+    values = {"instance_name": "two"}
     values.update(overrides)
-    d2 = env.daemon(values)
-    d2.values["public_url"] = "http://127.0.0.1:%d" % d2.port
-    d2.start()
-    wait_for(lambda: api(d2, "GET", "/v1/numbers?limit=1").status != 503, 10.0,
-             what="the second daemon's admin API")
-    return d2
+    return another_daemon(env, sb, **values)
 
 
 def buy(d, account="ret-a", agent=None, key=None, nickname="Line"):
