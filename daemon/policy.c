@@ -104,6 +104,17 @@ policy_agent(const struct policy_call *call, uint64_t agent_id)
 	return &c->agents[i];
 }
 
+/* The call goes to the number's own agent a. */
+static void
+policy_number_agent(struct policy_result *out, const struct route_agent *a)
+{
+	out->decision = PD_ASSIGNED;
+	out->rule = PR_AGENT;
+	out->scope = PS_NUMBER;
+	out->rule_id = a->id;
+	out->agent = a;
+}
+
 void
 policy_decide(const struct policy_call *call, const struct policy_counts *counts,
 	struct policy_result *out)
@@ -146,13 +157,8 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 			cl = policy_client(p, agent->client_id);
 	}
 	if (!p) {
-		if (ans.agent) {
-			out->decision = PD_ASSIGNED;
-			out->rule = PR_AGENT;
-			out->scope = PS_NUMBER;
-			out->rule_id = ans.agent->id;
-			out->agent = ans.agent;
-		}
+		if (ans.agent)
+			policy_number_agent(out, ans.agent);
 		return;
 	}
 	/* 1. blocked: the agency's, the client's and the number's prefixes all apply */
@@ -324,11 +330,7 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 		}
 	}
 	if (ans.agent) {
-		out->decision = PD_ASSIGNED;
-		out->rule = PR_AGENT;
-		out->scope = PS_NUMBER;
-		out->rule_id = ans.agent->id;
-		out->agent = ans.agent;
+		policy_number_agent(out, ans.agent);
 		return;
 	}
 	out->decision = PD_UNASSIGNED;
