@@ -21,6 +21,7 @@ from support.build import callrouted_bin  # noqa: E402
 from support.cluster import PgCluster, RestartablePg  # noqa: E402
 from support.data import insert_standard_data  # noqa: E402
 from support.env import Env  # noqa: E402
+from support.replica import PrimaryStandby  # noqa: E402
 from support.sandbox import SandboxProc  # noqa: E402
 
 
@@ -113,3 +114,26 @@ def own_env(own_pg, binary, tmp_path, request):
     e.ids = insert_standard_data(e.conn)
     yield e
     e.finish()
+
+
+@pytest.fixture
+def ha(binary, tmp_path, request):
+    """A primary and a streaming hot standby of this test's own (support/replica.py), the
+    standard data set on the primary, replayed on the standby; env.ps is the pair."""
+    ps = PrimaryStandby()
+    try:
+        ps.start()
+    except Exception:
+        ps.stop()
+        raise
+    e = Env(ps.primary, tmp_path, request.node)
+    e.create_db()
+    e.migrate()
+    e.ids = insert_standard_data(e.conn)
+    ps.wait_replayed()
+    e.ps = ps
+    yield e
+    try:
+        e.finish()
+    finally:
+        ps.stop()

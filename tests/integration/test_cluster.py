@@ -19,11 +19,9 @@ cluster-report.txt in the test's directory.
 Skipped under ThreadSanitizer (CALLROUTED_TSAN=1): three processes and a client stream on two
 cores there exceed HAProxy's 1.5 s server timeout and the test's time budget."""
 
-import http.client
 import json
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
@@ -31,13 +29,13 @@ import pytest
 from support import haproxy
 from support.build import SLOW, TSAN, callrouted_bin, daemon_env
 from support.data import NUM_RET1, RETELL_KEY, RETELL_SLUG
-from support.ledger import ledger_ids, new_id, retell_event, wait_drained
+from support.ledger import ledger_ids, wait_drained
 from support.notify import NotifySocket
 from support.polling import wait_for
 from support.scrape import scrape
-from support.signing import body_bytes, sw
+from support.signing import sw
+from support.stream import Stream
 
-SENDERS = 4
 SHUTDOWN_DELAY = "3s"  # > the example's fall x inter (2 x 1 s)
 
 
@@ -178,83 +176,6 @@ def test_instances_recorded(env):
     wait_for(lambda: env.sql("SELECT pid FROM callrouted_instances WHERE instance_name = "
                              "'gone-1'").fetchone()[0] == d4.proc.pid, 10.0 * SLOW,
              what="the stale row taken over")
-
-
-class Stream:
-    """Client threads through HAProxy: signed Retell call_inbound (routing) and call_ended
-    (call events, each a new call id), alternating, on keep-alive connections.  Outcomes are
-    counted per phase; call ids answered 200 are kept."""
-
-    def __init__(self, port):
-        self.port = port
-        self.phase = "steady"
-        self.lock = threading.Lock()
-        self.sent = {}
-        self.bad = {}  # phase -> {status or exception name: n}
-        self.events_200 = {}
-        self.answered = set()
-        self.done = threading.Event()
-        self.threads = [threading.Thread(target=self.run, args=(k,)) for k in range(SENDERS)]
-
-    def one(self, conn, k, n):
-        if n % 2:
-            cid = new_id("cl%d_%d" % (k, n))
-            body = body_bytes(retell_event("call_ended", cid, "inbound", NUM_RET1))
-            h = {"Content-Type": "application/json"}
-            h.update(sw.sign_headers("retell", RETELL_KEY, body, RETELL_SLUG, "hmac"))
-        else:
-            cid = None
-            body = sw.build_payload("retell", "call_inbound", NUM_RET1, "+14155550123")
-            h = {"Content-Type": "application/json"}
-            h.update(sw.retell_headers(RETELL_KEY, body))
-        conn.request("POST", sw.webhook_path("retell", RETELL_SLUG), body=body, headers=h)
-        r = conn.getresponse()
-        data = r.read()
-        if cid is None and r.status == 200:
-            assert b"agent_ret_1" in data, data
-        return cid, r.status
-
-    def run(self, k):
-        conn = None
-        n = 0
-        while not self.done.is_set():
-            phase = self.phase
-            n += 1
-            cid = None
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-                cid, st = self.one(conn, k, n)
-            except (OSError, http.client.HTTPException) as e:
-                st = type(e).__name__
-                if conn is not None:
-                    conn.close()
-                    conn = None
-            with self.lock:
-                self.sent[phase] = self.sent.get(phase, 0) + 1
-                if st != 200:
-                    b = self.bad.setdefault(phase, {})
-                    b[st] = b.get(st, 0) + 1
-                elif cid is not None:
-                    self.answered.add(cid)
-                    self.events_200[phase] = self.events_200.get(phase, 0) + 1
-            if st != 200:
-                time.sleep(0.01)
-        if conn is not None:
-            conn.close()
-
-    def set_phase(self, p):
-        with self.lock:
-            self.phase = p
-
-    def start(self):
-        for t in self.threads:
-            t.start()
-
-    def stop(self):
-        self.done.set()
-        for t in self.threads:
-            t.join()
 
 
 @pytest.mark.skipif(TSAN, reason="too slow under ThreadSanitizer on two cores (see docstring)")

@@ -25,36 +25,15 @@ import time
 import pytest
 
 from support.build import TSAN
-from support.data import NUM_RET1, NUM_RET2, insert_standard_data
-from support.env import Env
+from support.data import NUM_RET1, NUM_RET2
+from support.lag import lag, lags, reassign
 from support.ledger import new_id, post_retell, retell_event, wait_drained
 from support.admin_api import route_retell
 from support.polling import wait_for
-from support.replica import PrimaryStandby, pg_is_in_recovery
+from support.replica import pg_is_in_recovery
 from support.scrape import scrape
 
 WAIT_MODE = os.environ.get("CALLROUTED_FAILOVER_WAIT", "auto")
-
-
-@pytest.fixture
-def ha(binary, tmp_path, request):
-    ps = PrimaryStandby()
-    try:
-        ps.start()
-    except Exception:
-        ps.stop()
-        raise
-    e = Env(ps.primary, tmp_path, request.node)
-    e.create_db()
-    e.migrate()
-    e.ids = insert_standard_data(e.conn)
-    ps.wait_replayed()
-    e.ps = ps
-    yield e
-    try:
-        e.finish()
-    finally:
-        ps.stop()
 
 
 def _daemons(ha):
@@ -67,32 +46,6 @@ def _daemons(ha):
                           change_poll_interval="1s"),
                  database_url=multi, name="b")
     return a, b
-
-
-def _reassign(conn, e164, agent_id):
-    conn.execute("UPDATE phone_numbers SET agent_id = %s WHERE e164 = %s AND status = 'active'",
-                 (agent_id, e164))
-
-
-def _lags(ds, e164, want, t0, timeout):
-    """Seconds from t0 until each of ds routes e164 to want (polled together)."""
-    got = {}
-    deadline = t0 + timeout
-    while len(got) < len(ds):
-        assert time.monotonic() < deadline, "%s: %s not routed to %s" % (
-            [d.name for d in ds if d.name not in got], e164, want)
-        for d in ds:
-            if d.name not in got and route_retell(d, e164) == want:
-                got[d.name] = time.monotonic() - t0
-        time.sleep(0.001)
-    return [got[d.name] for d in ds]
-
-
-def _lag(d, e164, want, t0, timeout):
-    """Seconds from t0 (just after the commit) until d routes e164 to want."""
-    wait_for(lambda: route_retell(d, e164) == want or None, timeout, 0.002,
-             "%s: %s routed to %s" % (d.name, e164, want))
-    return time.monotonic() - t0
 
 
 class Stream:
@@ -157,9 +110,9 @@ def test_routes_from_standby_lag(ha):
     agents = [(ids.agent_ret1, "agent_ret_1"), (ids.agent_ret2, "agent_ret_2")]
     for i in range(10):
         aid, want = agents[(i + 1) % 2]
-        _reassign(ha.conn, NUM_RET2, aid)
+        reassign(ha.conn, NUM_RET2, aid)
         t0 = time.monotonic()
-        la, lb = _lags([a, b], NUM_RET2, want, t0, 5.0 * b.slow)
+        la, lb = lags([a, b], NUM_RET2, want, t0, 5.0 * b.slow)
         lags_a.append(la)
         lags_b.append(lb)
     gen_db = ha.conn.execute("SELECT callrouted_change_generation()").fetchone()[0]
@@ -175,13 +128,13 @@ def test_routes_from_standby_lag(ha):
     # replay held on the standby: b keeps its table (routing goes on) and catches up after
     assert route_retell(b, NUM_RET2) == "agent_ret_1"
     ha.ps.standby.pause_replay()
-    _reassign(ha.conn, NUM_RET2, ids.agent_ret2)
-    _lag(a, NUM_RET2, "agent_ret_2", time.monotonic(), 5.0 * a.slow)
+    reassign(ha.conn, NUM_RET2, ids.agent_ret2)
+    lag(a, NUM_RET2, "agent_ret_2", time.monotonic(), 5.0 * a.slow)
     time.sleep(0.5)
     assert route_retell(b, NUM_RET2) == "agent_ret_1"  # not replayed there yet
     t0 = time.monotonic()
     ha.ps.standby.resume_replay()
-    _lag(b, NUM_RET2, "agent_ret_2", t0, 5.0 * b.slow)
+    lag(b, NUM_RET2, "agent_ret_2", t0, 5.0 * b.slow)
 
 
 @pytest.mark.skipif(TSAN, reason="a failover under load is timing-bound; too slow under TSan")
@@ -237,9 +190,9 @@ def test_failover_loses_no_answered_event(ha):
 
     # changes made on the new primary reach routing on both daemons
     t0 = time.monotonic()
-    _reassign(ha.conn, NUM_RET2, ha.ids.agent_ret1)
-    la = _lag(a, NUM_RET2, "agent_ret_1", t0, 10.0 * a.slow)
-    lb = _lag(b, NUM_RET2, "agent_ret_1", t0, 10.0 * b.slow)
+    reassign(ha.conn, NUM_RET2, ha.ids.agent_ret1)
+    la = lag(a, NUM_RET2, "agent_ret_1", t0, 10.0 * a.slow)
+    lb = lag(b, NUM_RET2, "agent_ret_1", t0, 10.0 * b.slow)
     print("a change on the new primary reached a in %.0f ms, b in %.0f ms" % (la * 1e3,
                                                                              lb * 1e3))
     # both tables are at the new primary's change generation
@@ -265,8 +218,8 @@ def test_connections_find_the_primary(ha):
                  in d.log() or None, 5.0 * d.slow, 0.02, "%s on the primary" % who)
     assert "db: ledger connected to 127.0.0.1:%d" % ps.standby.port not in log
     # LISTEN is on the primary: a change reaches routing
-    _reassign(ha.conn, NUM_RET2, ha.ids.agent_ret1)
-    _lag(d, NUM_RET2, "agent_ret_1", time.monotonic(), 5.0 * d.slow)
+    reassign(ha.conn, NUM_RET2, ha.ids.agent_ret1)
+    lag(d, NUM_RET2, "agent_ret_1", time.monotonic(), 5.0 * d.slow)
 
     ha.conn.execute("ALTER SYSTEM SET default_transaction_read_only = on")
     ha.conn.execute("SELECT pg_reload_conf()")
