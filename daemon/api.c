@@ -151,8 +151,7 @@ static struct {
 static void
 api_free(struct api_req *r)
 {
-	for (int i = 0; i < r->nparams; i++)
-		free(r->params[i]);
+	db_params_free(r->params, &r->nparams);
 	PQclear(r->res);
 	papi_request_clear(&r->preq);
 	json_decref(r->body);
@@ -251,20 +250,27 @@ static void
 api_param(struct api_req *r, const char *fmt, ...)
 {
 	va_list ap;
-	char *s = NULL;
 
 	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
+	db_param_v(r->params, &r->nparams, fmt, ap); /* NULL on failure: the query fails cleanly */
 	va_end(ap);
-	r->params[r->nparams++] = s; /* NULL on failure: the query fails cleanly */
 }
 
 /* A NULL parameter (SQL NULL) or a copy of s. */
 static void
 api_param_str(struct api_req *r, const char *s)
 {
-	r->params[r->nparams++] = s ? strdup(s) : NULL;
+	db_param_str(r->params, &r->nparams, s);
+}
+
+/* A portal token's client, or NULL (SQL NULL) for an agency token. */
+static void
+api_param_client(struct api_req *r)
+{
+	if (r->client_id)
+		api_param(r, "%" PRIu64, r->client_id);
+	else
+		api_param_str(r, NULL);
 }
 
 static void
@@ -315,9 +321,7 @@ api_db_done(struct db_conn *c, bool ok)
 
 	api.in_flight = NULL;
 	if (r) {
-		for (int i = 0; i < r->nparams; i++)
-			free(r->params[i]);
-		r->nparams = 0;
+		db_params_free(r->params, &r->nparams);
 		if (!ok) {
 			if (strcmp(st, "25006") == 0) /* a standby: db.c finds the primary */
 				api_fail(r, 503, "database_unavailable",
@@ -657,10 +661,7 @@ api_list(struct api_req *r)
 	api_param_str(r, r->f_status);
 	api_param(r, "%" PRIu64, r->after);
 	api_param(r, "%ld", r->limit);
-	if (r->client_id)
-		api_param(r, "%" PRIu64, r->client_id);
-	else
-		api_param_str(r, NULL);
+	api_param_client(r);
 	api_param_str(r, r->f_e164);
 	api_param_str(r, r->f_e164_hi);
 	/*
@@ -700,10 +701,7 @@ api_show(struct api_req *r)
 {
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
-	if (r->client_id)
-		api_param(r, "%" PRIu64, r->client_id);
-	else
-		api_param_str(r, NULL);
+	api_param_client(r);
 	api_query(r,
 		"SELECT " SQL_NUMBER_COLS SQL_NUMBER_FROM "WHERE n.id = $1 AND n.agency_id = $2 "
 		"AND ($3::bigint IS NULL OR (ag.client_id = $3 AND c.portal_agent_visibility))",
@@ -1322,10 +1320,7 @@ api_events(struct api_req *r)
 {
 	api_param(r, "%" PRIu64, r->id);
 	api_param(r, "%" PRIu64, r->agency_id);
-	if (r->client_id)
-		api_param(r, "%" PRIu64, r->client_id);
-	else
-		api_param_str(r, NULL);
+	api_param_client(r);
 	api_param(r, "%" PRIu64, r->after);
 	api_param(r, "%ld", r->limit);
 	/* the number under GET /v1/numbers/{id}'s visibility rule, then its events */

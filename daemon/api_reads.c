@@ -1,11 +1,11 @@
 /* api_reads.c: the admin API's reads (agents, accounts, clients, calls, usage): params, SQL. */
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "callrouted/admin_api.h"
 #include "callrouted/text.h"
 #include "api_reads.h"
 #include "callrouted/rating.h"
@@ -73,22 +73,6 @@ api_read_args_clear(struct api_read_args *a)
 		free(a->value[i]);
 		a->value[i] = NULL;
 	}
-}
-
-static bool
-read_id(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	if (!s || !isdigit((unsigned char)*s) || strlen(s) > 18)
-		return false;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v == 0)
-		return false;
-	*out = v;
-	return true;
 }
 
 static bool
@@ -230,7 +214,7 @@ api_read_param(const struct api_read *rd, struct api_read_args *a, const char *k
 	}
 	switch (p->kind) {
 	case RK_ID:
-		ok = read_id(value, &id);
+		ok = admin_api_parse_id(value, &id);
 		break;
 	case RK_ENUM:
 	case RK_GROUP:
@@ -249,12 +233,12 @@ api_read_param(const struct api_read *rd, struct api_read_args *a, const char *k
 		ok = read_date(value) && value[10] == '\0';
 		break;
 	case RK_LIMIT:
-		ok = read_id(value, &id) && id <= READ_LIST_MAX;
+		ok = admin_api_parse_id(value, &id) && id <= READ_LIST_MAX;
 		if (ok)
 			a->limit = (long)id;
 		break;
 	case RK_AFTER:
-		ok = read_id(value, &a->after);
+		ok = admin_api_parse_id(value, &a->after);
 		break;
 	}
 	if (!ok) {

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -221,6 +222,40 @@ db_flush(struct db_conn *c)
 		c->want_write = r == 1;
 		db_watch(c, c->want_write ? EV_READ | EV_WRITE : EV_READ);
 	}
+}
+
+void
+db_param_v(char **p, int *n, const char *fmt, va_list ap)
+{
+	char *s = NULL;
+
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	p[(*n)++] = s;
+}
+
+void
+db_param(char **p, int *n, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	db_param_v(p, n, fmt, ap);
+	va_end(ap);
+}
+
+void
+db_param_str(char **p, int *n, const char *s)
+{
+	p[(*n)++] = s ? strdup(s) : NULL;
+}
+
+void
+db_params_free(char **p, int *n)
+{
+	for (int i = 0; i < *n; i++)
+		free(p[i]);
+	*n = 0;
 }
 
 bool

@@ -2,6 +2,7 @@
 #ifndef CALLROUTED_DB_H
 #define CALLROUTED_DB_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 
 #include <event2/event.h>
@@ -70,6 +71,15 @@ void db_conn_release(struct db_conn *c);
  * results come to ops->result() then ops->done().  False if not idle or it failed. */
 bool db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params);
 bool db_idle(const struct db_conn *c);
+/* db_send's text parameters, in an array of the caller's: each appends p[*n] and counts it in
+ * *n (the caller keeps *n below the array's size).  db_param: a printf-formatted value (NULL,
+ * SQL NULL, when it cannot be made: the query fails cleanly); db_param_str: NULL or a copy of
+ * s; db_params_free frees them and sets *n to 0. */
+void db_param(char **p, int *n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void db_param_v(char **p, int *n, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+void db_param_str(char **p, int *n, const char *s);
+void db_params_free(char **p, int *n);
 bool db_conn_up(const struct db_conn *c);
 /* SQLSTATE of the last error result of the connection's last query ("" if none). */
 const char *db_sqlstate(const struct db_conn *c);

@@ -210,6 +210,14 @@ changes_expect(const PGresult *r, int ncols)
 	return true;
 }
 
+/* A catalog row of table that does not pass: logged, counted, skipped. */
+static void
+changes_skip_row(const char *table, const PGresult *r, int row)
+{
+	log_warning("changes: skipping invalid %s row %s", table, log_esc(changes_str(r, row, 0)));
+	ch.skipped++;
+}
+
 static void
 changes_read_accounts(const PGresult *r)
 {
@@ -231,9 +239,7 @@ changes_read_accounts(const PGresult *r)
 			!provider_from_name(prov, strlen(prov), &a.provider) || !a.slug ||
 			!*a.slug || !a.api_key ||
 			(auth && strcmp(auth, "hmac") != 0 && strcmp(auth, "bearer") != 0)) {
-			log_warning("changes: skipping invalid provider_accounts row %s",
-				log_esc(changes_str(r, i, 0)));
-			ch.skipped++;
+			changes_skip_row("provider_accounts", r, i);
 			continue;
 		}
 		if (a.webhook_secret && !*a.webhook_secret)
@@ -259,9 +265,7 @@ changes_read_agencies(const PGresult *r)
 		if (!changes_u64(r, i, 0, &a.id) || PQgetisnull(r, i, 1) ||
 			!changes_u64(r, i, 2, &ini) || !changes_u64(r, i, 3, &inc) ||
 			ini > RATING_MAX_INCREMENT_S || inc > RATING_MAX_INCREMENT_S) {
-			log_warning("changes: skipping invalid agencies row %s",
-				log_esc(changes_str(r, i, 0)));
-			ch.skipped++;
+			changes_skip_row("agencies", r, i);
 			continue;
 		}
 		/* rate 0 is valid (free), which changes_u64 refuses */
@@ -298,9 +302,7 @@ changes_read_agents(const PGresult *r)
 			!changes_u64(r, i, 2, &a.client_id) || !prov ||
 			!provider_from_name(prov, strlen(prov), &a.provider) ||
 			!a.provider_agent_id || !*a.provider_agent_id || !a.name) {
-			log_warning("changes: skipping invalid agents row %s",
-				log_esc(changes_str(r, i, 0)));
-			ch.skipped++;
+			changes_skip_row("agents", r, i);
 			continue;
 		}
 		if (!routes_catalog_add_agent(ch.new_cat, &a)) {
@@ -337,6 +339,22 @@ changes_number_slot(const PGresult *r, int i, const struct routes_catalog *cat, 
 	else if (agent_id == 0)
 		sl->agent_idx = ROUTE_NONE;
 	else if ((sl->agent_idx = routes_catalog_agent_idx(cat, agent_id)) == ROUTE_NONE)
+		return false;
+	return true;
+}
+
+/* Results 1 to 3 of the full reload and of the catalog's reload (SQL_ACCOUNTS, SQL_AGENCIES,
+ * SQL_AGENTS): read into the new catalog; false for another result. */
+static bool
+changes_read_catalog(const PGresult *r, int i)
+{
+	if (i == 1)
+		changes_read_accounts(r);
+	else if (i == 2)
+		changes_read_agencies(r);
+	else if (i == 3)
+		changes_read_agents(r);
+	else
 		return false;
 	return true;
 }
@@ -652,13 +670,9 @@ changes_result(struct db_conn *c, PGresult *r)
 		break;
 	case Q_FULL:
 		/* BEGIN, accounts, agencies, agents, active numbers, released numbers, COMMIT */
-		if (i == 1)
-			changes_read_accounts(r);
-		else if (i == 2)
-			changes_read_agencies(r);
-		else if (i == 3)
-			changes_read_agents(r);
-		else if (i == 4)
+		if (changes_read_catalog(r, i))
+			break;
+		if (i == 4)
 			changes_read_numbers(r, false);
 		else if (i == 5)
 			changes_read_numbers(r, true);
@@ -669,12 +683,7 @@ changes_result(struct db_conn *c, PGresult *r)
 		changes_read_feed(r, i);
 		break;
 	case Q_CATALOG:
-		if (i == 1)
-			changes_read_accounts(r);
-		else if (i == 2)
-			changes_read_agencies(r);
-		else if (i == 3)
-			changes_read_agents(r);
+		changes_read_catalog(r, i);
 		break;
 	case Q_NUMBERS:
 		changes_read_changed(r);

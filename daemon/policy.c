@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "callrouted/e164.h"
+#include "mix64.h"
 #include "policy.h"
 
 #define POLICY_NONE UINT32_MAX
@@ -27,17 +28,6 @@ policy_rule_name(enum policy_rule r)
 		"number_agent_splits", "agent", "no_agent" };
 
 	return (unsigned)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
-}
-
-static uint64_t
-policy_mix(uint64_t k)
-{
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebULL;
-	k ^= k >> 31;
-	return k;
 }
 
 static int64_t
@@ -114,6 +104,17 @@ policy_agent(const struct policy_call *call, uint64_t agent_id)
 	return &c->agents[i];
 }
 
+/* The call goes to the number's own agent a. */
+static void
+policy_number_agent(struct policy_result *out, const struct route_agent *a)
+{
+	out->decision = PD_ASSIGNED;
+	out->rule = PR_AGENT;
+	out->scope = PS_NUMBER;
+	out->rule_id = a->id;
+	out->agent = a;
+}
+
 void
 policy_decide(const struct policy_call *call, const struct policy_counts *counts,
 	struct policy_result *out)
@@ -156,13 +157,8 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 			cl = policy_client(p, agent->client_id);
 	}
 	if (!p) {
-		if (ans.agent) {
-			out->decision = PD_ASSIGNED;
-			out->rule = PR_AGENT;
-			out->scope = PS_NUMBER;
-			out->rule_id = ans.agent->id;
-			out->agent = ans.agent;
-		}
+		if (ans.agent)
+			policy_number_agent(out, ans.agent);
 		return;
 	}
 	/* 1. blocked: the agency's, the client's and the number's prefixes all apply */
@@ -310,7 +306,7 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 	}
 	/* 5. a weighted split (the same caller, the same agent), else the number's agent */
 	if (num && num->splits.n && num->total_weight) {
-		uint64_t h = policy_mix(policy_mix(call->from_key) ^ call->to_key);
+		uint64_t h = mix64(mix64(call->from_key) ^ call->to_key);
 		uint32_t bucket = (uint32_t)(h % num->total_weight), acc = 0;
 
 		for (uint32_t i = 0; i < num->splits.n; i++) {
@@ -334,11 +330,7 @@ policy_decide(const struct policy_call *call, const struct policy_counts *counts
 		}
 	}
 	if (ans.agent) {
-		out->decision = PD_ASSIGNED;
-		out->rule = PR_AGENT;
-		out->scope = PS_NUMBER;
-		out->rule_id = ans.agent->id;
-		out->agent = ans.agent;
+		policy_number_agent(out, ans.agent);
 		return;
 	}
 	out->decision = PD_UNASSIGNED;

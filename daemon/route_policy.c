@@ -1,8 +1,10 @@
 /* route_policy.c: the routing policies of a snapshot: building, zones' offsets, look-ups. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "callrouted/rating.h"
+#include "mix64.h"
 #include "route_policy.h"
 
 #define POLICY_WINDOW_S (2LL * 366 * 86400) /* offsets exact from 2 years before to 2 after */
@@ -142,22 +144,40 @@ policy_add_refusal_agent(struct route_policy *p, uint64_t account_id, const char
 	return true;
 }
 
-const char *
-policy_refusal_agent(const struct route_policy *p, uint64_t account_id)
+/* The element whose id is id in an array of n elements of size bytes sorted by id, each
+ * starting with its uint64_t id (the accounts, agencies and clients); NULL if none. */
+static const void *
+policy_find_id(const void *base, uint32_t n, size_t size, uint64_t id)
 {
-	uint32_t lo = 0, hi = p->n_accounts;
+	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
+		const char *e = (const char *)base + (size_t)mid * size;
+		uint64_t v;
 
-		if (p->accounts[mid].id == account_id)
-			return p->names + p->accounts[mid].refusal;
-		if (p->accounts[mid].id < account_id)
+		memcpy(&v, e, sizeof(v));
+		if (v == id)
+			return e;
+		if (v < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
 	return NULL;
+}
+
+_Static_assert(offsetof(struct policy_account, id) == 0, "policy_find_id: id first");
+_Static_assert(offsetof(struct policy_agency, id) == 0, "policy_find_id: id first");
+_Static_assert(offsetof(struct policy_client, id) == 0, "policy_find_id: id first");
+
+const char *
+policy_refusal_agent(const struct route_policy *p, uint64_t account_id)
+{
+	const struct policy_account *a =
+		policy_find_id(p->accounts, p->n_accounts, sizeof(*p->accounts), account_id);
+
+	return a ? p->names + a->refusal : NULL;
 }
 
 /* The zone named tz (added with its offsets on first use). */
@@ -166,7 +186,8 @@ policy_zone_idx(struct route_policy *p, const char *tz, uint32_t *out)
 {
 	struct tz_transition tr[TZIF_MAX_TRANSITIONS];
 	struct policy_zone *z;
-	size_t n = 0, len;
+	size_t n = 0;
+	uint32_t name;
 	int32_t off0 = 0;
 
 	if (!tz || !*tz)
@@ -189,26 +210,14 @@ policy_zone_idx(struct route_policy *p, const char *tz, uint32_t *out)
 	while (p->n_trs + n > p->cap_trs)
 		if (!policy_grow((void **)&p->trs, &p->cap_trs, p->cap_trs, sizeof(*p->trs)))
 			return false;
-	len = strlen(tz) + 1;
-	if (p->names_len + len > p->names_cap) {
-		size_t cap = p->names_cap ? p->names_cap * 2 : 1024;
-		char *q;
-
-		while (cap < p->names_len + len)
-			cap *= 2;
-		q = realloc(p->names, cap);
-		if (!q)
-			return false;
-		p->names = q;
-		p->names_cap = cap;
-	}
-	memcpy(p->names + p->names_len, tz, len);
+	name = policy_name(p, tz);
+	if (name == UINT32_MAX)
+		return false;
 	z = &p->zones[p->n_zones];
-	z->name = (uint32_t)p->names_len;
+	z->name = name;
 	z->first = p->n_trs;
 	z->n = (uint32_t)n;
 	z->off0 = off0;
-	p->names_len += len;
 	memcpy(p->trs + p->n_trs, tr, n * sizeof(*tr));
 	p->n_trs += (uint32_t)n;
 	*out = p->n_zones++;
@@ -424,17 +433,6 @@ client_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static uint64_t
-policy_mix(uint64_t k)
-{
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebULL;
-	k ^= k >> 31;
-	return k;
-}
-
 static struct policy_rules *
 policy_owner_rules(struct route_policy *p, enum policy_scope scope, uint64_t owner,
 	struct policy_number **num)
@@ -557,7 +555,7 @@ policy_finish(struct route_policy *p)
 	memset(p->number_hash, 0xff, (size_t)cap * sizeof(*p->number_hash));
 	p->number_mask = cap - 1;
 	for (uint32_t i = 0; i < p->n_numbers; i++) {
-		uint32_t h = (uint32_t)policy_mix(p->numbers[i].number_id) & p->number_mask;
+		uint32_t h = (uint32_t)mix64(p->numbers[i].number_id) & p->number_mask;
 
 		while (p->number_hash[h] != POLICY_NONE)
 			h = (h + 1) & p->number_mask;
@@ -589,37 +587,13 @@ policy_bytes(const struct route_policy *p)
 const struct policy_client *
 policy_client(const struct route_policy *p, uint64_t id)
 {
-	uint32_t lo = 0, hi = p->n_clients;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (p->clients[mid].id == id)
-			return &p->clients[mid];
-		if (p->clients[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return policy_find_id(p->clients, p->n_clients, sizeof(*p->clients), id);
 }
 
 const struct policy_agency *
 policy_agency(const struct route_policy *p, uint64_t id)
 {
-	uint32_t lo = 0, hi = p->n_agencies;
-
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-
-		if (p->agencies[mid].id == id)
-			return &p->agencies[mid];
-		if (p->agencies[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return NULL;
+	return policy_find_id(p->agencies, p->n_agencies, sizeof(*p->agencies), id);
 }
 
 const struct policy_number *
@@ -629,7 +603,7 @@ policy_number(const struct route_policy *p, uint64_t number_id)
 
 	if (!p->number_hash || p->n_numbers == 0)
 		return NULL;
-	h = (uint32_t)policy_mix(number_id) & p->number_mask;
+	h = (uint32_t)mix64(number_id) & p->number_mask;
 	for (;;) {
 		uint32_t i = p->number_hash[h];
 

@@ -2,19 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mix64.h"
 #include "route_table.h"
-
-static inline uint64_t
-route_hash(uint64_t k)
-{
-	/* splitmix64 finaliser: E.164 keys are dense in their low digits */
-	k ^= k >> 30;
-	k *= 0xbf58476d1ce4e5b9ULL;
-	k ^= k >> 27;
-	k *= 0x94d049bb133111ebULL;
-	k ^= k >> 31;
-	return k;
-}
 
 bool
 route_table_init(struct route_table *t, size_t n)
@@ -65,7 +54,7 @@ route_table_bytes(const struct route_table *t)
 static void
 route_table_insert_new(struct route_table *t, const struct route_slot *s)
 {
-	uint32_t i = (uint32_t)route_hash(s->key) & t->mask;
+	uint32_t i = (uint32_t)mix64(s->key) & t->mask;
 
 	while (t->slots[i].key != 0)
 		i = (i + 1) & t->mask;
@@ -95,8 +84,7 @@ route_table_put(struct route_table *t, const struct route_slot *s)
 
 	if (s->key == 0 || !t->slots)
 		return false;
-	for (i = (uint32_t)route_hash(s->key) & t->mask; t->slots[i].key != 0;
-		i = (i + 1) & t->mask)
+	for (i = (uint32_t)mix64(s->key) & t->mask; t->slots[i].key != 0; i = (i + 1) & t->mask)
 		if (t->slots[i].key == s->key) {
 			t->slots[i] = *s;
 			return true;
@@ -119,10 +107,10 @@ route_table_put_many(struct route_table *t, const struct route_slot *s, size_t n
 	enum { AHEAD = 16 };
 
 	for (size_t i = 0; i < n && i < AHEAD; i++)
-		__builtin_prefetch(&t->slots[route_hash(s[i].key) & t->mask], 1);
+		__builtin_prefetch(&t->slots[mix64(s[i].key) & t->mask], 1);
 	for (size_t i = 0; i < n; i++) {
 		if (i + AHEAD < n)
-			__builtin_prefetch(&t->slots[route_hash(s[i + AHEAD].key) & t->mask], 1);
+			__builtin_prefetch(&t->slots[mix64(s[i + AHEAD].key) & t->mask], 1);
 		if (!route_table_put(t, &s[i]))
 			return false;
 	}
@@ -134,7 +122,7 @@ route_table_get(const struct route_table *t, uint64_t key)
 {
 	if (key == 0 || !t->slots)
 		return NULL;
-	for (uint32_t i = (uint32_t)route_hash(key) & t->mask; t->slots[i].key != 0;
+	for (uint32_t i = (uint32_t)mix64(key) & t->mask; t->slots[i].key != 0;
 		i = (i + 1) & t->mask)
 		if (t->slots[i].key == key)
 			return &t->slots[i];
@@ -149,7 +137,7 @@ route_table_del(struct route_table *t, uint64_t key)
 
 	if (key == 0 || !sl)
 		return false;
-	for (i = (uint32_t)route_hash(key) & t->mask;; i = (i + 1) & t->mask) {
+	for (i = (uint32_t)mix64(key) & t->mask;; i = (i + 1) & t->mask) {
 		if (sl[i].key == 0)
 			return false;
 		if (sl[i].key == key)
@@ -166,7 +154,7 @@ route_table_del(struct route_table *t, uint64_t key)
 				t->count--;
 				return true;
 			}
-			home = (uint32_t)route_hash(sl[j].key) & t->mask;
+			home = (uint32_t)mix64(sl[j].key) & t->mask;
 			/* j's entry may move to i only if its home is not cyclically in (i, j] */
 			if (i <= j ? (home <= i || home > j) : (home <= i && home > j))
 				break;

@@ -167,17 +167,9 @@ static void sync_next_job(void);
 /* Jobs and answers                                                                            */
 
 static void
-sync_params_free(char **p, int *n)
-{
-	for (int i = 0; i < *n; i++)
-		free(p[i]);
-	*n = 0;
-}
-
-static void
 sync_job_free(struct sync_job *j)
 {
-	sync_params_free(j->params, &j->nparams);
+	db_params_free(j->params, &j->nparams);
 	PQclear(j->res);
 	PQclear(j->ours);
 	PQclear(j->our_agents);
@@ -185,7 +177,7 @@ sync_job_free(struct sync_job *j)
 	json_decref(j->p_agents);
 	json_decref(j->report);
 	for (size_t i = 0; i < j->n_acts; i++) {
-		sync_params_free(j->acts[i].params, &j->acts[i].nparams);
+		db_params_free(j->acts[i].params, &j->acts[i].nparams);
 		free(j->acts[i].pnid);
 		free(j->acts[i].agent_pid);
 	}
@@ -235,28 +227,6 @@ sync_fail(struct sync_job *j, int status, const char *code, const char *fmt, ...
 /* ------------------------------------------------------------------------------------------ */
 /* Database                                                                                    */
 
-static void sync_param(char **p, int *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void
-sync_param(char **p, int *n, const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-
-	va_start(ap, fmt);
-	if (vasprintf(&s, fmt, ap) < 0)
-		s = NULL;
-	va_end(ap);
-	p[(*n)++] = s;
-}
-
-static void
-sync_param_str(char **p, int *n, const char *s)
-{
-	p[(*n)++] = s ? strdup(s) : NULL;
-}
-
 static void
 sync_pump(struct db_conn *c)
 {
@@ -276,7 +246,7 @@ static void
 sync_query(struct sync_job *j, const char *sql, sync_db_fn next)
 {
 	if (!db_conn_up(sy.conn)) {
-		sync_params_free(j->params, &j->nparams);
+		db_params_free(j->params, &j->nparams);
 		sync_fail(j, 503, "database_unavailable",
 			"the database is not reachable; try again");
 		return;
@@ -308,7 +278,7 @@ sync_db_done(struct db_conn *c, bool ok)
 		return;
 	sy.in_flight = false;
 	j->sql = NULL;
-	sync_params_free(j->params, &j->nparams);
+	db_params_free(j->params, &j->nparams);
 	res = j->res;
 	j->res = NULL;
 	next = j->next;
@@ -633,18 +603,18 @@ sync_take(struct sync_job *j, json_t *pn, int prow)
 	a = sync_act(j, ACT_SQL, prow >= 0 ? sql_adopt : sql_import, item);
 	if (!a)
 		return;
-	sync_param(a->params, &a->nparams, "%" PRIu64, j->acct_agency);
-	sync_param(a->params, &a->nparams, "%" PRIu64, j->acct_id);
-	sync_param_str(a->params, &a->nparams, provider_name(j->provider));
-	sync_param_str(a->params, &a->nparams, e164);
-	sync_param_str(a->params, &a->nparams, id);
-	sync_param_str(a->params, &a->nparams, prow < 0 ? name : NULL);
-	sync_param_str(a->params, &a->nparams, e164 ? agent : NULL);
-	sync_param_str(a->params, &a->nparams, e164 ? "active" : "pending");
-	sync_param_str(a->params, &a->nparams,
+	db_param(a->params, &a->nparams, "%" PRIu64, j->acct_agency);
+	db_param(a->params, &a->nparams, "%" PRIu64, j->acct_id);
+	db_param_str(a->params, &a->nparams, provider_name(j->provider));
+	db_param_str(a->params, &a->nparams, e164);
+	db_param_str(a->params, &a->nparams, id);
+	db_param_str(a->params, &a->nparams, prow < 0 ? name : NULL);
+	db_param_str(a->params, &a->nparams, e164 ? agent : NULL);
+	db_param_str(a->params, &a->nparams, e164 ? "active" : "pending");
+	db_param_str(a->params, &a->nparams,
 		e164 ? NULL : "listed by the provider without digits yet (activating)");
 	if (prow >= 0)
-		sync_param_str(a->params, &a->nparams, sync_col(j->ours, prow, 0));
+		db_param_str(a->params, &a->nparams, sync_col(j->ours, prow, 0));
 }
 
 static void
@@ -729,13 +699,13 @@ sync_plan_numbers(struct sync_job *j)
 		if ((j->o.dry_run && !j->o.resolve_pending) ||
 			!(a = sync_act(j, ACT_SQL, sql_fail_pending, item)))
 			continue;
-		sync_param_str(a->params, &a->nparams, nid);
+		db_param_str(a->params, &a->nparams, nid);
 		if (pnid)
-			sync_param(a->params, &a->nparams,
+			db_param(a->params, &a->nparams,
 				"%s lists no number with id %s: the purchase did not go through",
 				provider_name(j->provider), pnid);
 		else
-			sync_param(a->params, &a->nparams,
+			db_param(a->params, &a->nparams,
 				"%s listed no new number within %d s of the purchase",
 				provider_name(j->provider), SYNC_PENDING_GRACE_S);
 	}
@@ -790,13 +760,13 @@ sync_plan_agents(struct sync_job *j)
 		if (!a)
 			continue;
 		if (row >= 0) {
-			sync_param_str(a->params, &a->nparams, PQgetvalue(j->our_agents, row, 0));
-			sync_param_str(a->params, &a->nparams, "t");
+			db_param_str(a->params, &a->nparams, PQgetvalue(j->our_agents, row, 0));
+			db_param_str(a->params, &a->nparams, "t");
 		} else {
-			sync_param(a->params, &a->nparams, "%" PRIu64, j->acct_agency);
-			sync_param_str(a->params, &a->nparams, provider_name(j->provider));
-			sync_param_str(a->params, &a->nparams, id);
-			sync_param_str(a->params, &a->nparams, name ? name : id);
+			db_param(a->params, &a->nparams, "%" PRIu64, j->acct_agency);
+			db_param_str(a->params, &a->nparams, provider_name(j->provider));
+			db_param_str(a->params, &a->nparams, id);
+			db_param_str(a->params, &a->nparams, name ? name : id);
 		}
 	}
 	for (int k = 0; k < n; k++) {
@@ -837,8 +807,8 @@ sync_plan_agents(struct sync_job *j)
 		json_object_set_new(item, "provider_agent_id", json_string(pid));
 		if (j->o.dry_run || !(a = sync_act(j, ACT_SQL, sql_agent_active, item)))
 			continue;
-		sync_param_str(a->params, &a->nparams, aid);
-		sync_param_str(a->params, &a->nparams, "f");
+		db_param_str(a->params, &a->nparams, aid);
+		db_param_str(a->params, &a->nparams, "f");
 	}
 }
 
@@ -1083,8 +1053,8 @@ sync_repair_end(struct sync_job *j, bool ok)
 		j->step = 0; /* no event */
 	a->leased = false;
 	snprintf(id, sizeof(id), "%" PRIu64, a->number_id);
-	sync_param_str(j->params, &j->nparams, id);
-	sync_param_str(j->params, &j->nparams, j->holder);
+	db_param_str(j->params, &j->nparams, id);
+	db_param_str(j->params, &j->nparams, j->holder);
 	sync_query(j, nc_lease_release_sql, sync_repair_released);
 }
 
@@ -1150,13 +1120,13 @@ sync_apply_next(struct sync_job *j)
 	snprintf(buf[0], sizeof(buf[0]), "%" PRIu64, a->number_id);
 	snprintf(buf[1], sizeof(buf[1]), "%" PRIu64, j->acct_agency);
 	snprintf(buf[2], sizeof(buf[2]), "%u", nc_lease_seconds(sy.timeout_s));
-	sync_param_str(j->params, &j->nparams, buf[0]);
-	sync_param_str(j->params, &j->nparams, buf[1]);
-	sync_param_str(j->params, &j->nparams, j->holder);
-	sync_param_str(j->params, &j->nparams, sy.instance);
-	sync_param_str(j->params, &j->nparams, "change");
-	sync_param_str(j->params, &j->nparams, buf[2]);
-	sync_param_str(j->params, &j->nparams, NULL);
+	db_param_str(j->params, &j->nparams, buf[0]);
+	db_param_str(j->params, &j->nparams, buf[1]);
+	db_param_str(j->params, &j->nparams, j->holder);
+	db_param_str(j->params, &j->nparams, sy.instance);
+	db_param_str(j->params, &j->nparams, "change");
+	db_param_str(j->params, &j->nparams, buf[2]);
+	db_param_str(j->params, &j->nparams, NULL);
 	sync_query(j, nc_lease_sql, sync_lease_cb);
 }
 
@@ -1295,8 +1265,8 @@ sync_numbers_cb(struct sync_job *j, PGresult *res)
 		return;
 	}
 	j->ours = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
-	sync_param(j->params, &j->nparams, "%" PRIu64, j->acct_agency);
-	sync_param_str(j->params, &j->nparams, provider_name(j->provider));
+	db_param(j->params, &j->nparams, "%" PRIu64, j->acct_agency);
+	db_param_str(j->params, &j->nparams, provider_name(j->provider));
 	sync_query(j,
 		"SELECT id, provider_agent_id, active, name FROM agents "
 		"WHERE agency_id = $1 AND provider = $2 ORDER BY id",
@@ -1345,7 +1315,7 @@ sync_account_cb(struct sync_job *j, PGresult *res)
 		json_object_set_new(j->report, "note",
 			json_string("public_url is not configured: webhook URLs not compared, "
 				    "nothing repaired"));
-	sync_param(j->params, &j->nparams, "%" PRIu64, j->acct_id);
+	db_param(j->params, &j->nparams, "%" PRIu64, j->acct_id);
 	sync_query(j,
 		"SELECT n.id, n.e164, n.provider_number_id, n.status, ag.provider_agent_id, "
 		"n.agent_id, extract(epoch FROM now() - n.created_at)::bigint, n.nickname, "
@@ -1358,11 +1328,11 @@ sync_account_cb(struct sync_job *j, PGresult *res)
 static void
 sync_begin(struct sync_job *j)
 {
-	sync_param_str(j->params, &j->nparams, j->slug);
+	db_param_str(j->params, &j->nparams, j->slug);
 	if (j->agency_id)
-		sync_param(j->params, &j->nparams, "%" PRIu64, j->agency_id);
+		db_param(j->params, &j->nparams, "%" PRIu64, j->agency_id);
 	else
-		sync_param_str(j->params, &j->nparams, NULL);
+		db_param_str(j->params, &j->nparams, NULL);
 	sync_query(j,
 		"SELECT a.id, a.provider, a.api_key, a.webhook_secret, a.api_base_url, "
 		"a.webhook_credential_id, a.agency_id, (SELECT count(*) FROM provider_accounts o "

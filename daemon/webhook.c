@@ -100,10 +100,12 @@ webhook_json_vars(struct webhook_out *b, const struct route_agent *a)
 	webhook_out_lit(b, "}");
 }
 
-void
-webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t number_id)
+/* The agent's metadata members: "callrouted_agency_id":"N"[,"callrouted_client_id":"N"],
+ * "callrouted_agent_id":"N" (ids as strings). */
+static void
+webhook_json_agent_ids(struct webhook_out *b, const struct route_agent *a)
 {
-	webhook_out_lit(b, "{\"callrouted_agency_id\":\"");
+	webhook_out_lit(b, "\"callrouted_agency_id\":\"");
 	webhook_out_u64(b, a->agency_id);
 	if (a->client_id) {
 		webhook_out_lit(b, "\",\"callrouted_client_id\":\"");
@@ -111,7 +113,15 @@ webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t n
 	}
 	webhook_out_lit(b, "\",\"callrouted_agent_id\":\"");
 	webhook_out_u64(b, a->id);
-	webhook_out_lit(b, "\",\"callrouted_number_id\":\"");
+	webhook_out_lit(b, "\"");
+}
+
+void
+webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint64_t number_id)
+{
+	webhook_out_lit(b, "{");
+	webhook_json_agent_ids(b, a);
+	webhook_out_lit(b, ",\"callrouted_number_id\":\"");
 	webhook_out_u64(b, number_id);
 	webhook_out_lit(b, "\"}");
 }
@@ -197,15 +207,8 @@ webhook_json_meta_decision(struct webhook_out *b, const struct policy_result *r)
 
 	webhook_out_lit(b, "{");
 	if (a) {
-		webhook_out_lit(b, "\"callrouted_agency_id\":\"");
-		webhook_out_u64(b, a->agency_id);
-		if (a->client_id) {
-			webhook_out_lit(b, "\",\"callrouted_client_id\":\"");
-			webhook_out_u64(b, a->client_id);
-		}
-		webhook_out_lit(b, "\",\"callrouted_agent_id\":\"");
-		webhook_out_u64(b, a->id);
-		webhook_out_lit(b, "\",");
+		webhook_json_agent_ids(b, a);
+		webhook_out_lit(b, ",");
 	}
 	if (r->number_id) {
 		webhook_out_lit(b, "\"callrouted_number_id\":\"");

@@ -723,6 +723,32 @@ done:
 	return rc;
 }
 
+/* One page of a paged GET (numbers list, numbers events, the list commands): the answer into
+ * *answer (the previous one freed), its list member key appended to items, *next its
+ * next_after (0: the last page).  CTL_OK, or an error (said). */
+static int
+ctl_get_page(const char *path, const char *key, json_t **answer, json_t *items, uint64_t *next)
+{
+	json_t *page, *na;
+	int rc;
+
+	json_decref(*answer);
+	rc = ctl_api(EVHTTP_REQ_GET, path, NULL, answer);
+	if (rc != CTL_OK)
+		return rc;
+	page = json_object_get(*answer, key);
+	na = json_object_get(*answer, "next_after");
+	if (!json_is_array(page)) {
+		ctl_error("GET %s: the answer has no \"%s\" list", path, key);
+		return CTL_ERROR;
+	}
+	json_array_extend(items, page);
+	*next = json_is_integer(na) && json_integer_value(na) > 0 ?
+			(uint64_t)json_integer_value(na) :
+			0;
+	return CTL_OK;
+}
+
 /* ------------------------------------------------------------------------------------------ */
 /* numbers, calls                                                                              */
 
@@ -891,7 +917,7 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 	numbers = json_array();
 	ctl_progress_start(&progress, "numbers list", "numbers", 0, ctl_json);
 	for (;;) {
-		json_t *page, *next;
+		uint64_t next;
 		int n = snprintf(path, sizeof(path), ADMIN_API_NUMBERS "?");
 
 		/* every value was validated: digits or a fixed word, nothing to escape */
@@ -911,22 +937,13 @@ ctl_numbers_list(const struct ctl_cmd *cmd, int argc, char **argv)
 			n += snprintf(path + n, sizeof(path) - n, "e164=%s%s&",
 				*e164 == '+' ? "%2B" : "", e164 + (*e164 == '+'));
 		path[n - 1] = '\0'; /* the last '&' or the '?' */
-		json_decref(answer);
-		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		rc = ctl_get_page(path, "numbers", &answer, numbers, &next);
 		if (rc != CTL_OK)
 			goto done;
-		page = json_object_get(answer, "numbers");
-		next = json_object_get(answer, "next_after");
-		if (!json_is_array(page)) {
-			ctl_error("GET %s: the answer has no \"numbers\" list", path);
-			rc = CTL_ERROR;
-			goto done;
-		}
-		json_array_extend(numbers, page);
 		ctl_progress_update(&progress, json_array_size(numbers));
-		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
+		if (!all || !next)
 			break;
-		after = (uint64_t)json_integer_value(next);
+		after = next;
 	}
 	ctl_progress_end(&progress);
 	if (ctl_json) {
@@ -1310,28 +1327,19 @@ ctl_numbers_events(const struct ctl_cmd *cmd, int argc, char **argv)
 		return rc;
 	events = json_array();
 	for (;;) {
-		json_t *page, *next;
+		uint64_t next;
 
 		snprintf(path, sizeof(path), "/v1/numbers/%" PRIu64 "/events?limit=%d", id,
 			CTL_LIST_MAX);
 		if (after)
 			snprintf(path + strlen(path), sizeof(path) - strlen(path),
 				"&after=%" PRIu64, after);
-		json_decref(answer);
-		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		rc = ctl_get_page(path, "events", &answer, events, &next);
 		if (rc != CTL_OK)
 			goto done;
-		page = json_object_get(answer, "events");
-		next = json_object_get(answer, "next_after");
-		if (!json_is_array(page)) {
-			ctl_error("GET %s: the answer has no \"events\" list", path);
-			rc = CTL_ERROR;
-			goto done;
-		}
-		json_array_extend(events, page);
-		if (!json_is_integer(next) || json_integer_value(next) <= 0)
+		if (!next)
 			break;
-		after = (uint64_t)json_integer_value(next);
+		after = next;
 	}
 	if (ctl_json) {
 		json_t *all = json_pack("{s:O,s:n}", "events", events, "next_after");
@@ -1643,7 +1651,7 @@ ctl_list_run(const struct ctl_cmd *cmd, int argc, char **argv, const struct ctl_
 		limit = CTL_LIST_MAX;
 	items = json_array();
 	for (;;) {
-		json_t *page, *next;
+		uint64_t next;
 		size_t n = (size_t)snprintf(path, sizeof(path), "%s", l->path);
 		char num[24];
 		bool fits = true;
@@ -1664,21 +1672,12 @@ ctl_list_run(const struct ctl_cmd *cmd, int argc, char **argv, const struct ctl_
 			rc = ctl_usage_error(cmd, "the filters are too long");
 			goto done;
 		}
-		json_decref(answer);
-		rc = ctl_api(EVHTTP_REQ_GET, path, NULL, &answer);
+		rc = ctl_get_page(path, l->key, &answer, items, &next);
 		if (rc != CTL_OK)
 			goto done;
-		page = json_object_get(answer, l->key);
-		next = json_object_get(answer, "next_after");
-		if (!json_is_array(page)) {
-			ctl_error("GET %s: the answer has no \"%s\" list", path, l->key);
-			rc = CTL_ERROR;
-			goto done;
-		}
-		json_array_extend(items, page);
-		if (!all || !json_is_integer(next) || json_integer_value(next) <= 0)
+		if (!all || !next)
 			break;
-		after = (uint64_t)json_integer_value(next);
+		after = next;
 	}
 	if (ctl_json) {
 		if (all) {
@@ -1752,14 +1751,8 @@ static const struct ctl_filter ctl_agent_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_agents_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/agents", "agents", ctl_agent_filters, 6,
-		ctl_agent_heading, ctl_agent_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_agents_list = { "/v1/agents", "agents", ctl_agent_filters, 6,
+	ctl_agent_heading, ctl_agent_row };
 
 static const char *const ctl_account_heading[] = { "ID", "SLUG", "PROVIDER", "WEBHOOK_AUTH",
 	"SECRET", "CREDENTIAL", "BASE_URL", "NUMBERS" };
@@ -1782,14 +1775,8 @@ static const struct ctl_filter ctl_account_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_accounts_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/accounts", "accounts", ctl_account_filters, 8,
-		ctl_account_heading, ctl_account_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_accounts_list = { "/v1/accounts", "accounts", ctl_account_filters,
+	8, ctl_account_heading, ctl_account_row };
 
 static const char *const ctl_client_heading[] = { "ID", "NAME", "PORTAL_VISIBILITY", "AGENTS" };
 
@@ -1807,14 +1794,8 @@ static const struct ctl_filter ctl_client_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_clients_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/clients", "clients", ctl_client_filters, 4,
-		ctl_client_heading, ctl_client_row };
-
-	return ctl_list_run(cmd, argc, argv, &l);
-}
+static const struct ctl_list ctl_clients_list = { "/v1/clients", "clients", ctl_client_filters, 4,
+	ctl_client_heading, ctl_client_row };
 
 static const char *const ctl_call_heading[] = { "ID", "PROVIDER", "DIRECTION", "STATUS", "NUMBER",
 	"AGENT", "STARTED", "DURATION_S", "BILLED_USD" };
@@ -1855,13 +1836,20 @@ static const struct ctl_filter ctl_call_filters[] = {
 	{ NULL, 0, NULL, NULL },
 };
 
-static int
-ctl_calls_list(const struct ctl_cmd *cmd, int argc, char **argv)
-{
-	static const struct ctl_list l = { "/v1/calls", "calls", ctl_call_filters, 9,
-		ctl_call_heading, ctl_call_row };
+static const struct ctl_list ctl_calls_list = { "/v1/calls", "calls", ctl_call_filters, 9,
+	ctl_call_heading, ctl_call_row };
 
-	return ctl_list_run(cmd, argc, argv, &l);
+/* The list commands of ctl_list_run: each the list of its group (the list's answer member). */
+static const struct ctl_list *const ctl_lists[] = { &ctl_agents_list, &ctl_accounts_list,
+	&ctl_clients_list, &ctl_calls_list };
+
+static int
+ctl_list_cmd(const struct ctl_cmd *cmd, int argc, char **argv)
+{
+	for (size_t i = 0; i < sizeof(ctl_lists) / sizeof(ctl_lists[0]); i++)
+		if (strcmp(ctl_lists[i]->key, cmd->group) == 0)
+			return ctl_list_run(cmd, argc, argv, ctl_lists[i]);
+	return CTL_ERROR; /* not reached: every ctl_list_cmd of ctl_cmds has its list */
 }
 
 static int
@@ -2818,20 +2806,20 @@ static const struct ctl_cmd ctl_cmds[] = {
 		"                         YYYY-MM-DDTHH:MM:SSZ (UTC)\n"
 		"  --call-id X   the call whose provider's call id is X\n"
 		"  --limit N, --after ID, --all   pages, as numbers list" CTL_API_NOTE,
-		ctl_calls_list },
+		ctl_list_cmd },
 	{ "calls", "show", "ID", "Show one call of calls list." CTL_API_NOTE, ctl_calls_show },
 	{ "agents", "list",
 		"[--client ID] [--provider P] [--name TEXT] [--limit N] [--after ID] [--all]",
 		"The agency's agents: id, name, provider and its agent id, client, active numbers\n"
 		"(--name: a part of the name, any case)." CTL_API_NOTE,
-		ctl_agents_list },
+		ctl_list_cmd },
 	{ "accounts", "list", "[--provider P] [--limit N] [--after ID] [--all]",
 		"The agency's provider accounts, without their secrets (whether a webhook secret is\n"
 		"set, never the secret or the API key)." CTL_API_NOTE,
-		ctl_accounts_list },
+		ctl_list_cmd },
 	{ "clients", "list", "[--name TEXT] [--limit N] [--after ID] [--all]",
 		"The agency's clients: id, name, portal visibility, agents." CTL_API_NOTE,
-		ctl_clients_list },
+		ctl_list_cmd },
 	{ NULL, "sync", "SLUG [--dry-run] [--repair]",
 		"Sync the provider account SLUG: list its numbers and agents at the provider, import\n"
 		"those we do not have, adopt or fail pending purchases, mark agents the provider no\n"

@@ -22,6 +22,7 @@ from support.cluster import PgCluster, RestartablePg  # noqa: E402
 from support.data import insert_standard_data  # noqa: E402
 from support.env import Env  # noqa: E402
 from support.replica import PrimaryStandby  # noqa: E402
+from support.sandbox import SandboxProc  # noqa: E402
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -73,6 +74,22 @@ def bare_env(pg, binary, tmp_path, request):
 def daemon(env):
     """A daemon started on the standard data set, ready."""
     return env.start()
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory):
+    """tools/sandbox, one process for the test module."""
+    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def sb(sandbox):
+    """The module's sandbox with its requests and faults cleared (a module that also wants its
+    numbers, calls and agents forgotten overrides this with sandbox.reset())."""
+    sandbox.clear()
+    return sandbox
 
 
 def pytest_configure(config):

@@ -21,50 +21,26 @@ import time
 import psycopg
 import pytest
 
-from support.admin_api import (TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B, VAPI_CREDENTIAL,
-                               api, assert_error)
+from support.admin_api import (TOKEN_A, TOKEN_B, TOKEN_PORTAL, TOKEN_PORTAL_B, api,
+                               assert_error)
 from support.build import SLOW, callrouted_bin, daemon_env
 from support.polling import wait_for
-from support.sandbox import SandboxProc, start_daemon
+from support.sandbox import another_daemon, sandbox_daemon, start_daemon
 from support.scrape import scrape
 
 PID = {"agent_ret1": "agent_ret_1", "agent_ret2": "agent_ret_2"}
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.clear()
-    return sandbox
-
-
-def vapi_credential(env):
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-            VAPI_CREDENTIAL)
-
-
 @pytest.fixture
 def d(env, sb):
-    vapi_credential(env)
-    return start_daemon(env, sb, instance_name="one")
+    return sandbox_daemon(env, sb, instance_name="one")
 
 
 def second_daemon(env, sb, **overrides):
     """Another daemon on the same database (start_daemon did the accounts and tokens)."""
-    values = {"provider_ca_file": sb.ca_file, "instance_name": "two"}
+    values = {"instance_name": "two"}
     values.update(overrides)
-    d2 = env.daemon(values)
-    d2.values["public_url"] = "http://127.0.0.1:%d" % d2.port
-    d2.start()
-    wait_for(lambda: api(d2, "GET", "/v1/numbers?limit=1").status != 503, 10.0,
-             what="the second daemon's admin API")
-    return d2
+    return another_daemon(env, sb, **values)
 
 
 def buy(d, account="ret-a", agent=None, key=None, nickname="Line"):
@@ -204,9 +180,8 @@ def test_concurrent_changes_serialised_for_vapi_and_release(env, sb, d):
 
 def test_a_daemon_killed_mid_change_holds_the_number_until_its_lease_expires(env, sb):
     i = env.ids
-    vapi_credential(env)
     # provider_timeout 2 s: the lease is 2 x 2 s + 5 s = 9 s
-    d = start_daemon(env, sb, instance_name="one", provider_timeout="2s")
+    d = sandbox_daemon(env, sb, instance_name="one", provider_timeout="2s")
     d2 = second_daemon(env, sb, provider_timeout="2s")
     n = buy(d, agent=i.agent_ret1)
     path = "/v1/numbers/%d" % n["id"]

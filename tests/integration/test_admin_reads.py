@@ -17,31 +17,16 @@ from support.build import REPO, callrouted_bin, daemon_env
 from support.data import NUM_B1, NUM_RET1, NUM_RET2, NUM_VAPI1
 from support.net import http_request
 from support.openapi import DOC_PATH
-from support.sandbox import SandboxProc, start_daemon
+from support.sandbox import sandbox_daemon
 
 TO = "+14155550188"
 SECRETS = ("retell-key-a", "vapi-api-key-a", "vapi-secret-a", "vapi-bearer-secret-a",
            "bland-api-key-a", "bland-secret-a", "retell-key-b")
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.clear()
-    return sandbox
-
-
 @pytest.fixture
 def d(env, sb):
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = 'cred-vapi-a' "
-            "WHERE slug = 'vapi-a'")
-    return start_daemon(env, sb)
+    return sandbox_daemon(env, sb)
 
 
 def get(d, path, token=TOKEN_A, status=200):

@@ -8,30 +8,15 @@ import pytest
 
 from support.admin_api import VAPI_CREDENTIAL, api
 from support.polling import wait_for
-from support.sandbox import SandboxProc, ledger_of, settle, start_daemon, wait_call, wait_ledger
+from support.sandbox import ledger_of, sandbox_daemon, settle, wait_call, wait_ledger
 from support.signing import retell_inbound
 
 CALLER = "+14155550123"
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.clear()
-    return sandbox
-
-
 @pytest.fixture
 def d(env, sb):
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-            VAPI_CREDENTIAL)
-    return start_daemon(env, sb)
+    return sandbox_daemon(env, sb)
 
 
 def buy(d, slug, agent=None):

@@ -14,7 +14,7 @@ import pytest
 
 from support.admin_api import VAPI_CREDENTIAL, api
 from support.sandbox import (SANDBOX, SandboxProc, calls_of, ledger_of, load_sandbox_module,
-                             settle, start_daemon, wait_call, wait_ledger)
+                             sandbox_daemon, settle, start_daemon, wait_call, wait_ledger)
 from support.signing import sw
 
 TO = "+14155550188"
@@ -30,25 +30,9 @@ P = {
 }
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
-    yield s
-    s.stop()
-
-
-@pytest.fixture
-def sb(sandbox):
-    sandbox.clear()
-    return sandbox
-
-
 @pytest.fixture
 def d(env, sb):
-    # the Vapi account names the webhook credential the sandbox has for it (migration 005)
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-            VAPI_CREDENTIAL)
-    return start_daemon(env, sb)
+    return sandbox_daemon(env, sb)
 
 
 def buy(d, provider, nickname="Sandbox line", agent=None):

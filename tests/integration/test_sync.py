@@ -13,31 +13,23 @@ from support.admin_api import (TOKEN_A, TOKEN_B, TOKEN_PORTAL, VAPI_CREDENTIAL, 
                                number_row, numbers_snapshot, route_retell, until_routed)
 from support.build import SLOW, callrouted_bin, daemon_env
 from support.polling import wait_for
-from support.sandbox import SandboxProc, start_daemon
+from support.sandbox import SandboxProc, sandbox_daemon, start_daemon
 from support.scrape import scrape
 
 KEYS = {"retell": "retell-key-a", "vapi": "vapi-api-key-a", "bland": "bland-api-key-a"}
 SLUGS = {"retell": "ret-a", "vapi": "vapi-a", "bland": "bland-a"}
 
 
-@pytest.fixture(scope="module")
-def sandbox(tmp_path_factory):
-    s = SandboxProc(tmp_path_factory.mktemp("sandbox")).start()
-    yield s
-    s.stop()
-
-
 @pytest.fixture
 def sb(sandbox):
+    """The sandbox cleared, and every number, call and agent it holds forgotten."""
     sandbox.reset()
     return sandbox
 
 
 @pytest.fixture
 def d(env, sb):
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-            VAPI_CREDENTIAL)
-    return start_daemon(env, sb)
+    return sandbox_daemon(env, sb)
 
 
 def sync(d, slug, token=None, query="", body=None, status=200):
@@ -229,9 +221,7 @@ def test_periodic_check_adopts_pending_but_imports_nothing(env, sb):
 def test_vapi_activating_purchase_is_pending_then_adopted_or_failed(env, tmp_path):
     s = SandboxProc(tmp_path / "sb-activation", extra=["--vapi-activation", "2"]).start()
     try:
-        env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-                VAPI_CREDENTIAL)
-        d = start_daemon(env, s)
+        d = sandbox_daemon(env, s)
         a = api(d, "POST", "/v1/numbers", {"account": "vapi-a", "area_code": "415"})
         b = api(d, "POST", "/v1/numbers", {"account": "vapi-a", "area_code": "415"})
         assert a.status == 202 and b.status == 202, (a, b)
@@ -261,9 +251,7 @@ def test_vapi_activating_purchase_is_pending_then_adopted_or_failed(env, tmp_pat
 # ---- drift: reported, exported, repaired ----
 
 def test_drift_reported_exported_and_repaired(env, sb):
-    env.sql("UPDATE provider_accounts SET webhook_credential_id = %s WHERE slug = 'vapi-a'",
-            VAPI_CREDENTIAL)
-    d = start_daemon(env, sb, provider_sync_interval="1s")
+    d = sandbox_daemon(env, sb, provider_sync_interval="1s")
     i = env.ids
     for p, pid in (("retell", "agent_ret_1"), ("vapi", "asst_vapi_1"),
                    ("bland", "bland_agent_1")):

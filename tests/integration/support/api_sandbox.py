@@ -11,10 +11,8 @@ on() programs a fault (status, body, delay) for a provider's method and path pre
 
 start_api(env, sandbox): the daemon of those tests, its accounts at the sandbox."""
 
-import http.client
 import json
 import shutil
-import ssl
 import urllib.parse
 
 from support.admin_api import api, insert_tokens, set_vapi_credential
@@ -89,26 +87,13 @@ class ApiSandbox(SandboxProc):
         if self.proc is not None:
             SandboxProc.stop(self)
 
-    def request(self, method, path, body=None, headers=None, raw=None, timeout=30.0):
-        """SandboxProc.request; with a pki of the test's own (whose server certificate may
-        name another host), the test's control requests check the chain only."""
-        if self.pki is None:
-            return SandboxProc.request(self, method, path, body, headers, raw, timeout)
-        ctx = ssl.create_default_context(cafile=self.ca_file)
-        ctx.check_hostname = False
-        conn = http.client.HTTPSConnection("127.0.0.1", self.info["port"], timeout=timeout,
-                                           context=ctx)
-        h = {"Content-Type": "application/json"}
-        h.update(headers or {})
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None
-                                            else None)
-        try:
-            conn.request(method, path, body=data, headers=h)
-            r = conn.getresponse()
-            b = r.read()
-            return r.status, (json.loads(b) if b else None)
-        finally:
-            conn.close()
+    def ssl_context(self):
+        """SandboxProc's; with a pki of the test's own (whose server certificate may name
+        another host), the test's control requests check the chain only."""
+        ctx = SandboxProc.ssl_context(self)
+        if self.pki is not None:
+            ctx.check_hostname = False
+        return ctx
 
     # -- numbers --
 

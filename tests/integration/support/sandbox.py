@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from support.admin_api import api, insert_tokens
+from support.admin_api import api, insert_tokens, set_vapi_credential
 from support.build import REPO, SLOW
 from support.polling import wait_for
 
@@ -88,11 +88,14 @@ class SandboxProc:
 
     # -- HTTPS requests to the sandbox --
 
+    def ssl_context(self):
+        """What the test's own requests to the sandbox check its certificate with."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def request(self, method, path, body=None, headers=None, raw=None, timeout=30.0):
         """(status, parsed JSON or None) of one request to the sandbox."""
-        ctx = ssl.create_default_context(cafile=self.ca_file)
         conn = http.client.HTTPSConnection("127.0.0.1", self.info["port"], timeout=timeout,
-                                           context=ctx)
+                                           context=self.ssl_context())
         h = {"Content-Type": "application/json"}
         h.update(headers or {})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None
@@ -149,6 +152,12 @@ def start_daemon(env, sandbox, **overrides):
         env.sql("UPDATE provider_accounts SET api_base_url = %s WHERE provider = %s",
                 sandbox.base_url(p), p)
     insert_tokens(env)
+    return another_daemon(env, sandbox, **overrides)
+
+
+def another_daemon(env, sandbox, **overrides):
+    """A daemon on a database whose accounts and tokens start_daemon has set up (another one
+    on the same database); public_url is its own listener."""
     values = {"provider_ca_file": sandbox.ca_file}
     values.update(overrides)
     d = env.daemon(values)
@@ -158,6 +167,13 @@ def start_daemon(env, sandbox, **overrides):
     wait_for(lambda: api(d, "GET", "/v1/numbers?limit=1").status != 503, 10.0,
              what="the admin API's database connection")
     return d
+
+
+def sandbox_daemon(env, sandbox, **overrides):
+    """start_daemon, the Vapi account naming the webhook credential the sandbox has for it
+    (migration 005)."""
+    set_vapi_credential(env)
+    return start_daemon(env, sandbox, **overrides)
 
 
 def calls_of(env, call_id):
