@@ -218,7 +218,8 @@ policy_zone_idx(struct route_policy *p, const char *tz, uint32_t *out)
 	z->first = p->n_trs;
 	z->n = (uint32_t)n;
 	z->off0 = off0;
-	memcpy(p->trs + p->n_trs, tr, n * sizeof(*tr));
+	if (n) /* UTC and fixed zones have none (and p->trs may still be NULL) */
+		memcpy(p->trs + p->n_trs, tr, n * sizeof(*tr));
 	p->n_trs += (uint32_t)n;
 	*out = p->n_zones++;
 	return true;
