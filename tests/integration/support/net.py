@@ -3,6 +3,7 @@
 
 import http.client
 import json
+import os
 import random
 import socket
 
@@ -18,13 +19,28 @@ def _ephemeral_range():
         return 32768, 60999
 
 
+def _port_slice():
+    """CALLROUTED_TEST_PORT_SLICE=k/n: this run takes only the ports p with p % n == k, so n
+    suites running side by side (tools/test runs the two sanitizer trees so) never pick the
+    same port between its check and the daemon's bind."""
+    v = os.environ.get("CALLROUTED_TEST_PORT_SLICE", "0/1")
+    try:
+        k, n = (int(x) for x in v.split("/"))
+    except ValueError:
+        raise RuntimeError("CALLROUTED_TEST_PORT_SLICE=%r: want k/n" % v) from None
+    if not (n >= 1 and 0 <= k < n):
+        raise RuntimeError("CALLROUTED_TEST_PORT_SLICE=%r: want 0 <= k < n" % v)
+    return k, n
+
+
 def free_port():
     """A loopback TCP port nobody listens on right now, never handed out before in this run,
     and outside the kernel's ephemeral range: a port from bind(0) is an ephemeral one, which
     the next outgoing connection (the daemon's own, to PostgreSQL) or the next bind(0) may take
     before the daemon binds it ("Address already in use", seen under ThreadSanitizer)."""
     lo, hi = _ephemeral_range()
-    candidates = [p for p in range(10000, 65536) if not lo <= p <= hi]
+    k, n = _port_slice()
+    candidates = [p for p in range(10000, 65536) if not lo <= p <= hi and p % n == k]
     for _ in range(200):
         port = random.choice(candidates)
         if port in _HANDED_OUT:
