@@ -188,6 +188,12 @@ def test_readme_walkthrough_on_tools_run(clone):
         def out_of(prefix):
             return "\n".join(o for line, o in outputs if line.startswith(prefix))
 
+        # the dry-run syncs: the sandbox holds what we hold (tools/run gave it the demo agents)
+        sync_rt = out_of("build/bin/callroutectl -c var/callrouted.conf sync demo-retell")
+        assert "drift: none" in sync_rt and "in sync" in sync_rt, sync_rt
+        sync_vp = json.loads(out_of("build/bin/callroutectl -c var/callrouted.conf sync demo-vapi"))
+        assert sync_vp["in_sync"] and sync_vp["drift"] == [], sync_vp
+
         # the routing decisions the sandbox printed
         ring = {re.search(r"--to (\+\d+)", line).group(1): o for line, o in outputs
                 if line.startswith("tools/sandbox ring")}
