@@ -1,16 +1,20 @@
 /* admin.c: the admin listener, its thread, its route table and its one error shape. */
+#include <errno.h>
 #include <stdlib.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
 
 #include "admin.h"
 #include "api.h"
+#include "httpc.h"
 #include "callrouted/admin_api.h"
 #include "loader.h"
 #include "callrouted/config.h"
@@ -21,6 +25,9 @@
 #include "routes.h"
 #include "scrape.h"
 #include "wire.h"
+
+#define ADMIN_NICE 10      /* as the database thread's (db.c) */
+#define ADMIN_SETTLE_MS 20 /* the loop turns on this long after the stop, for libevent's frees */
 
 static struct wire_server *admin_wire;
 static bool admin_test_hooks;
@@ -217,9 +224,21 @@ admin_beat_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-admin_stop_cb(evutil_socket_t fd, short what, void *arg)
+admin_break_cb(evutil_socket_t fd, short what, void *arg)
 {
 	event_base_loopbreak(admin_base);
+}
+
+static void
+admin_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	/* provider calls in flight (a sync) are dropped first, and the loop turns a little longer
+	 * so libevent can finish freeing their connections: otherwise they leak at exit */
+	struct timeval settle = { 0, ADMIN_SETTLE_MS * 1000 };
+
+	httpc_abort_all();
+	if (event_base_once(admin_base, -1, EV_TIMEOUT, admin_break_cb, NULL, &settle) != 0)
+		event_base_loopbreak(admin_base);
 }
 
 static void *
@@ -230,6 +249,13 @@ admin_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	metrics_self = admin_metrics;
+	/* a burst of admin reads (JSON pages, explains) must not take the two CPUs of a small
+	 * machine from the webhook workers: the admin thread yields to them (nice is per thread) */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), ADMIN_NICE) != 0) {
+		METRICS_INC(thread_priority_failures, 0);
+		log_warning("admin: could not set the admin thread's nice value to %d: %s",
+			ADMIN_NICE, strerror(errno));
+	}
 	api_start();
 	event_base_dispatch(admin_base);
 	return NULL;

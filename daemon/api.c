@@ -6,11 +6,14 @@
 #include <string.h>
 #include <sys/queue.h>
 
+#include <event2/buffer.h>
 #include <jansson.h>
 
 #include "callrouted/text.h"
 #include "api.h"
+#include "api_numbers.h"
 #include "api_reads.h"
+#include "api_tokens.h"
 #include "callrouted/config.h"
 #include "db.h"
 #include "callrouted/e164.h"
@@ -75,6 +78,10 @@ struct api_req {
 
 	/* the query in flight or queued */
 	const char *sql;
+	const char *stmt;   /* or this statement of API_PREPARE, once prepared on the connection */
+	unsigned tok_epoch; /* api_tokens_epoch() when the token's look-up was sent */
+	struct evbuffer *page; /* GET /v1/numbers: the answer, written from the result (no copy) */
+	bool page_ok;
 	char *params[API_MAX_PARAMS];
 	int nparams;
 	api_db_fn next;
@@ -134,11 +141,21 @@ struct api_req {
 	json_t *fin_body;
 };
 
+/* One of the admin API's database connections (admin_db_connections of them). */
+struct api_dbc {
+	struct db_conn *conn;
+	struct api_req *in_flight;
+	bool prepared, preparing; /* api_prepare_sql() on the connection now up */
+	bool prepare_tried;       /* once a connection: refused, its queries go as text */
+};
+
+#define API_DB_MAX 16 /* admin_db_connections' bound (config.c) */
+
 static struct {
 	struct event_base *base;
-	struct db_conn *conn;
+	struct api_dbc dbc[API_DB_MAX];
+	int ndbc;
 	STAILQ_HEAD(, api_req) queue;
-	struct api_req *in_flight;
 	char *public_url;
 	int timeout_s;
 	char *instance;
@@ -171,6 +188,8 @@ api_free(struct api_req *r)
 	free(r->nickname);
 	free(r->buy_note);
 	json_decref(r->fin_body);
+	if (r->page)
+		evbuffer_free(r->page);
 	free(r);
 }
 
@@ -273,31 +292,86 @@ api_param_client(struct api_req *r)
 		api_param_str(r, NULL);
 }
 
+/* The connection of c in api.dbc (every callback of api_db_ops names one of them). */
+static struct api_dbc *
+api_dbc_of(struct db_conn *c)
+{
+	for (int i = 0; i < api.ndbc; i++)
+		if (api.dbc[i].conn == c)
+			return &api.dbc[i];
+	return NULL;
+}
+
+static bool
+api_db_up(void)
+{
+	for (int i = 0; i < api.ndbc; i++)
+		if (db_conn_up(api.dbc[i].conn))
+			return true;
+	return false;
+}
+
+static void api_query_stmt(struct api_req *r, const char *stmt, const char *sql, api_db_fn next);
+
 static void
 api_query(struct api_req *r, const char *sql, api_db_fn next)
 {
+	api_query_stmt(r, NULL, sql, next);
+}
+
+/* api_query with a statement of api_prepare_sql() (or NULL), sql being the same query: sent as
+ * text until the statement is prepared on the connection that takes it. */
+static void
+api_query_stmt(struct api_req *r, const char *stmt, const char *sql, api_db_fn next)
+{
+	r->stmt = stmt;
 	r->sql = sql;
 	r->next = next;
-	if (!db_conn_up(api.conn)) {
+	if (!api_db_up()) {
 		api_fail(r, 503, "database_unavailable",
 			"the database is not reachable; try again");
 		return;
 	}
 	STAILQ_INSERT_TAIL(&api.queue, r, link);
-	api_pump(api.conn);
+	/* the first idle connection takes it (each request's own queries stay in order: it
+	 * sends the next one when the last is done) */
+	for (int i = 0; i < api.ndbc && STAILQ_FIRST(&api.queue); i++)
+		api_pump(api.dbc[i].conn);
 }
+
+static const char *api_prepare_sql(void);
 
 static void
 api_pump(struct db_conn *c)
 {
+	struct api_dbc *d = api_dbc_of(c);
 	struct api_req *r;
 
-	while (!api.in_flight && db_idle(c) && (r = STAILQ_FIRST(&api.queue)) != NULL) {
+	if (!d)
+		return;
+	if (!d->prepare_tried && !d->in_flight && db_idle(c)) {
+		d->prepare_tried = true;
+		/* the hot reads' statements, once per connection: planned once, not per request */
+		d->preparing = db_send(c, api_prepare_sql(), 0, NULL);
+		if (d->preparing)
+			return;
+	}
+	while (!d->in_flight && !d->preparing && db_idle(c) &&
+		(r = STAILQ_FIRST(&api.queue)) != NULL) {
+		bool sent;
+
 		STAILQ_REMOVE_HEAD(&api.queue, link);
-		api.in_flight = r;
-		if (!db_send(c, r->sql, r->nparams, (const char *const *)r->params)) {
-			api.in_flight = NULL;
-			api_fail(r, 503, "database_unavailable", "the database is not reachable");
+		d->in_flight = r;
+		if (r->stmt && d->prepared)
+			sent = db_send_prepared(c, r->stmt, r->nparams,
+				(const char *const *)r->params);
+		else
+			sent = db_send(c, r->sql, r->nparams, (const char *const *)r->params);
+		if (!sent) {
+			if (d->in_flight == r) /* not failed by api_db_disconnected meanwhile */
+				api_fail(r, 503, "database_unavailable",
+					"the database is not reachable");
+			d->in_flight = NULL;
 		}
 	}
 }
@@ -305,10 +379,15 @@ api_pump(struct db_conn *c)
 static void
 api_db_result(struct db_conn *c, PGresult *res)
 {
-	struct api_req *r = api.in_flight;
+	struct api_dbc *d = api_dbc_of(c);
+	struct api_req *r = d ? d->in_flight : NULL;
 
 	if (!r)
 		return;
+	if (r->page) {
+		r->page_ok = api_numbers_page_json(res, r->limit, r->page);
+		return;
+	}
 	PQclear(r->res);
 	r->res = PQcopyResult(res, PG_COPYRES_ATTRS | PG_COPYRES_TUPLES);
 }
@@ -316,10 +395,20 @@ api_db_result(struct db_conn *c, PGresult *res)
 static void
 api_db_done(struct db_conn *c, bool ok)
 {
-	struct api_req *r = api.in_flight;
+	struct api_dbc *d = api_dbc_of(c);
+	struct api_req *r = d ? d->in_flight : NULL;
 	const char *st = db_sqlstate(c);
 
-	api.in_flight = NULL;
+	if (!d)
+		return;
+	if (d->preparing) {
+		/* refused (db.c logged it): the queries are sent as text on this connection */
+		d->preparing = false;
+		d->prepared = ok;
+		api_pump(c);
+		return;
+	}
+	d->in_flight = NULL;
 	if (r) {
 		db_params_free(r->params, &r->nparams);
 		if (!ok) {
@@ -352,11 +441,17 @@ api_db_connected(struct db_conn *c)
 static void
 api_db_disconnected(struct db_conn *c)
 {
-	struct api_req *r = api.in_flight;
+	struct api_dbc *d = api_dbc_of(c);
+	struct api_req *r = d ? d->in_flight : NULL;
 
-	api.in_flight = NULL;
+	if (!d)
+		return;
+	d->in_flight = NULL;
+	d->prepared = d->preparing = d->prepare_tried = false;
 	if (r)
 		api_fail(r, 503, "database_unavailable", "the database connection was lost");
+	if (api_db_up())
+		return; /* the queue waits for the connections still up */
 	while ((r = STAILQ_FIRST(&api.queue)) != NULL) {
 		STAILQ_REMOVE_HEAD(&api.queue, link);
 		api_fail(r, 503, "database_unavailable", "the database connection was lost");
@@ -599,10 +694,7 @@ api_number_json(PGresult *res, int row)
 		api_col(res, row, 11));
 
 	if (!PQgetisnull(res, row, 12) && strcmp(PQgetvalue(res, row, 12), "f") == 0)
-		json_object_set_new(o, "provider_note",
-			json_string(
-				"the provider has no API to release this number: it was unbound "
-				"there and must be released in the provider's dashboard"));
+		json_object_set_new(o, "provider_note", json_string(API_NUMBER_UNBOUND_NOTE));
 	/* what the sync or a forced release noted (migration 007) */
 	if (!PQgetisnull(res, row, 13))
 		json_object_set_new(o, "provider_note", api_col(res, row, 13));
@@ -641,8 +733,21 @@ api_reply_number(struct api_req *r)
 static void
 api_list_cb(struct api_req *r, PGresult *res)
 {
-	json_t *arr = json_array();
-	int n = PQntuples(res);
+	json_t *arr;
+	int n;
+
+	if (r->page) { /* written as the result came (api_db_result) */
+		if (!r->page_ok || !evbuffer_get_length(r->page)) {
+			api_fail(r, 503, "unavailable", "out of memory");
+			return;
+		}
+		wire_reply(r->req, 200, "application/json", evbuffer_pullup(r->page, -1),
+			evbuffer_get_length(r->page), "Cache-Control: no-store\r\n");
+		api_free(r);
+		return;
+	}
+	arr = json_array();
+	n = PQntuples(res);
 
 	for (int i = 0; i < n; i++)
 		json_array_append_new(arr, api_number_json(res, i));
@@ -651,9 +756,60 @@ api_list_cb(struct api_req *r, PGresult *res)
 			n == r->limit && n > 0 ? api_col_int(res, n - 1, 0) : json_null()));
 }
 
+/* The statements of the hot reads, prepared on the connection before its first query: an agency
+ * token's token check, and its pages of numbers, plain or searched by an e164 prefix (the
+ * phone_numbers_agency_id index of migration 011, or phone_numbers_e164 for a prefix). */
+#define SQL_TOKEN                                                                                  \
+	"SELECT agency_id, client_id, id FROM api_tokens "                                         \
+	"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL"
+/* SQL_NUMBER_COLS with the times as the server's text of a UTC timestamp (DateStyle ISO, set
+ * with the statements: "2026-12-02 04:34:26.129"), which api_numbers.c writes as ISO 8601:
+ * to_char() cost PostgreSQL ~2 us a call, a third of a page's time. */
+#define SQL_NUMBER_COLS_FAST                                                                        \
+	"n.id, n.e164, n.provider, a.slug, n.nickname, n.agent_id, ag.name, ag.client_id, c.name, " \
+	"n.status, n.created_at AT TIME ZONE 'UTC', n.released_at AT TIME ZONE 'UTC', "             \
+	"n.provider_released, n.provider_note "
+/* the same query, in a function planned once per session (migration 011) */
+#define SQL_LIST_PLAIN "SELECT * FROM callrouted_numbers_page($1, $2, $3)"
+#define SQL_LIST_NARROW "SELECT * FROM callrouted_numbers_prefix($1, $2, $3, $4, $5)"
+#define API_NARROW_PREFIX 7 /* "+" and 6 digits: a few of an agency's numbers */
+#define SQL_LIST_PREFIX                                                                            \
+	"SELECT " SQL_NUMBER_COLS_FAST SQL_NUMBER_FROM "WHERE n.agency_id = $1 AND n.id > $2 "     \
+	"AND n.e164 >= $4 AND ($5::text IS NULL OR n.e164 < $5) ORDER BY n.id LIMIT $3"
+
+static const char *
+api_prepare_sql(void)
+{
+	return "SET DateStyle = ISO;"
+	       "PREPARE api_token (text) AS " SQL_TOKEN ";"
+	       "PREPARE api_list_narrow (bigint, bigint, bigint, text, text) AS " SQL_LIST_NARROW
+	       ";"
+	       "PREPARE api_list (bigint, bigint, bigint) AS " SQL_LIST_PLAIN ";"
+	       "PREPARE api_list_prefix (bigint, bigint, bigint, text, text) AS " SQL_LIST_PREFIX;
+}
+
 static void
 api_list(struct api_req *r)
 {
+	r->page = evbuffer_new(); /* NULL: the answer is built with jansson */
+	if (!r->client_id && !r->f_client && !r->f_agent && !r->f_provider && !r->f_status &&
+		(!r->f_e164 || r->f_e164[0] == '+')) {
+		/* an agency token's pages, perhaps of a prefix: prepared statements */
+		api_param(r, "%" PRIu64, r->agency_id);
+		api_param(r, "%" PRIu64, r->after);
+		api_param(r, "%ld", r->limit);
+		if (!r->f_e164) {
+			api_query_stmt(r, "api_list", SQL_LIST_PLAIN, api_list_cb);
+			return;
+		}
+		api_param_str(r, r->f_e164);
+		api_param_str(r, r->f_e164_hi);
+		if (r->f_e164_hi && strlen(r->f_e164) >= API_NARROW_PREFIX)
+			api_query_stmt(r, "api_list_narrow", SQL_LIST_NARROW, api_list_cb);
+		else
+			api_query_stmt(r, "api_list_prefix", SQL_LIST_PREFIX, api_list_cb);
+		return;
+	}
 	api_param(r, "%" PRIu64, r->agency_id);
 	api_param_str(r, r->f_client);
 	api_param_str(r, r->f_agent);
@@ -1551,10 +1707,10 @@ api_expire(evutil_socket_t fd, short what, void *arg)
 	struct api_req *r = calloc(1, sizeof(*r));
 	struct timeval tv = { NC_IDEM_EXPIRE_INTERVAL_S, 0 };
 
-	if (!db_conn_up(api.conn))
+	if (!api_db_up())
 		tv.tv_sec = 5; /* soon after it is up */
 	evtimer_add(api.expire_ev, &tv);
-	if (!db_conn_up(api.conn)) {
+	if (!api_db_up()) {
 		free(r);
 		return;
 	}
@@ -1970,9 +2126,13 @@ api_dispatch(struct api_req *r)
 	}
 }
 
+static void api_authed(struct api_req *r);
+
 static void
 api_auth_cb(struct api_req *r, PGresult *res)
 {
+	struct api_token t;
+
 	if (PQntuples(res) != 1) {
 		api_fail(r, 401, "unauthorized", "unknown or revoked token");
 		return;
@@ -1980,6 +2140,15 @@ api_auth_cb(struct api_req *r, PGresult *res)
 	r->agency_id = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	r->client_id = PQgetisnull(res, 0, 1) ? 0 : strtoull(PQgetvalue(res, 0, 1), NULL, 10);
 	r->token_id = strtoull(PQgetvalue(res, 0, 2), NULL, 10);
+	t = (struct api_token){ r->agency_id, r->client_id, r->token_id };
+	api_tokens_put(r->token_sha256, &t, r->tok_epoch);
+	api_authed(r);
+}
+
+/* The token is good (r->agency_id, client_id, token_id): the route's steps. */
+static void
+api_authed(struct api_req *r)
+{
 	if (r->client_id && !r->read_only) {
 		api_fail(r, 403, "forbidden",
 			r->req->method == WIRE_GET ?
@@ -2361,11 +2530,21 @@ api_handle(struct wire_req *req)
 		return;
 	if (!api_parse_query(r) || !api_parse_headers(r))
 		return;
+	{
+		/* a token checked a moment ago and not changed since (api_tokens.h) */
+		struct api_token t;
+
+		if (api_tokens_get(r->token_sha256, &t)) {
+			r->agency_id = t.agency_id;
+			r->client_id = t.client_id;
+			r->token_id = t.token_id;
+			api_authed(r);
+			return;
+		}
+	}
+	r->tok_epoch = api_tokens_epoch();
 	api_param_str(r, r->token_sha256);
-	api_query(r,
-		"SELECT agency_id, client_id, id FROM api_tokens "
-		"WHERE token_sha256 = decode($1, 'hex') AND revoked_at IS NULL",
-		api_auth_cb);
+	api_query_stmt(r, "api_token", SQL_TOKEN, api_auth_cb);
 }
 
 bool
@@ -2379,8 +2558,13 @@ api_setup(struct event_base *base, const struct config *cfg)
 	if (!api.instance || !api.expire_ev)
 		return false;
 	api.timeout_s = (int)((cfg->provider_timeout_ms + 999) / 1000);
-	api.conn = db_conn_new_on(base, &api_db_ops);
-	if (!api.public_url || !api.conn)
+	api.ndbc = cfg->admin_db_connections < 1          ? 1 :
+		   cfg->admin_db_connections > API_DB_MAX ? API_DB_MAX :
+							    cfg->admin_db_connections;
+	for (int i = 0; i < api.ndbc; i++)
+		if (!(api.dbc[i].conn = db_conn_new_on(base, &api_db_ops)))
+			return false;
+	if (!api.public_url || !api_tokens_setup(base, cfg->admin_token_cache_ms))
 		return false;
 	return httpc_setup(base, cfg->provider_ca_file) && sync_setup(base, cfg);
 }
@@ -2390,7 +2574,9 @@ api_start(void)
 {
 	struct timeval tv = { 2, 0 }; /* the first expiry soon after start */
 
-	db_conn_start(api.conn);
+	for (int i = 0; i < api.ndbc; i++)
+		db_conn_start(api.dbc[i].conn);
+	api_tokens_start();
 	evtimer_add(api.expire_ev, &tv);
 	sync_start();
 }
@@ -2404,12 +2590,18 @@ api_cleanup(void)
 		STAILQ_REMOVE_HEAD(&api.queue, link);
 		api_free(r);
 	}
-	if (api.in_flight)
-		api_free(api.in_flight);
-	api.in_flight = NULL;
+	for (int i = 0; i < api.ndbc; i++) {
+		if (api.dbc[i].in_flight)
+			api_free(api.dbc[i].in_flight);
+		api.dbc[i].in_flight = NULL;
+	}
 	sync_cleanup();
-	db_conn_release(api.conn);
-	api.conn = NULL;
+	for (int i = 0; i < api.ndbc; i++) {
+		db_conn_release(api.dbc[i].conn);
+		api.dbc[i].conn = NULL;
+	}
+	api.ndbc = 0;
+	api_tokens_cleanup();
 	httpc_cleanup();
 	free(api.public_url);
 	api.public_url = NULL;

@@ -1,5 +1,6 @@
 /* db.c: the database thread: libpq async connection state machines on its own event_base. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -17,6 +18,7 @@
 #include "callrouted/config.h"
 #include "db.h"
 #include "callrouted/log.h"
+#include "callrouted/pq_notice.h"
 #include "metrics.h"
 
 #define DB_CONNECT_TIMEOUT_MS 5000
@@ -34,11 +36,13 @@ struct db_conn {
 	bool busy;         /* a query is in flight */
 	bool query_failed; /* an error result came for the query in flight */
 	bool want_write;   /* output not yet flushed */
+	bool copying;      /* a COPY TO STDOUT of the query in flight is sending its rows */
 	bool ever_up;
 	unsigned long failures; /* connection attempts failed in a row */
 	unsigned rotate;        /* a multi-host string: start this many hosts further on */
 	int64_t connect_ms;     /* this attempt's timeout (connect_timeout, else 5 s) */
-	struct event *sock_ev;
+	struct event *sock_ev;  /* on sock_fd */
+	int sock_fd;            /* our dup of libpq's socket (-1: none): see db_watch */
 	struct event *timer_ev; /* reconnect, connect timeout or query timeout */
 	struct event *wake_ev;
 	char sqlstate[6]; /* of the last error result */
@@ -61,6 +65,7 @@ static struct {
 	struct metrics_thread *metrics;
 	atomic_ulong reconnects;
 	atomic_ulong read_only_drops;
+	atomic_ulong dup_failures; /* db_watch could not duplicate a socket */
 	atomic_bool schema_ok;
 } db;
 
@@ -151,17 +156,46 @@ db_timer(struct db_conn *c, int64_t ms)
 	evtimer_add(c->timer_ev, &tv);
 }
 
-/* (Re)arm the socket event for what libpq waits on. */
+/* Drop the socket event and the descriptor it watches. */
 static void
-db_watch(struct db_conn *c, short what)
+db_unwatch(struct db_conn *c)
 {
 	if (c->sock_ev) {
 		event_free(c->sock_ev);
 		c->sock_ev = NULL;
 	}
+	if (c->sock_fd >= 0)
+		close(c->sock_fd);
+	c->sock_fd = -1;
+}
+
+/*
+ * (Re)arm the socket event for what libpq waits on.  The event watches a duplicate of libpq's
+ * socket, never libpq's own descriptor: libpq closes that one itself (a multi-host connect
+ * moving on to the next host, a read that meets the server's end), and its number can then
+ * be handed at once to a socket of another thread (the admin thread's connections beside the
+ * db thread's).  Removing or re-arming an event on the old number would then act on that
+ * other socket (ThreadSanitizer caught it at a failover: epoll_ctl on a descriptor another
+ * thread had just created).  The duplicate stays ours until db_unwatch closes it.
+ */
+static void
+db_watch(struct db_conn *c, short what)
+{
+	db_unwatch(c);
 	if (!c->conn || PQsocket(c->conn) < 0)
 		return;
-	c->sock_ev = event_new(c->base, PQsocket(c->conn), what | EV_PERSIST, db_sock_cb, c);
+	/* dup(), not fcntl's F_DUPFD_CLOEXEC: ThreadSanitizer follows descriptors through dup
+	 * only (nothing here execs: close-on-exec is hygiene) */
+	c->sock_fd = dup(PQsocket(c->conn));
+	if (c->sock_fd >= 0)
+		(void)fcntl(c->sock_fd, F_SETFD, FD_CLOEXEC);
+	else if (atomic_fetch_add(&db.dup_failures, 1) % 100 == 0)
+		/* no descriptor left: watch libpq's own (the old way) rather than lose it */
+		log_warning("db: %s: could not duplicate the connection's socket (%s): watching "
+			    "libpq's own descriptor",
+			c->ops->name, strerror(errno));
+	c->sock_ev = event_new(c->base, c->sock_fd >= 0 ? c->sock_fd : PQsocket(c->conn),
+		what | EV_PERSIST, db_sock_cb, c);
 	if (c->sock_ev)
 		event_add(c->sock_ev, NULL);
 }
@@ -194,15 +228,13 @@ db_disconnect(struct db_conn *c, const char *why)
 		log_debug("db: %s: could not connect (attempt %lu): %s", c->ops->name, c->failures,
 			log_esc(msg));
 	}
-	if (c->sock_ev) {
-		event_free(c->sock_ev);
-		c->sock_ev = NULL;
-	}
+	db_unwatch(c);
 	PQfinish(c->conn);
 	c->conn = NULL;
 	c->state = DB_DOWN;
 	c->busy = false;
 	c->want_write = false;
+	c->copying = false;
 	atomic_store(&c->up, false);
 	if (was_up)
 		c->ops->disconnected(c);
@@ -258,17 +290,12 @@ db_params_free(char **p, int *n)
 	*n = 0;
 }
 
-bool
-db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params)
-{
-	int ok;
+static void db_read(struct db_conn *c);
 
-	if (!db_idle(c))
-		return false;
-	if (nparams > 0)
-		ok = PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
-	else
-		ok = PQsendQuery(c->conn, sql);
+/* After PQsend*: the query is on its way (its timer armed), or the connection is dropped. */
+static bool
+db_sent(struct db_conn *c, int ok)
+{
 	if (!ok) {
 		db_disconnect(c, PQerrorMessage(c->conn));
 		return false;
@@ -282,6 +309,63 @@ db_send(struct db_conn *c, const char *sql, int nparams, const char *const *para
 	return c->state == DB_UP;
 }
 
+bool
+db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params)
+{
+	int ok;
+
+	if (!db_idle(c))
+		return false;
+	if (nparams > 0)
+		ok = PQsendQueryParams(c->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	else
+		ok = PQsendQuery(c->conn, sql);
+	return db_sent(c, ok);
+}
+
+bool
+db_send_prepared(struct db_conn *c, const char *stmt, int nparams, const char *const *params)
+{
+	if (!db_idle(c))
+		return false;
+	return db_sent(c, PQsendQueryPrepared(c->conn, stmt, nparams, params, NULL, NULL, 0));
+}
+
+void
+db_conn_poll(struct db_conn *c)
+{
+	if (c && c->state == DB_UP)
+		db_read(c);
+}
+
+/* The rows of a COPY TO STDOUT read so far, to the owner: false while more are to come (or
+ * the connection was lost), true once the COPY has sent them all. */
+static bool
+db_copy_rows(struct db_conn *c)
+{
+	for (;;) {
+		char *buf = NULL;
+		int n = PQgetCopyData(c->conn, &buf, 1);
+
+		if (n > 0) {
+			if (c->ops->copy_data && !c->query_failed)
+				c->ops->copy_data(c, buf, n);
+			PQfreemem(buf);
+			if (c->state != DB_UP)
+				return false;
+			continue;
+		}
+		if (n == 0)
+			return false; /* the rest has not arrived: the next read goes on */
+		c->copying = false;
+		if (n == -2) {
+			db_disconnect(c, PQerrorMessage(c->conn));
+			return false;
+		}
+		return true; /* -1: done; PQgetResult has the COPY's result */
+	}
+}
+
 /* Read what arrived: notifications, results of the query in flight. */
 static void
 db_read(struct db_conn *c)
@@ -293,7 +377,14 @@ db_read(struct db_conn *c)
 		return;
 	}
 	while (c->busy && !PQisBusy(c->conn)) {
-		PGresult *r = PQgetResult(c->conn);
+		PGresult *r;
+
+		if (c->copying && !db_copy_rows(c)) {
+			if (c->state != DB_UP)
+				return;
+			break;
+		}
+		r = PQgetResult(c->conn);
 
 		if (!r) {
 			bool ok = !c->query_failed;
@@ -331,6 +422,7 @@ db_read(struct db_conn *c)
 		default:
 			if (!c->query_failed)
 				c->ops->result(c, r);
+			c->copying = PQresultStatus(r) == PGRES_COPY_OUT;
 			break;
 		}
 		PQclear(r);
@@ -552,6 +644,7 @@ db_connect_start(struct db_conn *c)
 		return;
 	}
 	c->state = DB_CONNECTING;
+	pq_notice_install(c->conn, c->ops->name);
 	if (PQstatus(c->conn) == CONNECTION_BAD) {
 		db_disconnect(c, PQerrorMessage(c->conn));
 		return;
@@ -580,6 +673,7 @@ db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops)
 		return NULL;
 	c->ops = ops;
 	c->base = base;
+	c->sock_fd = -1;
 	c->timer_ev = evtimer_new(base, db_timer_cb, c);
 	c->wake_ev = event_new(base, -1, 0, db_wake_cb, c);
 	if (!c->timer_ev || !c->wake_ev) {
@@ -596,8 +690,7 @@ db_conn_new_on(struct event_base *base, const struct db_conn_ops *ops)
 static void
 db_conn_free(struct db_conn *c)
 {
-	if (c->sock_ev)
-		event_free(c->sock_ev);
+	db_unwatch(c);
 	event_free(c->timer_ev);
 	event_free(c->wake_ev);
 	if (c->conn)
@@ -728,4 +821,12 @@ db_stats(stat_fn add, void *ctx)
 		"Connections dropped because they found a read-only server (a standby) where they "
 		"need the primary.",
 		db_read_only_drops());
+	STAT_COUNTER(add, ctx, "callrouted_db_server_notices_total",
+		"Notices, warnings and idle-connection errors (a FATAL before the server closes a "
+		"connection) PostgreSQL sent outside a query's result; each is logged.",
+		pq_notices());
+	STAT_COUNTER(add, ctx, "callrouted_db_socket_dup_failures_total",
+		"Database sockets watched through libpq's own descriptor because no duplicate could "
+		"be made (descriptors exhausted).",
+		atomic_load(&db.dup_failures));
 }

@@ -47,7 +47,12 @@ struct db_conn_ops {
 	void (*result)(struct db_conn *c,
 		PGresult *r);                     /* each result of the query; caller clears */
 	void (*done)(struct db_conn *c, bool ok); /* the query finished (ok: no error result) */
-	void (*pump)(struct db_conn *c);          /* idle: send the next piece of work */
+	/* A statement of the query is a COPY ... TO STDOUT: result() gets its PGRES_COPY_OUT
+	 * result, then this each CopyData message (one row; buf is libpq's, valid during the
+	 * call) as it arrives, between turns of the loop, then result() the COPY's own result.
+	 * NULL: the data is read and dropped. */
+	void (*copy_data)(struct db_conn *c, const char *buf, int len);
+	void (*pump)(struct db_conn *c); /* idle: send the next piece of work */
 	/* The owner writes (or LISTENs): a connection that lands on a read-only server (a hot
 	 * standby: in_hot_standby on, or a query refused with SQLSTATE 25006) is dropped and
 	 * made again, so a multi-host database_url finds the primary after a failover. */
@@ -71,6 +76,11 @@ void db_conn_release(struct db_conn *c);
  * results come to ops->result() then ops->done().  False if not idle or it failed. */
 bool db_send(struct db_conn *c, const char *sql, int nparams, const char *const *params);
 bool db_idle(const struct db_conn *c);
+/* db_send of a statement prepared on this connection (PREPARE name AS ...: the owner's). */
+bool db_send_prepared(struct db_conn *c, const char *stmt, int nparams, const char *const *params);
+/* Read what has arrived on c now, as its socket's callback would (its owner's callbacks run from
+ * here): e.g. notifications a request must not overtake. */
+void db_conn_poll(struct db_conn *c);
 /* db_send's text parameters, in an array of the caller's: each appends p[*n] and counts it in
  * *n (the caller keeps *n below the array's size).  db_param: a printf-formatted value (NULL,
  * SQL NULL, when it cannot be made: the query fails cleanly); db_param_str: NULL or a copy of

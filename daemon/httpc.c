@@ -59,6 +59,22 @@ httpc_setup(struct event_base *base, const char *ca_file)
 }
 
 void
+httpc_abort_all(void)
+{
+	struct httpc_call *c, *next;
+
+	for (c = LIST_FIRST(&httpc_calls); c; c = next) {
+		next = LIST_NEXT(c, link);
+		if (c->finished)
+			continue; /* answered: its free is already scheduled (httpc_free_cb) */
+		LIST_REMOVE(c, link);
+		c->finished = true; /* no callback: its owner is being stopped */
+		evhttp_connection_free(c->evcon);
+		free(c);
+	}
+}
+
+void
 httpc_cleanup(void)
 {
 	struct httpc_call *c;

@@ -29,6 +29,10 @@ typedef void (*httpc_done_fn)(void *arg, const struct httpc_response *r);
 
 /* TLS context with peer and host name verification; ca_file NULL: the system store. */
 bool httpc_setup(struct event_base *base, const char *ca_file) __attribute__((warn_unused_result));
+/* Drops every call still waiting for its answer, without callbacks, while the loop still runs:
+ * libevent finishes freeing a connection (deferred bufferevent callbacks) in a later turn of the
+ * loop, which httpc_cleanup, called after the loop stopped, cannot give it. */
+void httpc_abort_all(void);
 void httpc_cleanup(void);
 /* Send req to base_url (http:// or https://, optional path prefix); done runs exactly once on
  * base's loop (never from within this call). */

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <jansson.h>
@@ -14,6 +15,7 @@
 #include "callrouted/e164.h"
 #include "journal.h"
 #include "ledger.h"
+#include "ledger_record.h"
 #include "callrouted/log.h"
 #include "metrics.h"
 #include "callrouted/rating.h"
@@ -29,37 +31,19 @@
  */
 
 #define LEDGER_BATCH 500
-#define LEDGER_COLS 24
 #define LEDGER_RETRY_MS 1000
-
-/* The record's keys, in the statement's column order; "q" is the journal sequence number. */
-static const char *const ledger_col_keys[LEDGER_COLS] = {
-	"p",
-	"id",
-	"k",
-	"d",
-	"num",
-	"from",
-	"to",
-	"pa",
-	"st",
-	"en",
-	"dur",
-	"c",
-	"r",
-	"why",
-	"ag",
-	"cl",
-	"a",
-	"n",
-	"mm",
-	"rate",
-	"bs",
-	"amt",
-	"at",
-	"q",
-};
-#define LEDGER_COL_Q (LEDGER_COLS - 1)
+/*
+ * Under load a batch that was not full is followed by the next one no sooner than this after
+ * it was sent: each batch costs PostgreSQL a plan, a commit, the standbys' round trip and the
+ * executor's start whatever its size, so batches that gather what came meanwhile cost less per
+ * event (the journal's group commit, on the ledger's side).  An event on an idle drain goes at
+ * once; one under load waits at most this long more.
+ */
+#define LEDGER_GATHER_MS 25
+/* The drain's statement and replwait's, prepared on each ledger connection (sent as text if
+ * refused). */
+#define LEDGER_STMT "callrouted_ledger_drain"
+#define LEDGER_REPL_STMT "callrouted_ledger_replwait"
 
 static const char *const ledger_invalid_names[LEDGER_INVALID_COUNT] = {
 	"call_id",
@@ -114,18 +98,6 @@ ledger_get_stats(struct ledger_stats *s)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Worker side                                                                                 */
-
-static void
-ledger_set_i64(json_t *o, const char *key, int64_t v)
-{
-	json_object_set_new(o, key, v >= 0 ? json_integer(v) : json_null());
-}
-
-static void
-ledger_set_str(json_t *o, const char *key, const char *v)
-{
-	json_object_set_new(o, key, v ? json_string(v) : json_null());
-}
 
 /* A time given by the provider, within years 2000..2099 (or unknown). */
 static bool
@@ -214,20 +186,22 @@ ledger_validate(const struct route_account *acct, const struct call_event *ev,
 }
 
 /* The end reason as journaled: cut to LEDGER_MAX_END_REASON bytes on a UTF-8 boundary. */
-static json_t *
-ledger_reason_json(const char *why)
+static void
+ledger_put_reason(struct lrec_out *o, const char *why)
 {
 	size_t n;
 
-	if (!why)
-		return json_null();
+	if (!why) {
+		lrec_str(o, "why", NULL);
+		return;
+	}
 	n = strlen(why);
-	if (n <= LEDGER_MAX_END_REASON)
-		return json_string(why);
-	n = LEDGER_MAX_END_REASON;
-	while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
-		n--;
-	return json_stringn(why, n);
+	if (n > LEDGER_MAX_END_REASON) {
+		n = LEDGER_MAX_END_REASON;
+		while (n > 0 && ((unsigned char)why[n] & 0xc0) == 0x80)
+			n--;
+	}
+	lrec_strn(o, "why", why, n);
 }
 
 bool
@@ -245,7 +219,7 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 	char num[E164_BUFSIZE] = "";
 	uint64_t key = 0, agency_id = 0;
 	bool mismatch = false;
-	json_t *o;
+	struct lrec_out o;
 	size_t n;
 
 	/* our number: inbound calls come to it, outbound calls come from it */
@@ -320,38 +294,32 @@ ledger_encode(const struct routes_snapshot *snap, const struct route_account *ac
 			provider_name(acct->provider), acct->slug, log_esc(ev->call_id));
 	}
 
-	o = json_object();
-	ledger_set_str(o, "p", provider_name(acct->provider));
-	ledger_set_str(o, "id", ev->call_id);
-	ledger_set_str(o, "k", ev->kind == CALL_ENDED ? "end" : "start");
-	ledger_set_str(o, "d", ledger_dir_names[ev->dir]);
-	ledger_set_str(o, "num", *num ? num : NULL);
-	ledger_set_str(o, "from", ev->from);
-	ledger_set_str(o, "to", ev->to);
-	ledger_set_str(o, "pa", ev->provider_agent_id);
-	ledger_set_i64(o, "st", ev->started_ms);
-	ledger_set_i64(o, "en", ev->ended_ms);
-	ledger_set_i64(o, "dur", ev->duration_ms);
-	json_object_set_new(o, "c", json_boolean(ev->connected));
-	json_object_set_new(o, "r", json_boolean(ev->kind == CALL_ENDED && ev->rated));
-	json_object_set_new(o, "why", ledger_reason_json(ev->end_reason));
-	ledger_set_i64(o, "ag", agency_id ? (int64_t)agency_id : -1);
-	ledger_set_i64(o, "cl", agent && agent->client_id ? (int64_t)agent->client_id : -1);
-	ledger_set_i64(o, "a", agent ? (int64_t)agent->id : -1);
-	ledger_set_i64(o, "n", sl ? (int64_t)sl->number_id : -1);
-	json_object_set_new(o, "mm", json_boolean(mismatch));
-	ledger_set_i64(o, "rate", agency ? plan.rate_micros_per_min : -1);
-	ledger_set_i64(o, "bs", rr.billed_seconds);
-	ledger_set_i64(o, "amt", rr.amount_micros);
-	json_object_set_new(o, "at", json_integer(now_ms));
-	n = o ? json_dumpb(o, buf, cap, JSON_COMPACT) : 0;
-	json_decref(o);
-	if (n == 0) {
-		res->status = 503;
-		res->reason = "event could not be made durable; retry";
-		res->len = 0;
-		return false;
-	}
+	/* written as jansson would dump the object, without building it (ledger_record.c) */
+	lrec_begin(&o, buf, cap);
+	lrec_str(&o, "p", provider_name(acct->provider));
+	lrec_str(&o, "id", ev->call_id);
+	lrec_str(&o, "k", ev->kind == CALL_ENDED ? "end" : "start");
+	lrec_str(&o, "d", ledger_dir_names[ev->dir]);
+	lrec_str(&o, "num", *num ? num : NULL);
+	lrec_str(&o, "from", ev->from);
+	lrec_str(&o, "to", ev->to);
+	lrec_str(&o, "pa", ev->provider_agent_id);
+	lrec_i64(&o, "st", ev->started_ms);
+	lrec_i64(&o, "en", ev->ended_ms);
+	lrec_i64(&o, "dur", ev->duration_ms);
+	lrec_bool(&o, "c", ev->connected);
+	lrec_bool(&o, "r", ev->kind == CALL_ENDED && ev->rated);
+	ledger_put_reason(&o, ev->end_reason);
+	lrec_i64(&o, "ag", agency_id ? (int64_t)agency_id : -1);
+	lrec_i64(&o, "cl", agent && agent->client_id ? (int64_t)agent->client_id : -1);
+	lrec_i64(&o, "a", agent ? (int64_t)agent->id : -1);
+	lrec_i64(&o, "n", sl ? (int64_t)sl->number_id : -1);
+	lrec_bool(&o, "mm", mismatch);
+	lrec_i64(&o, "rate", agency ? plan.rate_micros_per_min : -1);
+	lrec_i64(&o, "bs", rr.billed_seconds);
+	lrec_i64(&o, "amt", rr.amount_micros);
+	lrec_int(&o, "at", now_ms);
+	n = lrec_end(&o);
 	/* cannot happen within the limits above (the record is under 16 KiB); never a 503 loop */
 	if (n > cap || n > JOURNAL_MAX_RECORD)
 		return ledger_refuse(acct, ev, LEDGER_INVALID_TOO_LARGE, 413,
@@ -369,19 +337,26 @@ static struct {
 	struct db_conn *conn;
 	char *instance;
 	struct event *retry_ev;
-	struct event *tick_ev; /* safety net: look at the journal every second */
+	struct event *gather_ev; /* the next batch after LEDGER_GATHER_MS */
+	int64_t sent_ms;         /* when the last batch was sent (monotonic) */
+	bool sent_full;          /* it was full: more is waiting, no gathering */
+	struct event *tick_ev;   /* safety net: look at the journal every second */
 	bool in_flight;
-	bool gauge_in_flight;  /* the active-calls query, not a batch */
-	bool reject_in_flight; /* keeping a refused record in ledger_rejects */
-	bool repl_in_flight;   /* asking where the standbys are (replwait.c) */
+	bool gauge_in_flight;   /* the active-calls query, not a batch */
+	bool reject_in_flight;  /* keeping a refused record in ledger_rejects */
+	bool repl_in_flight;    /* asking where the standbys are (replwait.c) */
+	bool prepare_in_flight; /* PREPARE of the drain's statement on this connection */
+	bool prepare_tried;     /* on this connection (refused: batches go as text) */
+	bool prepared;
 	int ticks;
 	size_t max_batch;
-	/* the batch in flight */
-	char **params; /* 1 + LEDGER_COLS * n, owned */
+	char *sql;     /* the drain's statement (one for every batch size) */
+	char *prepare; /* PREPARE LEDGER_STMT (types) AS sql */
+	/* the batch in flight: its columns as text[] literals */
+	struct lrec_cols cols;
+	const char *params[1 + LEDGER_COLS];
 	size_t n;
 	uint64_t last_seq;
-	char *sql;
-	size_t sql_n; /* rows sql was built for */
 	bool result_seen;
 	char *raw;         /* the batch's first record as journaled (kept if refused) */
 	char rej_state[6]; /* SQLSTATE and message of the refusal being kept */
@@ -391,9 +366,7 @@ static struct {
 static void
 ledger_batch_free(void)
 {
-	if (ld.params)
-		for (size_t i = 1; i < 1 + LEDGER_COLS * ld.n; i++)
-			free(ld.params[i]);
+	lrec_cols_reset(&ld.cols);
 	ld.n = 0;
 	ld.last_seq = 0;
 	ld.result_seen = false;
@@ -403,45 +376,22 @@ ledger_batch_free(void)
 	ld.rej_msg = NULL;
 }
 
-static char *
-ledger_json_text(json_t *v)
-{
-	char buf[32];
-
-	if (!v || json_is_null(v))
-		return NULL;
-	if (json_is_string(v))
-		return strdup(json_string_value(v));
-	if (json_is_integer(v)) {
-		snprintf(buf, sizeof(buf), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-		return strdup(buf);
-	}
-	if (json_is_boolean(v))
-		return strdup(json_is_true(v) ? "t" : "f");
-	return NULL;
-}
-
 static bool
 ledger_take_record(uint64_t seq, const void *payload, size_t len, void *arg)
 {
-	json_error_t err;
-	json_t *o = json_loadb(payload, len, 0, &err);
-	char **row = ld.params + 1 + LEDGER_COLS * ld.n;
-
-	if (!json_is_object(o) || !json_is_string(json_object_get(o, "p")) ||
-		!json_is_string(json_object_get(o, "id"))) {
+	switch (lrec_cols_add(&ld.cols, seq, payload, len)) {
+	case LREC_OK:
+		break;
+	case LREC_NOT_EVENT:
 		/* written by us and checksummed: a record we cannot read is a bug; keep it */
 		log_error("ledger: journal record %" PRIu64 " is not a call event; skipped", seq);
 		atomic_fetch_add(&ls.events_rejected, 1);
-		json_decref(o);
 		ld.last_seq = seq;
 		return true;
+	case LREC_NOMEM:
+		/* out of memory: this record is read again with the next batch */
+		return false;
 	}
-	for (int i = 0; i < LEDGER_COL_Q; i++)
-		row[i] = ledger_json_text(json_object_get(o, ledger_col_keys[i]));
-	if (asprintf(&row[LEDGER_COL_Q], "%" PRIu64, seq) < 0)
-		row[LEDGER_COL_Q] = NULL;
-	json_decref(o);
 	if (ld.n == 0) {
 		ld.raw = malloc(len + 1);
 		if (ld.raw) {
@@ -454,27 +404,26 @@ ledger_take_record(uint64_t seq, const void *payload, size_t len, void *arg)
 	return true;
 }
 
-static bool
-ledger_build_sql(size_t n)
+/*
+ * The drain's statement: ev is the batch, one row per record (unnest of the LEDGER_COLS text[]
+ * parameters $2..$25, in journal order), $1 the instance.  The same text for every batch size,
+ * so it is parsed and planned once per connection (a prepared statement), not per batch.
+ */
+static char *
+ledger_build_sql(void)
 {
-	struct evbuffer *b;
+	struct evbuffer *b = evbuffer_new();
+	char *sql = NULL;
 	size_t len;
-	int p = 2;
 
-	if (ld.sql && ld.sql_n == n)
-		return true;
-	b = evbuffer_new();
 	if (!b)
-		return false;
-	evbuffer_add_printf(b, "WITH ev (p, id, k, d, num, frm, too, pa, st, en, dur, c, r, why, "
-			       "ag, cl, a, n, mm, rate, bs, amt, arr, q) AS (VALUES ");
-	for (size_t i = 0; i < n; i++) {
-		evbuffer_add_printf(b, "%s(", i ? "," : "");
-		for (int k = 0; k < LEDGER_COLS; k++)
-			evbuffer_add_printf(b, "%s$%d%s", k ? "," : "", p++,
-				i == 0 ? "::text" : "");
-		evbuffer_add(b, ")", 1);
-	}
+		return NULL;
+	evbuffer_add_printf(b,
+		"WITH ev (p, id, k, d, num, frm, too, pa, st, en, dur, c, r, why, "
+		"ag, cl, a, n, mm, rate, bs, amt, arr, q) AS (SELECT * FROM unnest(");
+	for (int k = 0; k < LEDGER_COLS; k++)
+		evbuffer_add_printf(b, "%s$%d::text[]", k ? ", " : "", k + 2);
+	evbuffer_add(b, ")", 1);
 	/*
 	 * o: the calls rows as they were; d: one record per call, the first rated end event (in
 	 * journal order) before anything else; dis: later rated end events of a call whose
@@ -549,18 +498,42 @@ ledger_build_sql(size_t n)
 			provider_name((enum provider_id)pr));
 	evbuffer_add_printf(b, " FROM l");
 	len = evbuffer_get_length(b);
-	free(ld.sql);
-	ld.sql = malloc(len + 1);
-	if (!ld.sql) {
-		evbuffer_free(b);
-		ld.sql_n = 0;
-		return false;
+	sql = malloc(len + 1);
+	if (sql) {
+		evbuffer_remove(b, sql, len);
+		sql[len] = 0;
 	}
-	evbuffer_remove(b, ld.sql, len);
-	ld.sql[len] = 0;
-	ld.sql_n = n;
 	evbuffer_free(b);
-	return true;
+	return sql;
+}
+
+static char *
+ledger_build_prepare(const char *sql)
+{
+	struct evbuffer *b = evbuffer_new();
+	char *out = NULL;
+	size_t len;
+
+	if (!b)
+		return NULL;
+	/* custom plans: each batch is planned with its arrays' lengths (and the calls table as it
+	 * is then: a generic plan made while it was small would scan it whole once it is not);
+	 * planning a statement this small is cheap, parsing it is done once */
+	evbuffer_add_printf(b,
+		"SET plan_cache_mode = force_custom_plan; PREPARE " LEDGER_STMT " (text");
+	for (int k = 0; k < LEDGER_COLS; k++)
+		evbuffer_add_printf(b, ", text[]");
+	/* replwait's query after each batch: parsed and planned once too (it has no parameters:
+	 * one plan, whatever plan_cache_mode says) */
+	evbuffer_add_printf(b, ") AS %s; PREPARE " LEDGER_REPL_STMT " AS %s", sql, replwait_sql);
+	len = evbuffer_get_length(b);
+	out = malloc(len + 1);
+	if (out) {
+		evbuffer_remove(b, out, len);
+		out[len] = 0;
+	}
+	evbuffer_free(b);
+	return out;
 }
 
 static void
@@ -576,24 +549,62 @@ ledger_retry_later(void)
 	"AND first_seen_at > now() - interval '48 hours'"
 #define LEDGER_GAUGE_TICKS 5 /* seconds between active-calls counts */
 
+static int64_t
+ledger_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void
 ledger_pump(struct db_conn *c)
 {
-	if (ld.in_flight || ld.gauge_in_flight || ld.repl_in_flight || !db_idle(c) ||
-		!db_schema_ok() || evtimer_pending(ld.retry_ev, NULL))
+	int64_t now_ms;
+
+	if (ld.in_flight || ld.gauge_in_flight || ld.repl_in_flight || ld.prepare_in_flight ||
+		!db_idle(c) || !db_schema_ok() || evtimer_pending(ld.retry_ev, NULL))
 		return;
+	/* the drain's statement, once a connection: planned once, not per batch */
+	if (!ld.prepare_tried) {
+		ld.prepare_tried = true;
+		ld.prepare_in_flight = db_send(c, ld.prepare, 0, NULL);
+		if (ld.prepare_in_flight)
+			return;
+	}
 	/* committed batches wait for the standbys before they are checkpointed */
 	if (replwait_due()) {
-		ld.repl_in_flight = db_send(c, replwait_sql, 0, NULL);
+		ld.repl_in_flight = ld.prepared ? db_send_prepared(c, LEDGER_REPL_STMT, 0, NULL) :
+						  db_send(c, replwait_sql, 0, NULL);
 		return;
 	}
 	if (replwait_full())
 		return;
+	/* gathering (the standbys' query above is not held back by it) */
+	if (evtimer_pending(ld.gather_ev, NULL))
+		return;
+	now_ms = ledger_now_ms();
+	if (!ld.sent_full && now_ms - ld.sent_ms < LEDGER_GATHER_MS) {
+		int64_t wait_ms = LEDGER_GATHER_MS - (now_ms - ld.sent_ms);
+		struct timeval tv = { 0, (suseconds_t)(wait_ms > 0 ? wait_ms : 0) * 1000 };
+
+		evtimer_add(ld.gather_ev, &tv);
+		return;
+	}
 	ledger_batch_free();
 	journal_read(ld.max_batch, ledger_take_record, NULL);
 	if (ld.n == 0) {
 		if (ld.last_seq) /* only unreadable records: move past them */
 			replwait_committed(ld.last_seq, 0);
+		if (ld.cols.failed) {
+			/* out of memory before the first record: read it again in a second */
+			log_error("ledger: out of memory reading the journal; retrying");
+			atomic_fetch_add(&ls.batch_failures, 1);
+			ledger_batch_free();
+			ledger_retry_later();
+			return;
+		}
 		/* idle: refresh the active-calls gauge now and then (calls in progress, ended
 		 * calls excluded; calls never ended are forgotten after the longest call) */
 		if (ld.ticks >= LEDGER_GAUGE_TICKS) {
@@ -602,15 +613,23 @@ ledger_pump(struct db_conn *c)
 		}
 		return;
 	}
-	if (!ledger_build_sql(ld.n)) {
+	if (!lrec_cols_finish(&ld.cols)) {
+		log_error("ledger: out of memory building a batch; retrying");
+		atomic_fetch_add(&ls.batch_failures, 1);
 		journal_rewind();
 		ledger_batch_free();
 		ledger_retry_later();
 		return;
 	}
 	ld.params[0] = ld.instance;
-	ld.in_flight =
-		db_send(c, ld.sql, (int)(1 + LEDGER_COLS * ld.n), (const char *const *)ld.params);
+	for (int k = 0; k < LEDGER_COLS; k++)
+		ld.params[1 + k] = ld.cols.col[k].p;
+	ld.sent_ms = now_ms;
+	ld.sent_full = ld.n >= ld.max_batch;
+	if (ld.prepared)
+		ld.in_flight = db_send_prepared(c, LEDGER_STMT, 1 + LEDGER_COLS, ld.params);
+	else
+		ld.in_flight = db_send(c, ld.sql, 1 + LEDGER_COLS, ld.params);
 	if (!ld.in_flight) {
 		journal_rewind();
 		ledger_batch_free();
@@ -620,6 +639,8 @@ ledger_pump(struct db_conn *c)
 static void
 ledger_result(struct db_conn *c, PGresult *r)
 {
+	if (ld.prepare_in_flight)
+		return;
 	if (ld.repl_in_flight) {
 		replwait_result(r);
 		return;
@@ -681,6 +702,22 @@ ledger_reject_keep(struct db_conn *c)
 	}
 }
 
+/* The refused record's call, read again from the record kept (a rare path). */
+static void
+ledger_log_kept(void)
+{
+	json_error_t err;
+	json_t *o = ld.raw ? json_loads(ld.raw, 0, &err) : NULL;
+	const char *p = json_string_value(json_object_get(o, "p"));
+	const char *id = json_string_value(json_object_get(o, "id"));
+
+	log_error("ledger: journal record %" PRIu64 " (call %s/%s) refused by the database "
+		  "(SQLSTATE %s: %s); kept in ledger_rejects",
+		ld.last_seq, p ? p : "?", id ? log_esc(id) : "?", ld.rej_state,
+		log_esc(ld.rej_msg));
+	json_decref(o);
+}
+
 static void
 ledger_reject_done(struct db_conn *c, bool ok)
 {
@@ -698,10 +735,7 @@ ledger_reject_done(struct db_conn *c, bool ok)
 	}
 	atomic_fetch_add(&ls.rejects, 1);
 	atomic_fetch_add(&ls.events_rejected, 1);
-	log_error("ledger: journal record %" PRIu64 " (call %s/%s) refused by the database "
-		  "(SQLSTATE %s: %s); kept in ledger_rejects",
-		ld.last_seq, ld.params[1] ? ld.params[1] : "?",
-		ld.params[2] ? log_esc(ld.params[2]) : "?", ld.rej_state, log_esc(ld.rej_msg));
+	ledger_log_kept();
 	replwait_committed(ld.last_seq, 1);
 	ledger_batch_free();
 	db_wake(c);
@@ -713,6 +747,16 @@ ledger_done(struct db_conn *c, bool ok)
 	const char *st = db_sqlstate(c);
 	bool data_error = st[0] == '2' && (st[1] == '2' || st[1] == '3');
 
+	if (ld.prepare_in_flight) {
+		ld.prepare_in_flight = false;
+		ld.prepared = ok;
+		if (!ok)
+			log_warning("ledger: the drain's statement could not be prepared (SQLSTATE "
+				    "%s): batches go as text on this connection",
+				st);
+		db_wake(c);
+		return;
+	}
 	if (ld.repl_in_flight) {
 		ld.repl_in_flight = false;
 		replwait_done(ok);
@@ -773,6 +817,8 @@ ledger_disconnected(struct db_conn *c)
 	/* what waited for the standbys is drained again from the last replicated checkpoint:
 	 * a failover's new primary may not have it (the unique key folds repeats) */
 	ld.repl_in_flight = false;
+	/* a new session has no prepared statement */
+	ld.prepare_in_flight = ld.prepare_tried = ld.prepared = false;
 	replwait_reset();
 	journal_rewind();
 	ledger_batch_free();
@@ -822,12 +868,15 @@ ledger_db_setup(const struct config *cfg)
 	ld.conn = db_conn_new(&ledger_ops);
 	ld.instance = strdup(cfg->instance_name);
 	ld.retry_ev = evtimer_new(db_base(), ledger_retry_cb, NULL);
+	ld.gather_ev = evtimer_new(db_base(), ledger_retry_cb, NULL);
+	ld.sent_ms = INT64_MIN / 2;
 	ld.tick_ev = event_new(db_base(), -1, EV_PERSIST, ledger_tick_cb, NULL);
 	ld.ticks = LEDGER_GAUGE_TICKS;
-	ld.params = calloc(1 + (size_t)LEDGER_COLS * LEDGER_BATCH, sizeof(*ld.params));
+	ld.sql = ledger_build_sql();
+	ld.prepare = ld.sql ? ledger_build_prepare(ld.sql) : NULL;
 	ld.max_batch = LEDGER_BATCH;
-	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.tick_ev || !ld.params ||
-		!replwait_setup(cfg, ledger_wake))
+	if (!ld.conn || !ld.instance || !ld.retry_ev || !ld.gather_ev || !ld.tick_ev || !ld.sql ||
+		!ld.prepare || !replwait_setup(cfg, ledger_wake))
 		return false;
 	event_add(ld.tick_ev, &tick);
 	journal_set_durable_hook(ledger_durable_hook, NULL);
@@ -842,11 +891,14 @@ ledger_db_cleanup(void)
 	ledger_batch_free();
 	if (ld.retry_ev)
 		event_free(ld.retry_ev);
+	if (ld.gather_ev)
+		event_free(ld.gather_ev);
 	if (ld.tick_ev)
 		event_free(ld.tick_ev);
-	free(ld.params);
+	lrec_cols_free(&ld.cols);
 	free(ld.instance);
 	free(ld.sql);
+	free(ld.prepare);
 	memset(&ld, 0, sizeof(ld));
 }
 

@@ -1,6 +1,9 @@
 /* loader.c: LISTEN/NOTIFY, full and incremental reloads feeding routes.c (db thread). */
 #include <stdatomic.h>
 #include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <string.h>
 #include <time.h>
 
@@ -35,11 +38,20 @@
 	"FROM agents a LEFT JOIN clients c ON c.id = a.client_id;"
 #define SQL_AGENCIES                                                                               \
 	"SELECT id, rate_micros_per_min, billing_initial_s, billing_increment_s FROM agencies;"
-/* an inactive agent (migration 007: the sync no longer finds it at its provider) takes no
- * calls: its numbers read as unassigned */
+/* the active numbers, streamed as a binary COPY: no result of every row held in memory, the
+ * table built as they come; an inactive agent (migration 007: the sync no longer finds it at
+ * its provider) takes no calls: its numbers read as unassigned.  Before it, how many rows
+ * phone_numbers holds, without a scan (a count(*) of 10M rows takes seconds): the statistics' live
+ * rows (exact after the inserting session ends; 0 on a standby, which keeps no such counts), else
+ * the planner's reltuples: the table's size and the progress line's total (an estimate, above the
+ * active ones) */
+#define SQL_NUMBERS_ESTIMATE                                                                       \
+	"SELECT greatest(pg_stat_get_live_tuples(c.oid), c.reltuples::bigint, 0) FROM pg_class c " \
+	"WHERE c.oid = 'phone_numbers'::regclass;"
 #define SQL_ACTIVE                                                                                 \
-	"SELECT p.e164, p.id, CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, p.account_id " \
-	"FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id WHERE p.status = 'active';"
+	"COPY (SELECT p.e164, p.id, CASE WHEN ag.active IS NOT FALSE THEN p.agent_id END, "        \
+	"p.account_id FROM phone_numbers p LEFT JOIN agents ag ON ag.id = p.agent_id "             \
+	"WHERE p.status = 'active') TO STDOUT (FORMAT binary);"
 #define SQL_RELEASED                                                                               \
 	"SELECT DISTINCT ON (e164) e164, id, account_id FROM phone_numbers p "                     \
 	"WHERE status = 'released' AND NOT EXISTS (SELECT 1 FROM phone_numbers q "                 \
@@ -51,9 +63,8 @@
 static const char sql_hello[] = "LISTEN " CHANGES_CHANNEL "; " MIGRATE_EXISTS_SQL;
 /* routes_database_url (a standby: no LISTEN there); the same result positions */
 static const char sql_hello_standby[] = "SELECT 1; " MIGRATE_EXISTS_SQL;
-static const char sql_full[] =
-	SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_ACTIVE SQL_RELEASED SQL_GENERATION
-	"COMMIT";
+static const char sql_full[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS SQL_NUMBERS_ESTIMATE
+	SQL_ACTIVE SQL_RELEASED SQL_GENERATION "COMMIT";
 static const char sql_catalog[] = SQL_BEGIN SQL_ACCOUNTS SQL_AGENCIES SQL_AGENTS "COMMIT";
 static const char sql_numbers[] =
 	"SELECT DISTINCT ON (p.e164) p.e164, p.id, "
@@ -94,6 +105,10 @@ static struct {
 	uint64_t *inflight; /* keys of the Q_NUMBERS in flight */
 	size_t n_inflight;
 	size_t skipped; /* rows that failed validation */
+	/* the full reload's COPY of the active numbers (changes_copy_data) */
+	bool copy_header; /* its header was read */
+	size_t copy_n;    /* rows in copy_batch */
+	struct route_slot copy_batch[256];
 
 	/* the change feed (migration 010): generations of callrouted_change_log */
 	struct db_conn *bell;     /* with routes_database_url: the LISTEN on the primary */
@@ -166,6 +181,8 @@ changes_reset_query(void)
 	ch.q_index = 0;
 	ch.q_bad = false;
 	ch.skipped = 0;
+	ch.copy_header = false;
+	ch.copy_n = 0;
 }
 
 static bool
@@ -359,36 +376,195 @@ changes_read_catalog(const PGresult *r, int i)
 	return true;
 }
 
+/* Result 4 of the full reload: about how many numbers its COPY sends (at least the current
+ * table's): the new table, sized for them (it grows if there are more), and the progress
+ * line's total. */
 static void
-changes_read_numbers(const PGresult *r, bool released)
+changes_read_estimate(const PGresult *r)
+{
+	const struct routes_snapshot *cur = routes_current();
+	unsigned long long n;
+
+	if (!ch.new_cat || !changes_expect(r, 1))
+		return;
+	if (PQntuples(r) != 1 || (n = strtoull(PQgetvalue(r, 0, 0), NULL, 10)) > UINT32_MAX / 2) {
+		log_error("changes: unusable row estimate of phone_numbers");
+		ch.q_bad = true;
+		return;
+	}
+	if (cur && cur->source == ROUTES_FROM_DATABASE && n < cur->numbers.count)
+		n = cur->numbers.count;
+	ch.new_snap = routes_snapshot_new(ch.new_cat, (size_t)n + 1024);
+	if (!ch.new_snap) {
+		log_error("changes: out of memory for %llu numbers", n);
+		ch.q_bad = true;
+		return;
+	}
+	progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)n, 4096);
+	progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
+}
+
+/* Result 5: the COPY of the active numbers starts (its rows: changes_copy_data). */
+static void
+changes_copy_start(const PGresult *r)
+{
+	if (PQresultStatus(r) != PGRES_COPY_OUT || PQnfields(r) != 4 || !PQbinaryTuples(r)) {
+		log_error("changes: unexpected result shape (%s, %d columns)",
+			PQresStatus(PQresultStatus(r)), PQnfields(r));
+		ch.q_bad = true;
+	}
+	ch.copy_header = false;
+	ch.copy_n = 0;
+}
+
+static void
+changes_copy_flush(void)
+{
+	if (ch.copy_n && !ch.q_bad &&
+		!route_table_put_many(&ch.new_snap->numbers, ch.copy_batch, ch.copy_n))
+		ch.q_bad = true;
+	ch.copy_n = 0;
+}
+
+static uint32_t
+changes_be32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* A binary COPY bigint field: 8 bytes big-endian, 1 .. 10^18 - 1 (as changes_u64 takes
+ * them); NULL (len -1) is 0 when null_ok. */
+static bool
+changes_copy_u64(const unsigned char *f, int32_t len, bool null_ok, uint64_t *out)
+{
+	if (len == -1) {
+		*out = 0;
+		return null_ok;
+	}
+	if (len != 8)
+		return false;
+	*out = (uint64_t)changes_be32(f) << 32 | changes_be32(f + 4);
+	return *out > 0 && *out < UINT64_C(1000000000000000000);
+}
+
+/* One active number of the COPY: e164 text, id, agent_id (NULL: unassigned), account_id. */
+static void
+changes_copy_row(const unsigned char *const f[4], const int32_t len[4])
+{
+	struct route_slot *sl = &ch.copy_batch[ch.copy_n];
+	uint64_t id, agent_id, account_id;
+
+	progress_log_tick(&changes_progress, changes_progress.done + 1);
+	memset(sl, 0, sizeof(*sl));
+	if (len[0] < 0 || !e164_parse((const char *)f[0], (size_t)len[0], &sl->key) ||
+		!changes_copy_u64(f[1], len[1], false, &id) ||
+		!changes_copy_u64(f[2], len[2], true, &agent_id) ||
+		!changes_copy_u64(f[3], len[3], false, &account_id) ||
+		(sl->account_idx = routes_catalog_account_idx(ch.new_cat, account_id)) ==
+			ROUTE_NONE ||
+		(agent_id != 0 && (sl->agent_idx = routes_catalog_agent_idx(ch.new_cat,
+					   agent_id)) == ROUTE_NONE)) {
+		if (ch.skipped++ < 10)
+			log_warning("changes: skipping invalid phone_numbers row %lld",
+				len[1] == 8 ? (long long)((uint64_t)changes_be32(f[1]) << 32 |
+							  changes_be32(f[1] + 4)) :
+					      -1LL);
+		return;
+	}
+	sl->number_id = id;
+	if (agent_id == 0)
+		sl->agent_idx = ROUTE_NONE;
+	if (++ch.copy_n == sizeof(ch.copy_batch) / sizeof(ch.copy_batch[0]))
+		changes_copy_flush();
+}
+
+/*
+ * A CopyData message of the full reload's COPY (PostgreSQL's binary format: the header before
+ * the first row, then per row a 16-bit field count and each field as a 32-bit length, -1 for
+ * NULL, and its bytes; a count of -1 ends it).  The server sends whole rows per message.
+ */
+static void
+changes_copy_data(struct db_conn *c, const char *buf, int len)
+{
+	static const unsigned char sig[11] = { 'P', 'G', 'C', 'O', 'P', 'Y', '\n', 0xff, '\r', '\n',
+		0 };
+	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+
+	if (ch.q != Q_FULL || ch.q_bad || !ch.new_snap)
+		return;
+	if (!ch.copy_header) {
+		uint32_t ext;
+
+		if (len < 19 || memcmp(p, sig, sizeof(sig)) != 0)
+			goto bad;
+		ext = changes_be32(p + 15);
+		if (ext > (uint32_t)len - 19)
+			goto bad;
+		p += 19 + ext;
+		ch.copy_header = true;
+	}
+	while (p < end) {
+		const unsigned char *f[4];
+		int32_t flen[4];
+		int16_t nf;
+
+		if (end - p < 2)
+			goto bad;
+		nf = (int16_t)(p[0] << 8 | p[1]);
+		p += 2;
+		if (nf == -1 && p == end)
+			return; /* the trailer */
+		if (nf != 4)
+			goto bad;
+		for (int k = 0; k < 4; k++) {
+			if (end - p < 4)
+				goto bad;
+			flen[k] = (int32_t)changes_be32(p);
+			p += 4;
+			if (flen[k] < -1 || flen[k] > end - p)
+				goto bad;
+			f[k] = p;
+			if (flen[k] > 0)
+				p += flen[k];
+		}
+		changes_copy_row(f, flen);
+	}
+	return;
+bad:
+	log_error("changes: unreadable COPY data of the active numbers (%d bytes)", len);
+	ch.q_bad = true;
+}
+
+/* Result 6, the COPY's end: its last rows into the table. */
+static void
+changes_copy_end(const PGresult *r)
+{
+	if (!ch.new_snap)
+		return;
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		log_error("changes: unexpected end of the COPY (%s)",
+			PQresStatus(PQresultStatus(r)));
+		ch.q_bad = true;
+		return;
+	}
+	changes_copy_flush();
+}
+
+/* Result 7: the released numbers (no active row), into the table the COPY filled. */
+static void
+changes_read_released(const PGresult *r)
 {
 	enum { BATCH = 256 };
 	struct route_slot batch[BATCH];
 	size_t nb = 0;
 	int rows = PQntuples(r);
 
-	if (!ch.new_cat || !changes_expect(r, released ? 3 : 4))
+	if (!ch.new_cat || !changes_expect(r, 3) || !ch.new_snap)
 		return;
-	if (!released) {
-		ch.new_snap = routes_snapshot_new(ch.new_cat, (size_t)rows + 1024);
-		if (!ch.new_snap) {
-			log_error("changes: out of memory for %d numbers", rows);
-			ch.q_bad = true;
-			return;
-		}
-	}
-	if (!ch.new_snap)
-		return;
-	if (!released) {
-		progress_init(&changes_progress, "routes: full reload", "numbers", (uint64_t)rows,
-			4096);
-		progress_backdate(&changes_progress, changes_elapsed()); /* the query's wait */
-	} else {
-		changes_progress.total += (uint64_t)rows;
-	}
+	changes_progress.total += (uint64_t)rows;
 	for (int i = 0; i < rows; i++) {
 		progress_log_tick(&changes_progress, changes_progress.done + 1);
-		if (!changes_number_slot(r, i, ch.new_cat, released, &batch[nb])) {
+		if (!changes_number_slot(r, i, ch.new_cat, true, &batch[nb])) {
 			if (ch.skipped++ < 10)
 				log_warning("changes: skipping invalid phone_numbers row %s",
 					log_esc(changes_str(r, i, 1)));
@@ -477,17 +653,31 @@ changes_remap(const struct routes_snapshot *cur, struct routes_catalog *cat)
 	const struct routes_catalog *old = cur->catalog;
 	struct routes_snapshot *s = calloc(1, sizeof(*s));
 	uint32_t *agent_map = NULL, *acct_map = NULL;
+	bool same = true;
 
 	if (!s)
 		return NULL;
 	agent_map = malloc(((size_t)old->n_agents + 1) * sizeof(*agent_map));
 	acct_map = malloc(((size_t)old->n_accounts + 1) * sizeof(*acct_map));
-	if (!agent_map || !acct_map || !route_table_init(&s->numbers, cur->numbers.count + 1024))
+	if (!agent_map || !acct_map)
 		goto fail;
-	for (uint32_t i = 0; i < old->n_agents; i++)
+	for (uint32_t i = 0; i < old->n_agents; i++) {
 		agent_map[i] = routes_catalog_agent_idx(cat, old->agents[i].id);
-	for (uint32_t i = 0; i < old->n_accounts; i++)
+		same &= agent_map[i] == i;
+	}
+	for (uint32_t i = 0; i < old->n_accounts; i++) {
 		acct_map[i] = routes_catalog_account_idx(cat, old->accounts[i].id);
+		same &= acct_map[i] == i;
+	}
+	if (same) {
+		/* every agent and account kept its index (a plan or a name changed, one was
+		 * added): the slots stay right as they are; share them rather than rebuild
+		 * millions */
+		route_table_share(&s->numbers, &cur->numbers);
+		goto done;
+	}
+	if (!route_table_init(&s->numbers, cur->numbers.count + 1024))
+		goto fail;
 	for (size_t i = 0; i <= cur->numbers.mask; i++) {
 		struct route_slot sl = cur->numbers.slots[i];
 
@@ -500,6 +690,7 @@ changes_remap(const struct routes_snapshot *cur, struct routes_catalog *cat)
 		if (!route_table_put(&s->numbers, &sl))
 			goto fail;
 	}
+done:
 	free(agent_map);
 	free(acct_map);
 	s->catalog = cat;
@@ -532,12 +723,13 @@ changes_publish(struct routes_snapshot *s, const char *what)
 		   strcmp(what, "catalog") == 0 ? MR_CATALOG :
 						  MR_NUMBERS;
 
-	METRICS_INC(routes_reloads, kind * 2);
-	METRICS_OBSERVE(routes_reload_duration, kind, (uint64_t)(changes_elapsed() * 1e9));
 	s->generation = (cur ? cur->generation : 0) + 1;
 	s->source = ROUTES_FROM_DATABASE;
 	s->loaded_at_ms = changes_now_ms();
 	routes_publish(s);
+	/* counted once routing sees it: a scrape that shows the reload promises the new table */
+	METRICS_INC(routes_reloads, kind * 2);
+	METRICS_OBSERVE(routes_reload_duration, kind, (uint64_t)(changes_elapsed() * 1e9));
 	if (strcmp(what, "full") == 0)
 		log_info("routes: loaded %u numbers in %.3f s (generation %llu, %u agents, %u "
 			 "accounts%s)",
@@ -669,14 +861,19 @@ changes_result(struct db_conn *c, PGresult *r)
 		}
 		break;
 	case Q_FULL:
-		/* BEGIN, accounts, agencies, agents, active numbers, released numbers, COMMIT */
+		/* BEGIN, accounts, agencies, agents, the numbers' estimate, the active ones' COPY
+		 * (its start, its end), released numbers, the generation, COMMIT */
 		if (changes_read_catalog(r, i))
 			break;
 		if (i == 4)
-			changes_read_numbers(r, false);
+			changes_read_estimate(r);
 		else if (i == 5)
-			changes_read_numbers(r, true);
-		else if (i == 6 && changes_expect(r, 1) && PQntuples(r) == 1)
+			changes_copy_start(r);
+		else if (i == 6)
+			changes_copy_end(r);
+		else if (i == 7)
+			changes_read_released(r);
+		else if (i == 8 && changes_expect(r, 1) && PQntuples(r) == 1)
 			ch.full_gen = strtoull(PQgetvalue(r, 0, 0), NULL, 10);
 		break;
 	case Q_FEED:
@@ -744,6 +941,11 @@ changes_done(struct db_conn *c, bool ok)
 			ch.seen_gen =
 				ch.full_gen > ch.full_notified ? ch.full_gen : ch.full_notified;
 		}
+#ifdef __GLIBC__
+		/* what the reload's results and rows took: back to the system (the old table,
+		 * a mapping of its own, goes when its readers are gone) */
+		malloc_trim(0);
+#endif
 		break;
 	case Q_FEED:
 		changes_feed_done();
@@ -1063,6 +1265,7 @@ static const struct db_conn_ops changes_ops_standby = {
 	.notify = NULL,
 	.result = changes_result,
 	.done = changes_done,
+	.copy_data = changes_copy_data,
 	.pump = changes_pump,
 };
 
@@ -1074,6 +1277,7 @@ static const struct db_conn_ops changes_ops = {
 	.notify = changes_notify,
 	.result = changes_result,
 	.done = changes_done,
+	.copy_data = changes_copy_data,
 	.pump = changes_pump,
 };
 

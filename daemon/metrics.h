@@ -57,9 +57,16 @@ enum { MH_BUCKETS = 14 };
 		"Calls the overflow agent took (hours, cap or limit turned them away), by "          \
 		"provider.",                                                                         \
 		metrics_label_provider, false)                                                       \
+	X(route_slot_reuses, PROVIDER_COUNT, "callrouted_route_slot_reuses_total",                   \
+		"Routing requests that reused the live concurrency slot of their call id (a "        \
+		"provider's or HAProxy's retry), by provider.",                                      \
+		metrics_label_provider, false)                                                       \
 	X(policy_reloads, 2, "callrouted_policy_reloads_total",                                      \
 		"Routing-policy reloads, by result (failed: the old policies stay).",                \
-		metrics_label_ok_failed, false)
+		metrics_label_ok_failed, false)                                                      \
+	X(snapshot_policy_refused, 1, "callrouted_snapshot_policy_refused_total",                    \
+		"Snapshot files whose policy section was refused (numbers loaded, no policies).",    \
+		metrics_label_none, false)
 
 /* X(field, size, name, help, label printer) */
 #define METRICS_HISTOGRAMS(X)                                                                      \

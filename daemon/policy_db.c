@@ -15,10 +15,13 @@
 #include "route_counts.h"
 #include "route_policy.h"
 #include "routes.h"
+#include "snapshot.h"
 
 #define POL_CHANNEL "callrouted_changes"
 #define POL_COUNTS_MS 500         /* the counts are refreshed at least every second */
 #define POL_REBUILD_S (24 * 3600) /* the zones' window moves on: rebuild once a day */
+#define POL_SAVE_MS 1000          /* the snapshot file saved this long after a policy change */
+#define POL_SAVE_FIGURES_S 60     /* and at most this often for changed figures alone */
 
 static const char sql_listen[] = "LISTEN " POL_CHANNEL;
 static const char sql_policy[] =
@@ -49,7 +52,10 @@ enum pol_query { PQ_NONE, PQ_LISTEN, PQ_POLICY, PQ_COUNTS };
 
 static struct {
 	struct db_conn *conn;
-	struct event *tick_ev;
+	struct event *tick_ev, *save_ev;
+	uint64_t saved_changes; /* route_counts_changes() at the last save */
+	int64_t saved_ms;
+	int64_t rebuild_tried_s; /* the last offline rebuild (pol_rebuild_offline) */
 	bool want_policy, want_counts, listening;
 	enum pol_query q;
 	int q_index;
@@ -223,11 +229,11 @@ pol_publish(struct route_policy *p)
 	if (!cur)
 		return false;
 	s = calloc(1, sizeof(*s));
-	if (!s || !route_table_copy(&s->numbers, &cur->numbers)) {
-		free(s);
+	if (!s) {
 		log_error("policy: out of memory publishing the policies; keeping the old ones");
 		return false;
 	}
+	route_table_share(&s->numbers, &cur->numbers); /* the same numbers: no copy */
 	s->catalog = cur->catalog;
 	routes_catalog_ref(s->catalog);
 	s->policy = p;
@@ -236,6 +242,32 @@ pol_publish(struct route_policy *p)
 	s->loaded_at_ms = cur->loaded_at_ms;
 	routes_publish(s);
 	return true;
+}
+
+/* The snapshot file gets the policies and the figures (snapshot.c encodes on this thread; the
+ * writer thread writes); only a table read from the database is saved, as the loader does. */
+static void
+pol_save_cb(evutil_socket_t fd, short what, void *arg)
+{
+	const struct routes_snapshot *cur = routes_current();
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	if (!cur || cur->source != ROUTES_FROM_DATABASE)
+		return;
+	pd.saved_changes = route_counts_changes();
+	pd.saved_ms = pol_now_ms();
+	snapshot_save(cur);
+}
+
+static void
+pol_save_later(int64_t delay_ms)
+{
+	struct timeval tv = { delay_ms / 1000, (delay_ms % 1000) * 1000 };
+
+	if (pd.save_ev && !evtimer_pending(pd.save_ev, NULL))
+		evtimer_add(pd.save_ev, &tv);
 }
 
 static void
@@ -295,8 +327,12 @@ pol_done(struct db_conn *c, bool ok)
 		db_disconnect(pd.conn, "LISTEN failed"); /* again after reconnect_interval */
 		return;
 	}
-	if (pd.q == PQ_COUNTS && ok && !pd.q_bad)
+	if (pd.q == PQ_COUNTS && ok && !pd.q_bad) {
 		route_counts_refresh_end(pol_now_ms());
+		if (route_counts_changes() != pd.saved_changes &&
+			pol_now_ms() - pd.saved_ms >= POL_SAVE_FIGURES_S * 1000)
+			pol_save_later(POL_SAVE_MS);
+	}
 	if (pd.q == PQ_POLICY) {
 		struct timespec t1;
 
@@ -326,6 +362,8 @@ pol_done(struct db_conn *c, bool ok)
 			pd.pending = NULL;
 			if (!pol_publish(p))
 				pd.pending = p; /* no route table yet: with the first one */
+			else
+				pol_save_later(POL_SAVE_MS);
 		}
 	}
 	pol_reset_query();
@@ -362,6 +400,8 @@ pol_pump(struct db_conn *c)
 		pd.pending = NULL;
 		if (!pol_publish(p))
 			pd.pending = p;
+		else
+			pol_save_later(POL_SAVE_MS);
 	}
 	if (!pd.listening) {
 		pol_start(PQ_LISTEN, sql_listen);
@@ -426,6 +466,32 @@ pol_notify(struct db_conn *c, const char *channel, const char *payload)
 	json_decref(j);
 }
 
+/* Without PostgreSQL (e.g. started from the snapshot file): the zones' window still moves on
+ * once a day, rebuilt from the policies in use (their rows are in them). */
+static void
+pol_rebuild_offline(void)
+{
+	const struct routes_snapshot *cur = routes_current();
+	const struct route_policy *p = cur ? cur->policy : NULL;
+	int64_t now_s = pol_now_ms() / 1000;
+	struct route_policy *q;
+
+	if (pd.listening || pd.q != PQ_NONE || !p ||
+		now_s - (p->window_from + p->window_to) / 2 <= POL_REBUILD_S ||
+		now_s - pd.rebuild_tried_s < 3600) /* after a failure: again in an hour */
+		return;
+	pd.rebuild_tried_s = now_s;
+	q = snapshot_policy_rebuild(p, now_s);
+	if (!q || !pol_publish(q)) {
+		policy_unref(q);
+		METRICS_INC(policy_reloads, 1);
+		log_error("policy: rebuilding the zones' offsets without the database failed");
+		return;
+	}
+	METRICS_INC(policy_reloads, 0);
+	log_info("policy: zones' offsets rebuilt for a window centred on now (database down)");
+}
+
 static void
 pol_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -435,6 +501,7 @@ pol_tick_cb(evutil_socket_t fd, short what, void *arg)
 	pd.want_counts = true;
 	if (pd.built_s && pol_now_ms() / 1000 - pd.built_s > POL_REBUILD_S)
 		pd.want_policy = true;
+	pol_rebuild_offline();
 	db_wake(pd.conn);
 }
 
@@ -449,17 +516,39 @@ static const struct db_conn_ops pol_ops = {
 	.needs_primary = true, /* it LISTENs (refused on a standby) */
 };
 
+/* At start, before the db thread runs: the policies of the snapshot file (main.c published
+ * it) count against the figures saved with them, plus this daemon's own slots. */
+static bool
+pol_restore(void)
+{
+	const struct routes_snapshot *cur = routes_current();
+	const struct route_policy *p = cur ? cur->policy : NULL;
+
+	if (!p)
+		return true;
+	for (uint32_t i = 0; i < p->n_agencies; i++)
+		if (!route_counts_agency(p->agencies[i].id))
+			return false;
+	for (uint32_t i = 0; i < p->n_clients; i++)
+		if (!route_counts_client(p->clients[i].id, p->clients[i].max_concurrent))
+			return false;
+	for (uint32_t i = 0; i < p->n_restored; i++)
+		route_counts_restore(&p->restored[i]);
+	return true;
+}
+
 bool
 policy_db_setup(const struct config *cfg)
 {
 	struct timeval tv = { POL_COUNTS_MS / 1000, (POL_COUNTS_MS % 1000) * 1000 };
 
 	(void)cfg;
-	if (!route_counts_init())
+	if (!route_counts_init() || !pol_restore())
 		return false;
 	pd.conn = db_conn_new(&pol_ops);
 	pd.tick_ev = event_new(db_base(), -1, EV_PERSIST, pol_tick_cb, NULL);
-	if (!pd.conn || !pd.tick_ev)
+	pd.save_ev = evtimer_new(db_base(), pol_save_cb, NULL);
+	if (!pd.conn || !pd.tick_ev || !pd.save_ev)
 		return false;
 	event_add(pd.tick_ev, &tv);
 	return true;
@@ -471,6 +560,11 @@ policy_db_cleanup(void)
 	pol_reset_query();
 	if (pd.tick_ev)
 		event_free(pd.tick_ev);
+	if (pd.save_ev && evtimer_pending(pd.save_ev, NULL))
+		pol_save_cb(-1, 0,
+			NULL); /* a policy change not saved yet (the db thread is joined) */
+	if (pd.save_ev)
+		event_free(pd.save_ev);
 	policy_unref(pd.pending);
 	memset(&pd, 0, sizeof(pd));
 	route_counts_free();

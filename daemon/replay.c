@@ -48,21 +48,62 @@ static struct replay_shard {
 #undef REPLAY_INIT
 };
 
+/* SHA-256, fetched once (EVP_sha256() is fetched again by every EVP_DigestInit_ex), and one
+ * digest context per thread, freed when its thread exits: no allocation per request. */
+static EVP_MD *replay_md;
+static pthread_once_t replay_md_once = PTHREAD_ONCE_INIT;
+static pthread_key_t replay_ctx_key;
+
+static void
+replay_ctx_free(void *c)
+{
+	EVP_MD_CTX_free(c);
+}
+
+static void
+replay_md_fetch(void)
+{
+	replay_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (replay_md && pthread_key_create(&replay_ctx_key, replay_ctx_free) != 0) {
+		EVP_MD_free(replay_md);
+		replay_md = NULL;
+	}
+}
+
+static EVP_MD_CTX *
+replay_md_ctx(void)
+{
+	EVP_MD_CTX *c;
+
+	if (!replay_md)
+		return NULL;
+	c = pthread_getspecific(replay_ctx_key);
+	if (c)
+		return c;
+	c = EVP_MD_CTX_new();
+	if (c && pthread_setspecific(replay_ctx_key, c) != 0) {
+		EVP_MD_CTX_free(c);
+		return NULL;
+	}
+	return c;
+}
+
 void
 replay_key(const char *account, const char *sig, const char *ts, unsigned char key[REPLAY_KEY_LEN])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	EVP_MD_CTX *c;
 
 	memset(key, 0, REPLAY_KEY_LEN);
-	if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+	pthread_once(&replay_md_once, replay_md_fetch);
+	c = replay_md_ctx();
+	if (c && EVP_DigestInit_ex(c, replay_md, NULL) &&
 		EVP_DigestUpdate(c, account, strlen(account) + 1) &&
 		EVP_DigestUpdate(c, sig ? sig : "", (sig ? strlen(sig) : 0) + 1) &&
 		EVP_DigestUpdate(c, ts ? ts : "", ts ? strlen(ts) : 0) &&
 		EVP_DigestFinal_ex(c, md, &mdlen) && mdlen >= REPLAY_KEY_LEN)
 		memcpy(key, md, REPLAY_KEY_LEN);
-	EVP_MD_CTX_free(c);
 }
 
 static struct replay_shard *

@@ -102,9 +102,9 @@ route_explain_json(const struct routes_snapshot *s, const struct route_account *
 	struct policy_result res;
 	char buf[40], num[E164_BUFSIZE];
 	json_t *o, *rule;
-	int64_t now = now_ms;
+	struct route_counts_at at = { .now_ms = now_ms };
 
-	route_counts_ops(&counts, &now);
+	route_counts_ops(&counts, &at);
 	policy_decide(&call, &counts, &res);
 	o = json_object();
 	e164_format(q->to, num, sizeof(num));
@@ -235,7 +235,8 @@ route_outbound_allowed(uint64_t agent_id, uint64_t agency_id, char *why, size_t 
 		int32_t now_n =
 			route_counts_in_progress_db(cl->id) + route_counts_taken(cl->id, now);
 
-		if (allowed <= 0 || now_n >= allowed || !route_counts_take(cl->id, allowed, now)) {
+		if (allowed <= 0 || now_n >= allowed ||
+			route_counts_take(cl->id, allowed, now, 0) == ROUTE_TAKE_REFUSED) {
 			snprintf(why, len,
 				"client %" PRIu64
 				" has %d of %d calls in progress and keeps %d for "

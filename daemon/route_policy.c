@@ -79,6 +79,7 @@ policy_unref(struct route_policy *p)
 	free(p->blocked);
 	free(p->splits);
 	free(p->rows);
+	free(p->restored);
 	free(p);
 }
 

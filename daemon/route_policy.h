@@ -83,6 +83,16 @@ struct policy_number {
 	struct policy_rules rules;
 };
 
+/* The month-to-date spend and calls-in-progress figures of a client or agency, as last read
+ * from PostgreSQL: saved with the policies in the snapshot file (snapshot.c). */
+struct policy_figure {
+	uint64_t id;
+	bool agency;
+	int32_t in_progress;
+	int32_t month[2];
+	int64_t amount[2];
+};
+
 /* The policies of one snapshot: built whole on the db thread, read-only after, shared by
  * reference between snapshots. */
 struct route_policy {
@@ -113,6 +123,10 @@ struct route_policy {
 	struct policy_row *rows;
 	size_t n_rows, cap_rows;
 	unsigned zone_failures; /* zones that could not be read (UTC used) */
+	/* figures of the snapshot file it was loaded from (else NULL): policy_db restores them
+	 * into route_counts at start */
+	struct policy_figure *restored;
+	uint32_t n_restored;
 };
 
 struct route_policy *policy_new(int64_t now_s);

@@ -1,21 +1,58 @@
 /* route_table.c: the number table: open addressing, linear probing, backward-shift deletion. */
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "mix64.h"
 #include "route_table.h"
+
+/* A table of millions of numbers: every look-up misses the TLB with 4 KiB pages; ask for
+ * transparent huge pages (THP "madvise" mode) on the whole 2 MiB pages inside it. */
+static void
+route_table_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t)2 << 20;
+	uintptr_t lo = ((uintptr_t)p + huge - 1) & ~(huge - 1),
+		  hi = ((uintptr_t)p + bytes) & ~(huge - 1);
+
+	if (bytes >= 4 * huge && hi > lo)
+		(void)madvise((void *)lo, hi - lo, MADV_HUGEPAGE);
+#endif
+}
+
+/* Slots for cap entries (zeroed, or to be filled by the caller) and a count of one holder. */
+static bool
+route_table_alloc(struct route_table *t, size_t cap, bool zero)
+{
+	t->slots = zero ? calloc(cap, sizeof(*t->slots)) : malloc(cap * sizeof(*t->slots));
+	t->refs = malloc(sizeof(*t->refs));
+	if (!t->slots || !t->refs) {
+		free(t->slots);
+		free((void *)t->refs);
+		t->slots = NULL;
+		t->refs = NULL;
+		return false;
+	}
+	atomic_init(t->refs, 1);
+	route_table_huge(t->slots, cap * sizeof(*t->slots));
+	return true;
+}
 
 bool
 route_table_init(struct route_table *t, size_t n)
 {
 	size_t cap = 16;
 
-	while (cap < n * 2)
+	/* n at a load of at most 3/4: at most 64 bytes of table per number for any n (24-byte
+	 * slots, a power of two of them: 24 / (3/8) just above a doubling), 40 at 10M */
+	while (cap * 3 < n * 4)
 		cap <<= 1;
 	if (cap > (size_t)1 << 31)
 		return false;
-	t->slots = calloc(cap, sizeof(*t->slots));
-	if (!t->slots)
+	if (!route_table_alloc(t, cap, true))
 		return false;
 	t->mask = (uint32_t)(cap - 1);
 	t->count = 0;
@@ -25,22 +62,39 @@ route_table_init(struct route_table *t, size_t n)
 bool
 route_table_copy(struct route_table *dst, const struct route_table *src)
 {
-	size_t bytes = ((size_t)src->mask + 1) * sizeof(*src->slots);
+	size_t cap = (size_t)src->mask + 1;
 
-	dst->slots = malloc(bytes);
-	if (!dst->slots)
+	if (!route_table_alloc(dst, cap, false))
 		return false;
-	memcpy(dst->slots, src->slots, bytes);
+	memcpy(dst->slots, src->slots, cap * sizeof(*src->slots));
 	dst->mask = src->mask;
 	dst->count = src->count;
 	return true;
 }
 
 void
+route_table_share(struct route_table *dst, const struct route_table *src)
+{
+	*dst = *src;
+	if (dst->refs)
+		atomic_fetch_add_explicit(dst->refs, 1, memory_order_relaxed);
+}
+
+static bool
+route_table_shared(const struct route_table *t)
+{
+	return t->refs && atomic_load_explicit(t->refs, memory_order_acquire) > 1;
+}
+
+void
 route_table_free(struct route_table *t)
 {
-	free(t->slots);
+	if (!t->refs || atomic_fetch_sub_explicit(t->refs, 1, memory_order_acq_rel) == 1) {
+		free(t->slots);
+		free((void *)t->refs);
+	}
 	t->slots = NULL;
+	t->refs = NULL;
 	t->mask = 0;
 	t->count = 0;
 }
@@ -72,7 +126,7 @@ route_table_grow(struct route_table *t)
 	for (size_t i = 0; i <= t->mask; i++)
 		if (t->slots[i].key != 0)
 			route_table_insert_new(&n, &t->slots[i]);
-	free(t->slots);
+	route_table_free(t);
 	*t = n;
 	return true;
 }
@@ -82,14 +136,15 @@ route_table_put(struct route_table *t, const struct route_slot *s)
 {
 	uint32_t i;
 
-	if (s->key == 0 || !t->slots)
+	if (s->key == 0 || !t->slots || route_table_shared(t))
 		return false;
 	for (i = (uint32_t)mix64(s->key) & t->mask; t->slots[i].key != 0; i = (i + 1) & t->mask)
 		if (t->slots[i].key == s->key) {
 			t->slots[i] = *s;
 			return true;
 		}
-	if (((uint64_t)t->count + 1) * 4 > ((uint64_t)t->mask + 1) * 3) {
+	/* grown above 0.85 (from a full reload's 3/4 at most: room for changes), to 0.425 */
+	if (((uint64_t)t->count + 1) * 20 > ((uint64_t)t->mask + 1) * 17) {
 		if (!route_table_grow(t))
 			return false;
 		route_table_insert_new(t, s);
@@ -135,7 +190,7 @@ route_table_del(struct route_table *t, uint64_t key)
 	struct route_slot *sl = t->slots;
 	uint32_t i, j;
 
-	if (key == 0 || !sl)
+	if (key == 0 || !sl || route_table_shared(t))
 		return false;
 	for (i = (uint32_t)mix64(key) & t->mask;; i = (i + 1) & t->mask) {
 		if (sl[i].key == 0)

@@ -22,14 +22,20 @@ struct route_table {
 	struct route_slot *slots;
 	uint32_t mask; /* capacity - 1; capacity is a power of two */
 	uint32_t count;
+	_Atomic unsigned *refs; /* tables sharing slots (route_table_share); NULL: none */
 };
 
-/* Sized for n entries at a load factor of at most 1/2 after growth. */
+/* Sized for n entries at a load factor of at most 3/4. */
 bool route_table_init(struct route_table *t, size_t n) __attribute__((warn_unused_result));
+/* dst: a table of its own with src's entries (to be changed). */
 bool route_table_copy(struct route_table *dst, const struct route_table *src)
 	__attribute__((warn_unused_result));
+/* dst: src's slots themselves, counted (a snapshot with new policies and the same numbers costs
+ * no copy of millions of slots).  A shared table is read-only: put and del refuse it. */
+void route_table_share(struct route_table *dst, const struct route_table *src);
+/* The last of the tables sharing slots frees them; any thread. */
 void route_table_free(struct route_table *t);
-/* Insert or replace; grows when above 3/4 full.  key must not be 0. */
+/* Insert or replace; doubles when above 0.85 full.  key must not be 0. */
 bool route_table_put(struct route_table *t, const struct route_slot *s)
 	__attribute__((warn_unused_result));
 const struct route_slot *route_table_get(const struct route_table *t, uint64_t key);

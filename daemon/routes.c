@@ -30,6 +30,9 @@ routes_catalog_unref(struct routes_catalog *c)
 {
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	for (uint32_t i = 0; c->keys && i < 2 * c->n_accounts; i++)
+		sig_key_wipe(&c->keys[i]);
+	free(c->keys);
 	free(c->accounts);
 	free(c->account_by_id);
 	free(c->agent_dense);
@@ -261,6 +264,19 @@ routes_catalog_finish(struct routes_catalog *c)
 	}
 	if (c->n_accounts)
 		qsort(c->accounts, c->n_accounts, sizeof(*c->accounts), catalog_cmp_account);
+	/* each secret keyed once for the catalog's life (finish runs once per catalog) */
+	free(c->keys);
+	c->keys = calloc((size_t)c->n_accounts * 2 + 1, sizeof(*c->keys));
+	if (!c->keys)
+		return false;
+	for (uint32_t i = 0; i < c->n_accounts; i++) {
+		struct route_account *a = &c->accounts[i];
+
+		sig_key_set(&c->keys[2 * i], a->api_key);
+		sig_key_set(&c->keys[2 * i + 1], a->webhook_secret);
+		a->api_key_hmac = &c->keys[2 * i];
+		a->secret_hmac = &c->keys[2 * i + 1];
+	}
 	if (c->n_agents)
 		qsort(c->agents, c->n_agents, sizeof(*c->agents), catalog_cmp_agent);
 	for (uint32_t i = 1; i < c->n_accounts; i++)

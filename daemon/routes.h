@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "callrouted/signature.h"
 #include "providers/provider.h"
 #include "route_table.h"
 
@@ -22,6 +23,9 @@ struct route_account {
 	const char *slug;
 	const char *api_key;
 	const char *webhook_secret; /* NULL when not set */
+	/* the two secrets keyed for HMAC once per catalog (routes_catalog_finish; unset when the
+	 * secret is): a webhook's check hashes only its message */
+	const struct sig_key *api_key_hmac, *secret_hmac;
 };
 
 struct route_agent {
@@ -54,6 +58,7 @@ struct routes_catalog {
 	uint32_t *agent_dense;   /* agent id -> index (ROUTE_NONE: no such agent) */
 	uint32_t *account_dense; /* account id -> index */
 	uint64_t agent_dense_n, account_dense_n; /* sizes of the dense maps (0: none, bsearch) */
+	struct sig_key *keys;                    /* accounts' api_key_hmac, secret_hmac */
 	char *strings;                           /* arena holding every string above */
 	size_t strings_len, strings_cap;
 };

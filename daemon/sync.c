@@ -11,6 +11,7 @@
 #include "callrouted/config.h"
 #include "callrouted/e164.h"
 #include "callrouted/log.h"
+#include "bland_blocks.h"
 #include "db.h"
 #include "httpc.h"
 #include "number_changes.h"
@@ -1151,6 +1152,16 @@ sync_gauge_set(struct sync_job *j)
 	memcpy(g->counts, j->counts, sizeof(g->counts));
 }
 
+/* The Bland account's block rules into the report ("blocked_numbers"), then the answer. */
+static void
+sync_blocks_done(void *arg, json_t *report)
+{
+	struct sync_job *j = arg;
+
+	json_object_set_new(j->report, "blocked_numbers", report);
+	sync_finish(j, 200, json_incref(j->report));
+}
+
 static void
 sync_report(struct sync_job *j)
 {
@@ -1168,6 +1179,12 @@ sync_report(struct sync_job *j)
 	if (total)
 		log_info("sync: %s%s: %u drift(s) at %s", j->periodic ? "periodic check of " : "",
 			j->slug, total, provider_name(j->provider));
+	if (j->provider == PROVIDER_BLAND) {
+		/* Bland's block rules (bland_blocks.c): pushed unless a dry run asked by hand; the
+		 * periodic check pushes (it retries what a change could not push) */
+		bland_blocks_account(j->acct_id, !j->o.dry_run || j->periodic, sync_blocks_done, j);
+		return;
+	}
 	sync_finish(j, 200, json_incref(j->report));
 }
 
@@ -1469,13 +1486,15 @@ sync_setup(struct event_base *base, const struct config *cfg)
 	sy.conn = db_conn_new_on(base, &sync_db_ops);
 	sy.kick = event_new(base, -1, 0, sync_kick_cb, NULL);
 	sy.timer = event_new(base, -1, EV_PERSIST, sync_timer_cb, NULL);
-	return sy.public_url && sy.instance && sy.conn && sy.kick && sy.timer;
+	return sy.public_url && sy.instance && sy.conn && sy.kick && sy.timer &&
+	       bland_blocks_setup(base, cfg);
 }
 
 void
 sync_start(void)
 {
 	db_conn_start(sy.conn);
+	bland_blocks_start();
 	if (sy.interval_ms > 0) {
 		struct timeval tv = { .tv_sec = sy.interval_ms / 1000,
 			.tv_usec = (sy.interval_ms % 1000) * 1000 };
@@ -1489,6 +1508,7 @@ sync_cleanup(void)
 {
 	struct sync_job *j;
 
+	bland_blocks_cleanup(); /* first: its pending answers name sync jobs (never called) */
 	while ((j = STAILQ_FIRST(&sy.queue)) != NULL) {
 		STAILQ_REMOVE_HEAD(&sy.queue, link);
 		sync_job_free(j);
@@ -1536,4 +1556,5 @@ sync_stats(stat_fn add, void *ctx)
 		sy.errors);
 	STAT_COUNTER(add, ctx, "callrouted_provider_syncs_total",
 		"Syncs and drift checks completed.", sy.runs);
+	bland_blocks_stats(add, ctx);
 }

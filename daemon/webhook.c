@@ -7,6 +7,7 @@
 #include "callrouted/config.h"
 #include "callrouted/e164.h"
 #include "journal.h"
+#include "json_arena.h"
 #include "ledger.h"
 #include "callrouted/log.h"
 #include "metrics.h"
@@ -164,13 +165,20 @@ webhook_route(struct webhook_req *w, const char *number, struct route_answer *an
 	return true;
 }
 
+uint64_t
+webhook_call_key(const struct webhook_req *w, const char *id, size_t n)
+{
+	return route_counts_call_key(w->acct->provider, id, n);
+}
+
 bool
-webhook_decide(struct webhook_req *w, const char *number, const char *caller,
+webhook_decide(struct webhook_req *w, const char *number, const char *caller, uint64_t call_key,
 	struct policy_result *res)
 {
 	struct policy_call call = { .snap = w->snap, .acct = w->acct, .at_s = w->now_ms / 1000 };
 	struct policy_counts counts;
-	int64_t now = w->now_ms;
+	struct route_counts_at at = { .now_ms = w->now_ms, .call = call_key };
+	enum route_take took = ROUTE_TAKE_TAKEN;
 
 	if (!number) {
 		webhook_error(w, 400, "missing called number");
@@ -183,12 +191,17 @@ webhook_decide(struct webhook_req *w, const char *number, const char *caller,
 	/* an anonymous or malformed caller is no caller: no block prefix matches it */
 	if (!caller || !e164_parse(caller, strlen(caller), &call.from_key))
 		call.from_key = 0;
-	route_counts_ops(&counts, &now);
+	/* a retry of the same call counts without its own earlier slot, and takes none */
+	route_counts_ops(&counts, &at);
 	policy_decide(&call, &counts, res);
-	if (res->take_slot && !route_counts_take(res->client_id, res->limit, now)) {
+	if (res->take_slot)
+		took = route_counts_take(res->client_id, res->limit, at.now_ms, call_key);
+	if (took == ROUTE_TAKE_REFUSED) {
 		/* the last slot went to another worker meanwhile */
 		call.ignore_limit = true;
 		policy_decide(&call, &counts, res);
+	} else if (took == ROUTE_TAKE_REUSED) {
+		METRICS_INC(route_slot_reuses, w->acct->provider);
 	}
 	METRICS_INC(route_lookups, res->route);
 	METRICS_INC(route_decisions, (size_t)w->acct->provider * PD_COUNT + res->decision);
@@ -291,7 +304,8 @@ webhook_journal_done(void *arg, bool durable)
 }
 
 /* A call's start or end event frees the concurrency slot its routing took here (the
- * database's count has, or soon has, the call). */
+ * database's count has, or soon has, the call): the one of its call id if the routing request
+ * carried the same id, else the oldest. */
 static void
 webhook_release_slot(struct webhook_req *w, const struct call_event *ev)
 {
@@ -310,7 +324,8 @@ webhook_release_slot(struct webhook_req *w, const struct call_event *ev)
 			a = &w->snap->catalog->agents[sl->agent_idx];
 	}
 	if (a && a->client_id)
-		route_counts_release(a->client_id, ev->kind == CALL_STARTED, w->now_ms);
+		route_counts_release(a->client_id, ev->kind == CALL_STARTED, w->now_ms,
+			webhook_call_key(w, ev->call_id, ev->call_id ? strlen(ev->call_id) : 0));
 }
 
 void
@@ -375,7 +390,7 @@ webhook_reply(struct webhook_req *w)
  * harmless to repeat and is given again; a call event that was made durable is answered 200
  * without journaling it again.  Bearer tokens and the Bland look-up token name no request.
  */
-static void
+void
 webhook_replay_check(struct webhook_req *w, const struct provider_ops *ops)
 {
 	const char *sig = NULL, *ts = NULL;
@@ -478,7 +493,13 @@ webhook_process(struct webhook_req *w, const char *path)
 		webhook_error(w, 401, "unauthorized");
 		return;
 	}
+	/* a routing answer never acts, so a replay of one is neither looked for nor counted (only
+	 * a durable call event is remembered, and its signature names a call event's body) */
+	if (ops->fast && ops->fast(w))
+		return;
 	webhook_replay_check(w, ops);
+	/* the body's tree lives in this thread's arena until webhook_handle is done with it */
+	w->arena = json_arena_begin();
 	w->json = json_loadb((const char *)w->body, w->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!w->json || !json_is_object(w->json)) {
 		webhook_error(w, 400, "malformed JSON");
@@ -524,7 +545,11 @@ webhook_handle(struct wire_req *req, const struct config *cfg, const struct rout
 	if (!w.deferred) {
 		webhook_reply(&w);
 	}
-	json_decref(w.json);
+	/* a tree wholly in the arena needs no walk to free it: the arena forgets it at once */
+	if (!w.arena || !json_arena_all_inside())
+		json_decref(w.json);
+	if (w.arena)
+		json_arena_end();
 	if (out.p != out.stack)
 		free(out.p);
 }

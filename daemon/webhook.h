@@ -3,6 +3,7 @@
 #define CALLROUTED_WEBHOOK_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -38,6 +39,7 @@ struct webhook_req {
 	const unsigned char *body;
 	size_t len;
 	json_t *json; /* parsed body (object) */
+	bool arena;   /* w->json is in this thread's json arena (json_arena.h) */
 	int64_t now_ms;
 	bool token_auth; /* authenticated by a token, not a body signature (Bland look-up) */
 	int status;      /* answer */
@@ -74,6 +76,11 @@ void webhook_json_meta(struct webhook_out *b, const struct route_agent *a, uint6
  */
 void webhook_call_event(struct webhook_req *w, const struct call_event *ev);
 
+struct provider_ops;
+/* Before a call event is handled: is it a replay of one made durable (w->replayed)?  What
+ * webhook_process does before the body is parsed; a fast path handling one does it too. */
+void webhook_replay_check(struct webhook_req *w, const struct provider_ops *ops);
+
 /* The worker's completion callback for journal appends (see journal_waiter_new). */
 void webhook_journal_done(void *arg, bool durable);
 
@@ -81,10 +88,14 @@ void webhook_journal_done(void *arg, bool durable);
  * Decide an inbound call to number (text of the request) from caller (NULL or not E.164:
  * unknown) now: the number's look-up, then the routing policies (policy.h), a concurrency slot
  * taken when the decision counts against a limit; counted in callrouted_route_decisions_total.
- * On a bad number answers 400 and returns false.
+ * call_key: route_counts_call_key of the call id the request carries (0: none); a retry of the
+ * same call reuses the live slot its first arrival took (callrouted_route_slot_reuses_total)
+ * and is not counted against itself.  On a bad number answers 400 and returns false.
  */
 bool webhook_decide(struct webhook_req *w, const char *number, const char *caller,
-	struct policy_result *res);
+	uint64_t call_key, struct policy_result *res);
+/* route_counts_call_key of a routing request's call id (id NULL or empty: 0). */
+uint64_t webhook_call_key(const struct webhook_req *w, const char *id, size_t n);
 /* The metadata object of a decision: the ids of webhook_json_meta (those known) and
  * "callrouted_decision", "callrouted_overflow". */
 void webhook_json_meta_decision(struct webhook_out *b, const struct policy_result *r);

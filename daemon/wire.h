@@ -36,6 +36,7 @@ struct wire_req {
 	int nhdr;
 	const char *hdr_name[WIRE_MAX_HEADERS];
 	const char *hdr_value[WIRE_MAX_HEADERS];
+	size_t hdr_len[WIRE_MAX_HEADERS]; /* strlen(hdr_name[i]): a cheap first test */
 	bool keep_alive;
 	bool deferred; /* the handler answers later (wire_reply on this loop) */
 };

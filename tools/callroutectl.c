@@ -1183,6 +1183,53 @@ ctl_numbers_release(const struct ctl_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+/* A Bland account's block rules in the sync report ("blocked_numbers"), for people. */
+static void
+ctl_sync_print_blocks(json_t *b)
+{
+	static const char *const lists[] = { "added", "removed", "missing", "extra" };
+	json_t *v;
+	size_t i;
+
+	if (!json_is_object(b))
+		return;
+	if (json_is_object(json_object_get(b, "error"))) {
+		printf("blocked numbers at Bland: not compared: %s\n",
+			ctl_jstr(json_object_get(b, "error"), "message"));
+		return;
+	}
+	printf("blocked numbers at Bland: %" JSON_INTEGER_FORMAT
+	       " rules wanted on %" JSON_INTEGER_FORMAT " numbers, %" JSON_INTEGER_FORMAT
+	       " rules not ours left alone%s\n",
+		json_integer_value(json_object_get(b, "rules_wanted")),
+		json_integer_value(json_object_get(b, "numbers")),
+		json_integer_value(json_object_get(b, "foreign")),
+		json_is_true(json_object_get(b, "in_sync")) ? " (in sync)" : "");
+	for (size_t k = 0; k < sizeof(lists) / sizeof(lists[0]); k++)
+		json_array_foreach(json_object_get(b, lists[k]), i, v)
+		{
+			json_t *id = json_object_get(v, "id");
+
+			printf("  %-8s %s on %s", lists[k],
+				json_is_integer(id) ? "rule" : ctl_jstr(v, "blocked_number"),
+				ctl_jstr(v, "inbound_number"));
+			if (json_is_integer(id))
+				printf(" (%" JSON_INTEGER_FORMAT ")", json_integer_value(id));
+			printf("\n");
+		}
+	json_array_foreach(json_object_get(b, "unpushable"), i, v)
+	{
+		printf("  not pushed: blocked_callers %" JSON_INTEGER_FORMAT
+		       " prefix %s (%s) on %s: not a whole number\n",
+			json_integer_value(json_object_get(v, "id")), ctl_jstr(v, "prefix"),
+			ctl_jstr(v, "scope"), ctl_jstr(v, "inbound_number"));
+	}
+	json_array_foreach(json_object_get(b, "errors"), i, v)
+	{
+		printf("  error: %s\n", json_string_value(v) ? json_string_value(v) : "");
+	}
+}
+
 /* The report of POST /v1/accounts/{slug}/sync, for people. */
 static void
 ctl_sync_print(json_t *r)
@@ -1236,6 +1283,7 @@ ctl_sync_print(json_t *r)
 			json_is_true(json_object_get(v, "repairable")) ? " [--repair fixes it]" :
 									 "");
 	}
+	ctl_sync_print_blocks(json_object_get(r, "blocked_numbers"));
 	printf("%s\n", left ? "the provider and we differ (see drift)" : "in sync");
 }
 

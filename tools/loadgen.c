@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,6 +42,18 @@
  *   {"method":"POST","path":"/v1/x","headers":{"Content-Type":"application/json"},"body":"..."}
  * method defaults to GET (POST when there is a body), path to the URL's; Host and
  * Content-Length are added.  Without --requests every request is a GET of the URL.
+ *
+ * Telling a stall of the server from one of this program or of the machine: per 100 ms window
+ * of intended time it keeps the worst latency, the worst lateness of this program (a request
+ * seen due after its time: the generator was not running), the worst service time (sent ->
+ * answer) and the worst oversleep of a probe thread that only sleeps 1 ms at a time (when it
+ * wakes late, every thread of the machine at its priority could have: the machine stalled,
+ * e.g. other load or a hypervisor taking the vCPU).  A window whose worst latency is over
+ * --stall-ms is blamed on the machine when the probe overslept at least half that latency in
+ * it or the window before, else on the generator when it was that late itself, else on the
+ * server.  The probe only needs a little CPU, so it sees the machine stop (every CPU taken by a
+ * hog or by the hypervisor), not a fair share too small for the server: that shows as the
+ * machine's busy share over the run (from /proc/stat, with the part stolen by the hypervisor).
  */
 
 #define LG_MAX_CONNECTIONS 10000
@@ -49,6 +62,7 @@
 #define LG_RECONNECT_NS 10000000LL /* 10 ms pause before reconnecting */
 #define LG_MAX_RESPONSE (16 << 20)
 #define LG_SLOT_NS 100000000LL /* timeline: worst latency per 100 ms of intended time */
+#define LG_PROBE_NS 1000000LL  /* the probe thread's sleep */
 
 struct lg_req {
 	char *buf;
@@ -76,8 +90,10 @@ struct lg_stats {
 	int64_t *lat, *svc,
 		*lag; /* µs: intended send -> answer, sent -> answer, intended -> sent */
 	size_t n_lat, cap_lat;
-	int64_t *late;     /* µs: intended send -> this program saw it due, per request */
-	int64_t *slot_max; /* µs: worst latency of the requests due in each 100 ms */
+	int64_t *late;          /* µs: intended send -> this program saw it due, per request */
+	int64_t *slot_max;      /* µs: worst latency of the requests due in each 100 ms */
+	int64_t *slot_late_max; /* µs: worst lateness of this program, per window */
+	int64_t *slot_svc_max;  /* µs: worst sent -> answer, per window */
 	size_t n_late;
 	int64_t last_answer_ns;
 	bool aborted;
@@ -108,6 +124,13 @@ static struct {
 	int64_t t0_ns, end_ns, deadline_ns;
 	int64_t n_slots;
 	uint64_t total;
+	double stall_ms;
+	long slice_us;
+	bool no_probe;
+	int64_t *probe_slot_max; /* µs: worst oversleep of the probe per window */
+	int64_t *probe_over;     /* µs: every oversleep of the probe */
+	size_t n_probe, cap_probe;
+	volatile bool probe_stop;
 } g;
 
 static volatile sig_atomic_t lg_interrupted;
@@ -420,6 +443,8 @@ record(struct lg_thread *t, struct lg_conn *c, int status, int64_t now)
 
 		if (slot >= 0 && slot < g.n_slots && s->lat[s->n_lat] > s->slot_max[slot])
 			s->slot_max[slot] = s->lat[s->n_lat];
+		if (slot >= 0 && slot < g.n_slots && s->svc[s->n_lat] > s->slot_svc_max[slot])
+			s->slot_svc_max[slot] = s->svc[s->n_lat];
 	}
 	s->n_lat++;
 	s->answered++;
@@ -636,6 +661,99 @@ conn_writable(struct lg_thread *t, struct lg_conn *c)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/* Telling the machine's stalls from the server's                                             */
+
+/* sched_setattr(2): since Linux 6.12 a SCHED_OTHER thread may ask for a shorter time slice
+ * (sched_runtime); with EEVDF it then preempts a longer-sliced CPU hog when it wakes */
+struct lg_sched_attr {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+	uint32_t sched_util_min, sched_util_max;
+};
+
+static void
+set_slice(void)
+{
+	struct lg_sched_attr a;
+
+	if (g.slice_us <= 0)
+		return;
+	memset(&a, 0, sizeof(a));
+	a.size = sizeof(a);
+	a.sched_policy = 0; /* SCHED_OTHER */
+	a.sched_nice = 0;
+	a.sched_runtime = (uint64_t)g.slice_us * 1000;
+	if (syscall(SYS_sched_setattr, 0, &a, 0) != 0 && !g.quiet)
+		fprintf(stderr, "loadgen: --slice-us: sched_setattr: %s (default slice kept)\n",
+			strerror(errno));
+}
+
+/* Sleeps LG_PROBE_NS at a time (absolute deadlines) and keeps how late it woke. */
+static void *
+probe_main(void *arg)
+{
+	struct timespec ts;
+	int64_t due = g.t0_ns;
+
+	(void)arg;
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	set_slice();
+	while (!g.probe_stop && due < g.end_ns) {
+		int64_t now, over, slot, last;
+
+		ts.tv_sec = due / 1000000000;
+		ts.tv_nsec = due % 1000000000;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+			;
+		now = mono_ns();
+		over = (now - due) / 1000;
+		/* every window the oversleep spanned: it was not running in any of them */
+		last = (now - g.t0_ns) / LG_SLOT_NS;
+		for (slot = (due - g.t0_ns) / LG_SLOT_NS; slot <= last && slot < g.n_slots; slot++)
+			if (slot >= 0 && over > g.probe_slot_max[slot])
+				g.probe_slot_max[slot] = over;
+		/* past LG_MAX_REQUESTS samples (a day-long run) only the windows still count */
+		if (g.n_probe == g.cap_probe && g.cap_probe < (size_t)LG_MAX_REQUESTS) {
+			g.cap_probe = g.cap_probe ? g.cap_probe * 2 : 16384;
+			g.probe_over = xrealloc(g.probe_over, g.cap_probe * sizeof(int64_t));
+		}
+		if (g.n_probe < g.cap_probe)
+			g.probe_over[g.n_probe++] = over;
+		/* the next deadline after now: a long stall counts once, not once per ms missed */
+		due += LG_PROBE_NS;
+		if (due <= now)
+			due += ((now - due) / LG_PROBE_NS + 1) * LG_PROBE_NS;
+	}
+	return NULL;
+}
+
+/* /proc/stat's first line: total, idle (+ iowait) and steal jiffies (false where there is none) */
+static bool
+cpu_jiffies(uint64_t *total, uint64_t *idle, uint64_t *steal)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	unsigned long long v[8] = { 0 };
+	int n;
+
+	if (!f)
+		return false;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		&v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	if (n < 8)
+		return false;
+	*total = 0;
+	for (int i = 0; i < 8; i++)
+		*total += v[i];
+	*idle = v[3] + v[4];
+	*steal = v[7];
+	return true;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* The loop of one thread                                                                     */
 
 static int64_t
@@ -654,6 +772,7 @@ thread_main(void *arg)
 	int rr = 0; /* where the search for an idle connection starts */
 
 	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+	set_slice();
 	for (;;) {
 		int64_t now = mono_ns(), wake;
 		struct timespec ts;
@@ -664,7 +783,12 @@ thread_main(void *arg)
 			break;
 		}
 		while (t->due < t->n_req && intended_ns(t, t->due) <= now) {
-			t->st.late[t->st.n_late++] = (now - intended_ns(t, t->due)) / 1000;
+			int64_t in = intended_ns(t, t->due), late = (now - in) / 1000;
+			int64_t slot = (in - g.t0_ns) / LG_SLOT_NS;
+
+			t->st.late[t->st.n_late++] = late;
+			if (slot >= 0 && slot < g.n_slots && late > t->st.slot_late_max[slot])
+				t->st.slot_late_max[slot] = late;
 			t->due++;
 		}
 		/* reconnect what waited long enough */
@@ -869,6 +993,15 @@ usage(FILE *f)
 	      "                       (default 0)\n"
 	      "  --json FILE          also write the figures as JSON to FILE (- for stdout)\n"
 	      "  --quiet              no text report\n"
+	      "  --stall-ms MS        a 100 ms window whose worst latency L is over MS is a stall, blamed\n"
+	      "                       on the machine (the probe woke L/2 late in it or the window\n"
+	      "                       before), else this program (it saw requests due L/2 late), else\n"
+	      "                       the server (default 5)\n"
+	      "  --slice-us US        ask the kernel for a US µs time slice for this program's\n"
+	      "                       threads (Linux >= 6.12, EEVDF: a shorter slice preempts sooner\n"
+	      "                       on wake-up); default: the kernel's\n"
+	      "  --no-probe           no probe thread (it sleeps 1 ms at a time and records how late it\n"
+	      "                       woke: the machine's own stalls)\n"
 	      "  --help               this text\n"
 	      "\n"
 	      "Exit status: 0 when the run completed within --max-errors (whatever the status codes:\n"
@@ -897,12 +1030,23 @@ main(int argc, char **argv)
 		{ "max-errors", required_argument, NULL, 'e' },
 		{ "json", required_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "stall-ms", required_argument, NULL, 's' },
+		{ "slice-us", required_argument, NULL, 'S' },
+		{ "no-probe", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lg_thread *th;
 	struct lg_stats tot = { 0 };
-	struct lg_dist dl, ds, dg, dw;
+	struct lg_dist dl, ds, dg, dw, dp;
+	pthread_t probe;
+	uint64_t jt0 = 0, ji0 = 0, js0 = 0, jt1 = 0, ji1 = 0, js1 = 0;
+	bool have_jiffies;
+	double steal_pct = -1, busy_pct = -1;
+	int64_t *w_lat, *w_late, *w_svc;
+	json_t *stalls;
+	int n_stall[3] = { 0 }; /* machine, generator, server */
+	static const char *const stall_cause[3] = { "machine", "generator", "server" };
 	struct sigaction sa;
 	int opt, rc = 0;
 	double elapsed, achieved;
@@ -912,6 +1056,7 @@ main(int argc, char **argv)
 	g.threads = 1;
 	g.drain_s = 5;
 	g.max_errors = 0;
+	g.stall_ms = 5;
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'u':
@@ -944,6 +1089,15 @@ main(int argc, char **argv)
 			break;
 		case 'q':
 			g.quiet = true;
+			break;
+		case 's':
+			g.stall_ms = opt_double("stall-ms", optarg, 0.01, 60000);
+			break;
+		case 'S':
+			g.slice_us = (long)opt_double("slice-us", optarg, 0, 100000);
+			break;
+		case 'P':
+			g.no_probe = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -999,17 +1153,25 @@ main(int argc, char **argv)
 				   0;
 		t->st.late = xmalloc((size_t)t->n_req * sizeof(int64_t));
 		t->st.slot_max = calloc((size_t)g.n_slots, sizeof(int64_t));
-		if (!t->st.slot_max)
+		t->st.slot_late_max = calloc((size_t)g.n_slots, sizeof(int64_t));
+		t->st.slot_svc_max = calloc((size_t)g.n_slots, sizeof(int64_t));
+		if (!t->st.slot_max || !t->st.slot_late_max || !t->st.slot_svc_max)
 			die("%s", "out of memory");
 		connect_all(t);
 	}
+	g.probe_slot_max = calloc((size_t)g.n_slots, sizeof(int64_t));
+	if (!g.probe_slot_max)
+		die("%s", "out of memory");
 	g.t0_ns = mono_ns() + 1000000;
 	g.end_ns = g.t0_ns + (int64_t)(g.duration_s * 1e9);
 	g.deadline_ns = g.end_ns + (int64_t)(g.drain_s * 1e9);
+	have_jiffies = cpu_jiffies(&jt0, &ji0, &js0);
 	for (int k = 0; k < g.threads; k++) {
 		if (pthread_create(&th[k].tid, NULL, thread_main, &th[k]) != 0)
 			die("%s", "pthread_create failed");
 	}
+	if (!g.no_probe && pthread_create(&probe, NULL, probe_main, NULL) != 0)
+		die("%s", "pthread_create failed");
 	for (int k = 0; k < g.threads; k++) {
 		struct lg_stats *s = &th[k].st;
 
@@ -1041,6 +1203,53 @@ main(int argc, char **argv)
 		}
 		tot.n_lat += s->n_lat;
 	}
+	g.probe_stop = true;
+	if (!g.no_probe)
+		pthread_join(probe, NULL);
+	if (have_jiffies && cpu_jiffies(&jt1, &ji1, &js1) && jt1 > jt0) {
+		steal_pct = 100.0 * (double)(js1 - js0) / (double)(jt1 - jt0);
+		busy_pct = 100.0 * (double)(jt1 - jt0 - (ji1 - ji0)) / (double)(jt1 - jt0);
+	}
+	/* per window, over the threads: the worst latency, lateness and service time */
+	w_lat = calloc((size_t)g.n_slots, sizeof(int64_t));
+	w_late = calloc((size_t)g.n_slots, sizeof(int64_t));
+	w_svc = calloc((size_t)g.n_slots, sizeof(int64_t));
+	stalls = json_array();
+	if (!w_lat || !w_late || !w_svc || !stalls)
+		die("%s", "out of memory");
+	for (int64_t i = 0; i < g.n_slots; i++) {
+		int64_t lim = (int64_t)(g.stall_ms * 1000), pr = g.probe_slot_max[i], late;
+		int cause;
+
+		for (int k = 0; k < g.threads; k++) {
+			if (th[k].st.slot_max[i] > w_lat[i])
+				w_lat[i] = th[k].st.slot_max[i];
+			if (th[k].st.slot_late_max[i] > w_late[i])
+				w_late[i] = th[k].st.slot_late_max[i];
+			if (th[k].st.slot_svc_max[i] > w_svc[i])
+				w_svc[i] = th[k].st.slot_svc_max[i];
+		}
+		if (w_lat[i] <= lim)
+			continue;
+		/* a stall delays what is due after it too: look at the window before as well */
+		late = w_late[i];
+		if (i > 0) {
+			if (g.probe_slot_max[i - 1] > pr)
+				pr = g.probe_slot_max[i - 1];
+			if (w_late[i - 1] > late)
+				late = w_late[i - 1];
+		}
+		cause = !g.no_probe && pr * 2 >= w_lat[i] ? 0 : late * 2 >= w_lat[i] ? 1 : 2;
+		n_stall[cause]++;
+		json_array_append_new(stalls,
+			json_pack("{s:f, s:f, s:I, s:I, s:I, s:I, s:s}", "from_s",
+				(double)i * LG_SLOT_NS / 1e9, "to_s",
+				(double)(i + 1) * LG_SLOT_NS / 1e9, "max_us", (json_int_t)w_lat[i],
+				"generator_late_us", (json_int_t)w_late[i], "service_us",
+				(json_int_t)w_svc[i], "probe_us",
+				(json_int_t)(g.no_probe ? -1 : pr), "cause", stall_cause[cause]));
+	}
+	dp = dist(g.probe_over, g.n_probe);
 	elapsed = tot.last_answer_ns > g.t0_ns ? (double)(tot.last_answer_ns - g.t0_ns) / 1e9 : 0;
 	if (elapsed < g.duration_s)
 		elapsed = g.duration_s;
@@ -1091,6 +1300,39 @@ main(int argc, char **argv)
 		printf("  %-10s p50 %" PRId64 "  p99 %" PRId64 "  max %" PRId64
 		       " µs (intended -> this program saw it due: its own lateness, CPU starved)\n",
 			"late", dw.p50, dw.p99, dw.max);
+		if (!g.no_probe)
+			printf("  %-10s p50 %" PRId64 "  p99 %" PRId64 "  max %" PRId64
+			       " µs (a thread sleeping 1 ms at a time: how late it woke; the machine)\n",
+				"probe", dp.p50, dp.p99, dp.max);
+		if (steal_pct >= 0)
+			printf("  %-10s %.1f %% busy over the run (every process), %.2f %% stolen by "
+			       "the hypervisor\n",
+				"machine", busy_pct, steal_pct);
+		printf("  %-10s %zu windows of 100 ms over %g ms: %d machine (the probe woke late "
+		       "too), %d generator (late itself), %d server\n",
+			"stalls", json_array_size(stalls), g.stall_ms, n_stall[0], n_stall[1],
+			n_stall[2]);
+		if (busy_pct >= 95 && n_stall[2])
+			printf("    (the machine was %.0f %% busy: a window blamed on the server may be its "
+			       "fair share of CPU falling short, which the probe does not see)\n",
+				busy_pct);
+		for (size_t i = 0; i < json_array_size(stalls) && i < 12; i++) {
+			json_t *w = json_array_get(stalls, i);
+
+			printf("    %5.1f-%-5.1f s  max %6.2f ms  generator late %6.2f ms  service "
+			       "%6.2f ms  probe %6.2f ms  -> %s\n",
+				json_real_value(json_object_get(w, "from_s")),
+				json_real_value(json_object_get(w, "to_s")),
+				(double)json_integer_value(json_object_get(w, "max_us")) / 1000,
+				(double)json_integer_value(
+					json_object_get(w, "generator_late_us")) /
+					1000,
+				(double)json_integer_value(json_object_get(w, "service_us")) / 1000,
+				(double)json_integer_value(json_object_get(w, "probe_us")) / 1000,
+				json_string_value(json_object_get(w, "cause")));
+		}
+		if (json_array_size(stalls) > 12)
+			printf("    ... (%zu more)\n", json_array_size(stalls) - 12);
 	}
 	if (g.json_path) {
 		json_t *j = json_object(), *st = json_object();
@@ -1141,7 +1383,33 @@ main(int argc, char **argv)
 			json_object_set_new(j, "timeline_slot_ms",
 				json_integer(LG_SLOT_NS / 1000000));
 			json_object_set_new(j, "timeline_max_us", tl);
+			tl = json_array();
+			for (int64_t i = 0; i < g.n_slots; i++)
+				json_array_append_new(tl, json_integer((json_int_t)w_late[i]));
+			json_object_set_new(j, "timeline_generator_late_us", tl);
+			tl = json_array();
+			for (int64_t i = 0; i < g.n_slots; i++)
+				json_array_append_new(tl, json_integer((json_int_t)w_svc[i]));
+			json_object_set_new(j, "timeline_service_us", tl);
+			if (!g.no_probe) {
+				tl = json_array();
+				for (int64_t i = 0; i < g.n_slots; i++)
+					json_array_append_new(tl,
+						json_integer((json_int_t)g.probe_slot_max[i]));
+				json_object_set_new(j, "timeline_probe_us", tl);
+				json_object_set_new(j, "probe_oversleep_us",
+					dist_json(&dp, g.n_probe));
+			}
 		}
+		json_object_set_new(j, "steal_pct",
+			steal_pct >= 0 ? json_real(round(steal_pct * 100) / 100) : json_null());
+		json_object_set_new(j, "machine_busy_pct",
+			busy_pct >= 0 ? json_real(round(busy_pct * 10) / 10) : json_null());
+		json_object_set_new(j, "stall_ms", json_real(g.stall_ms));
+		json_object_set_new(j, "stalls", json_incref(stalls));
+		json_object_set_new(j, "stall_causes",
+			json_pack("{s:i, s:i, s:i}", "machine", n_stall[0], "generator", n_stall[1],
+				"server", n_stall[2]));
 		json_object_set_new(j, "aborted", json_boolean(tot.aborted));
 		json_object_set_new(j, "ok", json_boolean(rc == 0));
 		if (strcmp(g.json_path, "-") == 0)
@@ -1174,9 +1442,17 @@ main(int argc, char **argv)
 		free(th[k].st.lag);
 		free(th[k].st.late);
 		free(th[k].st.slot_max);
+		free(th[k].st.slot_late_max);
+		free(th[k].st.slot_svc_max);
 		close(th[k].epfd);
 	}
 	free(th);
+	free(w_lat);
+	free(w_late);
+	free(w_svc);
+	json_decref(stalls);
+	free(g.probe_slot_max);
+	free(g.probe_over);
 	free(tot.lat);
 	free(tot.svc);
 	free(tot.lag);

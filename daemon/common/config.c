@@ -69,6 +69,11 @@ static const struct config_key config_keys[] = {
 		"webhook connections open at once, all workers together (more are refused)" },
 	{ "admin_max_connections", CF_INT, CF_NO_RELOAD, "64", OFF(admin_max_connections), 1,
 		100000, "admin listener connections open at once (more are refused: 503)" },
+	{ "admin_db_connections", CF_INT, CF_NO_RELOAD, "4", OFF(admin_db_connections), 1, 16,
+		"database connections of the admin API (its queries run on them side by side)" },
+	{ "admin_token_cache", CF_DURATION, CF_NO_RELOAD, "0", OFF(admin_token_cache_ms), 0, 60000,
+		"how long the admin API keeps a checked token (0: it checks each request's); a "
+		"revocation empties it when PostgreSQL's notification arrives" },
 	{ "admin_max_header_bytes", CF_SIZE, CF_NO_RELOAD, "16384", OFF(admin_max_header_bytes),
 		1024, 1 << 20, "largest admin request head accepted (431 above)" },
 	{ "admin_max_body_bytes", CF_SIZE, CF_NO_RELOAD, "65536", OFF(admin_max_body_bytes), 256,

@@ -6,6 +6,7 @@
 
 #include "callrouted/log.h"
 #include "callrouted/migrate.h"
+#include "callrouted/pq_notice.h"
 #include "callrouted/progress_log.h"
 
 int
@@ -76,6 +77,7 @@ migrate_run(const char *conninfo)
 			log_esc(PQerrorMessage(conn)));
 		goto done;
 	}
+	pq_notice_install(conn, "migrate");
 	/*
 	 * One migrator at a time, from the very first statement: two processes creating the
 	 * migrations table at once would collide in the catalogue (a unique violation on

@@ -21,7 +21,7 @@ bland_verify(struct webhook_req *w)
 	const char *sig = webhook_header(w, "X-Webhook-Signature");
 
 	if (sig)
-		return sig_verify_bland(w->acct->webhook_secret, sig, w->body, w->len);
+		return sig_verify_bland_key(w->acct->secret_hmac, sig, w->body, w->len);
 	w->token_auth = true;
 	return sig_verify_bland_dynamic(w->acct->webhook_secret, w->acct->slug,
 		webhook_header(w, "Authorization"));

@@ -27,7 +27,12 @@ struct provider_ops {
 	 * the body says no event, 401 when its authorisation does not cover it) */
 	const char *(*event_name)(struct webhook_req *w);
 	const struct provider_event *events; /* ends with a NULL name; others are "other" */
-	const struct provider_api *api;      /* the provider's REST API (provider_api.h) */
+	/* optional, after the signature check: answer a routing request or handle a call event
+	 * without building the body's tree (json_scan.h; a call event after
+	 * webhook_replay_check, as the tree's path does); false: not handled, the body is
+	 * parsed and dispatched */
+	bool (*fast)(struct webhook_req *w);
+	const struct provider_api *api; /* the provider's REST API (provider_api.h) */
 };
 
 #define PROVIDER_OPS_DECL_(id, name, ops) extern const struct provider_ops ops;

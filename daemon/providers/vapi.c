@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "callrouted/config.h"
+#include "json_scan.h"
 #include "ledger.h"
 #include "provider_api.h"
 #include "providers/registry.h"
@@ -14,7 +15,7 @@ vapi_verify(struct webhook_req *w)
 	if (w->acct->auth == WEBHOOK_AUTH_BEARER)
 		return sig_verify_vapi_bearer(w->acct->webhook_secret,
 			webhook_header(w, "Authorization"), webhook_header(w, "X-Vapi-Secret"));
-	return sig_verify_vapi_hmac(w->acct->webhook_secret, webhook_header(w, "x-signature"),
+	return sig_verify_vapi_hmac_key(w->acct->secret_hmac, webhook_header(w, "x-signature"),
 		webhook_header(w, "x-timestamp"), w->body, w->len, w->now_ms,
 		w->cfg->signature_tolerance_ms);
 }
@@ -51,18 +52,16 @@ vapi_caller(json_t *msg)
  * assistant-request: the decision (policy.h).  An assistant: assistantId with
  * assistantOverrides (variableValues, metadata, and maxDurationSeconds under a spend cap);
  * turned away with no agent: {"error": message}, which Vapi speaks to the caller before it
- * hangs up (the call is not taken).
+ * hangs up (the call is not taken).  call_key: of message.call.id, the call's id in every
+ * message of it (a retry, e.g. HAProxy's, carries the same; none: 0).
  */
 static void
-vapi_assistant_request(struct webhook_req *w)
+vapi_assistant_answer(struct webhook_req *w, const char *number, const char *caller,
+	uint64_t call_key)
 {
-	json_t *msg = json_object_get(w->json, "message");
-	json_t *pn = json_object_get(msg, "phoneNumber");
-	json_t *num = json_is_object(pn) ? json_object_get(pn, "number") : NULL;
 	struct policy_result res;
 
-	if (!webhook_decide(w, json_is_string(num) ? json_string_value(num) : NULL,
-		    vapi_caller(msg), &res))
+	if (!webhook_decide(w, number, caller, call_key, &res))
 		return;
 	w->status = 200;
 	if (!res.agent) {
@@ -88,6 +87,62 @@ vapi_assistant_request(struct webhook_req *w)
 		webhook_out_u64(w->out, (uint64_t)s);
 	}
 	webhook_out_lit(w->out, "}}");
+}
+
+static void
+vapi_assistant_request(struct webhook_req *w)
+{
+	json_t *msg = json_object_get(w->json, "message");
+	json_t *pn = json_object_get(msg, "phoneNumber");
+	json_t *num = json_is_object(pn) ? json_object_get(pn, "number") : NULL;
+	json_t *call = json_object_get(msg, "call");
+	json_t *id = json_is_object(call) ? json_object_get(call, "id") : NULL;
+
+	vapi_assistant_answer(w, json_is_string(num) ? json_string_value(num) : NULL,
+		vapi_caller(msg),
+		json_is_string(id) ?
+			webhook_call_key(w, json_string_value(id), json_string_length(id)) :
+			0);
+}
+
+/* A number's text longer than this is no E.164 number: left to the tree's path. */
+#define VAPI_FAST_MAX 64
+
+/* assistant-request without the tree: the same answers as vapi_event_name +
+ * vapi_assistant_request (the caller as vapi_caller finds it). */
+static bool
+vapi_fast(struct webhook_req *w)
+{
+	enum { F_MSG, F_TYPE, F_NUM, F_CU, F_CU_NUM, F_CALL_CU, F_CALL_CU_NUM, F_CALL_ID, F_N };
+	struct jscan_field f[F_N] = {
+		[F_MSG] = { .path = { "message" } },
+		[F_TYPE] = { .path = { "message", "type" } },
+		[F_NUM] = { .path = { "message", "phoneNumber", "number" } },
+		[F_CU] = { .path = { "message", "customer" } },
+		[F_CU_NUM] = { .path = { "message", "customer", "number" } },
+		[F_CALL_CU] = { .path = { "message", "call", "customer" } },
+		[F_CALL_CU_NUM] = { .path = { "message", "call", "customer", "number" } },
+		[F_CALL_ID] = { .path = { "message", "call", "id" } },
+	};
+	char numbuf[VAPI_FAST_MAX], callerbuf[VAPI_FAST_MAX];
+	const char *num, *caller;
+	const struct jscan_field *cn, *id;
+
+	if (!json_scan((const char *)w->body, w->len, f, F_N) || f[F_MSG].type != JSCAN_OBJECT ||
+		!jscan_is(&f[F_TYPE], "assistant-request") ||
+		!jscan_cstr(&f[F_NUM], numbuf, sizeof(numbuf), &num))
+		return false;
+	cn = f[F_CU].type == JSCAN_OBJECT      ? &f[F_CU_NUM] :
+	     f[F_CALL_CU].type == JSCAN_OBJECT ? &f[F_CALL_CU_NUM] :
+						 NULL;
+	caller = NULL;
+	if (cn && !jscan_cstr(cn, callerbuf, sizeof(callerbuf), &caller))
+		return false;
+	w->event = WE_ASSISTANT_REQUEST;
+	id = &f[F_CALL_ID];
+	vapi_assistant_answer(w, num, caller,
+		id->type == JSCAN_STRING ? webhook_call_key(w, id->s, id->n) : 0);
+	return true;
 }
 
 static const char *
@@ -215,5 +270,6 @@ const struct provider_ops provider_vapi = {
 	.replay_sig = vapi_replay_sig,
 	.event_name = vapi_event_name,
 	.events = vapi_events,
+	.fast = vapi_fast,
 	.api = &provider_api_vapi,
 };

@@ -22,6 +22,8 @@ struct config {
 	int64_t keepalive_timeout_ms; /* an idle keep-alive connection is closed after this */
 	int max_connections;          /* webhook connections open at once (over: refused) */
 	int admin_max_connections;    /* admin connections open at once (over: 503) */
+	int admin_db_connections;     /* the admin API's database connections */
+	int64_t admin_token_cache_ms; /* how long a checked token is kept (0: never) */
 	size_t admin_max_header_bytes;
 	size_t admin_max_body_bytes;
 	int64_t admin_request_timeout_ms; /* absolute: a dripping client cannot extend it */

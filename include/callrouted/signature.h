@@ -24,6 +24,22 @@ bool sig_hmac_sha256_hex(const void *key, size_t keylen, const void *p1, size_t 
 	size_t l2, char out[65]);
 
 /*
+ * A secret keyed once: its HMAC-SHA256 inner and outer pad blocks hashed (two SHA-256 states),
+ * so a check under it hashes only the message -- no per-request key set-up or look-up.  Opaque
+ * to its holder (the route catalog keeps one per account secret, built with the catalog).
+ * sig_key_set: false (and the key unset) when secret is NULL or empty, or on failure;
+ * sig_key_wipe clears it (the states are as secret as the key).
+ */
+#define SIG_KEY_BYTES 240
+struct sig_key {
+	_Alignas(8) unsigned char st[SIG_KEY_BYTES];
+	bool set;
+};
+
+bool sig_key_set(struct sig_key *k, const char *secret);
+void sig_key_wipe(struct sig_key *k);
+
+/*
  * Retell: header "v=<ms>,d=<64 lowercase hex>"; digest = HMAC-SHA256(api_key, body || decimal ms);
  * |now_ms - v| <= tolerance_ms.
  */
@@ -38,12 +54,21 @@ enum sig_result sig_verify_retell(const char *api_key, const char *header, const
 enum sig_result sig_verify_vapi_hmac(const char *secret, const char *sig_header,
 	const char *ts_header, const void *body, size_t len, int64_t now_ms, int64_t tolerance_ms);
 
+/* The checks above under a key set once (NULL or unset: SIG_MISSING, as a missing secret). */
+enum sig_result sig_verify_retell_key(const struct sig_key *k, const char *header, const void *body,
+	size_t len, int64_t now_ms, int64_t tolerance_ms);
+enum sig_result sig_verify_vapi_hmac_key(const struct sig_key *k, const char *sig_header,
+	const char *ts_header, const void *body, size_t len, int64_t now_ms, int64_t tolerance_ms);
+
 /* Vapi bearer: "Authorization: Bearer <secret>" or legacy "X-Vapi-Secret: <secret>". */
 enum sig_result sig_verify_vapi_bearer(const char *secret, const char *authorization,
 	const char *x_vapi_secret);
 
 /* Bland: X-Webhook-Signature = hex HMAC-SHA256(secret, body); no timestamp. */
 enum sig_result sig_verify_bland(const char *secret, const char *header, const void *body,
+	size_t len);
+
+enum sig_result sig_verify_bland_key(const struct sig_key *k, const char *header, const void *body,
 	size_t len);
 
 /*

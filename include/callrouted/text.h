@@ -27,6 +27,30 @@ text_ok(const char *s, size_t max)
 	return true;
 }
 
+/*
+ * The escape of byte c inside a JSON string as jansson's json_dumps writes it ('"', '\\', \b \f
+ * \n \r \t, another control byte \u00XX): its length, 0 when c is written as it is.
+ */
+static inline size_t
+text_json_escape_byte(unsigned char c, char e[6])
+{
+	static const char hex[] = "0123456789ABCDEF";
+	static const char short_of
+		[0x20] = { ['\b'] = 'b', ['\f'] = 'f', ['\n'] = 'n', ['\r'] = 'r', ['\t'] = 't' };
+
+	if (c >= 0x20 && c != '"' && c != '\\')
+		return 0;
+	e[0] = '\\';
+	if (c == '"' || c == '\\' || short_of[c]) {
+		e[1] = c == '"' || c == '\\' ? (char)c : short_of[c];
+		return 2;
+	}
+	memcpy(e + 1, "u00", 3);
+	e[4] = hex[c >> 4];
+	e[5] = hex[c & 15];
+	return 6;
+}
+
 /* The escape of one byte of outside text for a log line (see text_escape); returns its length. */
 static inline size_t
 text_escape_byte(unsigned char c, char e[4])

@@ -20,6 +20,7 @@ from support.ledger import (BLAND_LIVE_EVENT, CALLEE, CUSTOMER, T0_MS, amount, b
                             new_id, parallel, post_bland, post_retell, post_vapi, retell_event,
                             vapi_end, vapi_in_progress, wait_drained)
 from support.polling import wait_for
+from support.scrape import scrape
 
 INSTANCE = "ledger-test-1"
 
@@ -279,11 +280,15 @@ def test_plan_change_applies_to_later_calls_only(env, ld):
     first, later = new_id("f"), new_id("l")
     ok(post_retell(ld, retell_event("call_ended", first, "inbound", NUM_RET1, duration_ms=15791)))
     wait_drained(ld)
-    gen0 = ld.readyz().json()["generation"]
+    def catalog_loads():
+        return scrape(ld).get("callrouted_routes_reloads_total", kind="catalog", result="ok")
+
+    loads0 = catalog_loads()
     env.sql("UPDATE agencies SET rate_micros_per_min = 200000, billing_initial_s = 1, "
             "billing_increment_s = 1 WHERE id = %s", i.agency_a)
-    # the change reaches the route table (a new generation) before the later call
-    wait_for(lambda: ld.readyz().json()["generation"] > gen0, 5.0 * SLOW,
+    # the change reaches the route table's catalog before the later call (a new generation
+    # alone is not enough: the policy thread also publishes one when an agency changes)
+    wait_for(lambda: catalog_loads() > loads0, 5.0 * SLOW,
              what="the agency change to reach the route table")
     ok(post_retell(ld, retell_event("call_ended", later, "inbound", NUM_RET1, duration_ms=15791)))
     wait_drained(ld)

@@ -8,6 +8,7 @@ import time
 from support.data import NUM_RET1, NUM_RET2, NUM_RET_FREE, NUM_VAPI1
 from support.net import free_port
 from support.polling import wait_for
+from support.scrape import scrape
 from support.signing import retell_inbound, vapi_assistant_request
 
 KILL_BACKENDS = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
@@ -52,6 +53,13 @@ def test_backend_killed_is_survived(env, daemon):
           % (took * 1000, (time.monotonic() - t0) * 1000))
     r = d.readyz()
     assert r.status == 200 and r.json()["database"] == "up", r
+    # the FATAL each backend sent before it closed reached the log as our line, not libpq's raw
+    # "FATAL:  terminating connection..." on stderr
+    log = d.log()
+    assert not [ln for ln in log.splitlines() if ln.startswith("FATAL:")], log[-3000:]
+    assert "the server says FATAL: terminating connection due to administrator command " \
+           "(SQLSTATE 57P01)" in log, log[-3000:]
+    assert scrape(d).get("callrouted_db_server_notices_total") >= 1
 
 
 def test_change_made_while_disconnected_is_seen_after_reconnect(env, daemon):

@@ -437,8 +437,9 @@ test_init_sizing(void **state)
 
 		assert_true(route_table_init(&t, n));
 		mask = t.mask;
-		/* A load factor of at most 1/2 for n entries ... */
-		assert_true((size_t)mask + 1 >= 2 * n);
+		/* A load factor of at most 3/4 for n entries, the smallest such power of two ... */
+		assert_true(((size_t)mask + 1) * 3 >= 4 * n);
+		assert_true(mask + 1 == 16 || ((size_t)mask + 1) * 3 < 8 * n);
 		assert_int_equal(((size_t)mask + 1) & mask, 0); /* a power of two */
 		/* ... so n puts never grow it. */
 		for (size_t i = 0; i < n; i++) {
@@ -474,11 +475,13 @@ test_growth(void **state)
 		if (t.mask != mask) {
 			grows++;
 			assert_true(t.mask > mask);
-			/* Grown only when above 3/4 full, to a load of at most 1/2. */
-			assert_true((uint64_t)t.count * 2 <= (uint64_t)t.mask + 1);
+			/* Grown only when above 0.85 full, doubled: to a load of at most 0.425. */
+			assert_true((uint64_t)t.mask + 1 == ((uint64_t)mask + 1) * 2);
+			assert_true((uint64_t)t.count * 40 <= ((uint64_t)t.mask + 1) * 17 + 40);
+			assert_true((uint64_t)t.count * 20 > ((uint64_t)mask + 1) * 17);
 		}
-		/* Never left much above 3/4 full (one put of slack: grow before or after it). */
-		assert_true((uint64_t)t.count * 4 <= ((uint64_t)t.mask + 1) * 3 + 4);
+		/* Never left much above 0.85 full (one put of slack: grow before or after it). */
+		assert_true((uint64_t)t.count * 20 <= ((uint64_t)t.mask + 1) * 17 + 20);
 		/* Spot checks along the way: everything so far is still there. */
 		if ((i & (i + 1)) == 0)
 			check_keys(&t, keys, present, i + 1);
@@ -489,6 +492,42 @@ test_growth(void **state)
 	route_table_free(&t);
 	free(keys);
 	free(present);
+}
+
+/* A shared table: the same slots, read-only while shared, freed by the last holder; a copy of
+ * it is a table of its own again. */
+static void
+test_share(void **state)
+{
+	struct route_table a, b, c;
+	struct route_slot s = slot_for(UINT64_C(14155550123), 1);
+	struct route_slot t2 = slot_for(UINT64_C(14155550124), 2);
+
+	(void)state;
+	assert_true(route_table_init(&a, 4));
+	assert_true(route_table_put(&a, &s));
+	route_table_share(&b, &a);
+	assert_ptr_equal(b.slots, a.slots);
+	assert_int_equal(b.count, 1);
+	assert_non_null(route_table_get(&b, s.key));
+	/* neither holder may change slots the other reads */
+	assert_false(route_table_put(&a, &t2));
+	assert_false(route_table_put(&b, &t2));
+	assert_false(route_table_del(&b, s.key));
+	assert_int_equal(a.count, 1);
+	/* a copy of a shared table is its own */
+	assert_true(route_table_copy(&c, &b));
+	assert_true(route_table_put(&c, &t2));
+	assert_null(route_table_get(&b, t2.key));
+	/* the first holder gone, the other still reads the slots, then may change them */
+	route_table_free(&a);
+	assert_null(a.slots);
+	assert_non_null(route_table_get(&b, s.key));
+	assert_true(route_table_put(&b, &t2));
+	assert_true(route_table_del(&b, s.key));
+	check_slots(&b);
+	route_table_free(&b);
+	route_table_free(&c);
 }
 
 static void
@@ -660,6 +699,7 @@ main(void)
 		cmocka_unit_test(test_init_sizing),
 		cmocka_unit_test(test_growth),
 		cmocka_unit_test(test_copy_independent),
+		cmocka_unit_test(test_share),
 		cmocka_unit_test(test_million),
 	};
 

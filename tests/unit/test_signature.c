@@ -8,6 +8,9 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "callrouted/signature.h"
 
 #define TOLERANCE_MS INT64_C(300000) /* signature_tolerance default: 5 min */
@@ -91,6 +94,29 @@ verify_vector(const struct sig_vector *v)
 	return SIG_MISSING;
 }
 
+/* The same vector checked under its key set once (sig_key_set), as the route catalog does. */
+static enum sig_result
+verify_vector_keyed(const struct sig_vector *v)
+{
+	size_t len = strlen(v->body);
+	struct sig_key k;
+	enum sig_result r = SIG_MISSING;
+
+	assert_true(sig_key_set(&k, v->key));
+	if (strcmp(v->provider, "retell") == 0)
+		r = sig_verify_retell_key(&k, v->retell_signature, v->body, len, v->now_ms,
+			TOLERANCE_MS);
+	else if (strcmp(v->provider, "vapi") == 0 && strcmp(v->auth, "hmac") == 0)
+		r = sig_verify_vapi_hmac_key(&k, v->vapi_signature, v->vapi_timestamp, v->body, len,
+			v->now_ms, TOLERANCE_MS);
+	else if (strcmp(v->provider, "bland") == 0)
+		r = sig_verify_bland_key(&k, v->bland_signature, v->body, len);
+	else
+		r = verify_vector(v); /* bearer: no HMAC */
+	sig_key_wipe(&k);
+	return r;
+}
+
 static void
 test_fixture_vectors(void **state)
 {
@@ -107,6 +133,53 @@ test_fixture_vectors(void **state)
 		}
 	}
 	assert_int_equal(failures, 0);
+}
+
+/* Keys set once give every vector the same answer; an unset, wiped or NULL key is a missing
+ * secret; a key longer than the block and one past the per-thread cache's slot both work. */
+static void
+test_keys_set_once(void **state)
+{
+	static const char body[] = "{\"event\":\"call_inbound\"}";
+	char long_key[300], hdr[160];
+	struct sig_key k;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++)
+		assert_int_equal(verify_vector_keyed(&vectors[i]), vectors[i].want);
+	assert_false(sig_key_set(&k, NULL));
+	assert_false(k.set);
+	assert_false(sig_key_set(&k, ""));
+	assert_int_equal(sig_verify_retell_key(&k, RETELL_HDR, RETELL_BODY, strlen(RETELL_BODY),
+				 INT64_C(1700000000000), TOLERANCE_MS),
+		SIG_MISSING);
+	assert_int_equal(sig_verify_retell_key(NULL, RETELL_HDR, RETELL_BODY, strlen(RETELL_BODY),
+				 INT64_C(1700000000000), TOLERANCE_MS),
+		SIG_MISSING);
+	assert_int_equal(sig_verify_bland_key(NULL, BLAND_SIG, BLAND_BODY, strlen(BLAND_BODY)),
+		SIG_MISSING);
+	assert_int_equal(sig_verify_vapi_hmac_key(NULL, VAPI_SIG, "1700000000", VAPI_BODY,
+				 strlen(VAPI_BODY), INT64_C(1700000000000), TOLERANCE_MS),
+		SIG_MISSING);
+	assert_true(sig_key_set(&k, "test-api-key"));
+	sig_key_wipe(&k);
+	assert_false(k.set);
+	for (size_t n = 60; n < sizeof(long_key); n += 67) {
+		memset(long_key, 'k', n);
+		long_key[n] = 0;
+		assert_true(sig_sign_retell(long_key, body, strlen(body), INT64_C(1700000000000),
+			hdr, sizeof(hdr)));
+		assert_true(sig_key_set(&k, long_key));
+		assert_int_equal(sig_verify_retell_key(&k, hdr, body, strlen(body),
+					 INT64_C(1700000000000), TOLERANCE_MS),
+			SIG_OK);
+		long_key[0] = 'x';
+		assert_true(sig_key_set(&k, long_key));
+		assert_int_equal(sig_verify_retell_key(&k, hdr, body, strlen(body),
+					 INT64_C(1700000000000), TOLERANCE_MS),
+			SIG_MISMATCH);
+		sig_key_wipe(&k);
+	}
 }
 
 /* ---- primitives ---- */
@@ -172,6 +245,54 @@ test_hmac_hex(void **state)
 	assert_true(sig_hmac_sha256_hex("test-api-key", 12, RETELL_BODY, strlen(RETELL_BODY),
 		"1700000000000", 13, out));
 	assert_string_equal(out, RETELL_HDR + strlen("v=1700000000000,d="));
+}
+
+/* HMAC-SHA256 by OpenSSL's own one-shot HMAC(), the reference of the test below. */
+static void
+reference_hex(const void *key, size_t keylen, const void *msg, size_t len, char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	assert_non_null(HMAC(EVP_sha256(), key, (int)keylen, msg, len, md, &mdlen));
+	assert_int_equal(mdlen, 32);
+	for (unsigned i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+/*
+ * The per-thread pads cache: keys of every length around the block (64) and the cache's slot
+ * size (128), keys longer than the block (hashed first, RFC 4231 case 6), and more keys than
+ * slots used twice over (slots taken over by another key and back), each against OpenSSL's
+ * HMAC().
+ */
+static void
+test_hmac_pads_cache(void **state)
+{
+	static const char want6[] =
+		"60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54";
+	static const char msg6[] = "Test Using Larger Than Block-Size Key - Hash Key First";
+	unsigned char key[300];
+	char msg[700], out[65], want[65];
+
+	(void)state;
+	memset(key, 0xaa, 131);
+	assert_true(sig_hmac_sha256_hex(key, 131, msg6, strlen(msg6), NULL, 0, out));
+	assert_string_equal(out, want6);
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (unsigned char)(i * 7 + 3);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (char)('a' + i % 26);
+	for (int round = 0; round < 2; round++) {
+		for (size_t kl = 0; kl <= 200; kl++) {
+			size_t ml = (kl * 13) % sizeof(msg);
+
+			reference_hex(key, kl, msg, ml, want);
+			assert_true(sig_hmac_sha256_hex(key, kl, msg, ml / 3, msg + ml / 3,
+				ml - ml / 3, out));
+			assert_string_equal(out, want);
+		}
+	}
 }
 
 /* ---- Retell ---- */
@@ -724,6 +845,42 @@ test_sign_refused(void **state)
 	assert_string_equal(sig, "");
 }
 
+/* The keyed contexts each thread keeps (more keys than slots, keys that do not fit one, the
+ * empty key, each again after others) give what a fresh HMAC gives. */
+static void
+test_hmac_key_cache(void **state)
+{
+	static const char msg1[] = "{\"event\":\"call_inbound\"}", msg2[] = "1700000000000";
+	char key[300], got[65], want[65];
+	unsigned char md[32];
+	size_t mdlen;
+
+	for (int round = 0; round < 3; round++) {
+		for (int k = 0; k < 200; k++) {
+			/* lengths 0..299: the empty key, cached ones, ones too long to cache */
+			size_t klen = (size_t)((k * 37 + round) % 300);
+
+			for (size_t i = 0; i < klen; i++)
+				key[i] = (char)('a' + (i * 7 + (size_t)k) % 26);
+			assert_true(sig_hmac_sha256_hex(key, klen, msg1, sizeof(msg1) - 1, msg2,
+				sizeof(msg2) - 1, got));
+			{
+				char both[sizeof(msg1) + sizeof(msg2)];
+
+				memcpy(both, msg1, sizeof(msg1) - 1);
+				memcpy(both + sizeof(msg1) - 1, msg2, sizeof(msg2) - 1);
+				assert_non_null(EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL,
+					klen ? key : "", klen, (const unsigned char *)both,
+					sizeof(msg1) + sizeof(msg2) - 2, md, sizeof(md), &mdlen));
+			}
+			assert_int_equal(mdlen, 32);
+			for (size_t i = 0; i < 32; i++)
+				snprintf(want + 2 * i, 3, "%02x", md[i]);
+			assert_string_equal(got, want);
+		}
+	}
+}
+
 int
 main(void)
 {
@@ -731,7 +888,10 @@ main(void)
 		cmocka_unit_test(test_fixture_vectors),
 		cmocka_unit_test(test_result_names),
 		cmocka_unit_test(test_equal),
+		cmocka_unit_test(test_keys_set_once),
 		cmocka_unit_test(test_hmac_hex),
+		cmocka_unit_test(test_hmac_pads_cache),
+		cmocka_unit_test(test_hmac_key_cache),
 		cmocka_unit_test(test_retell_window),
 		cmocka_unit_test(test_retell_mismatch),
 		cmocka_unit_test(test_retell_malformed),

@@ -172,10 +172,35 @@ test_control_and_ok(void **state)
 	assert_false(text_ok("a\tb", 64));
 }
 
+/* JSON escapes as jansson's json_dumps writes them; every other byte as it is. */
+static void
+test_json_escape_byte(void **state)
+{
+	char e[6];
+
+	(void)state;
+	assert_int_equal(text_json_escape_byte('"', e), 2);
+	assert_memory_equal(e, "\\\"", 2);
+	assert_int_equal(text_json_escape_byte('\\', e), 2);
+	assert_memory_equal(e, "\\\\", 2);
+	assert_int_equal(text_json_escape_byte('\n', e), 2);
+	assert_memory_equal(e, "\\n", 2);
+	assert_int_equal(text_json_escape_byte('\t', e), 2);
+	assert_memory_equal(e, "\\t", 2);
+	assert_int_equal(text_json_escape_byte(0x00, e), 6);
+	assert_memory_equal(e, "\\u0000", 6);
+	assert_int_equal(text_json_escape_byte(0x1f, e), 6);
+	assert_memory_equal(e, "\\u001F", 6);
+	for (unsigned c = 0x20; c < 0x100; c++)
+		if (c != '"' && c != '\\')
+			assert_int_equal(text_json_escape_byte((unsigned char)c, e), 0);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_escape_byte),
 		cmocka_unit_test(test_escape_table),
 		cmocka_unit_test(test_escape_nul_bytes),
 		cmocka_unit_test(test_escape_truncation),

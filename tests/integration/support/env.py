@@ -20,6 +20,9 @@ class Env:
         self.conn = None
         self.ids = None
         self.daemons = []
+        # config every daemon of this test starts with, under its own overrides (a module
+        # whose requests are built at collection time sets a signature tolerance here)
+        self.defaults = {}
         item._callrouted_daemons = self.daemons
 
     @property
@@ -50,6 +53,8 @@ class Env:
         """A configured, not yet started daemon; daemon_args go to Daemon (extra_env, unset,
         valgrind)."""
         name = name or "d%d" % (len(self.daemons) + 1)
+        if self.defaults:
+            overrides = dict(self.defaults, **(overrides or {}))
         d = Daemon(self.tmp, name, database_url or self.database_url, overrides, **daemon_args)
         self.daemons.append(d)
         return d
