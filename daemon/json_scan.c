@@ -343,12 +343,14 @@ jscan_is_null(const struct jscan_field *f)
 bool
 jscan_int(const struct jscan_field *f, int64_t *v)
 {
-	const char *p = f->s, *end = f->s + f->n;
+	const char *p = f->s, *end;
 	bool neg = false;
 	int64_t x = 0;
 
+	/* an absent field has no text: no pointer arithmetic on NULL */
 	if (f->type != JSCAN_OTHER || !p || f->n == 0)
 		return false;
+	end = p + f->n;
 	if (*p == '-') {
 		neg = true;
 		p++;

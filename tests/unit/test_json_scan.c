@@ -384,6 +384,25 @@ test_call_event_fields(void **state)
 	assert_true(scanned > 1000);
 }
 
+/* A field without text (absent, an array, an object) is no integer; and reading it does no
+ * arithmetic on its NULL text (UBSan: "applying zero offset to null pointer"). */
+static void
+test_int_without_text(void **state)
+{
+	struct jscan_field f[2] = { { .path = { "a" } }, { .path = { "b" } } };
+	int64_t x = 7;
+
+	(void)state;
+	assert_true(json_scan("{\"a\":[1,2]}", 11, f, 2));
+	assert_int_equal(f[0].type, JSCAN_OTHER);
+	assert_null(f[0].s);
+	assert_false(jscan_int(&f[0], &x));
+	assert_int_equal(f[1].type, JSCAN_ABSENT);
+	assert_false(jscan_int(&f[1], &x));
+	assert_false(jscan_is_null(&f[1]));
+	assert_true(x == 7);
+}
+
 int
 main(void)
 {
@@ -394,6 +413,7 @@ main(void)
 		cmocka_unit_test(test_long_strings),
 		cmocka_unit_test(test_mutations),
 		cmocka_unit_test(test_deep_paths),
+		cmocka_unit_test(test_int_without_text),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
